@@ -1,0 +1,6 @@
+//! Shared test support: the real control plane and helpers around it.
+#![allow(dead_code)] // each test binary uses a different part of the support code
+
+pub mod control_plane;
+
+pub use control_plane::{admin_client, client_with_token, control_plane, test_namespace};
