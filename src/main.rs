@@ -25,8 +25,11 @@ enum Command {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let name = match cli.command {
+        Command::Crds => {
+            print!("{}", pterobox::crd::to_yaml()?);
+            return Ok(());
+        }
         Command::Run => "run",
-        Command::Crds => "crds",
         Command::Check => "check",
         Command::PanelSim => "panel-sim",
     };

@@ -1,0 +1,343 @@
+//! Admission over a box's ledger: the box is the only authority on who holds budget.
+//!
+//! Each pass keeps every admitted entry (never evicts), grants a resize only when the increase fits,
+//! then considers the servers not yet admitted in a deterministic order (creation time, then name)
+//! and admits each one whose request fits what is left. A server that is gone is released by the
+//! caller simply by not presenting it.
+
+use std::collections::BTreeMap;
+
+use super::message::exceeded_message;
+use super::units::{Amounts, Resource};
+
+/// A server as the box sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Candidate {
+    /// Object UID: the identity of a server (a new object under an old name is a new server).
+    pub uid: String,
+    pub name: String,
+    /// Creation time as a sortable key (e.g. RFC 3339 or seconds); ties are broken by name.
+    pub created: String,
+    /// What the spec asks for now (`servers` is ignored: every server counts one).
+    pub requested: Amounts,
+    /// Being deleted: keeps a reservation it already has, is never newly admitted.
+    pub deleting: bool,
+}
+
+/// The box's record of a server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Holds `reserved`; `resize_rejected` explains why a larger request was not granted.
+    Admitted { reserved: Amounts, resize_rejected: Option<String> },
+    /// Does not fit: the quota message.
+    Rejected { message: String },
+}
+
+/// The result of one admission pass.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    /// Verdict per server UID, for every candidate that is not being deleted unadmitted.
+    pub verdicts: BTreeMap<String, Verdict>,
+    /// Sum of every reservation (`servers` = number admitted).
+    pub used: Amounts,
+    /// Resources whose use is above the budget (only after the budget was lowered).
+    pub over_budget: Vec<Resource>,
+}
+
+impl Outcome {
+    pub fn reserved(&self, uid: &str) -> Option<&Amounts> {
+        match self.verdicts.get(uid) {
+            Some(Verdict::Admitted { reserved, .. }) => Some(reserved),
+            _ => None,
+        }
+    }
+}
+
+/// Runs one admission pass.
+///
+/// `admitted` maps the UID of every server the ledger admitted before to its reservation; entries
+/// whose server is no longer among `candidates` are released.
+pub fn admit(
+    box_name: &str,
+    budget: &Amounts,
+    admitted: &BTreeMap<String, Amounts>,
+    candidates: &[Candidate],
+) -> Outcome {
+    let mut ordered: Vec<&Candidate> = candidates.iter().collect();
+    ordered.sort_by(|a, b| (&a.created, &a.name, &a.uid).cmp(&(&b.created, &b.name, &b.uid)));
+
+    let mut verdicts = BTreeMap::new();
+    let mut used = Amounts::default();
+    let mut holders: Vec<(&Candidate, Amounts)> = Vec::new();
+    for c in &ordered {
+        if let Some(reserved) = admitted.get(&c.uid) {
+            let reserved = Amounts { servers: 1, ..*reserved };
+            used = used.plus(&reserved);
+            holders.push((c, reserved));
+        }
+    }
+
+    // Resizes of admitted servers: only the increase has to fit.
+    for (c, reserved) in holders {
+        let wanted = Amounts { servers: 1, ..c.requested };
+        if wanted == reserved || c.deleting {
+            verdicts.insert(c.uid.clone(), Verdict::Admitted { reserved, resize_rejected: None });
+            continue;
+        }
+        let increase = wanted.minus(&reserved);
+        let after = used.minus(&reserved).plus(&wanted);
+        let exceeded: Vec<Resource> =
+            Resource::ALL.into_iter().filter(|&r| increase.get(r) > 0 && after.get(r) > budget.get(r)).collect();
+        if exceeded.is_empty() {
+            used = after;
+            verdicts.insert(c.uid.clone(), Verdict::Admitted { reserved: wanted, resize_rejected: None });
+        } else {
+            let message = exceeded_message(box_name, &exceeded, &increase, &used, budget);
+            verdicts.insert(c.uid.clone(), Verdict::Admitted { reserved, resize_rejected: Some(message) });
+        }
+    }
+
+    // New servers, in order; a box above its budget on any resource admits nothing new, because
+    // `used + requested > budget` already holds for that resource.
+    for c in ordered.iter().filter(|c| !admitted.contains_key(&c.uid) && !c.deleting) {
+        let wanted = Amounts { servers: 1, ..c.requested };
+        let after = used.plus(&wanted);
+        let exceeded = after.over(budget);
+        if exceeded.is_empty() {
+            used = after;
+            verdicts.insert(c.uid.clone(), Verdict::Admitted { reserved: wanted, resize_rejected: None });
+        } else {
+            let message = exceeded_message(box_name, &exceeded, &wanted, &used, budget);
+            verdicts.insert(c.uid.clone(), Verdict::Rejected { message });
+        }
+    }
+
+    let over_budget = used.over(budget);
+    Outcome { verdicts, used, over_budget }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn amounts(memory_mib: u64, cpu_percent: u64) -> Amounts {
+        Amounts { memory_mib, disk_mib: 1, cpu_percent, allocations: 1, ..Default::default() }
+    }
+
+    fn budget(memory_mib: u64, cpu_percent: u64, servers: u64) -> Amounts {
+        Amounts { memory_mib, disk_mib: 100, cpu_percent, servers, allocations: 10, ..Default::default() }
+    }
+
+    fn server(name: &str, created: &str, requested: Amounts) -> Candidate {
+        Candidate { uid: format!("uid-{name}"), name: name.into(), created: created.into(), requested, deleting: false }
+    }
+
+    #[test]
+    fn admits_in_creation_order_and_rejects_what_does_not_fit() {
+        let b = budget(8192, 500, 10);
+        let servers = [
+            server("late", "2026-01-02T00:00:00Z", amounts(4096, 100)),
+            server("first", "2026-01-01T00:00:00Z", amounts(6144, 100)),
+        ];
+        let out = admit("basic", &b, &BTreeMap::new(), &servers);
+        assert!(out.reserved("uid-first").is_some());
+        assert_eq!(
+            out.verdicts["uid-late"],
+            Verdict::Rejected {
+                message: "exceeded budget of box basic: requested memory=4Gi, used memory=6Gi, limited memory=8Gi"
+                    .into()
+            }
+        );
+        assert_eq!(out.used.servers, 1);
+    }
+
+    #[test]
+    fn same_creation_time_is_ordered_by_name() {
+        let b = budget(4096, 500, 10);
+        let servers = [server("b", "t", amounts(4096, 100)), server("a", "t", amounts(4096, 100))];
+        let out = admit("x", &b, &BTreeMap::new(), &servers);
+        assert!(out.reserved("uid-a").is_some());
+        assert!(matches!(out.verdicts["uid-b"], Verdict::Rejected { .. }));
+    }
+
+    #[test]
+    fn server_count_is_a_budget() {
+        let b = budget(8192, 500, 1);
+        let servers = [server("a", "1", amounts(1, 1)), server("b", "2", amounts(1, 1))];
+        let out = admit("x", &b, &BTreeMap::new(), &servers);
+        assert_eq!(
+            out.verdicts["uid-b"],
+            Verdict::Rejected {
+                message: "exceeded budget of box x: requested servers=1, used servers=1, limited servers=1".into()
+            }
+        );
+    }
+
+    #[test]
+    fn a_resize_is_granted_when_the_increase_fits_and_kept_otherwise() {
+        let b = budget(8192, 500, 10);
+        let admitted: BTreeMap<_, _> =
+            [("uid-a".to_string(), amounts(4096, 100)), ("uid-b".to_string(), amounts(2048, 100))].into();
+        let grow_fits = [server("a", "1", amounts(6144, 100)), server("b", "2", amounts(2048, 100))];
+        let out = admit("x", &b, &admitted, &grow_fits);
+        assert_eq!(out.reserved("uid-a"), Some(&Amounts { servers: 1, ..amounts(6144, 100) }));
+
+        let grow_too_much = [server("a", "1", amounts(7168, 100)), server("b", "2", amounts(2048, 100))];
+        let out = admit("x", &b, &admitted, &grow_too_much);
+        match &out.verdicts["uid-a"] {
+            Verdict::Admitted { reserved, resize_rejected: Some(message) } => {
+                assert_eq!(reserved.memory_mib, 4096, "keeps the old reservation");
+                assert_eq!(
+                    message,
+                    "exceeded budget of box x: requested memory=3Gi, used memory=6Gi, limited memory=8Gi"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_lowered_budget_evicts_nothing_and_admits_nothing_new() {
+        let b = budget(2048, 500, 10);
+        let admitted: BTreeMap<_, _> = [("uid-a".to_string(), amounts(4096, 100))].into();
+        let mut newcomer = server("b", "2", amounts(1, 1));
+        newcomer.requested.memory_mib = 1;
+        let out = admit("x", &b, &admitted, &[server("a", "1", amounts(4096, 100)), newcomer]);
+        assert!(out.reserved("uid-a").is_some());
+        assert!(matches!(out.verdicts["uid-b"], Verdict::Rejected { .. }));
+        assert_eq!(out.over_budget, vec![Resource::Memory]);
+    }
+
+    #[test]
+    fn a_deleting_server_keeps_its_reservation_and_a_gone_one_is_released() {
+        let b = budget(4096, 500, 10);
+        let admitted: BTreeMap<_, _> = [("uid-a".to_string(), amounts(4096, 100))].into();
+        let mut a = server("a", "1", amounts(4096, 100));
+        a.deleting = true;
+        let b_server = server("b", "2", amounts(4096, 100));
+        let out = admit("x", &b, &admitted, &[a, b_server.clone()]);
+        assert!(matches!(out.verdicts["uid-b"], Verdict::Rejected { .. }), "released only when gone");
+        let out = admit("x", &b, &admitted, &[b_server]);
+        assert!(out.reserved("uid-b").is_some());
+    }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        #[derive(Debug, Clone)]
+        enum Op {
+            Create(u8, Amounts),
+            Resize(u8, Amounts),
+            Delete(u8),
+            SetBudget(Amounts),
+        }
+
+        fn request() -> impl Strategy<Value = Amounts> {
+            (1u64..5, 1u64..5, 1u64..5, 0u64..3, 1u64..3, 0u64..3).prop_map(|(m, d, c, db, al, bk)| Amounts {
+                memory_mib: m,
+                disk_mib: d,
+                cpu_percent: c,
+                servers: 1,
+                databases: db,
+                allocations: al,
+                backups: bk,
+            })
+        }
+
+        fn a_budget() -> impl Strategy<Value = Amounts> {
+            (1u64..14, 1u64..14, 1u64..14, 1u64..6, 0u64..8, 1u64..8, 0u64..6).prop_map(|(m, d, c, s, db, al, bk)| {
+                Amounts {
+                    memory_mib: m,
+                    disk_mib: d,
+                    cpu_percent: c,
+                    servers: s,
+                    databases: db,
+                    allocations: al,
+                    backups: bk,
+                }
+            })
+        }
+
+        fn op() -> impl Strategy<Value = Op> {
+            prop_oneof![
+                4 => (0u8..8, request()).prop_map(|(id, r)| Op::Create(id, r)),
+                2 => (0u8..8, request()).prop_map(|(id, r)| Op::Resize(id, r)),
+                2 => (0u8..8).prop_map(Op::Delete),
+                1 => a_budget().prop_map(Op::SetBudget),
+            ]
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(512))]
+
+            /// For any history, the box never exceeds its budget except after the budget is lowered,
+            /// and then admits nothing new; admitted servers are never evicted; and the verdicts do
+            /// not depend on the order in which servers are presented.
+            #[test]
+            fn budget_holds_for_any_history(initial in a_budget(), ops in proptest::collection::vec(op(), 1..40)) {
+                let mut budget = initial;
+                let mut servers: BTreeMap<u8, Candidate> = BTreeMap::new();
+                let mut ledger: BTreeMap<String, Amounts> = BTreeMap::new();
+                let mut used_before = Amounts::default();
+                let mut generation = 0u32;
+                for (step, op) in ops.into_iter().enumerate() {
+                    match op {
+                        Op::Create(id, requested) => {
+                            if let std::collections::btree_map::Entry::Vacant(slot) = servers.entry(id) {
+                                generation += 1;
+                                slot.insert(Candidate {
+                                    uid: format!("uid-{id}-{generation}"),
+                                    name: format!("s{id}"),
+                                    // equal creation times happen: the name breaks the tie
+                                    created: format!("{:04}", step / 2),
+                                    requested,
+                                    deleting: false,
+                                });
+                            }
+                        }
+                        Op::Resize(id, requested) => {
+                            if let Some(c) = servers.get_mut(&id) { c.requested = requested; }
+                        }
+                        Op::Delete(id) => {
+                            if let Some(c) = servers.remove(&id) { used_before = used_before.minus(&ledger.get(&c.uid).copied().unwrap_or_default()); }
+                        }
+                        Op::SetBudget(b) => budget = b,
+                    }
+                    let candidates: Vec<Candidate> = servers.values().cloned().collect();
+                    let out = admit("box", &budget, &ledger, &candidates);
+
+                    let mut reversed = candidates.clone();
+                    reversed.reverse();
+                    reversed.rotate_left(candidates.len() / 2);
+                    prop_assert_eq!(&admit("box", &budget, &ledger, &reversed), &out, "order-dependent");
+
+                    let sum = out.verdicts.values().fold(Amounts::default(), |acc, v| match v {
+                        Verdict::Admitted { reserved, .. } => acc.plus(reserved),
+                        Verdict::Rejected { .. } => acc,
+                    });
+                    prop_assert_eq!(sum, out.used);
+                    for r in Resource::ALL {
+                        prop_assert!(
+                            out.used.get(r) <= budget.get(r).max(used_before.get(r)),
+                            "{} grew above its budget: {} > max({}, {})", r, out.used.get(r), budget.get(r), used_before.get(r)
+                        );
+                    }
+                    for (uid, _) in ledger.iter().filter(|(uid, _)| candidates.iter().any(|c| &c.uid == *uid)) {
+                        prop_assert!(out.reserved(uid).is_some(), "evicted {}", uid);
+                    }
+                    let newly_admitted = out.verdicts.iter().any(|(uid, v)| matches!(v, Verdict::Admitted { .. }) && !ledger.contains_key(uid));
+                    if newly_admitted {
+                        prop_assert!(out.over_budget.is_empty(), "admitted a new server while over budget");
+                    }
+
+                    ledger = out.verdicts.iter().filter_map(|(uid, v)| match v {
+                        Verdict::Admitted { reserved, .. } => Some((uid.clone(), *reserved)),
+                        Verdict::Rejected { .. } => None,
+                    }).collect();
+                    used_before = out.used;
+                }
+            }
+        }
+    }
+}

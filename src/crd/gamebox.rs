@@ -1,0 +1,274 @@
+//! `GameBox` (namespaced): a budget of panel resources, the games on offer, placement and owner.
+
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use kube::{CustomResource, KubeSchema};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::common::quantity_schema;
+use super::{DeletionPolicy, Reservation, ResourceTotals};
+
+/// A box of panel resources sold to one customer: servers declared in the same namespace
+/// (`GameServer.spec.box`) are admitted only while they fit its budget.
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[kube(
+    group = "pterobox.io",
+    version = "v1alpha1",
+    kind = "GameBox",
+    namespaced,
+    shortname = "gbox",
+    category = "pterobox",
+    status = "GameBoxStatus",
+    cel,
+    printcolumn = r#"{"name":"Servers","type":"string","jsonPath":".status.summary.servers"}"#,
+    printcolumn = r#"{"name":"Memory","type":"string","jsonPath":".status.summary.memory"}"#,
+    printcolumn = r#"{"name":"CPU","type":"string","jsonPath":".status.summary.cpu"}"#,
+    printcolumn = r#"{"name":"Disk","type":"string","jsonPath":".status.summary.disk"}"#,
+    printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
+)]
+#[serde(rename_all = "camelCase")]
+pub struct GameBoxSpec {
+    /// Name of the cluster-scoped GamePanel whose servers this box sells.
+    #[schemars(length(max = 253))]
+    #[x_kube(validation = super::rules::non_empty())]
+    pub panel_ref: String,
+    /// The customer who owns every server of the box on the panel (found by exact e-mail, else created).
+    pub owner: Owner,
+    /// Product name (`%product_name%` in templates).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 191))]
+    pub product_name: Option<String>,
+    /// Service id (`%service_id%`); defaults to the box's name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 191))]
+    pub service_id: Option<String>,
+    /// When set, every server of the box is suspended from this instant (`%service_expiration%`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<Time>,
+    /// Suspends every server of the box on the panel.
+    #[serde(default)]
+    pub suspended: bool,
+    /// Totals for the whole box.
+    pub budget: Budget,
+    /// Limits applied to every server of the box.
+    #[serde(default)]
+    pub per_server: PerServer,
+    /// The games offered; a server picks one by name.
+    #[x_kube(validation = Rule::new("size(self) >= 1").message("at least one egg must be offered"))]
+    #[x_kube(validation = Rule::new("self.all(e, self.exists_one(f, f.name == e.name))").message("egg names must be unique"))]
+    #[schemars(length(max = 64))]
+    #[x_kube(merge_strategy = ListMerge::Map(vec!["name".into()]))]
+    pub eggs: Vec<EggOffer>,
+    /// Panel location ids where servers may be placed automatically (at least one).
+    #[x_kube(validation = Rule::new("size(self) >= 1").message("at least one location id is required"))]
+    #[schemars(length(max = 64), inner(range(min = 1)))]
+    #[x_kube(merge_strategy = ListMerge::Set)]
+    pub locations: Vec<i64>,
+    /// Ports for each server's allocations, `A-B` with 1024 <= A <= B <= 65535; any free port when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 11))]
+    #[x_kube(validation = super::rules::port_range(), validation = super::rules::port_range_span())]
+    pub port_range: Option<String>,
+    /// Template of a server's name on the panel (template variables allowed); else `displayName`,
+    /// else the GameServer's name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 191))]
+    #[x_kube(validation = super::rules::known_template_variables())]
+    pub server_name: Option<String>,
+    /// Template of a server's description on the panel (template variables allowed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 4096))]
+    #[x_kube(validation = super::rules::known_template_variables())]
+    pub server_description: Option<String>,
+    /// What deleting a server does on the panel: `Delete` (default) or `Orphan`.
+    #[serde(default)]
+    pub deletion_policy: DeletionPolicy,
+}
+
+/// The owner of a box's servers on the panel.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Owner {
+    /// E-mail address (the panel user is found by exact match, else created).
+    #[schemars(length(max = 191))]
+    #[x_kube(validation = super::rules::email())]
+    pub email: String,
+    /// Panel username (Pterodactyl only; derived from the e-mail when unset).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 191))]
+    #[x_kube(validation = Rule::new("self.matches('^[A-Za-z0-9][A-Za-z0-9_.-]+[A-Za-z0-9]$')").message(Message::Expression("'must be 3+ letters, digits, _, . or -, starting and ending with a letter or digit, got ' + self".into())))]
+    pub username: Option<String>,
+    /// First name.
+    #[schemars(length(max = 191))]
+    #[x_kube(validation = super::rules::non_empty())]
+    pub first_name: String,
+    /// Last name.
+    #[schemars(length(max = 191))]
+    #[x_kube(validation = super::rules::non_empty())]
+    pub last_name: String,
+}
+
+/// The totals of a box.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Budget {
+    /// Total memory, e.g. `8Gi`.
+    #[schemars(schema_with = "quantity_schema")]
+    #[x_kube(validation = super::rules::positive_quantity())]
+    pub memory: Quantity,
+    /// Total disk, e.g. `100Gi`.
+    #[schemars(schema_with = "quantity_schema")]
+    #[x_kube(validation = super::rules::positive_quantity())]
+    pub disk: Quantity,
+    /// Total CPU in cores: `1` is 100 % on the panel, `1500m` is 150 %.
+    #[schemars(schema_with = "quantity_schema")]
+    #[x_kube(validation = super::rules::positive_quantity())]
+    pub cpu: Quantity,
+    /// How many servers the box may hold (at least 1).
+    #[schemars(range(min = 1))]
+    pub servers: i64,
+    /// Total databases.
+    #[serde(default)]
+    #[schemars(range(min = 0))]
+    pub databases: i64,
+    /// Total network ports (allocations); every server needs at least one.
+    #[serde(default)]
+    #[schemars(range(min = 0))]
+    pub allocations: i64,
+    /// Total backups.
+    #[serde(default)]
+    #[schemars(range(min = 0))]
+    pub backups: i64,
+}
+
+/// Limits applied to every server of a box.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct PerServer {
+    /// Swap per server; `0` means no swap.
+    #[serde(default = "default_swap")]
+    #[schemars(schema_with = "quantity_schema")]
+    #[x_kube(validation = super::rules::non_negative_quantity())]
+    pub swap: Quantity,
+    /// Block-IO weight per server, 10..1000.
+    #[serde(default = "default_io")]
+    #[schemars(range(min = 10, max = 1000))]
+    pub io: i64,
+}
+
+impl Default for PerServer {
+    fn default() -> Self {
+        Self { swap: default_swap(), io: default_io() }
+    }
+}
+
+fn default_swap() -> Quantity {
+    Quantity("0".into())
+}
+
+fn default_io() -> i64 {
+    500
+}
+
+/// A game offered by the box: a panel egg under a name that servers use.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct EggOffer {
+    /// Name servers use in `spec.egg`.
+    #[schemars(length(max = 63))]
+    #[x_kube(validation = super::rules::dns_label())]
+    pub name: String,
+    /// Panel nest id.
+    #[schemars(range(min = 1))]
+    pub nest: i64,
+    /// Panel egg id.
+    #[schemars(range(min = 1))]
+    pub egg: i64,
+}
+
+/// What the box has admitted and what it uses.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GameBoxStatus {
+    /// The generation of the spec this status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// `Ready`, `OverBudget`, `Suspended`, `Expired`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[x_kube(merge_strategy = ListMerge::Map(vec!["type".into()]))]
+    pub conditions: Vec<Condition>,
+    /// The owner's panel user.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<OwnerStatus>,
+    /// The budget as enforced.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget: Option<ResourceTotals>,
+    /// The sum of the admitted servers' reservations.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub used: Option<ResourceTotals>,
+    /// Resources whose use has reached the budget (`memory`, `disk`, `cpu`, `servers`, ...).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exhausted: Vec<String>,
+    /// `used/limit` per resource, for the printer columns.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub summary: Option<Summary>,
+    /// The admission ledger: every admitted server and a bounded number of rejected ones.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[x_kube(merge_strategy = ListMerge::Map(vec!["name".into()]))]
+    pub servers: Vec<LedgerEntry>,
+}
+
+/// The owner's panel user.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OwnerStatus {
+    /// Panel user id.
+    pub panel_user_id: String,
+}
+
+/// `used/limit` strings for the printer columns.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Summary {
+    /// e.g. `3/10`.
+    pub servers: String,
+    /// e.g. `6Gi/8Gi`.
+    pub memory: String,
+    /// e.g. `3/5`.
+    pub cpu: String,
+    /// e.g. `60Gi/100Gi`.
+    pub disk: String,
+}
+
+/// The verdict of the box on one server.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+pub enum LedgerState {
+    /// The server holds a reservation.
+    Admitted,
+    /// The server does not fit.
+    Rejected,
+}
+
+/// One line of the admission ledger.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LedgerEntry {
+    /// GameServer name.
+    pub name: String,
+    /// GameServer UID (a new object under an old name is a new server).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uid: Option<String>,
+    /// `Admitted` or `Rejected`.
+    pub state: LedgerState,
+    /// What the server holds (admitted servers only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reserved: Option<Reservation>,
+    /// Why (e.g. `BudgetExceeded`, `ResizeRejected`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The quota message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}

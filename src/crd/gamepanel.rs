@@ -1,0 +1,137 @@
+//! `GamePanel` (cluster-scoped): a panel, its API and its credentials.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use kube::{CustomResource, KubeSchema};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::Flavor;
+
+/// A Pterodactyl or Wisp panel and the application API key the operator uses on it. Written by the
+/// platform team; tenants never see the key.
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[kube(
+    group = "pterobox.io",
+    version = "v1alpha1",
+    kind = "GamePanel",
+    shortname = "gpanel",
+    category = "pterobox",
+    status = "GamePanelStatus",
+    cel,
+    printcolumn = r#"{"name":"Flavor","type":"string","jsonPath":".spec.flavor"}"#,
+    printcolumn = r#"{"name":"URL","type":"string","jsonPath":".spec.url"}"#,
+    printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
+)]
+#[serde(rename_all = "camelCase")]
+pub struct GamePanelSpec {
+    /// The panel's API: `Pterodactyl` (1.x application API) or `Wisp`.
+    pub flavor: Flavor,
+    /// Base URL of the panel, e.g. `https://panel.example.com`.
+    #[schemars(length(max = 2048))]
+    #[x_kube(validation = super::rules::http_url())]
+    pub url: String,
+    /// The Secret key that holds the panel's application API key.
+    pub credentials_secret_ref: SecretKeyRef,
+    /// Client-side request budget per minute, kept under the panel's own limit (Pterodactyl: 240).
+    #[serde(default = "default_requests_per_minute")]
+    #[schemars(range(min = 1, max = 100_000))]
+    pub requests_per_minute: i64,
+    /// How often the operator re-reads the panel to detect drift (a Go duration, at least `10s`).
+    #[serde(default = "default_resync_interval")]
+    #[schemars(length(max = 32))]
+    #[x_kube(validation = super::rules::resync_duration())]
+    pub resync_interval: String,
+    /// Namespaces whose GameBoxes may use this panel; empty means every namespace.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 1024), inner(length(max = 63)))]
+    #[x_kube(merge_strategy = ListMerge::Set)]
+    pub allowed_namespaces: Vec<String>,
+}
+
+fn default_requests_per_minute() -> i64 {
+    200
+}
+
+fn default_resync_interval() -> String {
+    "5m".to_string()
+}
+
+/// A key of a Secret in a given namespace.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct SecretKeyRef {
+    /// Namespace of the Secret (usually the operator's).
+    #[schemars(length(max = 63))]
+    #[x_kube(validation = super::rules::dns_label())]
+    pub namespace: String,
+    /// Name of the Secret.
+    #[schemars(length(max = 253))]
+    #[x_kube(validation = super::rules::non_empty())]
+    pub name: String,
+    /// Key inside the Secret's data.
+    #[serde(default = "default_key")]
+    #[schemars(length(max = 253))]
+    #[x_kube(validation = super::rules::non_empty())]
+    pub key: String,
+}
+
+fn default_key() -> String {
+    "apiKey".to_string()
+}
+
+/// What the operator observed of the panel.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GamePanelStatus {
+    /// The generation of the spec this status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// `Ready`: the credentials work and the catalog was read (reasons when False:
+    /// CredentialsMissing, CredentialsRejected, Unreachable).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[x_kube(merge_strategy = ListMerge::Map(vec!["type".into()]))]
+    pub conditions: Vec<Condition>,
+    /// Locations and eggs read from the panel: what a platform engineer needs to write a GameBox.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub catalog: Option<PanelCatalog>,
+}
+
+/// Locations and eggs offered by a panel.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PanelCatalog {
+    /// Panel locations (use their ids in `GameBox.spec.locations`).
+    #[serde(default)]
+    pub locations: Vec<CatalogLocation>,
+    /// Eggs by nest (use nest and egg ids in `GameBox.spec.eggs`).
+    #[serde(default)]
+    pub eggs: Vec<CatalogEgg>,
+}
+
+/// A panel location.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CatalogLocation {
+    /// Location id.
+    pub id: i64,
+    /// Short code, e.g. `fr-par`.
+    pub short: String,
+    /// Long description.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub long: Option<String>,
+}
+
+/// A panel egg.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CatalogEgg {
+    /// Nest id.
+    pub nest: i64,
+    /// Nest name.
+    pub nest_name: String,
+    /// Egg id.
+    pub egg: i64,
+    /// Egg name.
+    pub name: String,
+}

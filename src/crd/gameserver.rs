@@ -1,0 +1,183 @@
+//! `GameServer` (namespaced): one server inside a box.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use kube::{CustomResource, KubeSchema};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::common::quantity_schema;
+use super::{DeletionPolicy, Reservation};
+
+/// A game server on the panel, carved out of a GameBox of the same namespace.
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[kube(
+    group = "pterobox.io",
+    version = "v1alpha1",
+    kind = "GameServer",
+    namespaced,
+    shortname = "gsrv",
+    category = "pterobox",
+    status = "GameServerStatus",
+    cel,
+    printcolumn = r#"{"name":"State","type":"string","jsonPath":".status.state"}"#,
+    printcolumn = r#"{"name":"Box","type":"string","jsonPath":".spec.box"}"#,
+    printcolumn = r#"{"name":"Egg","type":"string","jsonPath":".spec.egg"}"#,
+    printcolumn = r#"{"name":"Memory","type":"string","jsonPath":".spec.resources.memory"}"#,
+    printcolumn = r#"{"name":"Address","type":"string","jsonPath":".status.address"}"#,
+    printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
+)]
+#[serde(rename_all = "camelCase")]
+pub struct GameServerSpec {
+    /// Name of the GameBox (same namespace) whose budget this server uses. Immutable.
+    #[serde(rename = "box")]
+    #[schemars(length(max = 253))]
+    #[x_kube(validation = super::rules::non_empty(), validation = super::rules::immutable("spec.box"))]
+    pub box_name: String,
+    /// Name of one of the box's eggs. Immutable.
+    #[schemars(length(max = 63))]
+    #[x_kube(validation = super::rules::dns_label(), validation = super::rules::immutable("spec.egg"))]
+    pub egg: String,
+    /// Name on the panel; default: the box's `serverName` template, else the GameServer's name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 191))]
+    #[x_kube(validation = super::rules::non_empty())]
+    pub display_name: Option<String>,
+    /// Description on the panel; default: the box's `serverDescription` template.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 4096))]
+    pub description: Option<String>,
+    /// What the server asks of its box.
+    pub resources: ServerResources,
+    /// Egg variables; the egg's defaults fill the rest.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(extend("maxProperties" = 128))]
+    pub environment: BTreeMap<String, String>,
+    /// One of the egg's docker images; default: the egg's first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 191))]
+    #[x_kube(validation = super::rules::non_empty())]
+    pub image: Option<String>,
+    /// Startup command; default: the egg's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 4096))]
+    pub startup: Option<String>,
+    /// Suspends the server on the panel.
+    #[serde(default)]
+    pub suspended: bool,
+    /// Overrides the box's `deletionPolicy` for this server: `Delete` or `Orphan`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deletion_policy: Option<DeletionPolicy>,
+}
+
+/// What a server asks of its box.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ServerResources {
+    /// Memory, e.g. `4Gi`.
+    #[schemars(schema_with = "quantity_schema")]
+    #[x_kube(validation = super::rules::positive_quantity())]
+    pub memory: Quantity,
+    /// Disk, e.g. `50Gi`.
+    #[schemars(schema_with = "quantity_schema")]
+    #[x_kube(validation = super::rules::positive_quantity())]
+    pub disk: Quantity,
+    /// CPU in cores, e.g. `2` or `1500m`.
+    #[schemars(schema_with = "quantity_schema")]
+    #[x_kube(validation = super::rules::positive_quantity())]
+    pub cpu: Quantity,
+    /// Databases.
+    #[serde(default)]
+    #[schemars(range(min = 0))]
+    pub databases: i64,
+    /// Network ports, the primary one included (at least 1).
+    #[serde(default = "default_allocations")]
+    #[schemars(range(min = 1))]
+    pub allocations: i64,
+    /// Backups.
+    #[serde(default)]
+    #[schemars(range(min = 0))]
+    pub backups: i64,
+}
+
+fn default_allocations() -> i64 {
+    1
+}
+
+/// Where a server is in its life.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub enum ServerState {
+    /// Waiting for the box's verdict.
+    #[default]
+    Pending,
+    /// The box refused it (see `message`).
+    Rejected,
+    /// Being created on the panel.
+    Creating,
+    /// Created; the panel is installing it.
+    Installing,
+    /// Installed and matching its spec.
+    Ready,
+    /// Suspended on the panel.
+    Suspended,
+    /// The panel refused or failed it (see `message`).
+    Failed,
+    /// Being removed from the panel.
+    Deleting,
+}
+
+/// What the operator observed of the server.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GameServerStatus {
+    /// The generation of the spec this status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// Pending, Rejected, Creating, Installing, Ready, Suspended, Failed or Deleting.
+    #[serde(default)]
+    pub state: ServerState,
+    /// `Admitted`, `Synced`, `Ready`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[x_kube(merge_strategy = ListMerge::Map(vec!["type".into()]))]
+    pub conditions: Vec<Condition>,
+    /// What the box has granted and the panel has applied.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reserved: Option<Reservation>,
+    /// The server on the panel.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub panel: Option<PanelRef>,
+    /// `ip:port` of the primary allocation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    /// Every port of the server, primary first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ports: Vec<i64>,
+    /// A human-readable explanation of the state.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+/// Identifiers of a server on the panel.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PanelRef {
+    /// Internal id (used in API paths).
+    pub id: String,
+    /// UUID.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uuid: Option<String>,
+    /// Short identifier (used in the panel's web URL).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identifier: Option<String>,
+    /// External id: the GameServer's UID.
+    pub external_id: String,
+    /// Node id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
+    /// The server's page on the panel.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+}

@@ -1,0 +1,110 @@
+//! CEL rules (`x-kubernetes-validations`) shared by the three kinds.
+//!
+//! Every rule carries a message that says what is expected and shows the value that was given; the
+//! apiserver prefixes it with the field path, so a rejection always names the field and the value.
+//! Integers use OpenAPI `minimum`/`maximum` instead: the apiserver's own message shows their value,
+//! while `string(int)` in a message expression is too costly for its CEL cost estimator.
+
+use kube::core::{Message, Rule};
+
+/// The variables a name or description template may use (DESIGN §2).
+pub const TEMPLATE_VARIABLES: [&str; 10] = [
+    "%owner_email%",
+    "%owner_username%",
+    "%owner_firstname%",
+    "%owner_lastname%",
+    "%product_name%",
+    "%service_id%",
+    "%service_expiration%",
+    "%box_name%",
+    "%namespace%",
+    "%server_name%",
+];
+
+/// The pattern of a `%variable%` in a template.
+pub const TEMPLATE_VARIABLE_PATTERN: &str = "%[A-Za-z0-9_]+%";
+
+fn rule(expr: impl Into<String>, message: impl Into<String>) -> Rule {
+    Rule::new(expr).message(Message::Expression(message.into()))
+}
+
+/// An int-or-string quantity that parses and is greater than zero.
+pub fn positive_quantity() -> Rule {
+    rule(
+        "isQuantity(string(self)) && quantity(string(self)).isGreaterThan(quantity('0'))",
+        "'must be a positive quantity such as 4Gi, 1500m or 2, got ' + string(self)",
+    )
+}
+
+/// An int-or-string quantity that parses and is zero or more.
+pub fn non_negative_quantity() -> Rule {
+    rule(
+        "isQuantity(string(self)) && !quantity(string(self)).isLessThan(quantity('0'))",
+        "'must be a quantity of zero or more such as 512Mi or 0, got ' + string(self)",
+    )
+}
+
+/// A field that cannot change once set.
+pub fn immutable(field: &str) -> Rule {
+    rule("self == oldSelf", format!("'{field} is immutable (was ' + oldSelf + ', got ' + self + ')'"))
+}
+
+/// A template whose `%variables%` are all known.
+pub fn known_template_variables() -> Rule {
+    let known = TEMPLATE_VARIABLES.iter().map(|v| format!("'{v}'")).collect::<Vec<_>>().join(", ");
+    rule(
+        format!("self.findAll('{TEMPLATE_VARIABLE_PATTERN}').all(v, v in [{known}])"),
+        format!("'has an unknown template variable: ' + self + ' (known: {})'", TEMPLATE_VARIABLES.join(" ")),
+    )
+}
+
+/// `A-B` with `1024 <= A <= B <= 65535`.
+pub fn port_range() -> Rule {
+    rule(
+        "self.matches('^[0-9]{1,5}-[0-9]{1,5}$') && int(self.split('-')[0]) >= 1024 \
+         && int(self.split('-')[0]) <= int(self.split('-')[1]) && int(self.split('-')[1]) <= 65535",
+        "'must be a range A-B with 1024 <= A <= B <= 65535, got ' + self",
+    )
+}
+
+/// A port range the panels accept in one piece: at most 1000 ports.
+pub fn port_range_span() -> Rule {
+    rule(
+        "!self.matches('^[0-9]{1,5}-[0-9]{1,5}$') || int(self.split('-')[1]) - int(self.split('-')[0]) < 1000",
+        "'may span at most 1000 ports (the panels refuse larger ranges), got ' + self",
+    )
+}
+
+/// An absolute http(s) URL.
+pub fn http_url() -> Rule {
+    rule(
+        "isURL(self) && (self.startsWith('https://') || self.startsWith('http://'))",
+        "'must be an absolute http:// or https:// URL, got ' + self",
+    )
+}
+
+/// A Go duration of at least ten seconds (`30s`, `5m`, `1h`).
+pub fn resync_duration() -> Rule {
+    rule(
+        "self.matches('^([0-9]+(\\\\.[0-9]+)?(ms|s|m|h))+$') && duration(self) >= duration('10s')",
+        "'must be a duration of at least 10s such as 30s, 5m or 1h, got ' + self",
+    )
+}
+
+/// A plausible e-mail address (the panel validates it fully).
+pub fn email() -> Rule {
+    rule("self.matches('^[^@\\\\s]+@[^@\\\\s]+\\\\.[^@\\\\s]+$')", "'must be an e-mail address, got ' + self")
+}
+
+/// A string that is not empty (its maximum length is the schema's `maxLength`).
+pub fn non_empty() -> Rule {
+    Rule::new("size(self) >= 1").message(Message::Message("must not be empty".into()))
+}
+
+/// A DNS-label-like name: lower-case letters, digits and `-`, at most 63 characters.
+pub fn dns_label() -> Rule {
+    rule(
+        "size(self) <= 63 && self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')",
+        "'must be a lower-case name of letters, digits and -, at most 63 characters, got ' + self",
+    )
+}

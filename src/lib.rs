@@ -1,0 +1,6 @@
+//! PteroBox: a Kubernetes operator that sells boxes of game-server resources on a Pterodactyl or
+//! Wisp panel. The binary (`src/main.rs`) is a thin command line over this library.
+
+pub mod budget;
+pub mod crd;
+pub mod names;
