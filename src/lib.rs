@@ -4,3 +4,4 @@
 pub mod budget;
 pub mod crd;
 pub mod names;
+pub mod panel;

@@ -3,5 +3,6 @@
 
 pub mod control_plane;
 pub mod crds;
+pub mod panel;
 
 pub use control_plane::{admin_client, client_with_token, control_plane, test_namespace};

@@ -1,0 +1,168 @@
+//! The panel client: one implementation of [`Panel`] over HTTP, parameterised by a [`Dialect`] that
+//! holds everything that differs between Pterodactyl and Wisp (headers, request bodies, state
+//! fields, user search). The request bodies are pure functions, unit-tested in each dialect.
+
+use reqwest::Method;
+use serde_json::Value;
+
+use super::decode::{self, StateFields};
+use super::http::{HttpCore, HttpSettings};
+use super::model::*;
+use super::{Panel, PanelError, Result};
+use crate::crd::Flavor;
+
+/// What differs between the panels' APIs.
+pub trait Dialect: Send + Sync + 'static {
+    const FLAVOR: Flavor;
+    /// The `Accept` header.
+    const ACCEPT: &'static str;
+    /// How install and suspension are reported.
+    const STATE: StateFields;
+
+    /// Query of a (fuzzy) user search by e-mail.
+    fn user_search(email: &str) -> Vec<(&'static str, String)>;
+    fn user_body(user: &NewUser) -> Value;
+    fn create_body(server: &NewServer) -> Value;
+    fn build_body(build: &Build) -> Value;
+    fn details_body(details: &Details) -> Value;
+    fn startup_body(startup: &Startup) -> Value;
+    /// Query of a page of servers.
+    fn servers_query(page: u32, per_page: u32) -> Vec<(&'static str, String)>;
+}
+
+/// A panel client speaking dialect `D`.
+pub struct Client<D: Dialect> {
+    http: HttpCore,
+    _dialect: std::marker::PhantomData<D>,
+}
+
+impl<D: Dialect> Client<D> {
+    pub fn new(settings: HttpSettings) -> Result<Self> {
+        Ok(Self { http: HttpCore::new(settings, D::ACCEPT)?, _dialect: std::marker::PhantomData })
+    }
+
+    fn server_from(&self, body: Option<Value>, what: &str) -> Result<PanelServer> {
+        let body =
+            body.ok_or_else(|| PanelError::Unexpected { status: 200, message: format!("{what}: empty response") })?;
+        decode::server(&body, D::STATE)
+    }
+
+    /// A write whose response is the server (without its allocations: the panels omit them).
+    async fn write_server(&self, path: &str, body: &Value) -> Result<PanelServer> {
+        let response = self.http.send(Method::PATCH, path, Some(body)).await?;
+        self.server_from(response, path)
+    }
+}
+
+fn found<T>(result: Result<T>) -> Result<Option<T>> {
+    match result {
+        Ok(t) => Ok(Some(t)),
+        Err(PanelError::NotFound { .. }) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Keeps ids URL-safe: they become path segments.
+fn segment(id: &str) -> String {
+    url::form_urlencoded::byte_serialize(id.as_bytes()).collect()
+}
+
+#[async_trait::async_trait]
+impl<D: Dialect> Panel for Client<D> {
+    fn flavor(&self) -> Flavor {
+        D::FLAVOR
+    }
+
+    fn base_url(&self) -> &str {
+        &self.http.base_url
+    }
+
+    async fn user_by_external_id(&self, external_id: &str) -> Result<Option<PanelUser>> {
+        let body = found(self.http.get(&format!("/users/external/{}", segment(external_id)), &[]).await)?;
+        body.map(|b| decode::user(&b)).transpose()
+    }
+
+    async fn user_by_email(&self, email: &str) -> Result<Option<PanelUser>> {
+        // Both panels only search by substring: match the e-mail exactly here.
+        let items = self.http.get_all("/users", &D::user_search(email)).await?;
+        for item in &items {
+            let user = decode::user(item)?;
+            if user.email.eq_ignore_ascii_case(email) {
+                return Ok(Some(user));
+            }
+        }
+        Ok(None)
+    }
+
+    async fn create_user(&self, user: &NewUser) -> Result<PanelUser> {
+        let body = self.http.send(Method::POST, "/users", Some(&D::user_body(user))).await?;
+        decode::user(&body.unwrap_or(Value::Null))
+    }
+
+    async fn locations(&self) -> Result<Vec<Location>> {
+        self.http.get_all("/locations", &[]).await?.iter().map(decode::location).collect()
+    }
+
+    async fn nests(&self) -> Result<Vec<Nest>> {
+        self.http.get_all("/nests", &[]).await?.iter().map(decode::nest).collect()
+    }
+
+    async fn eggs(&self, nest: i64) -> Result<Vec<Egg>> {
+        let body = self.http.get(&format!("/nests/{nest}/eggs"), &[]).await?;
+        let (items, _) = super::http::list_page(&body)?;
+        items.iter().map(|item| decode::egg(item, nest)).collect()
+    }
+
+    async fn egg(&self, nest: i64, egg: i64) -> Result<Egg> {
+        let body = self.http.get(&format!("/nests/{nest}/eggs/{egg}"), &[("include", "variables".into())]).await?;
+        decode::egg(&body, nest)
+    }
+
+    async fn servers_page(&self, page: u32, per_page: u32) -> Result<Page<PanelServer>> {
+        let body = self.http.get("/servers", &D::servers_query(page, per_page)).await?;
+        decode::server_page(&body, page, D::STATE)
+    }
+
+    async fn server(&self, id: &str) -> Result<PanelServer> {
+        let body = self.http.get(&format!("/servers/{}", segment(id)), &[("include", "allocations".into())]).await?;
+        decode::server(&body, D::STATE)
+    }
+
+    async fn server_by_external_id(&self, external_id: &str) -> Result<Option<PanelServer>> {
+        let path = format!("/servers/external/{}", segment(external_id));
+        let body = found(self.http.get(&path, &[("include", "allocations".into())]).await)?;
+        body.map(|b| decode::server(&b, D::STATE)).transpose()
+    }
+
+    async fn create_server(&self, server: &NewServer) -> Result<PanelServer> {
+        let body = self.http.send(Method::POST, "/servers", Some(&D::create_body(server))).await?;
+        self.server_from(body, "create server")
+    }
+
+    async fn update_build(&self, id: &str, build: &Build) -> Result<PanelServer> {
+        self.write_server(&format!("/servers/{}/build", segment(id)), &D::build_body(build)).await
+    }
+
+    async fn update_details(&self, id: &str, details: &Details) -> Result<PanelServer> {
+        self.write_server(&format!("/servers/{}/details", segment(id)), &D::details_body(details)).await
+    }
+
+    async fn update_startup(&self, id: &str, startup: &Startup) -> Result<PanelServer> {
+        self.write_server(&format!("/servers/{}/startup", segment(id)), &D::startup_body(startup)).await
+    }
+
+    async fn suspend(&self, id: &str) -> Result<()> {
+        self.http.send(Method::POST, &format!("/servers/{}/suspend", segment(id)), None).await.map(drop)
+    }
+
+    async fn unsuspend(&self, id: &str) -> Result<()> {
+        self.http.send(Method::POST, &format!("/servers/{}/unsuspend", segment(id)), None).await.map(drop)
+    }
+
+    async fn delete_server(&self, id: &str) -> Result<()> {
+        match self.http.send(Method::DELETE, &format!("/servers/{}", segment(id)), None).await {
+            Ok(_) | Err(PanelError::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+}

@@ -1,0 +1,260 @@
+//! Decoding panel JSON into the model. Never panics: a missing or mistyped field is a
+//! [`PanelError::Unexpected`] that names it.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use super::model::*;
+use super::{PanelError, Result};
+
+fn malformed(what: &str, field: &str) -> PanelError {
+    PanelError::Unexpected {
+        status: 200,
+        message: format!("malformed {what}: `{field}` is missing or has the wrong type"),
+    }
+}
+
+/// The `attributes` of an `{"object": …, "attributes": {…}}` item.
+pub(crate) fn attributes<'a>(item: &'a Value, what: &str) -> Result<&'a Value> {
+    item.get("attributes").filter(|a| a.is_object()).ok_or_else(|| malformed(what, "attributes"))
+}
+
+/// An id that may be a JSON number (v1) or a string (Wisp v2).
+pub(crate) fn id(v: &Value, what: &str, field: &str) -> Result<String> {
+    match v.get(field) {
+        Some(Value::Number(n)) => Ok(n.to_string()),
+        Some(Value::String(s)) if !s.is_empty() => Ok(s.clone()),
+        _ => Err(malformed(what, field)),
+    }
+}
+
+pub(crate) fn int(v: &Value, what: &str, field: &str) -> Result<i64> {
+    match v.get(field) {
+        Some(Value::Number(n)) => n.as_i64().ok_or_else(|| malformed(what, field)),
+        Some(Value::String(s)) => s.parse().map_err(|_| malformed(what, field)),
+        _ => Err(malformed(what, field)),
+    }
+}
+
+pub(crate) fn string(v: &Value, what: &str, field: &str) -> Result<String> {
+    v.get(field).and_then(Value::as_str).map(str::to_string).ok_or_else(|| malformed(what, field))
+}
+
+pub(crate) fn opt_string(v: &Value, field: &str) -> Option<String> {
+    v.get(field).and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_string)
+}
+
+fn uint(v: &Value, field: &str) -> Option<u64> {
+    match v.get(field) {
+        Some(Value::Number(n)) => n.as_u64().or_else(|| n.as_f64().filter(|f| *f >= 0.0).map(|f| f as u64)),
+        Some(Value::String(s)) => s.parse().ok(),
+        _ => None,
+    }
+}
+
+pub(crate) fn user(item: &Value) -> Result<PanelUser> {
+    let a = attributes(item, "user")?;
+    Ok(PanelUser {
+        id: id(a, "user", "id")?,
+        external_id: opt_string(a, "external_id"),
+        email: string(a, "user", "email")?,
+        username: opt_string(a, "username"),
+        first_name: opt_string(a, "first_name").unwrap_or_default(),
+        last_name: opt_string(a, "last_name").unwrap_or_default(),
+    })
+}
+
+pub(crate) fn location(item: &Value) -> Result<Location> {
+    let a = attributes(item, "location")?;
+    Ok(Location { id: int(a, "location", "id")?, short: string(a, "location", "short")?, long: opt_string(a, "long") })
+}
+
+pub(crate) fn nest(item: &Value) -> Result<Nest> {
+    let a = attributes(item, "nest")?;
+    Ok(Nest { id: int(a, "nest", "id")?, name: string(a, "nest", "name")? })
+}
+
+pub(crate) fn egg(item: &Value, nest_id: i64) -> Result<Egg> {
+    let a = attributes(item, "egg")?;
+    // Pterodactyl: `docker_images` {label: image} and the deprecated `docker_image` (the default);
+    // Wisp: `docker_image` only.
+    let mut images: Vec<String> = opt_string(a, "docker_image").into_iter().collect();
+    if let Some(map) = a.get("docker_images").and_then(Value::as_object) {
+        for image in map.values().filter_map(Value::as_str) {
+            if !images.iter().any(|i| i == image) {
+                images.push(image.to_string());
+            }
+        }
+    }
+    let variables = match a.pointer("/relationships/variables/data") {
+        Some(Value::Array(items)) => items.iter().map(egg_variable).collect::<Result<Vec<_>>>()?,
+        _ => Vec::new(),
+    };
+    Ok(Egg {
+        id: int(a, "egg", "id")?,
+        nest: a.get("nest").and_then(Value::as_i64).unwrap_or(nest_id),
+        name: string(a, "egg", "name")?,
+        docker_images: images,
+        startup: opt_string(a, "startup").unwrap_or_default(),
+        variables,
+    })
+}
+
+fn egg_variable(item: &Value) -> Result<EggVariable> {
+    let a = attributes(item, "egg variable")?;
+    Ok(EggVariable {
+        name: opt_string(a, "name").unwrap_or_default(),
+        env_variable: string(a, "egg variable", "env_variable")?,
+        default_value: a.get("default_value").map(scalar_string).unwrap_or_default(),
+        rules: opt_string(a, "rules").unwrap_or_default(),
+    })
+}
+
+/// A scalar as the panels store it: strings as they are, numbers and booleans as text.
+fn scalar_string(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+/// How each flavor reports install and suspension.
+#[derive(Clone, Copy)]
+pub enum StateFields {
+    /// `status`: null | installing | install_failed | suspended | reinstall_failed | restoring_backup.
+    PterodactylStatus,
+    /// `suspended` bool + `container.installed` bool or int (INFERRED: no Wisp source shows them).
+    WispFlags,
+}
+
+pub(crate) fn server(item: &Value, state: StateFields) -> Result<PanelServer> {
+    let a = attributes(item, "server")?;
+    let container = a.get("container").filter(|c| c.is_object()).ok_or_else(|| malformed("server", "container"))?;
+    let installed_flag = match container.get("installed") {
+        Some(Value::Bool(b)) => Some(*b as u64),
+        Some(v) => v.as_u64(),
+        None => None,
+    };
+    let (suspended, install) = match state {
+        StateFields::PterodactylStatus => {
+            let status = a.get("status").and_then(Value::as_str);
+            let suspended = status == Some("suspended") || a.get("suspended").and_then(Value::as_bool) == Some(true);
+            let install = match status {
+                Some("installing") => InstallState::Installing,
+                Some("install_failed") => InstallState::Failed,
+                Some("suspended") if installed_flag == Some(0) => InstallState::Installing,
+                _ => InstallState::Installed,
+            };
+            (suspended, install)
+        }
+        StateFields::WispFlags => {
+            let suspended = a.get("suspended").and_then(Value::as_bool).unwrap_or(false);
+            let install = match installed_flag {
+                Some(0) => InstallState::Installing,
+                Some(1) | None => InstallState::Installed,
+                Some(_) => InstallState::Failed,
+            };
+            (suspended, install)
+        }
+    };
+    let limits = a.get("limits").ok_or_else(|| malformed("server", "limits"))?;
+    let features = a.get("feature_limits").cloned().unwrap_or(Value::Null);
+    let environment = container
+        .get("environment")
+        .and_then(Value::as_object)
+        .map(|m| m.iter().map(|(k, v)| (k.clone(), scalar_string(v))).collect())
+        .unwrap_or_else(BTreeMap::new);
+    let allocations = match a.pointer("/relationships/allocations/data") {
+        Some(Value::Array(items)) => items.iter().map(allocation).collect::<Result<Vec<_>>>()?,
+        _ => Vec::new(),
+    };
+    let uuid = opt_string(a, "uuid").unwrap_or_default();
+    Ok(PanelServer {
+        id: id(a, "server", "id")?,
+        external_id: opt_string(a, "external_id"),
+        identifier: opt_string(a, "identifier").unwrap_or_else(|| uuid.chars().take(8).collect()),
+        uuid,
+        name: opt_string(a, "name").unwrap_or_default(),
+        description: opt_string(a, "description").unwrap_or_default(),
+        suspended,
+        install,
+        limits: Limits {
+            memory_mib: uint(limits, "memory").ok_or_else(|| malformed("server", "limits.memory"))?,
+            swap_mib: uint(limits, "swap").unwrap_or(0),
+            disk_mib: uint(limits, "disk").ok_or_else(|| malformed("server", "limits.disk"))?,
+            io: uint(limits, "io").unwrap_or(500),
+            cpu_percent: uint(limits, "cpu").ok_or_else(|| malformed("server", "limits.cpu"))?,
+        },
+        features: FeatureLimits {
+            databases: uint(&features, "databases"),
+            allocations: uint(&features, "allocations"),
+            backups: uint(&features, "backups").or_else(|| uint(&features, "backup_count_limit")),
+        },
+        user: id(a, "server", "user")?,
+        node: id(a, "server", "node")?,
+        allocation: id(a, "server", "allocation")?,
+        nest: int(a, "server", "nest").unwrap_or_default(),
+        egg: int(a, "server", "egg")?,
+        startup: opt_string(container, "startup_command").unwrap_or_default(),
+        image: opt_string(container, "image").unwrap_or_default(),
+        environment,
+        allocations,
+    })
+}
+
+fn allocation(item: &Value) -> Result<Allocation> {
+    let a = attributes(item, "allocation")?;
+    let port = int(a, "allocation", "port")?;
+    Ok(Allocation {
+        id: id(a, "allocation", "id")?,
+        ip: string(a, "allocation", "ip")?,
+        alias: opt_string(a, "alias"),
+        port: u16::try_from(port).map_err(|_| malformed("allocation", "port"))?,
+    })
+}
+
+/// A list page of servers.
+pub(crate) fn server_page(body: &Value, page: u32, state: StateFields) -> Result<Page<PanelServer>> {
+    let (data, total_pages) = super::http::list_page(body)?;
+    let items = data.iter().map(|item| server(item, state)).collect::<Result<Vec<_>>>()?;
+    let total = body.pointer("/meta/pagination/total").and_then(Value::as_u64).unwrap_or(items.len() as u64);
+    Ok(Page { items, page, total_pages, total })
+}
+
+/// A panel id as JSON: a number when it is all digits (v1 panels), else a string (Wisp v2).
+pub(crate) fn id_json(id: &str) -> Value {
+    match id.parse::<u64>() {
+        Ok(n) if !id.starts_with('0') || id == "0" => Value::from(n),
+        _ => Value::from(id),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn malformed_servers_are_errors_not_panics() {
+        for bad in [
+            json!(null),
+            json!({}),
+            json!({"attributes": 5}),
+            json!({"attributes": {"id": 1}}),
+            json!({"attributes": {"id": 1, "container": {}, "limits": {"memory": "lots"}}}),
+            json!({"attributes": {"id": [], "container": {}, "limits": {}}}),
+        ] {
+            assert!(server(&bad, StateFields::PterodactylStatus).is_err(), "{bad}");
+            assert!(server(&bad, StateFields::WispFlags).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn ids_are_numbers_only_when_all_digits() {
+        assert_eq!(id_json("42"), json!(42));
+        assert_eq!(id_json("user_01kt"), json!("user_01kt"));
+        assert_eq!(id_json("007"), json!("007"));
+    }
+}

@@ -1,0 +1,291 @@
+//! HTTP plumbing shared by both panel clients: auth and Accept headers, the per-panel limiter,
+//! bounded retries with backoff for reads, and mapping of both panels' error shapes to
+//! [`PanelError`]. The API key lives only in a header and is scrubbed from any error text.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::Rng;
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+
+use super::{Limiter, PanelError, Result};
+
+/// An API key; never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ApiKey(String);
+
+impl ApiKey {
+    pub fn new(key: impl Into<String>) -> Self {
+        Self(key.into().trim().to_string())
+    }
+
+    pub(crate) fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// `text` with every occurrence of the key replaced.
+    pub fn scrub(&self, text: &str) -> String {
+        if self.0.len() < 4 { text.to_string() } else { text.replace(&self.0, "***") }
+    }
+}
+
+impl fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ApiKey(***)")
+    }
+}
+
+/// How to reach one panel.
+#[derive(Debug, Clone)]
+pub struct HttpSettings {
+    /// e.g. `https://panel.example.com` (the client appends `/api/application`).
+    pub base_url: String,
+    pub api_key: ApiKey,
+    /// Shared by every client of this panel.
+    pub limiter: Arc<Limiter>,
+    pub timeout: Duration,
+    /// Extra attempts for idempotent reads after a 5xx, a timeout or a connection error.
+    pub read_retries: u32,
+    /// First backoff between read retries (doubled each time, with jitter).
+    pub retry_backoff: Duration,
+    /// Attempts after a 429 (reads and writes: a 429 means the request was not processed).
+    pub rate_limit_retries: u32,
+}
+
+impl HttpSettings {
+    pub fn new(base_url: impl Into<String>, api_key: ApiKey, requests_per_minute: u32) -> Self {
+        Self {
+            base_url: base_url.into(),
+            api_key,
+            limiter: Arc::new(Limiter::new(requests_per_minute)),
+            timeout: super::REQUEST_TIMEOUT,
+            read_retries: 3,
+            retry_backoff: Duration::from_millis(200),
+            rate_limit_retries: 3,
+        }
+    }
+}
+
+/// The HTTP side of a panel client.
+pub(crate) struct HttpCore {
+    client: reqwest::Client,
+    pub(crate) base_url: String,
+    api: String,
+    key: ApiKey,
+    accept: &'static str,
+    limiter: Arc<Limiter>,
+    settings: HttpSettings,
+}
+
+impl HttpCore {
+    pub(crate) fn new(settings: HttpSettings, accept: &'static str) -> Result<Self> {
+        let base_url = settings.base_url.trim_end_matches('/').to_string();
+        url::Url::parse(&base_url)
+            .map_err(|e| PanelError::Unexpected { status: 0, message: format!("bad panel URL {base_url:?}: {e}") })?;
+        let client = reqwest::Client::builder()
+            .timeout(settings.timeout)
+            .connect_timeout(Duration::from_secs(5))
+            .user_agent(concat!("pterobox/", env!("CARGO_PKG_VERSION")))
+            // A panel redirects to its login page when it does not see a JSON API request.
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| PanelError::Unexpected { status: 0, message: format!("HTTP client: {e}") })?;
+        Ok(Self {
+            client,
+            api: format!("{base_url}/api/application"),
+            base_url,
+            key: settings.api_key.clone(),
+            accept,
+            limiter: settings.limiter.clone(),
+            settings,
+        })
+    }
+
+    /// An idempotent read, retried on 5xx/timeouts/connection errors and after 429s.
+    pub(crate) async fn get(&self, path: &str, query: &[(&str, String)]) -> Result<Value> {
+        let mut attempt = 0;
+        let mut rate_limited = 0;
+        loop {
+            match self.once(Method::GET, path, query, None).await {
+                Err(PanelError::RateLimited { .. }) if rate_limited < self.settings.rate_limit_retries => {
+                    rate_limited += 1;
+                }
+                Err(PanelError::Unavailable { .. }) if attempt < self.settings.read_retries => {
+                    let backoff = self.settings.retry_backoff * 2u32.saturating_pow(attempt);
+                    let jitter = rand::rng().random_range(0..=backoff.as_millis() as u64 / 2);
+                    tokio::time::sleep(backoff + Duration::from_millis(jitter)).await;
+                    attempt += 1;
+                }
+                other => return other.map(|v| v.unwrap_or(Value::Null)),
+            }
+        }
+    }
+
+    /// A write: sent once (retried only after a 429, which the panel did not process).
+    pub(crate) async fn send(&self, method: Method, path: &str, body: Option<&Value>) -> Result<Option<Value>> {
+        let mut rate_limited = 0;
+        loop {
+            match self.once(method.clone(), path, &[], body).await {
+                Err(PanelError::RateLimited { .. }) if rate_limited < self.settings.rate_limit_retries => {
+                    rate_limited += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn once(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<&Value>,
+    ) -> Result<Option<Value>> {
+        self.limiter.acquire().await;
+        let mut request = self
+            .client
+            .request(method.clone(), format!("{}{path}", self.api))
+            .bearer_auth(self.key.expose())
+            .header(reqwest::header::ACCEPT, self.accept);
+        if !query.is_empty() {
+            request = request.query(query);
+        }
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let what = format!("{method} {path}");
+        let response = request.send().await.map_err(|e| self.transport_error(&what, &e))?;
+        let status = response.status();
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
+        let text = response.text().await.map_err(|e| self.transport_error(&what, &e))?;
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            // Wisp's headers are unknown: without Retry-After, back off for a fixed while.
+            let retry_after = retry_after.unwrap_or(Duration::from_secs(10));
+            self.limiter.pause(retry_after).await;
+            return Err(PanelError::RateLimited { retry_after });
+        }
+        if status.is_success() {
+            if text.trim().is_empty() {
+                return Ok(None);
+            }
+            return serde_json::from_str(&text).map(Some).map_err(|e| PanelError::Unexpected {
+                status: status.as_u16(),
+                message: format!("{what}: the response is not JSON: {e}"),
+            });
+        }
+        Err(self.status_error(&what, status, &text))
+    }
+
+    fn transport_error(&self, what: &str, e: &reqwest::Error) -> PanelError {
+        let kind = if e.is_timeout() {
+            "timed out"
+        } else if e.is_connect() {
+            "connection failed"
+        } else {
+            "request failed"
+        };
+        // reqwest's text names the URL (never the key, which is a header); scrub anyway.
+        let detail = self.key.scrub(&error_chain(e));
+        PanelError::Unavailable { message: format!("{what} {kind}: {detail}") }
+    }
+
+    fn status_error(&self, what: &str, status: StatusCode, text: &str) -> PanelError {
+        let body: Value = serde_json::from_str(text).unwrap_or(Value::Null);
+        let first = body.pointer("/errors/0").cloned().unwrap_or(Value::Null);
+        let code = first.get("code").and_then(Value::as_str).unwrap_or_default().to_string();
+        let detail = first.get("detail").and_then(Value::as_str).map(str::to_string).unwrap_or_else(|| {
+            let snippet: String = text.chars().take(200).collect();
+            format!("HTTP {status}: {snippet}")
+        });
+        let detail = self.key.scrub(&detail);
+        let status_code = status.as_u16();
+        match status_code {
+            401 | 403 => PanelError::Unauthorized { status: status_code, message: detail },
+            404 => PanelError::NotFound { what: what.to_string() },
+            422 => {
+                // Pterodactyl: meta.source_field / meta.rule; Wisp: source.field / code.
+                let field = first
+                    .pointer("/meta/source_field")
+                    .or_else(|| first.pointer("/source/field"))
+                    .and_then(Value::as_str)
+                    .unwrap_or("(unknown field)")
+                    .to_string();
+                let rule = first.pointer("/meta/rule").and_then(Value::as_str).unwrap_or(&code).to_string();
+                PanelError::Validation { field, rule, message: detail }
+            }
+            400 if is_no_capacity(&code) => PanelError::NoCapacity { message: detail },
+            s if s >= 500 => {
+                PanelError::Unavailable { message: format!("{what}: HTTP {status_code} {code}: {detail}") }
+            }
+            _ => PanelError::Unexpected { status: status_code, message: format!("{what}: {code}: {detail}") },
+        }
+    }
+
+    /// Every page of a paginated list (`meta.pagination.total_pages`).
+    pub(crate) async fn get_all(&self, path: &str, query: &[(&str, String)]) -> Result<Vec<Value>> {
+        let mut items = Vec::new();
+        let mut page = 1u32;
+        loop {
+            let mut q = query.to_vec();
+            q.push(("page", page.to_string()));
+            q.push(("per_page", "100".to_string()));
+            let body = self.get(path, &q).await?;
+            let (data, total_pages) = list_page(&body)?;
+            items.extend(data);
+            if page >= total_pages {
+                return Ok(items);
+            }
+            page += 1;
+        }
+    }
+}
+
+fn is_no_capacity(code: &str) -> bool {
+    matches!(
+        code,
+        "NoViableNodeException"
+            | "NoViableAllocationException"
+            | "admin.servers.deployment.no_viable_nodes"
+            | "admin.servers.deployment.no_viable_allocations"
+    )
+}
+
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+/// The items of a list response and its page count (1 when the panel sent no pagination).
+pub(crate) fn list_page(body: &Value) -> Result<(Vec<Value>, u32)> {
+    let data = body.get("data").and_then(Value::as_array).ok_or_else(|| PanelError::Unexpected {
+        status: 200,
+        message: "a list response without a `data` array".into(),
+    })?;
+    let total_pages = body.pointer("/meta/pagination/total_pages").and_then(Value::as_u64).unwrap_or(1);
+    Ok((data.clone(), u32::try_from(total_pages).unwrap_or(u32::MAX).max(1)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_api_key_is_never_printed() {
+        let key = ApiKey::new("ptla_secretsecretsecret");
+        assert_eq!(format!("{key:?}"), "ApiKey(***)");
+        assert_eq!(key.scrub("Bearer ptla_secretsecretsecret failed"), "Bearer *** failed");
+    }
+}

@@ -1,0 +1,104 @@
+//! What the operator does on a panel: one trait, [`Panel`], implemented over HTTP by [`Client`] in
+//! two dialects, [`pterodactyl::Pterodactyl`] (application API 1.x) and [`wisp::Wisp`] (Wisp
+//! application API). Each dialect absorbs its panel's quirks, so the controllers see one model. [`sim`] is an in-memory panel
+//! speaking either API, for tests, the benchmark and the demo.
+
+mod client;
+mod decode;
+mod error;
+mod http;
+mod limiter;
+mod model;
+pub mod pterodactyl;
+pub mod sim;
+pub mod wisp;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use client::{Client, Dialect};
+pub use decode::StateFields;
+pub use error::PanelError;
+pub use http::{ApiKey, HttpSettings};
+pub use limiter::Limiter;
+pub use model::*;
+
+use crate::crd::Flavor;
+
+/// The result of a panel call.
+pub type Result<T> = std::result::Result<T, PanelError>;
+
+/// The servers page size the operator asks for: large pages keep a resync cheap.
+pub const LIST_PAGE_SIZE: u32 = 100;
+
+/// Everything the operator does on a panel.
+#[async_trait::async_trait]
+pub trait Panel: Send + Sync {
+    /// Which API this is.
+    fn flavor(&self) -> Flavor;
+    /// The panel's base URL (for links in statuses).
+    fn base_url(&self) -> &str;
+
+    /// A user by its external id (exact).
+    async fn user_by_external_id(&self, external_id: &str) -> Result<Option<PanelUser>>;
+    /// A user whose e-mail is exactly `email` (the panels only offer fuzzy search).
+    async fn user_by_email(&self, email: &str) -> Result<Option<PanelUser>>;
+    /// Creates a user.
+    async fn create_user(&self, user: &NewUser) -> Result<PanelUser>;
+
+    /// Every location.
+    async fn locations(&self) -> Result<Vec<Location>>;
+    /// Every nest.
+    async fn nests(&self) -> Result<Vec<Nest>>;
+    /// The eggs of a nest (without variables).
+    async fn eggs(&self, nest: i64) -> Result<Vec<Egg>>;
+    /// One egg with its variables.
+    async fn egg(&self, nest: i64, egg: i64) -> Result<Egg>;
+
+    /// One page of servers (1-based), with their allocations.
+    async fn servers_page(&self, page: u32, per_page: u32) -> Result<Page<PanelServer>>;
+    /// A server by its panel id.
+    async fn server(&self, id: &str) -> Result<PanelServer>;
+    /// A server by its external id (exact), or `None`.
+    async fn server_by_external_id(&self, external_id: &str) -> Result<Option<PanelServer>>;
+    /// Creates a server with automatic placement (`deploy`).
+    async fn create_server(&self, server: &NewServer) -> Result<PanelServer>;
+    /// Replaces the build (limits, feature limits), keeping the primary allocation.
+    async fn update_build(&self, id: &str, build: &Build) -> Result<PanelServer>;
+    /// Replaces the details (name, description, owner, external id).
+    async fn update_details(&self, id: &str, details: &Details) -> Result<PanelServer>;
+    /// Replaces the startup (command, image, every variable).
+    async fn update_startup(&self, id: &str, startup: &Startup) -> Result<PanelServer>;
+    /// Suspends a server (no-op when suspended).
+    async fn suspend(&self, id: &str) -> Result<()>;
+    /// Unsuspends a server (no-op when not suspended).
+    async fn unsuspend(&self, id: &str) -> Result<()>;
+    /// Deletes a server; one that is already gone counts as deleted.
+    async fn delete_server(&self, id: &str) -> Result<()>;
+
+    /// Every server, page by page.
+    async fn all_servers(&self) -> Result<Vec<PanelServer>> {
+        let mut servers = Vec::new();
+        let mut page = 1;
+        loop {
+            let p = self.servers_page(page, LIST_PAGE_SIZE).await?;
+            let last = p.total_pages <= page || p.items.is_empty();
+            servers.extend(p.items);
+            if last {
+                return Ok(servers);
+            }
+            page += 1;
+        }
+    }
+}
+
+/// A client for a panel of the given flavor.
+pub fn connect(flavor: Flavor, settings: HttpSettings) -> Result<Arc<dyn Panel>> {
+    Ok(match flavor {
+        Flavor::Pterodactyl => Arc::new(Client::<pterodactyl::Pterodactyl>::new(settings)?),
+        Flavor::Wisp => Arc::new(Client::<wisp::Wisp>::new(settings)?),
+    })
+}
+
+/// The default HTTP timeout of one panel request.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);

@@ -1,0 +1,203 @@
+//! The panel as the operator sees it, the same for both flavors. Ids are opaque strings: Wisp's v2
+//! API uses prefixed ULIDs where Pterodactyl uses integers.
+
+use std::collections::BTreeMap;
+
+/// A panel user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PanelUser {
+    pub id: String,
+    pub external_id: Option<String>,
+    pub email: String,
+    /// Pterodactyl only (Wisp users have no username).
+    pub username: Option<String>,
+    pub first_name: String,
+    pub last_name: String,
+}
+
+/// A user to create. `username` is used on Pterodactyl (derived from the e-mail when absent) and
+/// never sent to Wisp.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewUser {
+    pub email: String,
+    pub username: Option<String>,
+    pub first_name: String,
+    pub last_name: String,
+    pub external_id: String,
+}
+
+/// A panel location.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Location {
+    pub id: i64,
+    pub short: String,
+    pub long: Option<String>,
+}
+
+/// A nest (a family of eggs).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Nest {
+    pub id: i64,
+    pub name: String,
+}
+
+/// An egg: how to install and start one game.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Egg {
+    pub id: i64,
+    pub nest: i64,
+    pub name: String,
+    /// Docker images, the default first.
+    pub docker_images: Vec<String>,
+    pub startup: String,
+    /// Empty when read without variables.
+    pub variables: Vec<EggVariable>,
+}
+
+/// A variable of an egg.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EggVariable {
+    pub name: String,
+    pub env_variable: String,
+    pub default_value: String,
+    /// Laravel validation rules, e.g. `required|string|max:20`.
+    pub rules: String,
+}
+
+impl Egg {
+    /// Every variable of the egg: its default, overridden by `environment`. The panels do not
+    /// apply defaults themselves, and Pterodactyl blanks every variable a startup update omits.
+    pub fn environment(&self, environment: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+        self.variables
+            .iter()
+            .map(|v| {
+                let value = environment.get(&v.env_variable).cloned().unwrap_or_else(|| v.default_value.clone());
+                (v.env_variable.clone(), value)
+            })
+            .collect()
+    }
+}
+
+/// Where a server is in its install.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InstallState {
+    Installing,
+    Installed,
+    Failed,
+}
+
+/// Resource limits in panel units.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Limits {
+    pub memory_mib: u64,
+    pub swap_mib: u64,
+    pub disk_mib: u64,
+    pub io: u64,
+    pub cpu_percent: u64,
+}
+
+/// Feature limits. `None` means unlimited on the panel; the operator always sets them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FeatureLimits {
+    pub databases: Option<u64>,
+    pub allocations: Option<u64>,
+    pub backups: Option<u64>,
+}
+
+/// A network allocation (ip:port) of a server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Allocation {
+    pub id: String,
+    pub ip: String,
+    pub alias: Option<String>,
+    pub port: u16,
+}
+
+/// A server on the panel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PanelServer {
+    pub id: String,
+    pub external_id: Option<String>,
+    pub uuid: String,
+    pub identifier: String,
+    pub name: String,
+    pub description: String,
+    pub suspended: bool,
+    pub install: InstallState,
+    pub limits: Limits,
+    pub features: FeatureLimits,
+    pub user: String,
+    pub node: String,
+    /// Id of the primary allocation.
+    pub allocation: String,
+    pub nest: i64,
+    pub egg: i64,
+    pub startup: String,
+    pub image: String,
+    pub environment: BTreeMap<String, String>,
+    /// The server's allocations when the panel included them (reads and lists do; the responses
+    /// of creates and updates do not).
+    pub allocations: Vec<Allocation>,
+}
+
+impl PanelServer {
+    /// The primary allocation, when known.
+    pub fn primary(&self) -> Option<&Allocation> {
+        self.allocations.iter().find(|a| a.id == self.allocation)
+    }
+}
+
+/// A server to create, with automatic placement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewServer {
+    pub name: String,
+    pub description: String,
+    pub external_id: String,
+    pub user: String,
+    pub nest: i64,
+    pub egg: i64,
+    pub image: String,
+    pub startup: String,
+    /// Every egg variable (defaults filled in).
+    pub environment: BTreeMap<String, String>,
+    pub limits: Limits,
+    pub features: FeatureLimits,
+    pub locations: Vec<i64>,
+    /// `A-B`, or any free port when `None`.
+    pub port_range: Option<String>,
+}
+
+/// A build update. The primary allocation is resent as it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Build {
+    pub allocation: String,
+    pub limits: Limits,
+    pub features: FeatureLimits,
+}
+
+/// A details update: all four fields are replaced (an omitted external id would be cleared).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Details {
+    pub name: String,
+    pub description: String,
+    pub user: String,
+    pub external_id: String,
+}
+
+/// A startup update: every variable is sent (omitted ones would be blanked).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Startup {
+    pub startup: String,
+    pub image: String,
+    pub egg: i64,
+    pub environment: BTreeMap<String, String>,
+}
+
+/// One page of a list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub page: u32,
+    pub total_pages: u32,
+    pub total: u64,
+}

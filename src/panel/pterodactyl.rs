@@ -1,0 +1,211 @@
+//! Pterodactyl 1.x application API (`../shared/ref/pterodactyl-api.md`). Its traps, absorbed here:
+//! a details update clears an omitted `external_id`; a build update needs the current primary
+//! `allocation` and all three feature limits; a startup update blanks every variable it omits;
+//! `oom_disabled` is top-level; filters are substring matches; users need a username.
+
+use serde_json::{Value, json};
+
+use super::client::Dialect;
+use super::decode::{StateFields, id_json};
+use super::model::*;
+use crate::crd::Flavor;
+
+/// The Pterodactyl dialect.
+pub struct Pterodactyl;
+
+fn limits(l: &Limits) -> Value {
+    json!({"memory": l.memory_mib, "swap": l.swap_mib, "disk": l.disk_mib, "io": l.io, "cpu": l.cpu_percent, "threads": null})
+}
+
+fn feature_limits(f: &FeatureLimits) -> Value {
+    json!({"databases": f.databases, "allocations": f.allocations, "backups": f.backups})
+}
+
+/// A username the panel accepts (`^[a-z0-9][\w.-]+[a-z0-9]$`): the e-mail's local part, with a
+/// suffix from the external id so that two owners with the same local part do not collide.
+pub fn derive_username(email: &str, external_id: &str) -> String {
+    let local = email.split('@').next().unwrap_or_default().to_ascii_lowercase();
+    let clean: String =
+        local.chars().map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' { c } else { '_' }).collect();
+    let clean = clean.trim_matches(|c: char| !c.is_ascii_alphanumeric());
+    let suffix: String =
+        external_id.chars().filter(char::is_ascii_alphanumeric).take(6).collect::<String>().to_ascii_lowercase();
+    let mut name = format!("{}-{suffix}", if clean.is_empty() { "user" } else { clean });
+    name.truncate(191);
+    name.trim_end_matches(|c: char| !c.is_ascii_alphanumeric()).to_string()
+}
+
+impl Dialect for Pterodactyl {
+    const FLAVOR: Flavor = Flavor::Pterodactyl;
+    const ACCEPT: &'static str = "application/json";
+    const STATE: StateFields = StateFields::PterodactylStatus;
+
+    fn user_search(email: &str) -> Vec<(&'static str, String)> {
+        vec![("filter[email]", email.to_string())]
+    }
+
+    fn user_body(user: &NewUser) -> Value {
+        let username = user.username.clone().unwrap_or_else(|| derive_username(&user.email, &user.external_id));
+        json!({
+            "email": user.email,
+            "username": username,
+            "first_name": user.first_name,
+            "last_name": user.last_name,
+            "external_id": user.external_id,
+        })
+    }
+
+    fn create_body(s: &NewServer) -> Value {
+        json!({
+            "name": s.name,
+            "description": s.description,
+            "external_id": s.external_id,
+            "user": id_json(&s.user),
+            "egg": s.egg,
+            "docker_image": s.image,
+            "startup": s.startup,
+            "environment": s.environment,
+            "limits": limits(&s.limits),
+            "feature_limits": feature_limits(&s.features),
+            "deploy": {
+                "locations": s.locations,
+                "dedicated_ip": false,
+                "port_range": s.port_range.iter().collect::<Vec<_>>(),
+            },
+            "oom_disabled": true,
+            "start_on_completion": false,
+            "skip_scripts": false,
+        })
+    }
+
+    fn build_body(b: &Build) -> Value {
+        json!({
+            "allocation": id_json(&b.allocation),
+            "limits": limits(&b.limits),
+            "feature_limits": feature_limits(&b.features),
+            "oom_disabled": true,
+        })
+    }
+
+    fn details_body(d: &Details) -> Value {
+        json!({"name": d.name, "user": id_json(&d.user), "external_id": d.external_id, "description": d.description})
+    }
+
+    fn startup_body(s: &Startup) -> Value {
+        json!({"startup": s.startup, "environment": s.environment, "egg": s.egg, "image": s.image, "skip_scripts": false})
+    }
+
+    fn servers_query(page: u32, per_page: u32) -> Vec<(&'static str, String)> {
+        vec![
+            ("page", page.to_string()),
+            ("per_page", per_page.to_string()),
+            ("sort", "id".into()),
+            ("include", "allocations".into()),
+        ]
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    pub(crate) fn new_server() -> NewServer {
+        NewServer {
+            name: "alice's survival".into(),
+            description: "".into(),
+            external_id: "7f3c9a1e-uid".into(),
+            user: "7".into(),
+            nest: 1,
+            egg: 3,
+            image: "ghcr.io/pterodactyl/yolks:java_21".into(),
+            startup: "java -jar {{SERVER_JARFILE}}".into(),
+            environment: BTreeMap::from([
+                ("SERVER_JARFILE".into(), "server.jar".into()),
+                ("DL_PATH".into(), "".into()),
+            ]),
+            limits: Limits { memory_mib: 4096, swap_mib: 512, disk_mib: 51200, io: 500, cpu_percent: 200 },
+            features: FeatureLimits { databases: Some(2), allocations: Some(2), backups: Some(1) },
+            locations: vec![1],
+            port_range: Some("30100-30200".into()),
+        }
+    }
+
+    #[test]
+    fn create_uses_deploy_and_sends_every_feature_limit_and_oom_at_top_level() {
+        let body = Pterodactyl::create_body(&new_server());
+        assert_eq!(body["external_id"], "7f3c9a1e-uid", "a string, never a number");
+        assert_eq!(body["user"], 7);
+        assert_eq!(body["deploy"], json!({"locations": [1], "dedicated_ip": false, "port_range": ["30100-30200"]}));
+        assert_eq!(body["feature_limits"], json!({"databases": 2, "allocations": 2, "backups": 1}));
+        assert_eq!(body["oom_disabled"], true);
+        assert!(body["limits"].get("oom_disabled").is_none());
+        assert!(body.get("nest").is_none(), "Pterodactyl derives the nest from the egg");
+        assert_eq!(body["environment"]["DL_PATH"], "", "every variable is sent");
+    }
+
+    #[test]
+    fn a_create_without_port_range_sends_an_empty_list() {
+        let mut s = new_server();
+        s.port_range = None;
+        assert_eq!(Pterodactyl::create_body(&s)["deploy"]["port_range"], json!([]));
+    }
+
+    #[test]
+    fn build_resends_the_primary_allocation_and_all_feature_limits() {
+        let body = Pterodactyl::build_body(&Build {
+            allocation: "118".into(),
+            limits: Limits { memory_mib: 1024, swap_mib: 0, disk_mib: 2048, io: 500, cpu_percent: 100 },
+            features: FeatureLimits { databases: Some(0), allocations: Some(1), backups: Some(0) },
+        });
+        assert_eq!(body["allocation"], 118);
+        assert_eq!(body["feature_limits"], json!({"databases": 0, "allocations": 1, "backups": 0}));
+        assert_eq!(body["limits"]["memory"], 1024);
+        assert_eq!(body["oom_disabled"], true);
+    }
+
+    #[test]
+    fn details_always_resend_the_external_id() {
+        let body = Pterodactyl::details_body(&Details {
+            name: "n".into(),
+            description: "".into(),
+            user: "7".into(),
+            external_id: "uid-1".into(),
+        });
+        assert_eq!(body, json!({"name": "n", "user": 7, "external_id": "uid-1", "description": ""}));
+    }
+
+    #[test]
+    fn startup_sends_every_variable_and_the_image_as_image() {
+        let env = BTreeMap::from([("A".to_string(), "1".to_string()), ("B".to_string(), "".to_string())]);
+        let body = Pterodactyl::startup_body(&Startup {
+            startup: "run".into(),
+            image: "img".into(),
+            egg: 3,
+            environment: env,
+        });
+        assert_eq!(body["environment"], json!({"A": "1", "B": ""}));
+        assert_eq!(body["image"], "img");
+        assert_eq!(body["skip_scripts"], false);
+        assert!(body.get("docker_image").is_none());
+    }
+
+    #[test]
+    fn users_get_a_username_the_panel_accepts() {
+        let body = Pterodactyl::user_body(&NewUser {
+            email: "Alice.Martin+games@example.com".into(),
+            username: None,
+            first_name: "Alice".into(),
+            last_name: "Martin".into(),
+            external_id: "pterobox-ab12cd34".into(),
+        });
+        assert_eq!(body["username"], "alice.martin_games-pterob");
+        assert_eq!(derive_username("_@x", "9"), "user-9");
+        for (email, ext) in [("a@b.c", "x"), ("--@b.c", "-"), ("Ω@b.c", "ΩΩ")] {
+            let u = derive_username(email, ext);
+            assert!(u.len() >= 3 && u.chars().next().is_some_and(|c| c.is_ascii_alphanumeric()), "{u}");
+            assert!(u.chars().last().is_some_and(|c| c.is_ascii_alphanumeric()), "{u}");
+        }
+    }
+}

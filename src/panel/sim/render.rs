@@ -1,0 +1,241 @@
+//! The simulated panel's JSON, field for field as the refs give it, per flavor.
+
+use serde_json::{Value, json};
+
+use super::catalog::{SeedEgg, SeedLocation, SeedNest, SeedNode};
+use super::state::{ErrorEntry, Server, SimError, State, User, now_iso, object};
+use crate::crd::Flavor;
+
+pub fn item(kind: &str, attributes: Value) -> Value {
+    json!({"object": kind, "attributes": attributes})
+}
+
+/// A list page with `meta.pagination` (links carry only `page=`, like the panel's).
+pub fn list(items: Vec<Value>, page: u64, per_page: u64, total: u64, base: &str) -> Value {
+    let total_pages = total.div_ceil(per_page.max(1)).max(1);
+    let mut links = serde_json::Map::new();
+    if page > 1 {
+        links.insert("previous".into(), json!(format!("{base}?page={}", page - 1)));
+    }
+    if page < total_pages {
+        links.insert("next".into(), json!(format!("{base}?page={}", page + 1)));
+    }
+    json!({
+        "object": "list",
+        "data": items,
+        "meta": {"pagination": {
+            "total": total,
+            "count": items.len(),
+            "per_page": per_page,
+            "current_page": page,
+            "total_pages": total_pages,
+            "links": links,
+        }},
+    })
+}
+
+/// A list without pagination (`GET /nests/{id}/eggs`).
+pub fn plain_list(items: Vec<Value>) -> Value {
+    json!({"object": "list", "data": items})
+}
+
+pub fn error(flavor: Flavor, e: &SimError) -> Value {
+    let entries: Vec<Value> = e.entries.iter().map(|entry| error_entry(flavor, e.status, entry)).collect();
+    json!({ "errors": entries })
+}
+
+fn error_entry(flavor: Flavor, status: u16, e: &ErrorEntry) -> Value {
+    match (flavor, &e.field) {
+        (Flavor::Pterodactyl, Some((field, rule))) => json!({
+            "code": e.code, "status": status.to_string(), "detail": e.detail,
+            "meta": {"source_field": field, "rule": rule},
+        }),
+        (Flavor::Pterodactyl, None) => json!({"code": e.code, "status": status.to_string(), "detail": e.detail}),
+        // Wisp validation entries: rule as `code`, `source.field`, no `status` and no `meta`.
+        (Flavor::Wisp, Some((field, _))) => json!({"code": e.code, "detail": e.detail, "source": {"field": field}}),
+        (Flavor::Wisp, None) => json!({"code": e.code, "status": status.to_string(), "detail": e.detail}),
+    }
+}
+
+pub fn user(flavor: Flavor, u: &User) -> Value {
+    let mut pairs = vec![("id", json!(u.id)), ("external_id", json!(u.external_id)), ("uuid", json!(u.uuid))];
+    if flavor == Flavor::Pterodactyl {
+        pairs.push(("username", json!(u.username)));
+    }
+    pairs.extend([
+        ("email", json!(u.email)),
+        ("first_name", json!(u.first_name)),
+        ("last_name", json!(u.last_name)),
+        ("language", json!("en")),
+        ("root_admin", json!(false)),
+    ]);
+    if flavor == Flavor::Pterodactyl {
+        pairs.push(("2fa", json!(false)));
+    }
+    pairs.extend([("created_at", json!(u.created_at)), ("updated_at", json!(u.created_at))]);
+    item("user", object(pairs))
+}
+
+pub fn location(l: &SeedLocation) -> Value {
+    item(
+        "location",
+        json!({"id": l.id, "short": l.short, "long": l.long, "updated_at": now_iso(), "created_at": now_iso()}),
+    )
+}
+
+pub fn node(n: &SeedNode, state: &State) -> Value {
+    let (memory, disk) = state
+        .servers
+        .values()
+        .filter(|s| s.node == n.id)
+        .fold((0, 0), |(m, d), s| (m + s.limits.memory, d + s.limits.disk));
+    item(
+        "node",
+        json!({
+            "id": n.id, "uuid": format!("00000000-0000-4000-8000-{:012}", n.id), "public": n.public, "name": n.name,
+            "description": null, "location_id": n.location, "fqdn": n.ip, "scheme": "https", "behind_proxy": false,
+            "maintenance_mode": false, "memory": n.memory, "memory_overallocate": n.memory_overallocate,
+            "disk": n.disk, "disk_overallocate": n.disk_overallocate, "upload_size": 100,
+            "daemon_listen": 8080, "daemon_sftp": 2022, "daemon_base": "/var/lib/pterodactyl/volumes",
+            "created_at": now_iso(), "updated_at": now_iso(),
+            "allocated_resources": {"memory": memory, "disk": disk},
+        }),
+    )
+}
+
+pub fn nest(n: &SeedNest) -> Value {
+    item(
+        "nest",
+        json!({
+            "id": n.id, "uuid": format!("00000000-0000-4000-9000-{:012}", n.id), "author": "support@pterodactyl.io",
+            "name": n.name, "description": null, "created_at": now_iso(), "updated_at": now_iso(),
+        }),
+    )
+}
+
+pub fn egg(flavor: Flavor, nest: i64, e: &SeedEgg, with_variables: bool) -> Value {
+    let default_image = e.docker_images.first().map(|(_, i)| i.clone()).unwrap_or_default();
+    let mut pairs = vec![
+        ("id", json!(e.id)),
+        ("uuid", json!(format!("00000000-0000-4000-a000-{:012}", e.id))),
+        ("name", json!(e.name)),
+        ("nest", json!(nest)),
+        ("author", json!("support@pterodactyl.io")),
+        ("description", json!("")),
+        ("docker_image", json!(default_image)),
+    ];
+    if flavor == Flavor::Pterodactyl {
+        let images: serde_json::Map<String, Value> =
+            e.docker_images.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
+        pairs.push(("docker_images", Value::Object(images)));
+        pairs.push((
+            "config",
+            json!({"files": {}, "startup": {}, "stop": "stop", "logs": {}, "file_denylist": [], "extends": null}),
+        ));
+        pairs.push((
+            "script",
+            json!({"privileged": true, "install": "", "entry": "bash", "container": "alpine", "extends": null}),
+        ));
+    }
+    pairs.extend([("startup", json!(e.startup)), ("created_at", json!(now_iso())), ("updated_at", json!(now_iso()))]);
+    if with_variables {
+        let vars: Vec<Value> = e
+            .variables
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                item(
+                    "egg_variable",
+                    json!({
+                        "id": e.id * 100 + i as i64, "egg_id": e.id, "name": v.name, "description": "",
+                        "env_variable": v.env_variable, "default_value": v.default_value,
+                        "user_viewable": true, "user_editable": true, "rules": v.rules,
+                        "created_at": "2024-05-07T12:55:55.000000Z", "updated_at": "2024-05-07T12:55:55.000000Z",
+                    }),
+                )
+            })
+            .collect();
+        pairs.push(("relationships", json!({"variables": {"object": "list", "data": vars}})));
+    }
+    item("egg", object(pairs))
+}
+
+pub fn server(state: &State, s: &Server, include_allocations: bool) -> Value {
+    let installed = s.installed();
+    let mut environment: serde_json::Map<String, Value> =
+        s.environment.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
+    let mut pairs = vec![
+        ("id", json!(s.id)),
+        ("external_id", json!(s.external_id)),
+        ("uuid", json!(s.uuid)),
+        ("identifier", json!(&s.uuid[..8])),
+        ("name", json!(s.name)),
+        ("description", json!(s.description)),
+    ];
+    let limits;
+    let features;
+    match state.flavor {
+        Flavor::Pterodactyl => {
+            let status = if s.suspended {
+                json!("suspended")
+            } else if !installed {
+                json!("installing")
+            } else {
+                Value::Null
+            };
+            pairs.push(("status", status));
+            limits = json!({"memory": s.limits.memory, "swap": s.limits.swap, "disk": s.limits.disk, "io": s.limits.io,
+                "cpu": s.limits.cpu, "threads": null, "oom_disabled": s.oom_disabled});
+            features = json!({"databases": s.features.databases, "allocations": s.features.allocations, "backups": s.features.backups.unwrap_or(0)});
+            // Panel-added keys: clients must not take them for egg variables.
+            let location = state.catalog.nodes.iter().find(|n| n.id == s.node).map(|n| n.location);
+            let short = state.catalog.locations.iter().find(|l| Some(l.id) == location).map(|l| l.short.clone());
+            environment.insert("STARTUP".into(), json!(s.startup));
+            environment.insert("P_SERVER_LOCATION".into(), json!(short));
+            environment.insert("P_SERVER_UUID".into(), json!(s.uuid));
+            environment.insert("P_SERVER_ALLOCATION_LIMIT".into(), json!(s.features.allocations.unwrap_or(0)));
+        }
+        Flavor::Wisp => {
+            // INFERRED (wisp-api.md §5.2): no `status`; Wisp-only limit names in responses unknown.
+            limits = json!({"memory": s.limits.memory, "swap": s.limits.swap, "disk": s.limits.disk, "io": s.limits.io, "cpu": s.limits.cpu});
+            features = json!({"databases": s.features.databases, "allocations": s.features.allocations,
+                "backup_megabytes_limit": s.features.backup_megabytes, "backup_count_limit": s.features.backups});
+        }
+    }
+    pairs.extend([
+        ("suspended", json!(s.suspended)),
+        ("limits", limits),
+        ("feature_limits", features),
+        ("user", json!(s.user)),
+        ("node", json!(s.node)),
+        ("allocation", json!(s.allocation)),
+        ("nest", json!(s.nest)),
+        ("egg", json!(s.egg)),
+    ]);
+    let installed_field = match state.flavor {
+        Flavor::Pterodactyl => json!(installed as u8),
+        Flavor::Wisp => json!(installed),
+    };
+    if state.flavor == Flavor::Wisp {
+        pairs.push(("pack", Value::Null));
+    }
+    pairs.push((
+        "container",
+        json!({"startup_command": s.startup, "image": s.image, "installed": installed_field, "environment": environment}),
+    ));
+    pairs.extend([("updated_at", json!(s.updated_at)), ("created_at", json!(s.created_at))]);
+    if include_allocations {
+        let allocations: Vec<Value> = state
+            .server_allocations(s.id)
+            .into_iter()
+            .map(|a| {
+                item(
+                    "allocation",
+                    json!({"id": a.id, "ip": a.ip, "alias": null, "port": a.port, "notes": null, "assigned": true}),
+                )
+            })
+            .collect();
+        pairs.push(("relationships", json!({"allocations": {"object": "list", "data": allocations}})));
+    }
+    item("server", object(pairs))
+}

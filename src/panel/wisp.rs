@@ -1,0 +1,169 @@
+//! Wisp application API (`../shared/ref/wisp-api.md`). Differences from Pterodactyl, absorbed here:
+//! the `application/vnd.wisp.v1+json` Accept header; a `nest` on create; backup limits as
+//! `backup_count_limit` and `backup_megabytes_limit`; flat limits on build; users without a
+//! username, found with `?search=`; install and suspension as `suspended` + `container.installed`.
+
+use serde_json::{Value, json};
+
+use super::client::Dialect;
+use super::decode::{StateFields, id_json};
+use super::model::*;
+use crate::crd::Flavor;
+
+/// The Wisp dialect.
+pub struct Wisp;
+
+/// Wisp caps backups by size as well as by count: a server may keep backups up to its disk size.
+fn feature_limits(f: &FeatureLimits, disk_mib: u64) -> Value {
+    let size = match f.backups {
+        Some(0) => 0,
+        _ => disk_mib,
+    };
+    json!({
+        "databases": f.databases,
+        "allocations": f.allocations,
+        "backup_count_limit": f.backups,
+        "backup_megabytes_limit": size,
+    })
+}
+
+impl Dialect for Wisp {
+    const FLAVOR: Flavor = Flavor::Wisp;
+    const ACCEPT: &'static str = "application/vnd.wisp.v1+json";
+    const STATE: StateFields = StateFields::WispFlags;
+
+    fn user_search(email: &str) -> Vec<(&'static str, String)> {
+        vec![("search", email.to_string())]
+    }
+
+    fn user_body(user: &NewUser) -> Value {
+        json!({"email": user.email, "first_name": user.first_name, "last_name": user.last_name, "external_id": user.external_id})
+    }
+
+    fn create_body(s: &NewServer) -> Value {
+        json!({
+            "name": s.name,
+            "description": s.description,
+            "external_id": s.external_id,
+            "user": id_json(&s.user),
+            "nest": s.nest,
+            "egg": s.egg,
+            "docker_image": s.image,
+            "startup": s.startup,
+            "environment": s.environment,
+            "limits": {"memory": s.limits.memory_mib, "swap": s.limits.swap_mib, "disk": s.limits.disk_mib, "io": s.limits.io, "cpu": s.limits.cpu_percent},
+            "feature_limits": feature_limits(&s.features, s.limits.disk_mib),
+            "deploy": {
+                "locations": s.locations,
+                "dedicated_ip": false,
+                "port_range": s.port_range.iter().collect::<Vec<_>>(),
+            },
+            "oom_disabled": true,
+            "force_outgoing_ip": false,
+            "start_on_completion": false,
+            "skip_scripts": false,
+        })
+    }
+
+    fn build_body(b: &Build) -> Value {
+        json!({
+            "allocation": id_json(&b.allocation),
+            "memory": b.limits.memory_mib,
+            "swap": b.limits.swap_mib,
+            "disk": b.limits.disk_mib,
+            "io": b.limits.io,
+            "cpu": b.limits.cpu_percent,
+            "oom_disabled": true,
+            "force_outgoing_ip": false,
+            "feature_limits": feature_limits(&b.features, b.limits.disk_mib),
+        })
+    }
+
+    fn details_body(d: &Details) -> Value {
+        json!({"name": d.name, "user": id_json(&d.user), "external_id": d.external_id, "description": d.description})
+    }
+
+    fn startup_body(s: &Startup) -> Value {
+        json!({"startup": s.startup, "environment": s.environment, "egg": s.egg, "image": s.image, "skip_scripts": false})
+    }
+
+    fn servers_query(page: u32, per_page: u32) -> Vec<(&'static str, String)> {
+        vec![("page", page.to_string()), ("per_page", per_page.to_string()), ("include", "allocations".into())]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::panel::pterodactyl::tests::new_server;
+
+    #[test]
+    fn create_sends_the_nest_and_wisp_backup_limits() {
+        let body = Wisp::create_body(&new_server());
+        assert_eq!(body["nest"], 1);
+        assert_eq!(
+            body["feature_limits"],
+            json!({"databases": 2, "allocations": 2, "backup_count_limit": 1, "backup_megabytes_limit": 51200})
+        );
+        assert!(body["limits"].get("threads").is_none(), "Wisp has no CPU pinning");
+        assert_eq!(body["oom_disabled"], true);
+        assert_eq!(body["force_outgoing_ip"], false);
+    }
+
+    #[test]
+    fn no_backups_means_no_backup_space() {
+        let mut s = new_server();
+        s.features.backups = Some(0);
+        assert_eq!(Wisp::create_body(&s)["feature_limits"]["backup_megabytes_limit"], 0);
+    }
+
+    #[test]
+    fn build_is_flat_and_resends_the_primary_allocation() {
+        let body = Wisp::build_body(&Build {
+            allocation: "311".into(),
+            limits: Limits { memory_mib: 8192, swap_mib: 0, disk_mib: 40960, io: 500, cpu_percent: 300 },
+            features: FeatureLimits { databases: Some(1), allocations: Some(2), backups: Some(5) },
+        });
+        assert_eq!(body["allocation"], 311);
+        assert_eq!(
+            (body["memory"].clone(), body["cpu"].clone(), body["disk"].clone()),
+            (json!(8192), json!(300), json!(40960))
+        );
+        assert!(body.get("limits").is_none());
+        assert_eq!(body["feature_limits"]["backup_count_limit"], 5);
+    }
+
+    #[test]
+    fn string_ids_of_the_v2_api_stay_strings() {
+        let body = Wisp::build_body(&Build {
+            allocation: "alloc_01kt".into(),
+            limits: Limits::default(),
+            features: FeatureLimits::default(),
+        });
+        assert_eq!(body["allocation"], "alloc_01kt");
+    }
+
+    #[test]
+    fn users_have_no_username() {
+        let body = Wisp::user_body(&NewUser {
+            email: "bob@example.com".into(),
+            username: Some("bob".into()),
+            first_name: "Bob".into(),
+            last_name: "Dupont".into(),
+            external_id: "ext".into(),
+        });
+        assert!(body.get("username").is_none());
+        assert_eq!(body["external_id"], "ext");
+    }
+
+    #[test]
+    fn details_always_resend_the_external_id() {
+        let body = Wisp::details_body(&Details {
+            name: "n".into(),
+            description: "d".into(),
+            user: "12".into(),
+            external_id: "uid".into(),
+        });
+        assert_eq!(body["external_id"], "uid");
+    }
+}

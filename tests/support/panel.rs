@@ -1,0 +1,68 @@
+//! `pterobox panel-sim` in-process on a loopback port, and a client for it.
+
+use std::sync::Arc;
+
+use pterobox::crd::Flavor;
+use pterobox::panel::sim::{self, Faults, SimConfig, SimHandle, Stats};
+use pterobox::panel::{self, ApiKey, HttpSettings, Panel};
+
+/// An API key that is easy to search for in logs and errors.
+pub const SIM_KEY: &str = "ptla_TESTKEYtestkeyTESTKEYtestkeyTESTKEYtestkey01";
+
+/// A running simulator and a client of it.
+pub struct TestPanel {
+    pub sim: SimHandle,
+    pub client: Arc<dyn Panel>,
+    pub flavor: Flavor,
+}
+
+/// Starts a simulator of `flavor` (after `tweak` adjusts its config) and connects a client.
+pub async fn start(flavor: Flavor, tweak: impl FnOnce(&mut SimConfig)) -> TestPanel {
+    let mut config = SimConfig::new(flavor, SIM_KEY);
+    config.install_delay = std::time::Duration::from_millis(300);
+    tweak(&mut config);
+    let sim = sim::spawn(config, "127.0.0.1:0".parse().expect("addr")).await.expect("start panel-sim");
+    let client = panel::connect(flavor, settings(&sim.url)).expect("client");
+    TestPanel { sim, client, flavor }
+}
+
+/// Client settings for a simulator: generous budget, quick retries.
+pub fn settings(url: &str) -> HttpSettings {
+    let mut s = HttpSettings::new(url, ApiKey::new(SIM_KEY), 10_000);
+    s.retry_backoff = std::time::Duration::from_millis(20);
+    s
+}
+
+impl TestPanel {
+    pub async fn stats(&self) -> Stats {
+        reqwest::get(format!("{}/_sim/stats", self.sim.url)).await.expect("stats").json().await.expect("stats json")
+    }
+
+    pub async fn set_faults(&self, faults: Faults) {
+        let response = reqwest::Client::new()
+            .put(format!("{}/_sim/faults", self.sim.url))
+            .json(&faults)
+            .send()
+            .await
+            .expect("faults");
+        assert!(response.status().is_success(), "{}", response.status());
+    }
+
+    /// A raw GET of the panel's API, as JSON.
+    pub async fn raw_get(&self, path: &str) -> (u16, reqwest::header::HeaderMap, serde_json::Value) {
+        let accept = match self.flavor {
+            Flavor::Pterodactyl => "application/json",
+            Flavor::Wisp => "application/vnd.wisp.v1+json",
+        };
+        let response = reqwest::Client::new()
+            .get(format!("{}/api/application{path}", self.sim.url))
+            .bearer_auth(SIM_KEY)
+            .header("Accept", accept)
+            .send()
+            .await
+            .expect("raw get");
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        (status, headers, response.json().await.unwrap_or(serde_json::Value::Null))
+    }
+}
