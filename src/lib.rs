@@ -2,6 +2,7 @@
 //! Wisp panel. The binary (`src/main.rs`) is a thin command line over this library.
 
 pub mod budget;
+pub mod controller;
 pub mod crd;
 pub mod names;
 pub mod panel;

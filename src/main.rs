@@ -19,13 +19,50 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the controllers, the admission webhook, metrics and health endpoints.
-    Run,
+    Run(RunArgs),
     /// Print the CustomResourceDefinitions as YAML.
     Crds,
     /// Validate manifests offline and print the admission verdict per server.
     Check,
     /// Serve an in-memory Pterodactyl or Wisp panel for tests and demos.
     PanelSim(PanelSimArgs),
+}
+
+#[derive(clap::Args)]
+struct RunArgs {
+    /// This replica's name in events (`reportingInstance`); defaults to the pod name.
+    #[arg(long, env = "POD_NAME", default_value = "pterobox")]
+    instance: String,
+    /// How often to check a panel server that is still installing, in milliseconds.
+    #[arg(long, default_value_t = 3000)]
+    install_poll_ms: u64,
+}
+
+async fn run(args: RunArgs) -> anyhow::Result<()> {
+    let client = kube::Client::try_default().await?;
+    let settings = pterobox::controller::Settings {
+        instance: args.instance,
+        install_poll: Duration::from_millis(args.install_poll_ms.max(100)),
+    };
+    tracing::info!(instance = %settings.instance, "pterobox operator starting");
+    pterobox::controller::run(client, settings, shutdown_signal()).await
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+async fn shutdown_signal() {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot listen for SIGTERM");
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+    tracing::info!("shutting down");
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -103,7 +140,7 @@ async fn panel_sim(args: PanelSimArgs) -> anyhow::Result<()> {
             error_rate: args.error_rate,
             timeout_rate: args.timeout_rate,
             timeout_hold_ms: args.timeout_hold_ms,
-            fail_next: 0,
+            ..Faults::default()
         },
         catalog,
         seed: args.seed,
@@ -132,7 +169,7 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::PanelSim(args) => panel_sim(args).await,
-        Command::Run => anyhow::bail!("`pterobox run` is not implemented yet"),
+        Command::Run(args) => run(args).await,
         Command::Check => anyhow::bail!("`pterobox check` is not implemented yet"),
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod control_plane;
 pub mod crds;
+pub mod operator;
 pub mod panel;
 
 pub use control_plane::{admin_client, client_with_token, control_plane, test_namespace};

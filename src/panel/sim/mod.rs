@@ -43,6 +43,9 @@ pub struct Faults {
     pub timeout_hold_ms: u64,
     /// The next N requests are answered 500 (deterministic faults for tests).
     pub fail_next: u32,
+    /// Writes (POST, PATCH, DELETE) are processed, then answered this much later: a client that
+    /// dies meanwhile has changed the panel without knowing it.
+    pub write_response_delay_ms: u64,
 }
 
 /// How to run a simulated panel.
@@ -243,10 +246,15 @@ impl Sim {
                 }
             }
         };
-        match self.route(&method, &segments, &query, &body).await {
+        let response = match self.route(&method, &segments, &query, &body).await {
             Ok(response) => response,
             Err(e) => err(e),
+        };
+        let delay = self.faults.lock().await.write_response_delay_ms;
+        if method != Method::GET && delay > 0 {
+            tokio::time::sleep(Duration::from_millis(delay)).await;
         }
+        response
     }
 
     /// A fixed window that starts at the first counted request, as Laravel's limiter.

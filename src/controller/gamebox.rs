@@ -1,0 +1,393 @@
+//! GameBox: the admission authority. Ensures the owner user on the panel, keeps the ledger
+//! (`status.servers`: admit, reject, resize, release), `used`, `exhausted`, `summary` and the
+//! conditions Ready, OverBudget, Suspended and Expired; on deletion, deletes its GameServers first.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use k8s_openapi::jiff::Timestamp;
+use kube::api::{Api, DeleteParams};
+use kube::runtime::controller::Action;
+use kube::runtime::finalizer::{Event as Finalizer, finalizer};
+use kube::runtime::reflector::ObjectRef;
+use kube::runtime::{Controller, watcher};
+use kube::{Client, ResourceExt};
+use tracing::Instrument;
+
+use super::conditions::{Want, merge};
+use super::{Context, Error, Result, apply_status};
+use crate::budget::{self, Amounts, Candidate, Resource, TemplateVars, Verdict};
+use crate::crd::{GameBox, GameBoxStatus, GamePanel, GameServer, LedgerEntry, LedgerState, OwnerStatus, Summary};
+use crate::names::{FINALIZER, condition, reason};
+use crate::panel::{NewUser, PanelError};
+
+/// How many rejected servers the ledger lists (each rejected server's own status has its verdict).
+pub const MAX_REJECTED_IN_LEDGER: usize = 20;
+
+pub fn controller(client: Client) -> Controller<GameBox> {
+    Controller::new(Api::<GameBox>::all(client), watcher::Config::default())
+}
+
+/// Wires the triggers that need the shared stores: a GameServer changes its box's ledger, a
+/// GamePanel's readiness changes its boxes.
+pub fn wire(controller: Controller<GameBox>, ctx: &Arc<Context>) -> Controller<GameBox> {
+    let boxes = controller.store();
+    controller
+        .watches(Api::<GameServer>::all(ctx.client.clone()), watcher::Config::default(), |server| {
+            server.namespace().map(|ns| ObjectRef::new(&server.spec.box_name).within(&ns))
+        })
+        .watches(Api::<GamePanel>::all(ctx.client.clone()), watcher::Config::default(), move |panel| {
+            let name = panel.name_any();
+            boxes
+                .state()
+                .into_iter()
+                .filter(|b| b.spec.panel_ref == name)
+                .map(|b| ObjectRef::from_obj(&*b))
+                .collect::<Vec<_>>()
+        })
+}
+
+/// The GameServers that name this box.
+pub fn servers_of(ctx: &Context, gbox: &GameBox) -> Vec<Arc<GameServer>> {
+    let (ns, name) = (gbox.namespace(), gbox.name_any());
+    ctx.servers.state().into_iter().filter(|s| s.namespace() == ns && s.spec.box_name == name).collect()
+}
+
+/// A sortable creation key: seconds since the epoch, zero-padded.
+pub fn creation_key(server: &GameServer) -> String {
+    let seconds = server.metadata.creation_timestamp.as_ref().map(|t| t.0.as_second()).unwrap_or(i64::MAX);
+    format!("{seconds:020}")
+}
+
+/// The admission candidates of a box, and the servers refused before admission (bad spec).
+pub fn candidates(gbox: &GameBox, servers: &[Arc<GameServer>]) -> (Vec<Candidate>, BTreeMap<String, String>) {
+    let mut candidates = Vec::new();
+    let mut invalid = BTreeMap::new();
+    for s in servers {
+        let uid = s.uid().unwrap_or_default();
+        if !gbox.spec.eggs.iter().any(|e| e.name == s.spec.egg) {
+            let offered: Vec<&str> = gbox.spec.eggs.iter().map(|e| e.name.as_str()).collect();
+            invalid.insert(
+                uid,
+                format!(
+                    "spec.egg: {:?} is not offered by box {} (offered: {})",
+                    s.spec.egg,
+                    gbox.name_any(),
+                    offered.join(", ")
+                ),
+            );
+            continue;
+        }
+        match budget::requested(&s.spec.resources) {
+            Ok(requested) => candidates.push(Candidate {
+                uid,
+                name: s.name_any(),
+                created: creation_key(s),
+                requested,
+                deleting: s.metadata.deletion_timestamp.is_some(),
+            }),
+            Err(e) => {
+                invalid.insert(uid, e.to_string());
+            }
+        }
+    }
+    (candidates, invalid)
+}
+
+/// The ledger's admitted reservations, by UID.
+pub fn admitted(status: Option<&GameBoxStatus>) -> BTreeMap<String, Amounts> {
+    status
+        .into_iter()
+        .flat_map(|s| s.servers.iter())
+        .filter(|e| e.state == LedgerState::Admitted)
+        .filter_map(|e| Some((e.uid.clone()?, budget::reserved(e.reserved.as_ref()?).ok()?)))
+        .collect()
+}
+
+/// Whether `expires_at` has passed, and how long until it does.
+pub fn expiry(gbox: &GameBox) -> (bool, Option<Duration>) {
+    match &gbox.spec.expires_at {
+        None => (false, None),
+        Some(t) => {
+            let left = t.0.duration_since(Timestamp::now());
+            if left.is_positive() {
+                (false, Some(Duration::from_secs(left.as_secs() as u64 + 1)))
+            } else {
+                (true, None)
+            }
+        }
+    }
+}
+
+/// The template variables of a server of this box.
+pub fn template_vars(gbox: &GameBox, server_name: &str) -> TemplateVars {
+    let owner = &gbox.spec.owner;
+    TemplateVars {
+        owner_email: owner.email.clone(),
+        owner_username: owner
+            .username
+            .clone()
+            .unwrap_or_else(|| owner.email.split('@').next().unwrap_or_default().to_string()),
+        owner_firstname: owner.first_name.clone(),
+        owner_lastname: owner.last_name.clone(),
+        product_name: gbox.spec.product_name.clone().unwrap_or_default(),
+        service_id: gbox.spec.service_id.clone().unwrap_or_else(|| gbox.name_any()),
+        service_expiration: gbox.spec.expires_at.as_ref().map(|t| t.0.to_string()).unwrap_or_default(),
+        box_name: gbox.name_any(),
+        namespace: gbox.namespace().unwrap_or_default(),
+        server_name: server_name.to_string(),
+    }
+}
+
+/// Why a box cannot serve its servers, if it cannot: checks of the panel, eggs and templates.
+fn readiness(gbox: &GameBox, panel: Option<&GamePanel>) -> std::result::Result<(), (&'static str, String)> {
+    let Some(panel) = panel else {
+        return Err(("PanelNotFound", format!("GamePanel {} does not exist", gbox.spec.panel_ref)));
+    };
+    let ns = gbox.namespace().unwrap_or_default();
+    if !panel.spec.allowed_namespaces.is_empty() && !panel.spec.allowed_namespaces.contains(&ns) {
+        return Err(("PanelNotAllowed", format!("GamePanel {} does not allow namespace {ns}", gbox.spec.panel_ref)));
+    }
+    let status = panel.status.clone().unwrap_or_default();
+    if !super::conditions::is_true(&status.conditions, condition::READY) {
+        let why = super::conditions::find(&status.conditions, condition::READY)
+            .map(|c| c.message.clone())
+            .unwrap_or_default();
+        return Err(("PanelNotReady", format!("GamePanel {} is not ready: {why}", gbox.spec.panel_ref)));
+    }
+    if let Some(catalog) = &status.catalog {
+        for (i, offer) in gbox.spec.eggs.iter().enumerate() {
+            if !catalog.eggs.iter().any(|e| e.nest == offer.nest && e.egg == offer.egg) {
+                return Err((
+                    reason::INVALID_SPEC,
+                    format!(
+                        "spec.eggs[{i}]: nest {} egg {} does not exist on GamePanel {}",
+                        offer.nest, offer.egg, gbox.spec.panel_ref
+                    ),
+                ));
+            }
+        }
+    }
+    let vars = template_vars(gbox, "x");
+    for (field, template) in
+        [("spec.serverName", &gbox.spec.server_name), ("spec.serverDescription", &gbox.spec.server_description)]
+    {
+        if let Some(t) = template
+            && let Err(e) = budget::render(t, &vars)
+        {
+            return Err((reason::INVALID_SPEC, format!("{field}: {e}")));
+        }
+    }
+    budget::limits(&gbox.spec.budget).map_err(|e| (reason::INVALID_SPEC, e.to_string()))?;
+    Ok(())
+}
+
+/// Finds or creates the owner on the panel (exact e-mail first; the external id is stable).
+async fn ensure_owner(ctx: &Context, gbox: &GameBox) -> std::result::Result<String, PanelError> {
+    let Some(handle) = ctx.registry.get(&gbox.spec.panel_ref) else {
+        return Err(PanelError::Unavailable {
+            message: format!("no client for GamePanel {} yet", gbox.spec.panel_ref),
+        });
+    };
+    let owner = &gbox.spec.owner;
+    if let Some(user) = handle.panel.user_by_email(&owner.email).await? {
+        return Ok(user.id);
+    }
+    let external_id = format!("pterobox-{}", gbox.uid().unwrap_or_default());
+    if let Some(user) = handle.panel.user_by_external_id(&external_id).await? {
+        return Ok(user.id);
+    }
+    let user = NewUser {
+        email: owner.email.clone(),
+        username: owner.username.clone(),
+        first_name: owner.first_name.clone(),
+        last_name: owner.last_name.clone(),
+        external_id,
+    };
+    Ok(handle.panel.create_user(&user).await?.id)
+}
+
+fn summary(used: &Amounts, limit: &Amounts) -> Summary {
+    let pair = |r: Resource| format!("{}/{}", r.show(used.get(r)), r.show(limit.get(r)));
+    Summary {
+        servers: pair(Resource::Servers),
+        memory: pair(Resource::Memory),
+        cpu: pair(Resource::Cpu),
+        disk: pair(Resource::Disk),
+    }
+}
+
+pub async fn reconcile(gbox: Arc<GameBox>, ctx: Arc<Context>) -> Result<Action> {
+    let ns = gbox.namespace().unwrap_or_default();
+    let api: Api<GameBox> = Api::namespaced(ctx.client.clone(), &ns);
+    let span = tracing::info_span!("reconcile", kind = "GameBox", namespace = %ns, name = %gbox.name_any());
+    finalizer(&api, FINALIZER, gbox, |event| async {
+        match event {
+            Finalizer::Apply(b) => apply(b, ctx.clone()).await,
+            Finalizer::Cleanup(b) => cleanup(b, ctx.clone()).await,
+        }
+    })
+    .instrument(span)
+    .await
+    .map_err(|e| Error::Finalizer(Box::new(e)))
+}
+
+async fn apply(gbox: Arc<GameBox>, ctx: Arc<Context>) -> Result<Action> {
+    let ns = gbox.namespace().unwrap_or_default();
+    let key = format!("GameBox/{ns}/{}", gbox.name_any());
+    let api: Api<GameBox> = Api::namespaced(ctx.client.clone(), &ns);
+    let old = gbox.status.clone().unwrap_or_default();
+    let generation = gbox.metadata.generation;
+    let panel = ctx.panels.get(&ObjectRef::new(&gbox.spec.panel_ref));
+
+    let mut requeue = Duration::from_secs(600);
+    let mut owner = old.owner.clone();
+    let ready = match readiness(&gbox, panel.as_deref()) {
+        Err((why, message)) => Want::new(condition::READY, false, why, message),
+        Ok(()) if owner.is_some() => Want::new(condition::READY, true, "Ready", "the owner exists on the panel"),
+        Ok(()) => match ensure_owner(&ctx, &gbox).await {
+            Ok(id) => {
+                ctx.succeeded(&key);
+                owner = Some(OwnerStatus { panel_user_id: id });
+                Want::new(condition::READY, true, "Ready", "the owner exists on the panel")
+            }
+            Err(e) => {
+                requeue = ctx.backoff(&key);
+                let why = match &e {
+                    PanelError::Unauthorized { .. } => reason::CREDENTIALS_REJECTED,
+                    PanelError::Validation { .. } => "OwnerRefused",
+                    _ => reason::UNREACHABLE,
+                };
+                Want::new(condition::READY, false, why, format!("cannot ensure the owner user: {e}"))
+            }
+        },
+    };
+
+    let limits = budget::limits(&gbox.spec.budget).unwrap_or_default();
+    let servers = servers_of(&ctx, &gbox);
+    let (candidates, invalid) = candidates(&gbox, &servers);
+    let outcome = budget::admit(&gbox.name_any(), &limits, &admitted(gbox.status.as_ref()), &candidates);
+    let mut ledger = Vec::new();
+    let mut rejected = 0;
+    let mut ordered = candidates.clone();
+    ordered.sort_by(|a, b| (&a.created, &a.name).cmp(&(&b.created, &b.name)));
+    for c in &ordered {
+        match outcome.verdicts.get(&c.uid) {
+            Some(Verdict::Admitted { reserved, resize_rejected }) => ledger.push(LedgerEntry {
+                name: c.name.clone(),
+                uid: Some(c.uid.clone()),
+                state: LedgerState::Admitted,
+                reserved: Some(budget::to_reservation(reserved)),
+                reason: resize_rejected.as_ref().map(|_| reason::RESIZE_REJECTED.to_string()),
+                message: resize_rejected.clone(),
+            }),
+            Some(Verdict::Rejected { message }) if rejected < MAX_REJECTED_IN_LEDGER => {
+                rejected += 1;
+                ledger.push(LedgerEntry {
+                    name: c.name.clone(),
+                    uid: Some(c.uid.clone()),
+                    state: LedgerState::Rejected,
+                    reserved: None,
+                    reason: Some(reason::BUDGET_EXCEEDED.into()),
+                    message: Some(message.clone()),
+                });
+            }
+            _ => {}
+        }
+    }
+    for (uid, message) in invalid.iter().take(MAX_REJECTED_IN_LEDGER.saturating_sub(rejected)) {
+        let name = servers.iter().find(|s| s.uid().as_deref() == Some(uid)).map(|s| s.name_any()).unwrap_or_default();
+        ledger.push(LedgerEntry {
+            name,
+            uid: Some(uid.clone()),
+            state: LedgerState::Rejected,
+            reserved: None,
+            reason: Some(reason::INVALID_SPEC.into()),
+            message: Some(message.clone()),
+        });
+    }
+
+    let (expired, until_expiry) = expiry(&gbox);
+    if let Some(left) = until_expiry {
+        requeue = requeue.min(left);
+    }
+    let over = outcome.used.over(&limits);
+    let over_budget = if over.is_empty() {
+        Want::new(condition::OVER_BUDGET, false, "WithinBudget", "")
+    } else {
+        let detail: Vec<String> = over
+            .iter()
+            .map(|r| format!("{r} used {} > budget {}", r.show(outcome.used.get(*r)), r.show(limits.get(*r))))
+            .collect();
+        Want::new(
+            condition::OVER_BUDGET,
+            true,
+            "BudgetLowered",
+            format!("use is above the budget ({}); nothing new is admitted", detail.join(", ")),
+        )
+    };
+    let suspended = match (gbox.spec.suspended, expired) {
+        (_, true) => Want::new(condition::SUSPENDED, true, "Expired", "the box has expired: its servers are suspended"),
+        (true, _) => {
+            Want::new(condition::SUSPENDED, true, "Suspended", "spec.suspended is true: its servers are suspended")
+        }
+        _ => Want::new(condition::SUSPENDED, false, "Active", ""),
+    };
+    let expired = if expired {
+        Want::new(
+            condition::EXPIRED,
+            true,
+            "Expired",
+            format!("expired at {}", gbox.spec.expires_at.as_ref().map(|t| t.0.to_string()).unwrap_or_default()),
+        )
+    } else {
+        Want::new(condition::EXPIRED, false, "NotExpired", "")
+    };
+    let status = GameBoxStatus {
+        observed_generation: generation,
+        conditions: merge(&old.conditions, vec![ready, over_budget, suspended, expired], generation),
+        owner,
+        budget: Some(budget::to_totals(&limits)),
+        used: Some(budget::to_totals(&outcome.used)),
+        exhausted: outcome.used.reached(&limits).iter().map(|r| r.name().to_string()).collect(),
+        summary: Some(summary(&outcome.used, &limits)),
+        servers: ledger,
+    };
+    apply_status(&api, gbox.as_ref(), gbox.status.as_ref(), &status).await?;
+    Ok(Action::requeue(requeue))
+}
+
+/// Deleting a box deletes its GameServers first (each removes its panel server), then lets go.
+async fn cleanup(gbox: Arc<GameBox>, ctx: Arc<Context>) -> Result<Action> {
+    let ns = gbox.namespace().unwrap_or_default();
+    let api: Api<GameServer> = Api::namespaced(ctx.client.clone(), &ns);
+    let remaining = servers_of(&ctx, &gbox);
+    if remaining.is_empty() {
+        return Ok(Action::await_change());
+    }
+    for server in remaining.iter().filter(|s| s.metadata.deletion_timestamp.is_none()) {
+        match api.delete(&server.name_any(), &DeleteParams::background()).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(s)) if s.code == 404 => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(Error::Waiting(format!(
+        "waiting for {} GameServer(s) of box {} to be deleted",
+        remaining.len(),
+        gbox.name_any()
+    )))
+}
+
+pub fn error_policy(gbox: Arc<GameBox>, error: &Error, ctx: Arc<Context>) -> Action {
+    if let Error::Finalizer(inner) = error
+        && let kube::runtime::finalizer::Error::CleanupFailed(Error::Waiting(why)) = inner.as_ref()
+    {
+        tracing::debug!(%why);
+        return Action::requeue(Duration::from_secs(2));
+    }
+    tracing::warn!(gamebox = %gbox.name_any(), error = %error, "GameBox reconcile failed");
+    let key = format!("GameBox/{}/{}", gbox.namespace().unwrap_or_default(), gbox.name_any());
+    Action::requeue(ctx.backoff(&key))
+}

@@ -1,0 +1,145 @@
+//! GamePanel: reads the API key from its Secret, checks it against the panel, keeps the panel's
+//! handle (client, lister) and fills `status.catalog`. Re-checks when the Secret changes.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::Api;
+use kube::core::PartialObjectMeta;
+use kube::runtime::controller::Action;
+use kube::runtime::reflector::ObjectRef;
+use kube::runtime::{Controller, watcher};
+use kube::{Client, ResourceExt};
+use tracing::Instrument;
+
+use super::conditions::{Want, merge};
+use super::{Context, Error, Result, apply_status, parse_duration};
+use crate::crd::{CatalogEgg, CatalogLocation, GamePanel, GamePanelStatus, PanelCatalog};
+use crate::names::{condition, reason};
+use crate::panel::{self, ApiKey, HttpSettings, PanelError};
+
+/// Each reconcile re-reads the catalog; without a change it comes back this often (eggs and
+/// locations rarely change, and the servers' own resync does not need them).
+const CATALOG_REFRESH: Duration = Duration::from_secs(600);
+
+pub fn controller(client: Client) -> Controller<GamePanel> {
+    let controller = Controller::new(Api::<GamePanel>::all(client.clone()), watcher::Config::default());
+    let store = controller.store();
+    // Metadata only: a Secret's change of resourceVersion is the trigger; its data is never cached.
+    let secrets = Api::<PartialObjectMeta<Secret>>::all(client);
+    controller.watches(secrets, watcher::Config::default(), move |secret| {
+        let (ns, name) = (secret.namespace().unwrap_or_default(), secret.name_any());
+        store
+            .state()
+            .into_iter()
+            .filter(|p| p.spec.credentials_secret_ref.namespace == ns && p.spec.credentials_secret_ref.name == name)
+            .map(|p| ObjectRef::from_obj(&*p))
+            .collect::<Vec<_>>()
+    })
+}
+
+/// The resync interval of a panel (the schema guarantees it parses; 5m otherwise).
+pub fn resync_interval(panel: &GamePanel) -> Duration {
+    parse_duration(&panel.spec.resync_interval).unwrap_or(Duration::from_secs(300)).max(Duration::from_secs(10))
+}
+
+async fn read_key(client: &Client, panel: &GamePanel) -> Result<std::result::Result<ApiKey, String>> {
+    let r = &panel.spec.credentials_secret_ref;
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &r.namespace);
+    let Some(secret) = secrets.get_opt(&r.name).await? else {
+        return Ok(Err(format!("Secret {}/{} does not exist", r.namespace, r.name)));
+    };
+    let value =
+        secret.data.as_ref().and_then(|d| d.get(&r.key)).map(|v| String::from_utf8_lossy(&v.0).trim().to_string());
+    match value {
+        Some(key) if !key.is_empty() => Ok(Ok(ApiKey::new(key))),
+        _ => Ok(Err(format!("Secret {}/{} has no key {:?}", r.namespace, r.name, r.key))),
+    }
+}
+
+async fn catalog(panel: &dyn panel::Panel) -> panel::Result<PanelCatalog> {
+    let locations = panel
+        .locations()
+        .await?
+        .into_iter()
+        .map(|l| CatalogLocation { id: l.id, short: l.short, long: l.long })
+        .collect();
+    let mut eggs = Vec::new();
+    for nest in panel.nests().await? {
+        for egg in panel.eggs(nest.id).await? {
+            eggs.push(CatalogEgg { nest: nest.id, nest_name: nest.name.clone(), egg: egg.id, name: egg.name });
+        }
+    }
+    Ok(PanelCatalog { locations, eggs })
+}
+
+pub async fn reconcile(panel: Arc<GamePanel>, ctx: Arc<Context>) -> Result<Action> {
+    let span = tracing::info_span!("reconcile", kind = "GamePanel", name = %panel.name_any());
+    apply(panel, ctx).instrument(span).await
+}
+
+async fn apply(panel: Arc<GamePanel>, ctx: Arc<Context>) -> Result<Action> {
+    let name = panel.name_any();
+    let api: Api<GamePanel> = Api::all(ctx.client.clone());
+    let old = panel.status.clone().unwrap_or_default();
+    let resync = resync_interval(&panel);
+    let generation = panel.metadata.generation;
+
+    let (ready, catalog, requeue) = match read_key(&ctx.client, &panel).await? {
+        Err(missing) => {
+            ctx.registry.remove(&name);
+            (
+                Want::new(condition::READY, false, reason::CREDENTIALS_MISSING, missing),
+                old.catalog.clone(),
+                Duration::from_secs(60),
+            )
+        }
+        Ok(key) => {
+            let spec = &panel.spec;
+            let rpm = u32::try_from(spec.requests_per_minute).unwrap_or(1);
+            let fingerprint = super::registry::fingerprint(&[
+                &format!("{:?}", spec.flavor),
+                &spec.url,
+                key.expose(),
+                &rpm.to_string(),
+            ]);
+            let handle = ctx.registry.ensure(&name, fingerprint, resync, || {
+                panel::connect(spec.flavor, HttpSettings::new(spec.url.clone(), key.clone(), rpm))
+            })?;
+            match catalog(handle.panel.as_ref()).await {
+                Ok(c) => {
+                    ctx.succeeded(&name);
+                    let ok =
+                        Want::new(condition::READY, true, "Connected", "the API key works and the catalog is read");
+                    (ok, Some(c), resync.max(CATALOG_REFRESH))
+                }
+                Err(PanelError::Unauthorized { status, message }) => {
+                    let message = format!("the panel refused the API key ({status}): {message}");
+                    (
+                        Want::new(condition::READY, false, reason::CREDENTIALS_REJECTED, message),
+                        old.catalog.clone(),
+                        Duration::from_secs(60),
+                    )
+                }
+                Err(e) => (
+                    Want::new(condition::READY, false, reason::UNREACHABLE, e.to_string()),
+                    old.catalog.clone(),
+                    ctx.backoff(&name),
+                ),
+            }
+        }
+    };
+    let status = GamePanelStatus {
+        observed_generation: generation,
+        conditions: merge(&old.conditions, vec![ready], generation),
+        catalog,
+    };
+    apply_status(&api, panel.as_ref(), panel.status.as_ref(), &status).await?;
+    Ok(Action::requeue(requeue))
+}
+
+pub fn error_policy(panel: Arc<GamePanel>, error: &Error, ctx: Arc<Context>) -> Action {
+    tracing::warn!(panel = %panel.name_any(), error = %error, "GamePanel reconcile failed");
+    Action::requeue(ctx.backoff(&panel.name_any()))
+}

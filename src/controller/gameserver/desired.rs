@@ -1,0 +1,289 @@
+//! What a GameServer should look like on the panel (pure), and what differs from what is there.
+
+use std::collections::BTreeMap;
+
+use kube::ResourceExt;
+
+use crate::budget::{self, Amounts};
+use crate::crd::{GameBox, GameServer};
+use crate::panel::{Build, Details, Egg, FeatureLimits, Limits, NewServer, PanelServer, Startup};
+
+/// The panel server a GameServer asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Desired {
+    pub name: String,
+    pub description: String,
+    pub user: String,
+    pub external_id: String,
+    pub nest: i64,
+    pub egg: i64,
+    pub image: String,
+    pub startup: String,
+    pub environment: BTreeMap<String, String>,
+    pub limits: Limits,
+    pub features: FeatureLimits,
+    pub suspended: bool,
+    pub locations: Vec<i64>,
+    pub port_range: Option<String>,
+}
+
+fn truncate(mut s: String, max: usize) -> String {
+    if let Some((i, _)) = s.char_indices().nth(max) {
+        s.truncate(i);
+    }
+    s
+}
+
+/// Builds the desired server from the GameServer, its box, its egg and its reservation. An error
+/// names the field that cannot be honoured.
+pub fn desired(
+    server: &GameServer,
+    gbox: &GameBox,
+    egg: &Egg,
+    reserved: &Amounts,
+    owner: &str,
+    suspended: bool,
+) -> Result<Desired, String> {
+    let spec = &server.spec;
+    let vars = super::super::gamebox::template_vars(gbox, &server.name_any());
+    let unknown: Vec<&String> =
+        spec.environment.keys().filter(|k| !egg.variables.iter().any(|v| &v.env_variable == *k)).collect();
+    if let Some(key) = unknown.first() {
+        let known: Vec<&str> = egg.variables.iter().map(|v| v.env_variable.as_str()).collect();
+        return Err(format!(
+            "spec.environment.{key}: not a variable of egg {:?} (its variables: {})",
+            egg.name,
+            known.join(", ")
+        ));
+    }
+    let image = match &spec.image {
+        Some(image) if !egg.docker_images.contains(image) => {
+            return Err(format!(
+                "spec.image: {image:?} is not an image of egg {:?} (its images: {})",
+                egg.name,
+                egg.docker_images.join(", ")
+            ));
+        }
+        Some(image) => image.clone(),
+        None => egg.docker_images.first().cloned().unwrap_or_default(),
+    };
+    let name = match (&spec.display_name, &gbox.spec.server_name) {
+        (Some(n), _) => n.clone(),
+        (None, Some(t)) => {
+            budget::render(t, &vars).map_err(|e| format!("spec.serverName of box {}: {e}", gbox.name_any()))?
+        }
+        (None, None) => server.name_any(),
+    };
+    let description = match (&spec.description, &gbox.spec.server_description) {
+        (Some(d), _) => d.clone(),
+        (None, Some(t)) => {
+            budget::render(t, &vars).map_err(|e| format!("spec.serverDescription of box {}: {e}", gbox.name_any()))?
+        }
+        (None, None) => String::new(),
+    };
+    let swap = budget::units::to_mib(&gbox.spec.per_server.swap.0)
+        .map_err(|e| format!("spec.perServer.swap of box {}: {e}", gbox.name_any()))?;
+    Ok(Desired {
+        name: truncate(name, 191),
+        description,
+        user: owner.to_string(),
+        external_id: server.uid().unwrap_or_default(),
+        nest: egg.nest,
+        egg: egg.id,
+        image,
+        startup: spec.startup.clone().unwrap_or_else(|| egg.startup.clone()),
+        environment: egg.environment(&spec.environment),
+        limits: Limits {
+            memory_mib: reserved.memory_mib,
+            swap_mib: swap,
+            disk_mib: reserved.disk_mib,
+            io: u64::try_from(gbox.spec.per_server.io).unwrap_or(500),
+            cpu_percent: reserved.cpu_percent,
+        },
+        features: FeatureLimits {
+            databases: Some(reserved.databases),
+            allocations: Some(reserved.allocations),
+            backups: Some(reserved.backups),
+        },
+        suspended,
+        locations: gbox.spec.locations.clone(),
+        port_range: gbox.spec.port_range.clone(),
+    })
+}
+
+impl Desired {
+    pub fn new_server(&self) -> NewServer {
+        NewServer {
+            name: self.name.clone(),
+            description: self.description.clone(),
+            external_id: self.external_id.clone(),
+            user: self.user.clone(),
+            nest: self.nest,
+            egg: self.egg,
+            image: self.image.clone(),
+            startup: self.startup.clone(),
+            environment: self.environment.clone(),
+            limits: self.limits,
+            features: self.features,
+            locations: self.locations.clone(),
+            port_range: self.port_range.clone(),
+        }
+    }
+
+    /// The build update, if the panel's limits differ.
+    pub fn build(&self, current: &PanelServer) -> Option<Build> {
+        (current.limits != self.limits || current.features != self.features).then(|| Build {
+            allocation: current.allocation.clone(),
+            limits: self.limits,
+            features: self.features,
+        })
+    }
+
+    /// The details update, if name, description, owner or external id differ.
+    pub fn details(&self, current: &PanelServer) -> Option<Details> {
+        let differs = current.name != self.name
+            || current.description != self.description
+            || current.user != self.user
+            || current.external_id.as_deref() != Some(self.external_id.as_str());
+        differs.then(|| Details {
+            name: self.name.clone(),
+            description: self.description.clone(),
+            user: self.user.clone(),
+            external_id: self.external_id.clone(),
+        })
+    }
+
+    /// The startup update, if the command, image, egg or any egg variable differs (keys the panel
+    /// adds to `environment` itself are not egg variables and are ignored).
+    pub fn startup(&self, current: &PanelServer) -> Option<Startup> {
+        let variables_differ = self.environment.iter().any(|(k, v)| current.environment.get(k) != Some(v));
+        let differs = current.startup != self.startup
+            || current.image != self.image
+            || current.egg != self.egg
+            || variables_differ;
+        differs.then(|| Startup {
+            startup: self.startup.clone(),
+            image: self.image.clone(),
+            egg: self.egg,
+            environment: self.environment.clone(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::panel::{EggVariable, InstallState};
+
+    fn gbox() -> GameBox {
+        serde_yaml::from_str(include_str!("../../../examples/20-gamebox-alice.yaml")).expect("example box")
+    }
+
+    fn server(yaml: &str) -> GameServer {
+        let mut s: GameServer = serde_yaml::from_str(yaml).expect("server");
+        s.metadata.uid = Some("uid-1".into());
+        s
+    }
+
+    fn egg() -> Egg {
+        Egg {
+            id: 3,
+            nest: 1,
+            name: "Paper".into(),
+            docker_images: vec!["img:21".into(), "img:17".into()],
+            startup: "java -jar {{SERVER_JARFILE}}".into(),
+            variables: ["MINECRAFT_VERSION", "SERVER_JARFILE"]
+                .iter()
+                .map(|v| EggVariable {
+                    name: v.to_string(),
+                    env_variable: v.to_string(),
+                    default_value: "d".into(),
+                    rules: "".into(),
+                })
+                .collect(),
+        }
+    }
+
+    const SURVIVAL: &str = "apiVersion: pterobox.io/v1alpha1\nkind: GameServer\nmetadata: {name: survival, namespace: customer-alice}\nspec:\n  box: basic\n  egg: paper\n  resources: {memory: 4Gi, disk: 50Gi, cpu: '2'}\n  environment: {MINECRAFT_VERSION: '1.21.1'}\n";
+
+    fn reserved() -> Amounts {
+        Amounts {
+            memory_mib: 4096,
+            disk_mib: 51200,
+            cpu_percent: 200,
+            servers: 1,
+            databases: 0,
+            allocations: 1,
+            backups: 0,
+        }
+    }
+
+    fn panel_server(d: &Desired) -> PanelServer {
+        let mut environment = d.environment.clone();
+        environment.insert("P_SERVER_UUID".into(), "added by the panel".into());
+        PanelServer {
+            id: "42".into(),
+            external_id: Some(d.external_id.clone()),
+            uuid: "u".into(),
+            identifier: "u".into(),
+            name: d.name.clone(),
+            description: d.description.clone(),
+            suspended: false,
+            install: InstallState::Installed,
+            limits: d.limits,
+            features: d.features,
+            user: d.user.clone(),
+            node: "1".into(),
+            allocation: "118".into(),
+            nest: d.nest,
+            egg: d.egg,
+            startup: d.startup.clone(),
+            image: d.image.clone(),
+            environment,
+            allocations: vec![],
+        }
+    }
+
+    #[test]
+    fn the_box_templates_name_and_describe_the_server() {
+        let d = desired(&server(SURVIVAL), &gbox(), &egg(), &reserved(), "7", false).unwrap();
+        assert_eq!(d.name, "alice's survival");
+        assert_eq!(d.description, "GameBox - Basic (service 4211), until 2027-01-31T00:00:00Z");
+        assert_eq!(d.environment["MINECRAFT_VERSION"], "1.21.1");
+        assert_eq!(d.environment["SERVER_JARFILE"], "d", "egg defaults fill the rest");
+        assert_eq!((d.limits.memory_mib, d.limits.swap_mib, d.limits.io, d.limits.cpu_percent), (4096, 512, 500, 200));
+        assert_eq!(d.image, "img:21");
+        assert_eq!(d.port_range.as_deref(), Some("30100-30200"));
+    }
+
+    #[test]
+    fn an_unknown_variable_or_image_names_the_field() {
+        let bad = SURVIVAL.replace("MINECRAFT_VERSION", "MC_VERSION");
+        let err = desired(&server(&bad), &gbox(), &egg(), &reserved(), "7", false).unwrap_err();
+        assert!(err.starts_with("spec.environment.MC_VERSION:"), "{err}");
+        let bad = format!("{SURVIVAL}  image: other:1\n");
+        let err = desired(&server(&bad), &gbox(), &egg(), &reserved(), "7", false).unwrap_err();
+        assert!(err.starts_with("spec.image:"), "{err}");
+    }
+
+    #[test]
+    fn nothing_differs_when_the_panel_matches() {
+        let d = desired(&server(SURVIVAL), &gbox(), &egg(), &reserved(), "7", false).unwrap();
+        let current = panel_server(&d);
+        assert_eq!((d.build(&current), d.details(&current), d.startup(&current)), (None, None, None));
+    }
+
+    #[test]
+    fn each_difference_is_one_update_that_keeps_what_the_panel_needs() {
+        let d = desired(&server(SURVIVAL), &gbox(), &egg(), &reserved(), "7", false).unwrap();
+        let mut current = panel_server(&d);
+        current.limits.memory_mib = 1024;
+        current.external_id = None;
+        current.environment.insert("SERVER_JARFILE".into(), "hacked.jar".into());
+        let build = d.build(&current).expect("build");
+        assert_eq!((build.allocation.as_str(), build.limits.memory_mib), ("118", 4096));
+        assert_eq!(d.details(&current).expect("details").external_id, "uid-1");
+        let startup = d.startup(&current).expect("startup");
+        assert_eq!(startup.environment.len(), 2, "every variable, none of the panel's own keys");
+    }
+}

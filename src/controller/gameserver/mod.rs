@@ -1,0 +1,607 @@
+//! GameServer: waits for its box to admit it, creates its panel server with the reserved resources
+//! (external id = UID, looked up before any create), then converges build, details, startup and
+//! suspension with only the calls that are needed, and reports it all in `status`.
+
+pub mod desired;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use kube::api::Api;
+use kube::runtime::controller::Action;
+use kube::runtime::finalizer::{Event as Finalizer, finalizer};
+use kube::runtime::reflector::ObjectRef;
+use kube::runtime::{Controller, watcher};
+use kube::{Client, Resource, ResourceExt};
+use tokio::sync::mpsc;
+use tracing::Instrument;
+
+use super::conditions::{Want, is_true, merge};
+use super::gamebox::{admitted, candidates, expiry, servers_of};
+use super::registry::{PanelHandle, Seen};
+use super::{Context, Error, Result, apply_status};
+use crate::budget::{self, Amounts, Verdict};
+use crate::crd::{DeletionPolicy, GameBox, GameServer, GameServerStatus, LedgerState, PanelRef, ServerState};
+use crate::names::{FINALIZER, PAUSED_ANNOTATION, condition, reason};
+use crate::panel::{InstallState, PanelError, PanelServer};
+use desired::Desired;
+
+pub fn controller(client: Client, listed: mpsc::Receiver<()>) -> Controller<GameServer> {
+    let listed = futures::stream::unfold(listed, |mut rx| async move { rx.recv().await.map(|()| ((), rx)) });
+    Controller::new(Api::<GameServer>::all(client), watcher::Config::default()).reconcile_all_on(listed)
+}
+
+/// A box's ledger, suspension or readiness changes its servers.
+pub fn wire(controller: Controller<GameServer>, ctx: &Arc<Context>) -> Controller<GameServer> {
+    let servers = controller.store();
+    controller.watches(Api::<GameBox>::all(ctx.client.clone()), watcher::Config::default(), move |gbox| {
+        let (ns, name) = (gbox.namespace(), gbox.name_any());
+        servers
+            .state()
+            .into_iter()
+            .filter(|s| s.namespace() == ns && s.spec.box_name == name)
+            .map(|s| ObjectRef::from_obj(&*s))
+            .collect::<Vec<_>>()
+    })
+}
+
+fn paused(meta: &kube::api::ObjectMeta) -> bool {
+    meta.annotations.as_ref().and_then(|a| a.get(PAUSED_ANNOTATION)).is_some_and(|v| v == "true")
+}
+
+pub async fn reconcile(server: Arc<GameServer>, ctx: Arc<Context>) -> Result<Action> {
+    let ns = server.namespace().unwrap_or_default();
+    let api: Api<GameServer> = Api::namespaced(ctx.client.clone(), &ns);
+    let span = tracing::info_span!("reconcile", kind = "GameServer", namespace = %ns, name = %server.name_any());
+    finalizer(&api, FINALIZER, server, |event| async {
+        match event {
+            Finalizer::Apply(s) => Reconciler::new(s, ctx.clone()).apply().await,
+            Finalizer::Cleanup(s) => Reconciler::new(s, ctx.clone()).cleanup().await,
+        }
+    })
+    .instrument(span)
+    .await
+    .map_err(|e| Error::Finalizer(Box::new(e)))
+}
+
+pub fn error_policy(server: Arc<GameServer>, error: &Error, ctx: Arc<Context>) -> Action {
+    if let Error::Finalizer(inner) = error
+        && let kube::runtime::finalizer::Error::CleanupFailed(Error::Waiting(why)) = inner.as_ref()
+    {
+        tracing::info!(gameserver = %server.name_any(), %why, "cleanup waits");
+        return Action::requeue(Duration::from_secs(10));
+    }
+    tracing::warn!(gameserver = %server.name_any(), error = %error, "GameServer reconcile failed");
+    Action::requeue(ctx.backoff(&key(&server)))
+}
+
+fn key(server: &GameServer) -> String {
+    format!("GameServer/{}/{}", server.namespace().unwrap_or_default(), server.name_any())
+}
+
+/// The outcome of one reconcile, before it is written.
+struct Report {
+    state: ServerState,
+    admitted: Want,
+    synced: Want,
+    ready: Want,
+    reserved: Option<Amounts>,
+    panel: Option<Box<PanelServer>>,
+    message: String,
+    /// None: wait for a change (or the next panel listing).
+    requeue: Option<Duration>,
+}
+
+impl Report {
+    fn waiting(
+        state: ServerState,
+        admitted: Want,
+        synced_reason: &str,
+        message: String,
+        requeue: Option<Duration>,
+    ) -> Self {
+        Report {
+            state,
+            ready: Want::new(condition::READY, false, synced_reason, message.clone()),
+            synced: Want::new(condition::SYNCED, false, synced_reason, message.clone()),
+            admitted,
+            reserved: None,
+            panel: None,
+            message,
+            requeue,
+        }
+    }
+}
+
+struct Reconciler {
+    server: Arc<GameServer>,
+    ctx: Arc<Context>,
+    key: String,
+    old: GameServerStatus,
+}
+
+impl Reconciler {
+    fn new(server: Arc<GameServer>, ctx: Arc<Context>) -> Self {
+        let old = server.status.clone().unwrap_or_default();
+        Self { key: key(&server), server, ctx, old }
+    }
+
+    fn api(&self) -> Api<GameServer> {
+        Api::namespaced(self.ctx.client.clone(), &self.server.namespace().unwrap_or_default())
+    }
+
+    fn uid(&self) -> String {
+        self.server.uid().unwrap_or_default()
+    }
+
+    async fn event(&self, warning: bool, reason: &str, note: String) {
+        self.ctx.event(&self.server.object_ref(&()), warning, reason, note).await;
+    }
+
+    fn gbox(&self) -> Option<Arc<GameBox>> {
+        let ns = self.server.namespace().unwrap_or_default();
+        self.ctx.boxes.get(&ObjectRef::new(&self.server.spec.box_name).within(&ns))
+    }
+
+    /// The box's verdict on this server: its reservation (and a resize refusal), or why not.
+    fn verdict(&self, gbox: &GameBox) -> std::result::Result<(Amounts, Option<String>), Box<Report>> {
+        let uid = self.uid();
+        let status = gbox.status.clone().unwrap_or_default();
+        if let Some(entry) =
+            status.servers.iter().find(|e| e.uid.as_deref() == Some(uid.as_str()) && e.state == LedgerState::Admitted)
+            && let Some(reserved) = entry.reserved.as_ref().and_then(|r| budget::reserved(r).ok())
+        {
+            let resize = (entry.reason.as_deref() == Some(reason::RESIZE_REJECTED))
+                .then(|| entry.message.clone().unwrap_or_default());
+            return Ok((reserved, resize));
+        }
+        // Not (yet) in the ledger: the same engine over the same inputs tells which it will be.
+        let servers = servers_of(&self.ctx, gbox);
+        let (candidates, invalid) = candidates(gbox, &servers);
+        if let Some(message) = invalid.get(&uid) {
+            let admitted = Want::new(condition::ADMITTED, false, reason::INVALID_SPEC, message.clone());
+            return Err(Box::new(Report::waiting(
+                ServerState::Rejected,
+                admitted,
+                reason::INVALID_SPEC,
+                message.clone(),
+                None,
+            )));
+        }
+        let outcome = budget::admit(
+            &gbox.name_any(),
+            &budget::limits(&gbox.spec.budget).unwrap_or_default(),
+            &admitted(gbox.status.as_ref()),
+            &candidates,
+        );
+        match outcome.verdicts.get(&uid) {
+            Some(Verdict::Rejected { message }) => {
+                let admitted = Want::new(condition::ADMITTED, false, reason::BUDGET_EXCEEDED, message.clone());
+                Err(Box::new(Report::waiting(ServerState::Rejected, admitted, reason::REJECTED, message.clone(), None)))
+            }
+            _ => {
+                let message = format!("waiting for box {} to admit it", gbox.name_any());
+                let admitted = Want::new(condition::ADMITTED, false, "Pending", message.clone());
+                Err(Box::new(Report::waiting(
+                    ServerState::Pending,
+                    admitted,
+                    "Pending",
+                    message,
+                    Some(Duration::from_secs(30)),
+                )))
+            }
+        }
+    }
+
+    async fn apply(self) -> Result<Action> {
+        let report = self.observe_and_converge().await;
+        self.write(report).await
+    }
+
+    async fn observe_and_converge(&self) -> Report {
+        let Some(gbox) = self.gbox() else {
+            let message = format!("GameBox {} does not exist in this namespace", self.server.spec.box_name);
+            let admitted = Want::new(condition::ADMITTED, false, "BoxNotFound", message.clone());
+            return Report::waiting(
+                ServerState::Pending,
+                admitted,
+                "BoxNotFound",
+                message,
+                Some(Duration::from_secs(60)),
+            );
+        };
+        let (reserved, resize_rejected) = match self.verdict(&gbox) {
+            Ok(v) => v,
+            Err(report) => return *report,
+        };
+        let admitted = match &resize_rejected {
+            Some(message) => Want::new(
+                condition::ADMITTED,
+                false,
+                reason::RESIZE_REJECTED,
+                format!("keeps its previous reservation: {message}"),
+            ),
+            None => Want::new(
+                condition::ADMITTED,
+                true,
+                reason::ADMITTED,
+                format!("box {} holds its reservation", gbox.name_any()),
+            ),
+        };
+        let wait = |why: &str, message: String, requeue: Option<Duration>| {
+            let mut r = Report::waiting(ServerState::Pending, admitted.clone(), why, message, requeue);
+            r.reserved = Some(reserved);
+            r
+        };
+        if paused(&self.server.metadata) || paused(&gbox.metadata) {
+            let message = format!("{PAUSED_ANNOTATION} is \"true\" on the GameServer or its box: no panel writes");
+            let mut r = wait(reason::RECONCILE_PAUSED, message, None);
+            r.state = self.old.state;
+            return r;
+        }
+        let box_status = gbox.status.clone().unwrap_or_default();
+        let Some(owner) = box_status.owner.as_ref().map(|o| o.panel_user_id.clone()) else {
+            return wait(
+                "BoxNotReady",
+                format!("box {} has no owner user on the panel yet", gbox.name_any()),
+                Some(Duration::from_secs(30)),
+            );
+        };
+        if !is_true(&box_status.conditions, condition::READY) {
+            let why = super::conditions::find(&box_status.conditions, condition::READY)
+                .map(|c| c.message.clone())
+                .unwrap_or_default();
+            return wait(
+                "BoxNotReady",
+                format!("box {} is not ready: {why}", gbox.name_any()),
+                Some(Duration::from_secs(30)),
+            );
+        }
+        let Some(handle) = self.ctx.registry.get(&gbox.spec.panel_ref) else {
+            return wait(
+                "PanelNotReady",
+                format!("GamePanel {} is not connected", gbox.spec.panel_ref),
+                Some(Duration::from_secs(30)),
+            );
+        };
+        let Some(offer) = gbox.spec.eggs.iter().find(|e| e.name == self.server.spec.egg) else {
+            return wait(
+                reason::INVALID_SPEC,
+                format!("spec.egg: {:?} is not offered by box {}", self.server.spec.egg, gbox.name_any()),
+                None,
+            );
+        };
+        let reserved_changed = self.old.reserved.as_ref().and_then(|r| budget::reserved(r).ok()) != Some(reserved);
+        let (expired, until_expiry) = expiry(&gbox);
+        let suspended = self.server.spec.suspended || gbox.spec.suspended || expired;
+        let result = async {
+            let egg = handle.egg(offer.nest, offer.egg).await?;
+            let desired =
+                desired::desired(&self.server, &gbox, &egg, &reserved, &owner, suspended).map_err(Refusal::Spec)?;
+            self.converge(&handle, &desired, reserved_changed).await
+        }
+        .await;
+        let mut report = match result {
+            Ok(current) => self.converged(current, admitted.clone()),
+            Err(refusal) => self.refused(refusal, admitted.clone()).await,
+        };
+        report.reserved = Some(reserved);
+        // The instant the box expires, its servers must be suspended.
+        if let Some(left) = until_expiry {
+            report.requeue = Some(report.requeue.map_or(left, |r| r.min(left)));
+        }
+        report
+    }
+
+    /// Creates the panel server if needed, then sends only the updates that are needed.
+    async fn converge(
+        &self,
+        handle: &PanelHandle,
+        desired: &Desired,
+        reserved_changed: bool,
+    ) -> std::result::Result<PanelServer, Refusal> {
+        let panel = handle.panel.as_ref();
+        let uid = self.uid();
+        let mut current = match handle.seen(&uid) {
+            Seen::Present(s) => *s,
+            // Before any create, ask the panel: a crash between a create and our status write must
+            // not make a second server.
+            Seen::Absent | Seen::Unknown => match panel.server_by_external_id(&uid).await? {
+                Some(s) => s,
+                None => self.create(handle, desired).await?,
+            },
+        };
+        if current.install == InstallState::Installing || current.primary().is_none() {
+            current = panel.server(&current.id).await?;
+        }
+        handle.record(current.clone());
+        let generation_changed = self.old.observed_generation != self.server.metadata.generation;
+        if let Some(build) = desired.build(&current) {
+            let updated = panel.update_build(&current.id, &build).await?;
+            current = merge_write(current, updated);
+            handle.record(current.clone());
+            let (reason, note) = if reserved_changed {
+                (
+                    reason::RESIZED,
+                    format!(
+                        "limits set to memory={}Mi disk={}Mi cpu={}%",
+                        build.limits.memory_mib, build.limits.disk_mib, build.limits.cpu_percent
+                    ),
+                )
+            } else {
+                (reason::DRIFT_CORRECTED, "limits changed on the panel were restored".to_string())
+            };
+            self.event(false, reason, note).await;
+        }
+        if let Some(details) = desired.details(&current) {
+            let updated = panel.update_details(&current.id, &details).await?;
+            current = merge_write(current, updated);
+            handle.record(current.clone());
+            let (reason, note) = if generation_changed {
+                (reason::UPDATED, "name and description updated")
+            } else {
+                (reason::DRIFT_CORRECTED, "details changed on the panel were restored")
+            };
+            self.event(false, reason, note.into()).await;
+        }
+        if let Some(startup) = desired.startup(&current) {
+            let updated = panel.update_startup(&current.id, &startup).await?;
+            current = merge_write(current, updated);
+            handle.record(current.clone());
+            let (reason, note) = if generation_changed {
+                (reason::UPDATED, "startup and variables updated")
+            } else {
+                (reason::DRIFT_CORRECTED, "startup changed on the panel was restored")
+            };
+            self.event(false, reason, note.into()).await;
+        }
+        if current.suspended != desired.suspended {
+            if desired.suspended {
+                panel.suspend(&current.id).await?;
+                self.event(false, reason::SUSPENDED, "suspended on the panel".into()).await;
+            } else {
+                panel.unsuspend(&current.id).await?;
+                self.event(false, reason::UNSUSPENDED, "unsuspended on the panel".into()).await;
+            }
+            current.suspended = desired.suspended;
+            handle.record(current.clone());
+        }
+        Ok(current)
+    }
+
+    async fn create(&self, handle: &PanelHandle, desired: &Desired) -> std::result::Result<PanelServer, Refusal> {
+        let panel = handle.panel.as_ref();
+        let created = match panel.create_server(&desired.new_server()).await {
+            Ok(s) => s,
+            // Someone (an earlier run of ours) created it meanwhile: adopt it.
+            Err(PanelError::Validation { field, rule, .. }) if field == "external_id" && rule == "unique" => panel
+                .server_by_external_id(&desired.external_id)
+                .await?
+                .ok_or(Refusal::Panel(PanelError::NotFound { what: "server by external id".into() }))?,
+            Err(e) => return Err(e.into()),
+        };
+        handle.record(created.clone());
+        if self.old.panel.is_some() {
+            self.event(
+                true,
+                reason::RECREATED,
+                format!("the panel server was gone (deleted by hand?): created it again as {}", created.id),
+            )
+            .await;
+        } else {
+            self.event(
+                false,
+                reason::CREATED,
+                format!("created panel server {} with the reserved resources", created.id),
+            )
+            .await;
+        }
+        Ok(created)
+    }
+
+    fn converged(&self, current: PanelServer, admitted: Want) -> Report {
+        let (state, ready, message, requeue) = match (current.install, current.suspended) {
+            (InstallState::Installing, _) => (
+                ServerState::Installing,
+                false,
+                "the panel is installing it".to_string(),
+                Some(self.ctx.settings.install_poll),
+            ),
+            (InstallState::Failed, _) => (
+                ServerState::Failed,
+                false,
+                "the panel's install script failed: reinstall it on the panel".to_string(),
+                Some(Duration::from_secs(300)),
+            ),
+            (InstallState::Installed, true) => {
+                (ServerState::Suspended, true, "suspended on the panel, as asked".to_string(), None)
+            }
+            (InstallState::Installed, false) => {
+                (ServerState::Ready, true, "running on the panel as specified".to_string(), None)
+            }
+        };
+        self.ctx.succeeded(&self.key);
+        let ready_reason = if ready { "Ready" } else { "Installing" };
+        Report {
+            state,
+            admitted,
+            synced: Want::new(condition::SYNCED, true, "Synced", "the panel matches the spec"),
+            ready: Want::new(
+                condition::READY,
+                ready,
+                if state == ServerState::Failed { "InstallFailed" } else { ready_reason },
+                message.clone(),
+            ),
+            reserved: None,
+            panel: Some(Box::new(current)),
+            message,
+            // Otherwise the next listing of the panel triggers a check.
+            requeue,
+        }
+    }
+
+    async fn refused(&self, refusal: Refusal, admitted: Want) -> Report {
+        let (why, message, requeue) = match &refusal {
+            Refusal::Spec(m) => (reason::INVALID_SPEC, m.clone(), None),
+            Refusal::Panel(e) => match e {
+                PanelError::Validation { .. } => ("PanelRefused", e.to_string(), Some(Duration::from_secs(300))),
+                PanelError::NoCapacity { .. } => (reason::NO_CAPACITY, e.to_string(), Some(Duration::from_secs(60))),
+                PanelError::RateLimited { retry_after } => ("RateLimited", e.to_string(), Some(*retry_after)),
+                PanelError::Unauthorized { .. } => {
+                    (reason::CREDENTIALS_REJECTED, e.to_string(), Some(Duration::from_secs(60)))
+                }
+                PanelError::NotFound { .. } => ("PanelServerGone", e.to_string(), Some(Duration::from_secs(1))),
+                _ => ("PanelUnavailable", e.to_string(), Some(self.ctx.backoff(&self.key))),
+            },
+        };
+        if let Refusal::Panel(PanelError::NotFound { .. }) = refusal {
+            // Deleted between the listing and our write: forget it; the next pass recreates it.
+            if let Some(h) = self.gbox().and_then(|b| self.ctx.registry.get(&b.spec.panel_ref)) {
+                h.forget(&self.uid());
+            }
+        }
+        let old_synced = super::conditions::find(&self.old.conditions, condition::SYNCED);
+        if old_synced.is_none_or(|c| c.reason != why) {
+            self.event(true, reason::PANEL_ERROR, message.clone()).await;
+        }
+        let state = match self.old.state {
+            ServerState::Ready | ServerState::Installing | ServerState::Suspended => self.old.state,
+            _ if why == reason::INVALID_SPEC || why == "PanelRefused" => ServerState::Failed,
+            _ => ServerState::Creating,
+        };
+        let mut r = Report::waiting(state, admitted, why, message, requeue);
+        r.panel = None;
+        r
+    }
+
+    /// Writes the status (only if it changed) and the events of state transitions.
+    async fn write(&self, report: Report) -> Result<Action> {
+        let old = &self.old;
+        let generation = self.server.metadata.generation;
+        if report.state == ServerState::Rejected && old.state != ServerState::Rejected {
+            self.event(true, reason::REJECTED, report.admitted.message.clone()).await;
+        }
+        if report.admitted.status && !is_true(&old.conditions, condition::ADMITTED) {
+            self.event(false, reason::ADMITTED, report.admitted.message.clone()).await;
+        }
+        if report.synced.reason == reason::RECONCILE_PAUSED
+            && super::conditions::find(&old.conditions, condition::SYNCED)
+                .is_none_or(|c| c.reason != reason::RECONCILE_PAUSED)
+        {
+            self.event(false, reason::RECONCILE_PAUSED, report.synced.message.clone()).await;
+        }
+        let (panel, address, ports) = match &report.panel {
+            Some(p) => {
+                let url = self
+                    .gbox()
+                    .and_then(|b| self.ctx.registry.get(&b.spec.panel_ref))
+                    .map(|h| format!("{}/server/{}", h.panel.base_url(), p.identifier));
+                let primary = p.primary();
+                let mut ports: Vec<i64> = primary.map(|a| i64::from(a.port)).into_iter().collect();
+                ports.extend(p.allocations.iter().filter(|a| a.id != p.allocation).map(|a| i64::from(a.port)));
+                (
+                    Some(PanelRef {
+                        id: p.id.clone(),
+                        uuid: Some(p.uuid.clone()),
+                        identifier: Some(p.identifier.clone()),
+                        external_id: p.external_id.clone().unwrap_or_default(),
+                        node: Some(p.node.clone()),
+                        url,
+                    }),
+                    primary.map(|a| format!("{}:{}", a.alias.clone().unwrap_or_else(|| a.ip.clone()), a.port)),
+                    ports,
+                )
+            }
+            None => (old.panel.clone(), old.address.clone(), old.ports.clone()),
+        };
+        let reserved = report.reserved.map(|r| budget::to_reservation(&r)).or_else(|| old.reserved.clone());
+        let status = GameServerStatus {
+            observed_generation: generation,
+            state: report.state,
+            conditions: merge(&old.conditions, vec![report.admitted, report.synced, report.ready], generation),
+            reserved: if report.state == ServerState::Rejected { None } else { reserved },
+            panel,
+            address,
+            ports,
+            message: Some(report.message),
+        };
+        apply_status(&self.api(), self.server.as_ref(), self.server.status.as_ref(), &status).await?;
+        Ok(report.requeue.map_or_else(Action::await_change, Action::requeue))
+    }
+
+    /// Removes (Delete) or leaves (Orphan) the panel server; always succeeds when there is nothing
+    /// to remove or the box or panel is gone.
+    async fn cleanup(self) -> Result<Action> {
+        let gbox = self.gbox();
+        let policy = self
+            .server
+            .spec
+            .deletion_policy
+            .or_else(|| gbox.as_ref().map(|b| b.spec.deletion_policy))
+            .unwrap_or_default();
+        let Some(gbox) = gbox else {
+            self.event(
+                true,
+                reason::ORPHANED,
+                format!("box {} is gone: the panel server (if any) is left as it is", self.server.spec.box_name),
+            )
+            .await;
+            return Ok(Action::await_change());
+        };
+        if paused(&self.server.metadata) || paused(&gbox.metadata) {
+            return Err(Error::Waiting(format!(
+                "{PAUSED_ANNOTATION} is \"true\": the panel server is not deleted while paused"
+            )));
+        }
+        if self.ctx.panels.get(&ObjectRef::new(&gbox.spec.panel_ref)).is_none() {
+            self.event(
+                true,
+                reason::ORPHANED,
+                format!("GamePanel {} is gone: the panel server (if any) is left as it is", gbox.spec.panel_ref),
+            )
+            .await;
+            return Ok(Action::await_change());
+        }
+        if policy == DeletionPolicy::Orphan {
+            self.event(false, reason::ORPHANED, "deletionPolicy Orphan: the panel server is left running".into()).await;
+            return Ok(Action::await_change());
+        }
+        let Some(handle) = self.ctx.registry.get(&gbox.spec.panel_ref) else {
+            return Err(Error::Waiting(format!(
+                "GamePanel {} is not connected: cannot delete the panel server yet",
+                gbox.spec.panel_ref
+            )));
+        };
+        let uid = self.uid();
+        let id = match handle.seen(&uid) {
+            Seen::Present(s) => Some(s.id.clone()),
+            _ => handle.panel.server_by_external_id(&uid).await?.map(|s| s.id),
+        };
+        if let Some(id) = id {
+            handle.panel.delete_server(&id).await?;
+            handle.forget(&uid);
+            self.event(false, reason::DELETED, format!("deleted panel server {id}")).await;
+        }
+        Ok(Action::await_change())
+    }
+}
+
+/// Why a converge stopped.
+enum Refusal {
+    Spec(String),
+    Panel(PanelError),
+}
+
+impl From<PanelError> for Refusal {
+    fn from(e: PanelError) -> Self {
+        Refusal::Panel(e)
+    }
+}
+
+/// A write response lacks the allocations: keep the ones we know.
+fn merge_write(before: PanelServer, mut after: PanelServer) -> PanelServer {
+    if after.allocations.is_empty() {
+        after.allocations = before.allocations;
+    }
+    after
+}

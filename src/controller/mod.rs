@@ -1,0 +1,231 @@
+//! The controllers: GamePanel (credentials and catalog), GameBox (the admission authority) and
+//! GameServer (the panel server). `run` starts all three on one client.
+
+pub mod conditions;
+pub mod gamebox;
+pub mod gamepanel;
+pub mod gameserver;
+pub mod registry;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::ObjectReference;
+use kube::Client;
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::reflector::Store;
+
+use crate::crd::{GameBox, GamePanel, GameServer};
+use registry::Registry;
+
+/// Everything that can fail in a reconcile.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("Kubernetes API: {0}")]
+    Kube(#[from] kube::Error),
+    #[error("panel: {0}")]
+    Panel(#[from] crate::panel::PanelError),
+    #[error("finalizer: {0}")]
+    Finalizer(#[source] Box<kube::runtime::finalizer::Error<Error>>),
+    #[error("{0}")]
+    Invalid(String),
+    /// Not a failure: something else must happen first (e.g. a box waits for its servers).
+    #[error("{0}")]
+    Waiting(String),
+}
+
+impl Error {
+    /// A stable label for metrics.
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            Error::Kube(_) => "kube",
+            Error::Panel(e) => e.kind(),
+            Error::Finalizer(_) => "finalizer",
+            Error::Invalid(_) => "invalid",
+            Error::Waiting(_) => "waiting",
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Settings of `pterobox run`.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Identity in events (`reportingInstance`), e.g. the pod name.
+    pub instance: String,
+    /// How long a GameServer waits between checks while its panel server installs.
+    pub install_poll: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self { instance: "pterobox".into(), install_poll: Duration::from_secs(3) }
+    }
+}
+
+/// Shared by every reconcile.
+pub struct Context {
+    pub client: Client,
+    pub registry: Registry,
+    pub recorder: Recorder,
+    pub panels: Store<GamePanel>,
+    pub boxes: Store<GameBox>,
+    pub servers: Store<GameServer>,
+    pub settings: Settings,
+    /// Consecutive transient failures per object, for exponential backoff.
+    pub failures: std::sync::Mutex<std::collections::HashMap<String, u32>>,
+}
+
+impl Context {
+    /// Publishes an event about `regarding`; failures to publish are logged, never fatal.
+    pub async fn event(&self, regarding: &ObjectReference, warning: bool, reason: &str, note: String) {
+        let event = Event {
+            type_: if warning { EventType::Warning } else { EventType::Normal },
+            reason: reason.to_string(),
+            note: Some(note.chars().take(1000).collect()),
+            action: "Reconcile".into(),
+            secondary: None,
+        };
+        if let Err(e) = self.recorder.publish(&event, regarding).await {
+            tracing::warn!(error = %e, reason, "could not publish an event");
+        }
+    }
+
+    /// The next backoff for a transient failure of `key` (1s, 2s, 4s … 5 min).
+    pub fn backoff(&self, key: &str) -> Duration {
+        let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        let n = failures.entry(key.to_string()).or_insert(0);
+        *n = (*n + 1).min(16);
+        Duration::from_secs(1u64 << (*n - 1).min(8)).min(Duration::from_secs(300))
+    }
+
+    /// Clears the backoff of `key` after a success.
+    pub fn succeeded(&self, key: &str) {
+        self.failures.lock().unwrap_or_else(|p| p.into_inner()).remove(key);
+    }
+}
+
+/// Runs the three controllers until `shutdown` resolves.
+pub async fn run(
+    client: Client,
+    settings: Settings,
+    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+) -> anyhow::Result<()> {
+    let (listed_tx, listed_rx) = tokio::sync::mpsc::channel(16);
+    let shutdown = futures::future::FutureExt::shared(Box::pin(shutdown));
+
+    let panel_controller = gamepanel::controller(client.clone());
+    let box_controller = gamebox::controller(client.clone());
+    let server_controller = gameserver::controller(client.clone(), listed_rx);
+
+    let ctx = Arc::new(Context {
+        recorder: Recorder::new(
+            client.clone(),
+            Reporter { controller: "pterobox".into(), instance: Some(settings.instance.clone()) },
+        ),
+        registry: Registry::new(listed_tx),
+        panels: panel_controller.store(),
+        boxes: box_controller.store(),
+        servers: server_controller.store(),
+        client,
+        settings,
+        failures: Default::default(),
+    });
+    let box_controller = gamebox::wire(box_controller, &ctx);
+    let server_controller = gameserver::wire(server_controller, &ctx);
+
+    let panels = panel_controller
+        .graceful_shutdown_on(shutdown.clone())
+        .run(gamepanel::reconcile, gamepanel::error_policy, ctx.clone())
+        .for_each(|r| async move { log_result("GamePanel", r) });
+    let boxes = box_controller
+        .graceful_shutdown_on(shutdown.clone())
+        .run(gamebox::reconcile, gamebox::error_policy, ctx.clone())
+        .for_each(|r| async move { log_result("GameBox", r) });
+    let servers = server_controller
+        .graceful_shutdown_on(shutdown)
+        .run(gameserver::reconcile, gameserver::error_policy, ctx.clone())
+        .for_each(|r| async move { log_result("GameServer", r) });
+    tokio::join!(panels, boxes, servers);
+    Ok(())
+}
+
+fn log_result<T: std::fmt::Debug, E: std::fmt::Display>(kind: &str, result: std::result::Result<T, E>) {
+    match result {
+        Ok(o) => tracing::trace!(kind, object = ?o, "reconciled"),
+        Err(e) => tracing::warn!(kind, error = %e, "reconcile failed"),
+    }
+}
+
+/// Writes `status` of `obj` with server-side apply under our field manager, unless it is unchanged.
+pub async fn apply_status<K>(
+    api: &kube::Api<K>,
+    obj: &K,
+    current: Option<&K::Status>,
+    status: &K::Status,
+) -> Result<bool>
+where
+    K: kube::Resource<DynamicType = ()>
+        + kube::core::object::HasStatus
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
+    K::Status: serde::Serialize + PartialEq,
+{
+    if current == Some(status) {
+        return Ok(false);
+    }
+    let name = kube::ResourceExt::name_any(obj);
+    let body = serde_json::json!({
+        "apiVersion": K::api_version(&()),
+        "kind": K::kind(&()),
+        "status": status,
+    });
+    let params = kube::api::PatchParams::apply(crate::names::FIELD_MANAGER).force();
+    api.patch_status(&name, &params, &kube::api::Patch::Apply(&body)).await?;
+    Ok(true)
+}
+
+/// Parses a Go duration such as `30s`, `5m`, `1h30m` or `1.5h`.
+pub fn parse_duration(text: &str) -> Option<Duration> {
+    let mut total = 0f64;
+    let mut rest = text.trim();
+    if rest.is_empty() {
+        return None;
+    }
+    while !rest.is_empty() {
+        let number_len = rest.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
+        let (number, tail) = rest.split_at(number_len);
+        let value: f64 = number.parse().ok()?;
+        let unit_len = tail.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(tail.len());
+        let (unit, tail) = tail.split_at(unit_len);
+        let seconds = match unit {
+            "ms" => 0.001,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            _ => return None,
+        };
+        total += value * seconds;
+        rest = tail;
+    }
+    Some(Duration::from_secs_f64(total))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn go_durations_parse() {
+        assert_eq!(parse_duration("5m"), Some(Duration::from_secs(300)));
+        assert_eq!(parse_duration("1h30m"), Some(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("1.5s"), Some(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("250ms"), Some(Duration::from_millis(250)));
+        for bad in ["", "5", "m", "5 minutes", "5d"] {
+            assert_eq!(parse_duration(bad), None, "{bad}");
+        }
+    }
+}

@@ -1,0 +1,256 @@
+//! The real `pterobox run` binary as a subprocess against the test control plane, and a world of
+//! objects for one test: a simulated panel, its GamePanel and Secret, a namespace, a box.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use kube::{Client, ResourceExt};
+use pterobox::crd::{Flavor, GameBox, GamePanel, GameServer};
+use serde_json::{Value, json};
+
+use super::control_plane::control_plane;
+use super::panel::{SIM_KEY, TestPanel};
+
+/// End-to-end tests share one apiserver and each runs its own operator, which watches every
+/// namespace: they take this lock so that only one operator runs at a time.
+pub async fn exclusive() -> tokio::sync::MutexGuard<'static, ()> {
+    static LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    LOCK.lock().await
+}
+
+/// A running operator process; killed (SIGKILL) when dropped.
+pub struct Operator {
+    child: Option<Child>,
+    pub log: PathBuf,
+}
+
+impl Operator {
+    pub fn start(name: &str) -> Self {
+        let cp = control_plane();
+        let log = cp.dir.join(format!("operator-{name}-{}.log", std::process::id()));
+        let out = std::fs::OpenOptions::new().create(true).append(true).open(&log).expect("operator log");
+        let err = out.try_clone().expect("log");
+        let child = Command::new(env!("CARGO_BIN_EXE_pterobox"))
+            .args(["run", "--install-poll-ms", "300", "--instance", name])
+            .env("KUBECONFIG", &cp.kubeconfig)
+            .env("RUST_LOG", std::env::var("PTEROBOX_TEST_LOG").unwrap_or_else(|_| "info,pterobox=debug".into()))
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .expect("start pterobox run");
+        Operator { child: Some(child), log }
+    }
+
+    /// SIGKILL: no graceful shutdown, as a crash.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Operator {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Everything one end-to-end test works with.
+pub struct World {
+    pub client: Client,
+    pub ns: String,
+    pub panel_name: String,
+    pub panel: TestPanel,
+    pub operator: Operator,
+}
+
+/// The box of the tests: 8Gi, 100Gi, 5 cores, 10 servers, paper and bungeecord, location 1.
+pub fn basic_box(panel: &str) -> Value {
+    json!({
+        "apiVersion": "pterobox.io/v1alpha1", "kind": "GameBox", "metadata": {"name": "basic"},
+        "spec": {
+            "panelRef": panel,
+            "owner": {"email": "alice@example.com", "username": "alice", "firstName": "Alice", "lastName": "Martin"},
+            "productName": "GameBox - Basic",
+            "budget": {"memory": "8Gi", "disk": "100Gi", "cpu": "5", "servers": 10, "databases": 10, "allocations": 10, "backups": 10},
+            "perServer": {"swap": "512Mi", "io": 500},
+            "eggs": [{"name": "paper", "nest": 1, "egg": 3}, {"name": "bungeecord", "nest": 1, "egg": 1}],
+            "locations": [1],
+            "portRange": "30100-30200",
+            "serverName": "%owner_username%'s %server_name%",
+        }
+    })
+}
+
+pub fn server(name: &str, egg: &str, memory: &str, cpu: &str) -> Value {
+    json!({
+        "apiVersion": "pterobox.io/v1alpha1", "kind": "GameServer", "metadata": {"name": name},
+        "spec": {"box": "basic", "egg": egg, "resources": {"memory": memory, "disk": "10Gi", "cpu": cpu, "databases": 1, "allocations": 1, "backups": 1}}
+    })
+}
+
+impl World {
+    /// A simulated panel of `flavor`, its Secret and GamePanel (resync `resync`), a fresh
+    /// namespace, and a running operator.
+    pub async fn new(test: &str, flavor: Flavor, resync: &str) -> World {
+        let client = super::admin_client().await;
+        super::crds::install(&client).await;
+        let ns = super::test_namespace(&client, test).await;
+        let panel = super::panel::start(flavor, |c| c.install_delay = Duration::from_millis(500)).await;
+        let secret: Secret = serde_json::from_value(json!({
+            "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "panel-key"},
+            "stringData": {"apiKey": SIM_KEY}
+        }))
+        .expect("secret");
+        Api::<Secret>::namespaced(client.clone(), &ns)
+            .create(&PostParams::default(), &secret)
+            .await
+            .expect("create secret");
+        let panel_name = format!("panel-{ns}");
+        let gp: GamePanel = serde_json::from_value(json!({
+            "apiVersion": "pterobox.io/v1alpha1", "kind": "GamePanel", "metadata": {"name": panel_name},
+            "spec": {"flavor": format!("{flavor:?}"), "url": panel.sim.url, "requestsPerMinute": 6000, "resyncInterval": resync,
+                     "credentialsSecretRef": {"namespace": ns, "name": "panel-key", "key": "apiKey"}}
+        }))
+        .expect("panel");
+        Api::<GamePanel>::all(client.clone()).create(&PostParams::default(), &gp).await.expect("create GamePanel");
+        let operator = Operator::start(test);
+        World { client, ns, panel_name, panel, operator }
+    }
+
+    pub fn boxes(&self) -> Api<GameBox> {
+        Api::namespaced(self.client.clone(), &self.ns)
+    }
+
+    pub fn servers(&self) -> Api<GameServer> {
+        Api::namespaced(self.client.clone(), &self.ns)
+    }
+
+    /// Applies a manifest in the test namespace (server-side apply, as `kubectl apply`).
+    pub async fn apply(&self, mut object: Value) {
+        object["metadata"]["namespace"] = json!(self.ns);
+        let name = object["metadata"]["name"].as_str().expect("name").to_string();
+        let params = PatchParams::apply("pterobox-tests").force();
+        match object["kind"].as_str() {
+            Some("GameBox") => {
+                drop(self.boxes().patch(&name, &params, &Patch::Apply(&object)).await.expect("apply box"))
+            }
+            Some("GameServer") => {
+                drop(self.servers().patch(&name, &params, &Patch::Apply(&object)).await.expect("apply server"))
+            }
+            other => panic!("apply: unexpected kind {other:?}"),
+        }
+    }
+
+    /// Waits until `check` holds for the server `name`, or panics with its last status.
+    pub async fn wait_server(&self, name: &str, what: &str, check: impl Fn(&GameServer) -> bool) -> GameServer {
+        let mut last = None;
+        for _ in 0..600 {
+            if let Ok(s) = self.servers().get(name).await {
+                if check(&s) {
+                    return s;
+                }
+                last = Some(s);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!(
+            "server {name}: {what} did not happen within 60s; last: {:#?}\n--- operator log tail:\n{}",
+            last.map(|s| s.status),
+            self.log_tail()
+        );
+    }
+
+    pub async fn wait_box(&self, what: &str, check: impl Fn(&GameBox) -> bool) -> GameBox {
+        let mut last = None;
+        for _ in 0..600 {
+            if let Ok(b) = self.boxes().get("basic").await {
+                if check(&b) {
+                    return b;
+                }
+                last = Some(b);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!(
+            "box basic: {what} did not happen within 60s; last: {:#?}\n--- operator log tail:\n{}",
+            last.map(|b| b.status),
+            self.log_tail()
+        );
+    }
+
+    /// Waits until `check` holds for the simulator's servers.
+    pub async fn wait_panel(
+        &self,
+        what: &str,
+        check: impl Fn(&[pterobox::panel::PanelServer]) -> bool,
+    ) -> Vec<pterobox::panel::PanelServer> {
+        let mut last = Vec::new();
+        for _ in 0..600 {
+            if let Ok(servers) = self.panel.client.all_servers().await {
+                if check(&servers) {
+                    return servers;
+                }
+                last = servers;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("panel: {what} did not happen within 60s; last: {last:#?}\n--- operator log tail:\n{}", self.log_tail());
+    }
+
+    pub fn log_tail(&self) -> String {
+        let logs = self.operator.logs();
+        let lines: Vec<&str> = logs.lines().rev().take(40).collect();
+        lines.into_iter().rev().collect::<Vec<_>>().join("\n")
+    }
+
+    /// Events about an object, as (type, reason, note).
+    pub async fn events_for(&self, name: &str) -> Vec<(String, String, String)> {
+        let events: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(self.client.clone(), &self.ns);
+        events
+            .list(&Default::default())
+            .await
+            .expect("events")
+            .items
+            .into_iter()
+            .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name))
+            .map(|e| (e.type_.unwrap_or_default(), e.reason.unwrap_or_default(), e.note.unwrap_or_default()))
+            .collect()
+    }
+
+    /// Stops the operator and removes this test's objects (finalizers stripped: no operator runs
+    /// after this), so that the next test's operator does not find them.
+    pub async fn teardown(mut self) {
+        self.operator.kill();
+        let strip = Patch::Merge(json!({"metadata": {"finalizers": null}}));
+        let pp = PatchParams::default();
+        for s in self.servers().list(&Default::default()).await.map(|l| l.items).unwrap_or_default() {
+            let _ = self.servers().patch(&s.name_any(), &pp, &strip).await;
+            let _ = self.servers().delete(&s.name_any(), &DeleteParams::default()).await;
+        }
+        for b in self.boxes().list(&Default::default()).await.map(|l| l.items).unwrap_or_default() {
+            let _ = self.boxes().patch(&b.name_any(), &pp, &strip).await;
+            let _ = self.boxes().delete(&b.name_any(), &DeleteParams::default()).await;
+        }
+        let _ = Api::<GamePanel>::all(self.client.clone()).delete(&self.panel_name, &DeleteParams::default()).await;
+    }
+}
+
+/// A condition of a status, as (status, reason).
+pub fn condition(
+    conditions: &[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition],
+    type_: &str,
+) -> Option<(String, String)> {
+    conditions.iter().find(|c| c.type_ == type_).map(|c| (c.status.clone(), c.reason.clone()))
+}
