@@ -253,7 +253,7 @@ async fn apply(gbox: Arc<GameBox>, ctx: Arc<Context>) -> Result<Action> {
                 Want::new(condition::READY, true, "Ready", "the owner exists on the panel")
             }
             Err(e) => {
-                requeue = ctx.backoff(&key);
+                requeue = ctx.retry_delay(&key, &e);
                 let why = match &e {
                     PanelError::Unauthorized { .. } => reason::CREDENTIALS_REJECTED,
                     PanelError::Validation { .. } => "OwnerRefused",

@@ -105,7 +105,11 @@ async fn apply(panel: Arc<GamePanel>, ctx: Arc<Context>) -> Result<Action> {
                 &rpm.to_string(),
             ]);
             let handle = ctx.registry.ensure(&name, fingerprint, resync, || {
-                panel::connect(spec.flavor, HttpSettings::new(spec.url.clone(), key.clone(), rpm))
+                let mut settings = HttpSettings::new(spec.url.clone(), key.clone(), rpm);
+                // A 429 pauses the whole panel in the limiter; the reconcile reports it and is
+                // requeued after Retry-After, rather than holding a worker while it waits.
+                settings.rate_limit_retries = 0;
+                panel::connect(spec.flavor, settings)
             })?;
             match catalog(handle.panel.as_ref()).await {
                 Ok(c) => {

@@ -101,6 +101,14 @@ impl Context {
         Duration::from_secs(1u64 << (*n - 1).min(8)).min(Duration::from_secs(300))
     }
 
+    /// When to retry after a panel error: a 429's `Retry-After`, else the object's backoff.
+    pub fn retry_delay(&self, key: &str, error: &crate::panel::PanelError) -> Duration {
+        match error {
+            crate::panel::PanelError::RateLimited { retry_after } => *retry_after,
+            _ => self.backoff(key),
+        }
+    }
+
     /// Clears the backoff of `key` after a success.
     pub fn succeeded(&self, key: &str) {
         self.failures.lock().unwrap_or_else(|p| p.into_inner()).remove(key);

@@ -104,10 +104,24 @@ impl World {
     /// A simulated panel of `flavor`, its Secret and GamePanel (resync `resync`), a fresh
     /// namespace, and a running operator.
     pub async fn new(test: &str, flavor: Flavor, resync: &str) -> World {
+        Self::with(test, flavor, resync, |_| {}).await
+    }
+
+    /// As `new`, with the simulator's configuration adjusted by `tweak`.
+    pub async fn with(
+        test: &str,
+        flavor: Flavor,
+        resync: &str,
+        tweak: impl FnOnce(&mut pterobox::panel::sim::SimConfig),
+    ) -> World {
         let client = super::admin_client().await;
         super::crds::install(&client).await;
         let ns = super::test_namespace(&client, test).await;
-        let panel = super::panel::start(flavor, |c| c.install_delay = Duration::from_millis(500)).await;
+        let panel = super::panel::start(flavor, |c| {
+            c.install_delay = Duration::from_millis(500);
+            tweak(c);
+        })
+        .await;
         let secret: Secret = serde_json::from_value(json!({
             "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "panel-key"},
             "stringData": {"apiKey": SIM_KEY}

@@ -451,7 +451,7 @@ impl Reconciler {
                     (reason::CREDENTIALS_REJECTED, e.to_string(), Some(Duration::from_secs(60)))
                 }
                 PanelError::NotFound { .. } => ("PanelServerGone", e.to_string(), Some(Duration::from_secs(1))),
-                _ => ("PanelUnavailable", e.to_string(), Some(self.ctx.backoff(&self.key))),
+                _ => ("PanelUnavailable", e.to_string(), Some(self.ctx.retry_delay(&self.key, e))),
             },
         };
         if let Refusal::Panel(PanelError::NotFound { .. }) = refusal {

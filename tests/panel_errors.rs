@@ -1,0 +1,148 @@
+//! A paused server gets no panel writes; the panel's 422, 429 and 5xx surface as conditions and
+//! events, and are retried without a hot loop.
+
+mod support;
+
+use std::time::Duration;
+
+use kube::api::{Patch, PatchParams};
+use pterobox::crd::{Flavor, ServerState};
+use pterobox::panel::sim::Faults;
+use serde_json::json;
+use support::operator::{World, basic_box, condition, exclusive, server};
+
+fn synced_reason(s: &pterobox::crd::GameServer) -> Option<String> {
+    s.status.as_ref().and_then(|st| condition(&st.conditions, "Synced")).map(|c| c.1)
+}
+
+#[tokio::test]
+async fn a_paused_server_gets_no_panel_writes() {
+    let _lock = exclusive().await;
+    let world = World::new("paused", Flavor::Pterodactyl, "10s").await;
+    world.apply(basic_box(&world.panel_name)).await;
+    world.apply(server("survival", "paper", "2Gi", "1")).await;
+    world
+        .wait_server("survival", "Ready", |s| s.status.as_ref().is_some_and(|st| st.state == ServerState::Ready))
+        .await;
+
+    let pp = PatchParams::default();
+    let pause = json!({"metadata": {"annotations": {"pterobox.io/paused": "true"}}});
+    world.servers().patch("survival", &pp, &Patch::Merge(&pause)).await.expect("pause");
+    world.wait_server("survival", "ReconcilePaused", |s| synced_reason(s).as_deref() == Some("ReconcilePaused")).await;
+    let writes = world.panel.stats().await.writes;
+    world.apply(server("survival", "paper", "3Gi", "1")).await;
+    world.apply(json!({"apiVersion": "pterobox.io/v1alpha1", "kind": "GameServer", "metadata": {"name": "survival"},
+        "spec": {"box": "basic", "egg": "paper", "suspended": true, "resources": {"memory": "3Gi", "disk": "10Gi", "cpu": "1", "databases": 1, "allocations": 1, "backups": 1}}})).await;
+    tokio::time::sleep(Duration::from_secs(12)).await; // a resync included
+    assert_eq!(world.panel.stats().await.writes, writes, "no panel write while paused");
+    assert!(world.events_for("survival").await.iter().any(|(_, r, _)| r == "ReconcilePaused"));
+
+    let resume = json!({"metadata": {"annotations": {"pterobox.io/paused": null}}});
+    world.servers().patch("survival", &pp, &Patch::Merge(&resume)).await.expect("resume");
+    world
+        .wait_panel("resized and suspended after the pause", |s| {
+            s.iter().any(|p| p.limits.memory_mib == 3072 && p.suspended)
+        })
+        .await;
+    world.teardown().await;
+}
+
+#[tokio::test]
+async fn a_panel_422_surfaces_with_its_field_and_is_not_retried_in_a_loop() {
+    let _lock = exclusive().await;
+    let world = World::new("p422", Flavor::Wisp, "10s").await;
+    world.apply(basic_box(&world.panel_name)).await;
+    let mut bad = server("survival", "paper", "2Gi", "1");
+    bad["spec"]["environment"] = json!({"SERVER_JARFILE": "server.zip"});
+    world.apply(bad).await;
+    let s =
+        world.wait_server("survival", "PanelRefused", |s| synced_reason(s).as_deref() == Some("PanelRefused")).await;
+    let message = s.status.and_then(|st| st.message).unwrap_or_default();
+    assert!(message.contains("environment.SERVER_JARFILE"), "{message}");
+    let events = world.events_for("survival").await;
+    assert!(
+        events.iter().any(|(t, r, n)| t == "Warning" && r == "PanelError" && n.contains("SERVER_JARFILE")),
+        "{events:?}"
+    );
+    let creates = world.panel.stats().await.count("POST /servers");
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert!(world.panel.stats().await.count("POST /servers") <= creates + 1, "no hot loop on a 422");
+
+    let mut good = server("survival", "paper", "2Gi", "1");
+    good["spec"]["environment"] = json!({"SERVER_JARFILE": "server.jar"});
+    world.apply(good).await;
+    world
+        .wait_server("survival", "Ready once fixed", |s| {
+            s.status.as_ref().is_some_and(|st| st.state == ServerState::Ready)
+        })
+        .await;
+    world.teardown().await;
+}
+
+#[tokio::test]
+async fn rate_limits_and_server_errors_surface_and_are_retried_with_backoff() {
+    let _lock = exclusive().await;
+    let world = World::new("p5xx", Flavor::Pterodactyl, "10s").await;
+    world.apply(basic_box(&world.panel_name)).await;
+    world.wait_box("owner ensured", |b| b.status.as_ref().is_some_and(|s| s.owner.is_some())).await;
+
+    // Every request fails for a while.
+    world.panel.set_faults(Faults { error_rate: 1.0, ..Faults::default() }).await;
+    world.apply(server("survival", "paper", "2Gi", "1")).await;
+    world
+        .wait_server("survival", "PanelUnavailable", |s| synced_reason(s).as_deref() == Some("PanelUnavailable"))
+        .await;
+    let before = world.panel.stats().await.faults_injected;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let during = world.panel.stats().await.faults_injected - before;
+    assert!(during <= 20, "{during} failed requests in 4s: backoff, not a hot loop");
+    world.panel.set_faults(Faults::default()).await;
+    world
+        .wait_server("survival", "Ready after the outage", |s| {
+            s.status.as_ref().is_some_and(|st| st.state == ServerState::Ready)
+        })
+        .await;
+    let events = world.events_for("survival").await;
+    assert!(
+        events.iter().any(|(t, r, n)| t == "Warning" && r == "PanelError" && n.contains("unavailable")),
+        "{events:?}"
+    );
+    assert_eq!(world.panel.client.all_servers().await.expect("list").len(), 1, "no duplicate after the errors");
+    world.teardown().await;
+}
+
+#[tokio::test]
+async fn a_429_surfaces_as_rate_limited_and_everything_converges() {
+    let _lock = exclusive().await;
+    // The panel allows 10 requests per 2s; the GamePanel's own budget is set far above it.
+    let world = World::with("p429", Flavor::Pterodactyl, "10s", |c| {
+        c.rate_limit = 10;
+        c.rate_window = Duration::from_secs(2);
+    })
+    .await;
+    world.apply(basic_box(&world.panel_name)).await;
+    for i in 0..4 {
+        world.apply(server(&format!("s{i}"), "paper", "1Gi", "500m")).await;
+    }
+    for i in 0..4 {
+        world
+            .wait_server(&format!("s{i}"), "Ready", |s| {
+                s.status.as_ref().is_some_and(|st| st.state == ServerState::Ready)
+            })
+            .await;
+    }
+    let stats = world.panel.stats().await;
+    assert!(stats.rate_limited >= 1, "the test did not hit the limit: {stats:?}");
+    assert!(stats.rate_limited <= 40, "429s are waited out, not hammered: {stats:?}");
+    let mut warned = false;
+    for i in 0..4 {
+        warned |= world
+            .events_for(&format!("s{i}"))
+            .await
+            .iter()
+            .any(|(t, r, n)| t == "Warning" && r == "PanelError" && n.contains("rate limited"));
+    }
+    assert!(warned, "no server reported the 429 in a PanelError event");
+    assert_eq!(world.panel.stats().await.servers, 4, "one panel server each");
+    world.teardown().await;
+}
