@@ -21,4 +21,4 @@ say "cargo clippy --all-targets -- -D warnings"
 cargo clippy --all-targets --locked -- -D warnings
 
 say "cargo test (unit, property and integration tests against the real control plane)"
-cargo test --all-targets --locked "$@"
+cargo test --all-targets --locked --no-fail-fast "$@"

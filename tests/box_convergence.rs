@@ -58,7 +58,7 @@ async fn a_box_with_three_servers_converges(flavor: Flavor) {
     assert_eq!(condition(&st.conditions, "OverBudget").map(|c| c.0), Some("False".into()));
     assert_eq!(st.servers.len(), 3);
     let logs = world.operator.logs();
-    assert!(logs.contains("reconcile"), "the operator logs its reconciles");
+    assert!(logs.contains("reconcile{kind=\"GameServer\""), "the operator logs its reconciles in spans:\n{logs}");
     assert!(!logs.contains(support::panel::SIM_KEY), "the API key appears in the operator's log");
     world.teardown().await;
 }

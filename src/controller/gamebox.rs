@@ -234,6 +234,7 @@ pub async fn reconcile(gbox: Arc<GameBox>, ctx: Arc<Context>) -> Result<Action> 
 }
 
 async fn apply(gbox: Arc<GameBox>, ctx: Arc<Context>) -> Result<Action> {
+    ctx.caches_ready().await?;
     let ns = gbox.namespace().unwrap_or_default();
     let key = format!("GameBox/{ns}/{}", gbox.name_any());
     let api: Api<GameBox> = Api::namespaced(ctx.client.clone(), &ns);
@@ -244,7 +245,11 @@ async fn apply(gbox: Arc<GameBox>, ctx: Arc<Context>) -> Result<Action> {
     let mut requeue = Duration::from_secs(600);
     let mut owner = old.owner.clone();
     let ready = match readiness(&gbox, panel.as_deref()) {
-        Err((why, message)) => Want::new(condition::READY, false, why, message),
+        Err((why, message)) => {
+            // A panel that becomes ready triggers its boxes; this is only a safety net.
+            requeue = Duration::from_secs(30);
+            Want::new(condition::READY, false, why, message)
+        }
         Ok(()) if owner.is_some() => Want::new(condition::READY, true, "Ready", "the owner exists on the panel"),
         Ok(()) => match ensure_owner(&ctx, &gbox).await {
             Ok(id) => {
@@ -354,12 +359,14 @@ async fn apply(gbox: Arc<GameBox>, ctx: Arc<Context>) -> Result<Action> {
         summary: Some(summary(&outcome.used, &limits)),
         servers: ledger,
     };
-    apply_status(&api, gbox.as_ref(), gbox.status.as_ref(), &status).await?;
+    let written = apply_status(&api, gbox.as_ref(), gbox.status.as_ref(), &status).await?;
+    tracing::debug!(admitted = outcome.used.servers, status_written = written, "reconciled");
     Ok(Action::requeue(requeue))
 }
 
 /// Deleting a box deletes its GameServers first (each removes its panel server), then lets go.
 async fn cleanup(gbox: Arc<GameBox>, ctx: Arc<Context>) -> Result<Action> {
+    ctx.caches_ready().await?;
     let ns = gbox.namespace().unwrap_or_default();
     let api: Api<GameServer> = Api::namespaced(ctx.client.clone(), &ns);
     let remaining = servers_of(&ctx, &gbox);

@@ -80,6 +80,7 @@ pub async fn reconcile(panel: Arc<GamePanel>, ctx: Arc<Context>) -> Result<Actio
 }
 
 async fn apply(panel: Arc<GamePanel>, ctx: Arc<Context>) -> Result<Action> {
+    ctx.caches_ready().await?;
     let name = panel.name_any();
     let api: Api<GamePanel> = Api::all(ctx.client.clone());
     let old = panel.status.clone().unwrap_or_default();
@@ -139,7 +140,12 @@ async fn apply(panel: Arc<GamePanel>, ctx: Arc<Context>) -> Result<Action> {
         conditions: merge(&old.conditions, vec![ready], generation),
         catalog,
     };
-    apply_status(&api, panel.as_ref(), panel.status.as_ref(), &status).await?;
+    let written = apply_status(&api, panel.as_ref(), panel.status.as_ref(), &status).await?;
+    tracing::debug!(
+        ready = super::conditions::is_true(&status.conditions, condition::READY),
+        status_written = written,
+        "reconciled"
+    );
     Ok(Action::requeue(requeue))
 }
 

@@ -101,6 +101,14 @@ impl Context {
         Duration::from_secs(1u64 << (*n - 1).min(8)).min(Duration::from_secs(300))
     }
 
+    /// Waits until the three caches have their first full listing: a reconcile that ran before
+    /// would take a GamePanel or a GameBox that exists for one that does not.
+    pub async fn caches_ready(&self) -> Result<()> {
+        ready(&self.panels).await?;
+        ready(&self.boxes).await?;
+        ready(&self.servers).await
+    }
+
     /// When to retry after a panel error: a 429's `Retry-After`, else the object's backoff.
     pub fn retry_delay(&self, key: &str, error: &crate::panel::PanelError) -> Duration {
         match error {
@@ -112,6 +120,23 @@ impl Context {
     /// Clears the backoff of `key` after a success.
     pub fn succeeded(&self, key: &str) {
         self.failures.lock().unwrap_or_else(|p| p.into_inner()).remove(key);
+    }
+}
+
+/// Waits until `store` has its first full listing.
+///
+/// kube's readiness signal keeps the waker of one waiter only, and each controller already waits on
+/// its own store: another waiter could sleep forever. Polling it again every 100 ms cannot miss it.
+async fn ready<K: kube::Resource + Clone + 'static>(store: &Store<K>) -> Result<()>
+where
+    K::DynamicType: Eq + std::hash::Hash + Clone,
+{
+    loop {
+        match tokio::time::timeout(Duration::from_millis(100), store.wait_until_ready()).await {
+            Ok(Ok(())) => return Ok(()),
+            Ok(Err(_)) => return Err(Error::Waiting("a cache's watcher stopped".into())),
+            Err(_) => continue,
+        }
     }
 }
 

@@ -194,6 +194,7 @@ impl Reconciler {
     }
 
     async fn apply(self) -> Result<Action> {
+        self.ctx.caches_ready().await?;
         let report = self.observe_and_converge().await;
         self.write(report).await
     }
@@ -525,13 +526,23 @@ impl Reconciler {
             ports,
             message: Some(report.message),
         };
-        apply_status(&self.api(), self.server.as_ref(), self.server.status.as_ref(), &status).await?;
+        let written = apply_status(&self.api(), self.server.as_ref(), self.server.status.as_ref(), &status).await?;
+        tracing::debug!(state = ?status.state, status_written = written, "reconciled");
         Ok(report.requeue.map_or_else(Action::await_change, Action::requeue))
     }
 
     /// Removes (Delete) or leaves (Orphan) the panel server; always succeeds when there is nothing
     /// to remove or the box or panel is gone.
     async fn cleanup(self) -> Result<Action> {
+        self.ctx.caches_ready().await?;
+        if self.old.state != ServerState::Deleting {
+            let status = GameServerStatus {
+                state: ServerState::Deleting,
+                message: Some("being deleted".into()),
+                ..self.old.clone()
+            };
+            apply_status(&self.api(), self.server.as_ref(), self.server.status.as_ref(), &status).await?;
+        }
         let gbox = self.gbox();
         let policy = self
             .server
