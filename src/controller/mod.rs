@@ -28,24 +28,9 @@ pub enum Error {
     Panel(#[from] crate::panel::PanelError),
     #[error("finalizer: {0}")]
     Finalizer(#[source] Box<kube::runtime::finalizer::Error<Error>>),
-    #[error("{0}")]
-    Invalid(String),
     /// Not a failure: something else must happen first (e.g. a box waits for its servers).
     #[error("{0}")]
     Waiting(String),
-}
-
-impl Error {
-    /// A stable label for metrics.
-    pub fn metric_label(&self) -> &'static str {
-        match self {
-            Error::Kube(_) => "kube",
-            Error::Panel(e) => e.kind(),
-            Error::Finalizer(_) => "finalizer",
-            Error::Invalid(_) => "invalid",
-            Error::Waiting(_) => "waiting",
-        }
-    }
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

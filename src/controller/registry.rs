@@ -86,15 +86,6 @@ impl PanelHandle {
         self.write().servers.insert(external_id.to_string(), (None, Some(Instant::now())));
     }
 
-    /// Number of servers in the snapshot.
-    pub fn len(&self) -> usize {
-        self.read().servers.values().filter(|(s, _)| s.is_some()).count()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     /// Replaces the snapshot with a listing that started at `started`, keeping whatever we wrote
     /// after that instant.
     fn install_listing(&self, started: Instant, servers: Vec<PanelServer>) {
@@ -195,10 +186,6 @@ impl Registry {
     /// Drops the handle of a panel that no longer exists.
     pub fn remove(&self, name: &str) {
         self.panels.write().unwrap_or_else(|p| p.into_inner()).remove(name);
-    }
-
-    pub fn names(&self) -> Vec<String> {
-        self.panels.read().unwrap_or_else(|p| p.into_inner()).keys().cloned().collect()
     }
 }
 

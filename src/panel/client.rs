@@ -24,8 +24,17 @@ pub trait Dialect: Send + Sync + 'static {
     fn user_body(user: &NewUser) -> Value;
     fn create_body(server: &NewServer) -> Value;
     fn build_body(build: &Build) -> Value;
-    fn details_body(details: &Details) -> Value;
-    fn startup_body(startup: &Startup) -> Value;
+
+    /// Both panels replace all four fields: the external id is always resent.
+    fn details_body(d: &Details) -> Value {
+        serde_json::json!({"name": d.name, "user": decode::id_json(&d.user), "external_id": d.external_id, "description": d.description})
+    }
+
+    /// Every variable is sent (Pterodactyl blanks the ones a startup update omits); the image
+    /// field is `image` here, not `docker_image`.
+    fn startup_body(s: &Startup) -> Value {
+        serde_json::json!({"startup": s.startup, "environment": s.environment, "egg": s.egg, "image": s.image, "skip_scripts": false})
+    }
     /// Query of a page of servers.
     fn servers_query(page: u32, per_page: u32) -> Vec<(&'static str, String)>;
 }

@@ -27,23 +27,3 @@ pub enum PanelError {
     #[error("unexpected panel response ({status}): {message}")]
     Unexpected { status: u16, message: String },
 }
-
-impl PanelError {
-    /// A short stable name for metrics and condition reasons.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            PanelError::Validation { .. } => "Validation",
-            PanelError::NotFound { .. } => "NotFound",
-            PanelError::RateLimited { .. } => "RateLimited",
-            PanelError::NoCapacity { .. } => "NoCapacity",
-            PanelError::Unauthorized { .. } => "Unauthorized",
-            PanelError::Unavailable { .. } => "Unavailable",
-            PanelError::Unexpected { .. } => "Unexpected",
-        }
-    }
-
-    /// Whether trying again later may succeed without a change of spec.
-    pub fn is_transient(&self) -> bool {
-        matches!(self, PanelError::RateLimited { .. } | PanelError::Unavailable { .. } | PanelError::NoCapacity { .. })
-    }
-}

@@ -28,11 +28,6 @@ impl Limiter {
         Self { per_minute: per_minute.max(1) as usize, state: Mutex::new(State::default()) }
     }
 
-    /// The budget per minute.
-    pub fn per_minute(&self) -> usize {
-        self.per_minute
-    }
-
     /// Waits until one more request fits the budget and no pause is in force, and counts it.
     pub async fn acquire(&self) {
         loop {

@@ -79,14 +79,6 @@ impl Dialect for Wisp {
         })
     }
 
-    fn details_body(d: &Details) -> Value {
-        json!({"name": d.name, "user": id_json(&d.user), "external_id": d.external_id, "description": d.description})
-    }
-
-    fn startup_body(s: &Startup) -> Value {
-        json!({"startup": s.startup, "environment": s.environment, "egg": s.egg, "image": s.image, "skip_scripts": false})
-    }
-
     fn servers_query(page: u32, per_page: u32) -> Vec<(&'static str, String)> {
         vec![("page", page.to_string()), ("per_page", per_page.to_string()), ("include", "allocations".into())]
     }

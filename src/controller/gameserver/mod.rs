@@ -2,7 +2,9 @@
 //! (external id = UID, looked up before any create), then converges build, details, startup and
 //! suspension with only the calls that are needed, and reports it all in `status`.
 
+mod cleanup;
 pub mod desired;
+mod status;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,12 +18,12 @@ use kube::{Client, Resource, ResourceExt};
 use tokio::sync::mpsc;
 use tracing::Instrument;
 
-use super::conditions::{Want, is_true, merge};
+use super::conditions::{Want, is_true};
 use super::gamebox::{admitted, candidates, expiry, servers_of};
 use super::registry::{PanelHandle, Seen};
-use super::{Context, Error, Result, apply_status};
+use super::{Context, Error, Result};
 use crate::budget::{self, Amounts, Verdict};
-use crate::crd::{DeletionPolicy, GameBox, GameServer, GameServerStatus, LedgerState, PanelRef, ServerState};
+use crate::crd::{GameBox, GameServer, GameServerStatus, LedgerState, ServerState};
 use crate::names::{FINALIZER, PAUSED_ANNOTATION, condition, reason};
 use crate::panel::{InstallState, PanelError, PanelServer};
 use desired::Desired;
@@ -470,130 +472,7 @@ impl Reconciler {
             _ if why == reason::INVALID_SPEC || why == "PanelRefused" => ServerState::Failed,
             _ => ServerState::Creating,
         };
-        let mut r = Report::waiting(state, admitted, why, message, requeue);
-        r.panel = None;
-        r
-    }
-
-    /// Writes the status (only if it changed) and the events of state transitions.
-    async fn write(&self, report: Report) -> Result<Action> {
-        let old = &self.old;
-        let generation = self.server.metadata.generation;
-        if report.state == ServerState::Rejected && old.state != ServerState::Rejected {
-            self.event(true, reason::REJECTED, report.admitted.message.clone()).await;
-        }
-        if report.admitted.status && !is_true(&old.conditions, condition::ADMITTED) {
-            self.event(false, reason::ADMITTED, report.admitted.message.clone()).await;
-        }
-        if report.synced.reason == reason::RECONCILE_PAUSED
-            && super::conditions::find(&old.conditions, condition::SYNCED)
-                .is_none_or(|c| c.reason != reason::RECONCILE_PAUSED)
-        {
-            self.event(false, reason::RECONCILE_PAUSED, report.synced.message.clone()).await;
-        }
-        let (panel, address, ports) = match &report.panel {
-            Some(p) => {
-                let url = self
-                    .gbox()
-                    .and_then(|b| self.ctx.registry.get(&b.spec.panel_ref))
-                    .map(|h| format!("{}/server/{}", h.panel.base_url(), p.identifier));
-                let primary = p.primary();
-                let mut ports: Vec<i64> = primary.map(|a| i64::from(a.port)).into_iter().collect();
-                ports.extend(p.allocations.iter().filter(|a| a.id != p.allocation).map(|a| i64::from(a.port)));
-                (
-                    Some(PanelRef {
-                        id: p.id.clone(),
-                        uuid: Some(p.uuid.clone()),
-                        identifier: Some(p.identifier.clone()),
-                        external_id: p.external_id.clone().unwrap_or_default(),
-                        node: Some(p.node.clone()),
-                        url,
-                    }),
-                    primary.map(|a| format!("{}:{}", a.alias.clone().unwrap_or_else(|| a.ip.clone()), a.port)),
-                    ports,
-                )
-            }
-            None => (old.panel.clone(), old.address.clone(), old.ports.clone()),
-        };
-        let reserved = report.reserved.map(|r| budget::to_reservation(&r)).or_else(|| old.reserved.clone());
-        let status = GameServerStatus {
-            observed_generation: generation,
-            state: report.state,
-            conditions: merge(&old.conditions, vec![report.admitted, report.synced, report.ready], generation),
-            reserved: if report.state == ServerState::Rejected { None } else { reserved },
-            panel,
-            address,
-            ports,
-            message: Some(report.message),
-        };
-        let written = apply_status(&self.api(), self.server.as_ref(), self.server.status.as_ref(), &status).await?;
-        tracing::debug!(state = ?status.state, status_written = written, "reconciled");
-        Ok(report.requeue.map_or_else(Action::await_change, Action::requeue))
-    }
-
-    /// Removes (Delete) or leaves (Orphan) the panel server; always succeeds when there is nothing
-    /// to remove or the box or panel is gone.
-    async fn cleanup(self) -> Result<Action> {
-        self.ctx.caches_ready().await?;
-        if self.old.state != ServerState::Deleting {
-            let status = GameServerStatus {
-                state: ServerState::Deleting,
-                message: Some("being deleted".into()),
-                ..self.old.clone()
-            };
-            apply_status(&self.api(), self.server.as_ref(), self.server.status.as_ref(), &status).await?;
-        }
-        let gbox = self.gbox();
-        let policy = self
-            .server
-            .spec
-            .deletion_policy
-            .or_else(|| gbox.as_ref().map(|b| b.spec.deletion_policy))
-            .unwrap_or_default();
-        let Some(gbox) = gbox else {
-            self.event(
-                true,
-                reason::ORPHANED,
-                format!("box {} is gone: the panel server (if any) is left as it is", self.server.spec.box_name),
-            )
-            .await;
-            return Ok(Action::await_change());
-        };
-        if paused(&self.server.metadata) || paused(&gbox.metadata) {
-            return Err(Error::Waiting(format!(
-                "{PAUSED_ANNOTATION} is \"true\": the panel server is not deleted while paused"
-            )));
-        }
-        if self.ctx.panels.get(&ObjectRef::new(&gbox.spec.panel_ref)).is_none() {
-            self.event(
-                true,
-                reason::ORPHANED,
-                format!("GamePanel {} is gone: the panel server (if any) is left as it is", gbox.spec.panel_ref),
-            )
-            .await;
-            return Ok(Action::await_change());
-        }
-        if policy == DeletionPolicy::Orphan {
-            self.event(false, reason::ORPHANED, "deletionPolicy Orphan: the panel server is left running".into()).await;
-            return Ok(Action::await_change());
-        }
-        let Some(handle) = self.ctx.registry.get(&gbox.spec.panel_ref) else {
-            return Err(Error::Waiting(format!(
-                "GamePanel {} is not connected: cannot delete the panel server yet",
-                gbox.spec.panel_ref
-            )));
-        };
-        let uid = self.uid();
-        let id = match handle.seen(&uid) {
-            Seen::Present(s) => Some(s.id.clone()),
-            _ => handle.panel.server_by_external_id(&uid).await?.map(|s| s.id),
-        };
-        if let Some(id) = id {
-            handle.panel.delete_server(&id).await?;
-            handle.forget(&uid);
-            self.event(false, reason::DELETED, format!("deleted panel server {id}")).await;
-        }
-        Ok(Action::await_change())
+        Report::waiting(state, admitted, why, message, requeue)
     }
 }
 
