@@ -10,6 +10,7 @@ use kube::core::{ApiResource, GroupVersionKind};
 use serde::Deserialize;
 use serde_json::Value;
 
+use pterobox::crd::validate::merge_patch;
 use support::{admin_client, test_namespace};
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
@@ -82,21 +83,6 @@ async fn every_example_is_accepted_by_the_apiserver() {
     }
 }
 
-fn merge(target: &mut Value, patch: &Value) {
-    match (target, patch) {
-        (Value::Object(t), Value::Object(p)) => {
-            for (k, v) in p {
-                if v.is_null() {
-                    t.remove(k);
-                } else {
-                    merge(t.entry(k.clone()).or_insert(Value::Null), v);
-                }
-            }
-        }
-        (t, p) => *t = p.clone(),
-    }
-}
-
 #[tokio::test]
 async fn every_invalid_manifest_is_refused_with_a_message_naming_the_field() {
     let client = admin_client().await;
@@ -115,7 +101,7 @@ async fn every_invalid_manifest_is_refused_with_a_message_naming_the_field() {
             base["metadata"]["namespace"] = Value::String(ns.clone());
         }
         let mut object = base.clone();
-        merge(&mut object, &case["patch"]);
+        merge_patch(&mut object, &case["patch"]);
         let api = api_for(&client, &object);
         let result = if case["update"].as_bool().unwrap_or(false) {
             let base_obj: DynamicObject = serde_json::from_value(base).expect("base object");

@@ -1,7 +1,7 @@
 //! Validates a manifest without a cluster, as the apiserver would: the CRD's OpenAPI schema
 //! (types, required fields, enums, bounds, lengths, list keys, unknown fields), then its CEL rules.
 //!
-//! Used by `pterobox check` (offline, before merge) and by the webhook; the unit tests run the same
+//! Meant for `pterobox check` (offline, before merge) and the webhook; the unit tests run the same
 //! table of invalid manifests that `tests/crds.rs` sends to a real apiserver.
 
 use std::collections::BTreeSet;
@@ -214,6 +214,22 @@ fn check_bounds(schema: &Value, n: i64, path: &str, errors: &mut Vec<FieldError>
     }
 }
 
+/// Applies a JSON merge patch (RFC 7386: objects merge, `null` removes, anything else replaces).
+pub fn merge_patch(target: &mut Value, patch: &Value) {
+    match (target, patch) {
+        (Value::Object(t), Value::Object(p)) => {
+            for (k, v) in p {
+                if v.is_null() {
+                    t.remove(k);
+                } else {
+                    merge_patch(t.entry(k.clone()).or_insert(Value::Null), v);
+                }
+            }
+        }
+        (t, p) => *t = p.clone(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -224,21 +240,6 @@ mod tests {
             .expect("the fixture table parses");
         let cases = table["cases"].as_array().cloned().unwrap_or_default();
         (table["bases"].clone(), cases)
-    }
-
-    fn merge(target: &mut Value, patch: &Value) {
-        match (target, patch) {
-            (Value::Object(t), Value::Object(p)) => {
-                for (k, v) in p {
-                    if v.is_null() {
-                        t.remove(k);
-                    } else {
-                        merge(t.entry(k.clone()).or_insert(Value::Null), v);
-                    }
-                }
-            }
-            (t, p) => *t = p.clone(),
-        }
     }
 
     #[test]
@@ -264,7 +265,7 @@ mod tests {
             let field = case["field"].as_str().unwrap_or_default();
             let base = bases[case["kind"].as_str().unwrap_or_default()].clone();
             let mut object = base.clone();
-            merge(&mut object, &case["patch"]);
+            merge_patch(&mut object, &case["patch"]);
             let old = case["update"].as_bool().unwrap_or(false).then_some(&base);
             let errors = validate(&object, old).expect_err(name);
             assert!(
