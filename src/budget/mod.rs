@@ -34,71 +34,67 @@ impl FieldError {
     }
 }
 
-fn mib(field: &str, q: &Quantity) -> Result<u64, FieldError> {
-    units::to_mib(&q.0).map_err(|e| FieldError::new(field, e.to_string()))
+type ToUnits = fn(&str) -> Result<u64, QuantityError>;
+
+/// A quantity in panel units (`units::to_mib` or `units::to_percent`).
+fn in_units(field: &str, q: &Quantity, to_units: ToUnits) -> Result<u64, FieldError> {
+    to_units(&q.0).map_err(|e| FieldError::new(field, e.to_string()))
 }
 
-fn percent(field: &str, q: &Quantity) -> Result<u64, FieldError> {
-    units::to_percent(&q.0).map_err(|e| FieldError::new(field, e.to_string()))
+/// A quantity in panel units that must be above zero.
+fn positive(field: &str, q: &Quantity, to_units: ToUnits) -> Result<u64, FieldError> {
+    match in_units(field, q, to_units)? {
+        0 => Err(FieldError::new(field, format!("must be a positive quantity, got {:?}", q.0))),
+        value => Ok(value),
+    }
 }
 
 fn count(field: &str, value: i64, min: i64) -> Result<u64, FieldError> {
-    if value < min {
-        return Err(FieldError::new(field, format!("must be at least {min}, got {value}")));
-    }
-    u64::try_from(value).map_err(|_| FieldError::new(field, format!("must be at least {min}, got {value}")))
-}
-
-fn positive(field: &str, value: u64, shown: &Quantity) -> Result<u64, FieldError> {
-    if value == 0 {
-        return Err(FieldError::new(field, format!("must be a positive quantity, got {:?}", shown.0)));
-    }
-    Ok(value)
+    u64::try_from(value)
+        .ok()
+        .filter(|_| value >= min)
+        .ok_or_else(|| FieldError::new(field, format!("must be at least {min}, got {value}")))
 }
 
 /// What a server asks for, in panel units (`servers` = 1).
-pub fn requested(resources: &ServerResources) -> Result<Amounts, FieldError> {
-    const P: &str = "spec.resources";
+pub fn requested(r: &ServerResources) -> Result<Amounts, FieldError> {
+    let f = |name: &str| format!("spec.resources.{name}");
     Ok(Amounts {
-        memory_mib: positive(
-            &format!("{P}.memory"),
-            mib(&format!("{P}.memory"), &resources.memory)?,
-            &resources.memory,
-        )?,
-        disk_mib: positive(&format!("{P}.disk"), mib(&format!("{P}.disk"), &resources.disk)?, &resources.disk)?,
-        cpu_percent: positive(&format!("{P}.cpu"), percent(&format!("{P}.cpu"), &resources.cpu)?, &resources.cpu)?,
+        memory_mib: positive(&f("memory"), &r.memory, units::to_mib)?,
+        disk_mib: positive(&f("disk"), &r.disk, units::to_mib)?,
+        cpu_percent: positive(&f("cpu"), &r.cpu, units::to_percent)?,
         servers: 1,
-        databases: count(&format!("{P}.databases"), resources.databases, 0)?,
-        allocations: count(&format!("{P}.allocations"), resources.allocations, 1)?,
-        backups: count(&format!("{P}.backups"), resources.backups, 0)?,
+        databases: count(&f("databases"), r.databases, 0)?,
+        allocations: count(&f("allocations"), r.allocations, 1)?,
+        backups: count(&f("backups"), r.backups, 0)?,
     })
 }
 
 /// A box's budget in panel units.
-pub fn limits(budget: &Budget) -> Result<Amounts, FieldError> {
-    const P: &str = "spec.budget";
+pub fn limits(b: &Budget) -> Result<Amounts, FieldError> {
+    let f = |name: &str| format!("spec.budget.{name}");
     Ok(Amounts {
-        memory_mib: positive(&format!("{P}.memory"), mib(&format!("{P}.memory"), &budget.memory)?, &budget.memory)?,
-        disk_mib: positive(&format!("{P}.disk"), mib(&format!("{P}.disk"), &budget.disk)?, &budget.disk)?,
-        cpu_percent: positive(&format!("{P}.cpu"), percent(&format!("{P}.cpu"), &budget.cpu)?, &budget.cpu)?,
-        servers: count(&format!("{P}.servers"), budget.servers, 1)?,
-        databases: count(&format!("{P}.databases"), budget.databases, 0)?,
-        allocations: count(&format!("{P}.allocations"), budget.allocations, 0)?,
-        backups: count(&format!("{P}.backups"), budget.backups, 0)?,
+        memory_mib: positive(&f("memory"), &b.memory, units::to_mib)?,
+        disk_mib: positive(&f("disk"), &b.disk, units::to_mib)?,
+        cpu_percent: positive(&f("cpu"), &b.cpu, units::to_percent)?,
+        servers: count(&f("servers"), b.servers, 1)?,
+        databases: count(&f("databases"), b.databases, 0)?,
+        allocations: count(&f("allocations"), b.allocations, 0)?,
+        backups: count(&f("backups"), b.backups, 0)?,
     })
 }
 
 /// A ledger reservation read back into panel units (`servers` = 1).
-pub fn reserved(reservation: &Reservation) -> Result<Amounts, FieldError> {
-    const P: &str = "status.servers[].reserved";
+pub fn reserved(r: &Reservation) -> Result<Amounts, FieldError> {
+    let f = |name: &str| format!("status.servers[].reserved.{name}");
     Ok(Amounts {
-        memory_mib: mib(&format!("{P}.memory"), &reservation.memory)?,
-        disk_mib: mib(&format!("{P}.disk"), &reservation.disk)?,
-        cpu_percent: percent(&format!("{P}.cpu"), &reservation.cpu)?,
+        memory_mib: in_units(&f("memory"), &r.memory, units::to_mib)?,
+        disk_mib: in_units(&f("disk"), &r.disk, units::to_mib)?,
+        cpu_percent: in_units(&f("cpu"), &r.cpu, units::to_percent)?,
         servers: 1,
-        databases: count(&format!("{P}.databases"), reservation.databases, 0)?,
-        allocations: count(&format!("{P}.allocations"), reservation.allocations, 0)?,
-        backups: count(&format!("{P}.backups"), reservation.backups, 0)?,
+        databases: count(&f("databases"), r.databases, 0)?,
+        allocations: count(&f("allocations"), r.allocations, 0)?,
+        backups: count(&f("backups"), r.backups, 0)?,
     })
 }
 

@@ -1,30 +1,24 @@
 //! What a GameServer should look like on the panel (pure), and what differs from what is there.
 
-use std::collections::BTreeMap;
-
 use kube::ResourceExt;
 
 use crate::budget::{self, Amounts};
 use crate::crd::{GameBox, GameServer};
 use crate::panel::{Build, Details, Egg, FeatureLimits, Limits, NewServer, PanelServer, Startup};
 
-/// The panel server a GameServer asks for.
+/// The panel server a GameServer asks for: what a create would send, and whether it is suspended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Desired {
-    pub name: String,
-    pub description: String,
-    pub user: String,
-    pub external_id: String,
-    pub nest: i64,
-    pub egg: i64,
-    pub image: String,
-    pub startup: String,
-    pub environment: BTreeMap<String, String>,
-    pub limits: Limits,
-    pub features: FeatureLimits,
+    pub server: NewServer,
     pub suspended: bool,
-    pub locations: Vec<i64>,
-    pub port_range: Option<String>,
+}
+
+impl std::ops::Deref for Desired {
+    type Target = NewServer;
+
+    fn deref(&self) -> &NewServer {
+        &self.server
+    }
 }
 
 fn truncate(mut s: String, max: usize) -> String {
@@ -84,52 +78,36 @@ pub fn desired(
     let swap = budget::units::to_mib(&gbox.spec.per_server.swap.0)
         .map_err(|e| format!("spec.perServer.swap of box {}: {e}", gbox.name_any()))?;
     Ok(Desired {
-        name: truncate(name, 191),
-        description,
-        user: owner.to_string(),
-        external_id: server.uid().unwrap_or_default(),
-        nest: egg.nest,
-        egg: egg.id,
-        image,
-        startup: spec.startup.clone().unwrap_or_else(|| egg.startup.clone()),
-        environment: egg.environment(&spec.environment),
-        limits: Limits {
-            memory_mib: reserved.memory_mib,
-            swap_mib: swap,
-            disk_mib: reserved.disk_mib,
-            io: u64::try_from(gbox.spec.per_server.io).unwrap_or(500),
-            cpu_percent: reserved.cpu_percent,
-        },
-        features: FeatureLimits {
-            databases: Some(reserved.databases),
-            allocations: Some(reserved.allocations),
-            backups: Some(reserved.backups),
+        server: NewServer {
+            name: truncate(name, 191),
+            description,
+            user: owner.to_string(),
+            external_id: server.uid().unwrap_or_default(),
+            nest: egg.nest,
+            egg: egg.id,
+            image,
+            startup: spec.startup.clone().unwrap_or_else(|| egg.startup.clone()),
+            environment: egg.environment(&spec.environment),
+            limits: Limits {
+                memory_mib: reserved.memory_mib,
+                swap_mib: swap,
+                disk_mib: reserved.disk_mib,
+                io: u64::try_from(gbox.spec.per_server.io).unwrap_or(500),
+                cpu_percent: reserved.cpu_percent,
+            },
+            features: FeatureLimits {
+                databases: Some(reserved.databases),
+                allocations: Some(reserved.allocations),
+                backups: Some(reserved.backups),
+            },
+            locations: gbox.spec.locations.clone(),
+            port_range: gbox.spec.port_range.clone(),
         },
         suspended,
-        locations: gbox.spec.locations.clone(),
-        port_range: gbox.spec.port_range.clone(),
     })
 }
 
 impl Desired {
-    pub fn new_server(&self) -> NewServer {
-        NewServer {
-            name: self.name.clone(),
-            description: self.description.clone(),
-            external_id: self.external_id.clone(),
-            user: self.user.clone(),
-            nest: self.nest,
-            egg: self.egg,
-            image: self.image.clone(),
-            startup: self.startup.clone(),
-            environment: self.environment.clone(),
-            limits: self.limits,
-            features: self.features,
-            locations: self.locations.clone(),
-            port_range: self.port_range.clone(),
-        }
-    }
-
     /// The build update, if the panel's limits differ.
     pub fn build(&self, current: &PanelServer) -> Option<Build> {
         (current.limits != self.limits || current.features != self.features).then(|| Build {

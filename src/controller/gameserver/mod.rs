@@ -374,7 +374,7 @@ impl Reconciler {
 
     async fn create(&self, handle: &PanelHandle, desired: &Desired) -> std::result::Result<PanelServer, Refusal> {
         let panel = handle.panel.as_ref();
-        let created = match panel.create_server(&desired.new_server()).await {
+        let created = match panel.create_server(&desired.server).await {
             Ok(s) => s,
             // Someone (an earlier run of ours) created it meanwhile: adopt it.
             Err(PanelError::Validation { field, rule, .. }) if field == "external_id" && rule == "unique" => panel
