@@ -2,7 +2,9 @@
 //! Wisp panel. The binary (`src/main.rs`) is a thin command line over this library.
 
 pub mod budget;
+pub mod check;
 pub mod controller;
 pub mod crd;
 pub mod names;
 pub mod panel;
+pub mod review;

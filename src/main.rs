@@ -22,10 +22,52 @@ enum Command {
     Run(RunArgs),
     /// Print the CustomResourceDefinitions as YAML.
     Crds,
-    /// Validate manifests offline and print the admission verdict per server.
-    Check,
+    /// Validate manifests offline and print the admission verdict per server (exit 1 on any rejection).
+    Check(CheckArgs),
     /// Serve an in-memory Pterodactyl or Wisp panel for tests and demos.
     PanelSim(PanelSimArgs),
+}
+
+#[derive(clap::Args)]
+struct CheckArgs {
+    /// Manifest files, or directories searched for `*.yaml`/`*.yml` (recursively).
+    #[arg(short = 'f', long = "filename", required = true, num_args = 1..)]
+    paths: Vec<PathBuf>,
+}
+
+/// Collects the YAML files under `path` in a stable order.
+fn yaml_files(path: &std::path::Path, out: &mut Vec<PathBuf>) -> anyhow::Result<()> {
+    if path.is_dir() {
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(path)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .collect();
+        entries.sort();
+        for entry in entries {
+            let is_yaml = entry.extension().is_some_and(|x| x == "yaml" || x == "yml");
+            if entry.is_dir() || is_yaml {
+                yaml_files(&entry, out)?;
+            }
+        }
+    } else {
+        out.push(path.to_path_buf());
+    }
+    Ok(())
+}
+
+fn check(args: CheckArgs) -> anyhow::Result<std::process::ExitCode> {
+    let mut files = Vec::new();
+    for path in &args.paths {
+        yaml_files(path, &mut files)?;
+    }
+    let mut documents = Vec::new();
+    for file in &files {
+        let text = std::fs::read_to_string(file).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+        documents.extend(pterobox::check::parse(&file.display().to_string(), &text).map_err(anyhow::Error::msg)?);
+    }
+    let report = pterobox::check::check(&documents);
+    print!("{}", report.render());
+    Ok(if report.failed() { std::process::ExitCode::FAILURE } else { std::process::ExitCode::SUCCESS })
 }
 
 #[derive(clap::Args)]
@@ -160,16 +202,14 @@ fn init_tracing() {
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> anyhow::Result<std::process::ExitCode> {
     let cli = Cli::parse();
     init_tracing();
     match cli.command {
-        Command::Crds => {
-            print!("{}", pterobox::crd::to_yaml()?);
-            Ok(())
-        }
-        Command::PanelSim(args) => panel_sim(args).await,
-        Command::Run(args) => run(args).await,
-        Command::Check => anyhow::bail!("`pterobox check` is not implemented yet"),
+        Command::Crds => print!("{}", pterobox::crd::to_yaml()?),
+        Command::PanelSim(args) => panel_sim(args).await?,
+        Command::Run(args) => run(args).await?,
+        Command::Check(args) => return check(args),
     }
+    Ok(std::process::ExitCode::SUCCESS)
 }

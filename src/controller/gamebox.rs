@@ -2,11 +2,9 @@
 //! (`status.servers`: admit, reject, resize, release), `used`, `exhausted`, `summary` and the
 //! conditions Ready, OverBudget, Suspended and Expired; on deletion, deletes its GameServers first.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, DeleteParams};
 use kube::runtime::controller::Action;
 use kube::runtime::finalizer::{Event as Finalizer, finalizer};
@@ -17,10 +15,11 @@ use tracing::Instrument;
 
 use super::conditions::{Want, merge};
 use super::{Context, Error, Result, apply_status};
-use crate::budget::{self, Amounts, Candidate, Resource, TemplateVars, Verdict};
+use crate::budget::{self, Amounts, Resource, Verdict};
 use crate::crd::{GameBox, GameBoxStatus, GamePanel, GameServer, LedgerEntry, LedgerState, OwnerStatus, Summary};
 use crate::names::{FINALIZER, condition, reason};
 use crate::panel::{NewUser, PanelError};
+use crate::review::{self, admitted, candidates, expiry};
 
 /// How many rejected servers the ledger lists (each rejected server's own status has its verdict).
 pub const MAX_REJECTED_IN_LEDGER: usize = 20;
@@ -54,92 +53,6 @@ pub fn servers_of(ctx: &Context, gbox: &GameBox) -> Vec<Arc<GameServer>> {
     ctx.servers.state().into_iter().filter(|s| s.namespace() == ns && s.spec.box_name == name).collect()
 }
 
-/// A sortable creation key: seconds since the epoch, zero-padded.
-pub fn creation_key(server: &GameServer) -> String {
-    let seconds = server.metadata.creation_timestamp.as_ref().map(|t| t.0.as_second()).unwrap_or(i64::MAX);
-    format!("{seconds:020}")
-}
-
-/// The admission candidates of a box, and the servers refused before admission (bad spec).
-pub fn candidates(gbox: &GameBox, servers: &[Arc<GameServer>]) -> (Vec<Candidate>, BTreeMap<String, String>) {
-    let mut candidates = Vec::new();
-    let mut invalid = BTreeMap::new();
-    for s in servers {
-        let uid = s.uid().unwrap_or_default();
-        if !gbox.spec.eggs.iter().any(|e| e.name == s.spec.egg) {
-            let offered: Vec<&str> = gbox.spec.eggs.iter().map(|e| e.name.as_str()).collect();
-            invalid.insert(
-                uid,
-                format!(
-                    "spec.egg: {:?} is not offered by box {} (offered: {})",
-                    s.spec.egg,
-                    gbox.name_any(),
-                    offered.join(", ")
-                ),
-            );
-            continue;
-        }
-        match budget::requested(&s.spec.resources) {
-            Ok(requested) => candidates.push(Candidate {
-                uid,
-                name: s.name_any(),
-                created: creation_key(s),
-                requested,
-                deleting: s.metadata.deletion_timestamp.is_some(),
-            }),
-            Err(e) => {
-                invalid.insert(uid, e.to_string());
-            }
-        }
-    }
-    (candidates, invalid)
-}
-
-/// The ledger's admitted reservations, by UID.
-pub fn admitted(status: Option<&GameBoxStatus>) -> BTreeMap<String, Amounts> {
-    status
-        .into_iter()
-        .flat_map(|s| s.servers.iter())
-        .filter(|e| e.state == LedgerState::Admitted)
-        .filter_map(|e| Some((e.uid.clone()?, budget::reserved(e.reserved.as_ref()?).ok()?)))
-        .collect()
-}
-
-/// Whether `expires_at` has passed, and how long until it does.
-pub fn expiry(gbox: &GameBox) -> (bool, Option<Duration>) {
-    match &gbox.spec.expires_at {
-        None => (false, None),
-        Some(t) => {
-            let left = t.0.duration_since(Timestamp::now());
-            if left.is_positive() {
-                (false, Some(Duration::from_secs(left.as_secs() as u64 + 1)))
-            } else {
-                (true, None)
-            }
-        }
-    }
-}
-
-/// The template variables of a server of this box.
-pub fn template_vars(gbox: &GameBox, server_name: &str) -> TemplateVars {
-    let owner = &gbox.spec.owner;
-    TemplateVars {
-        owner_email: owner.email.clone(),
-        owner_username: owner
-            .username
-            .clone()
-            .unwrap_or_else(|| owner.email.split('@').next().unwrap_or_default().to_string()),
-        owner_firstname: owner.first_name.clone(),
-        owner_lastname: owner.last_name.clone(),
-        product_name: gbox.spec.product_name.clone().unwrap_or_default(),
-        service_id: gbox.spec.service_id.clone().unwrap_or_else(|| gbox.name_any()),
-        service_expiration: gbox.spec.expires_at.as_ref().map(|t| t.0.to_string()).unwrap_or_default(),
-        box_name: gbox.name_any(),
-        namespace: gbox.namespace().unwrap_or_default(),
-        server_name: server_name.to_string(),
-    }
-}
-
 /// Why a box cannot serve its servers, if it cannot: checks of the panel, eggs and templates.
 fn readiness(gbox: &GameBox, panel: Option<&GamePanel>) -> std::result::Result<(), (&'static str, String)> {
     let Some(panel) = panel else {
@@ -169,18 +82,7 @@ fn readiness(gbox: &GameBox, panel: Option<&GamePanel>) -> std::result::Result<(
             }
         }
     }
-    let vars = template_vars(gbox, "x");
-    for (field, template) in
-        [("spec.serverName", &gbox.spec.server_name), ("spec.serverDescription", &gbox.spec.server_description)]
-    {
-        if let Some(t) = template
-            && let Err(e) = budget::render(t, &vars)
-        {
-            return Err((reason::INVALID_SPEC, format!("{field}: {e}")));
-        }
-    }
-    budget::limits(&gbox.spec.budget).map_err(|e| (reason::INVALID_SPEC, e.to_string()))?;
-    Ok(())
+    review::spec_problem(gbox).map_or(Ok(()), |message| Err((reason::INVALID_SPEC, message)))
 }
 
 /// Finds or creates the owner on the panel (exact e-mail first; the external id is stable).
@@ -271,7 +173,7 @@ async fn apply(gbox: Arc<GameBox>, ctx: Arc<Context>) -> Result<Action> {
 
     let limits = budget::limits(&gbox.spec.budget).unwrap_or_default();
     let servers = servers_of(&ctx, &gbox);
-    let (candidates, invalid) = candidates(&gbox, &servers);
+    let (candidates, invalid) = candidates(&gbox, servers.iter().map(|s| s.as_ref()));
     let outcome = budget::admit(&gbox.name_any(), &limits, &admitted(gbox.status.as_ref()), &candidates);
     let mut ledger = Vec::new();
     let mut rejected = 0;

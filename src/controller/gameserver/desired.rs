@@ -39,7 +39,7 @@ pub fn desired(
     suspended: bool,
 ) -> Result<Desired, String> {
     let spec = &server.spec;
-    let vars = super::super::gamebox::template_vars(gbox, &server.name_any());
+    let vars = crate::review::template_vars(gbox, &server.name_any());
     let unknown: Vec<&String> =
         spec.environment.keys().filter(|k| !egg.variables.iter().any(|v| &v.env_variable == *k)).collect();
     if let Some(key) = unknown.first() {

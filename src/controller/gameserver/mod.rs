@@ -19,13 +19,14 @@ use tokio::sync::mpsc;
 use tracing::Instrument;
 
 use super::conditions::{Want, is_true};
-use super::gamebox::{admitted, candidates, expiry, servers_of};
+use super::gamebox::servers_of;
 use super::registry::{PanelHandle, Seen};
 use super::{Context, Error, Result};
 use crate::budget::{self, Amounts, Verdict};
 use crate::crd::{GameBox, GameServer, GameServerStatus, LedgerState, ServerState};
 use crate::names::{FINALIZER, PAUSED_ANNOTATION, condition, reason};
 use crate::panel::{InstallState, PanelError, PanelServer};
+use crate::review::{admitted, candidates, expiry};
 use desired::Desired;
 
 pub fn controller(client: Client, listed: mpsc::Receiver<()>) -> Controller<GameServer> {
@@ -159,7 +160,7 @@ impl Reconciler {
         }
         // Not (yet) in the ledger: the same engine over the same inputs tells which it will be.
         let servers = servers_of(&self.ctx, gbox);
-        let (candidates, invalid) = candidates(gbox, &servers);
+        let (candidates, invalid) = candidates(gbox, servers.iter().map(|s| s.as_ref()));
         if let Some(message) = invalid.get(&uid) {
             let admitted = Want::new(condition::ADMITTED, false, reason::INVALID_SPEC, message.clone());
             return Err(Box::new(Report::waiting(

@@ -1,0 +1,298 @@
+//! `pterobox check`: manifests validated and admitted offline, as the apiserver, the webhook and the
+//! GameBox controller would, with one verdict per server. For CI pipelines, before merge.
+//!
+//! Servers are admitted in the order a cluster would admit objects applied together (same
+//! creation second): by name. A box's ledger starts empty: `check` answers "does this set fit".
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use kube::ResourceExt;
+use serde_json::Value;
+
+use crate::budget::{self, Amounts, Resource, Verdict as BudgetVerdict};
+use crate::crd::{GameBox, GamePanel, GameServer};
+use crate::review;
+
+/// One YAML document and where it came from (`file#index`).
+#[derive(Debug, Clone)]
+pub struct Document {
+    pub source: String,
+    pub value: Value,
+}
+
+/// Splits a multi-document YAML text into documents; empty documents are dropped.
+pub fn parse(source: &str, text: &str) -> Result<Vec<Document>, String> {
+    let mut out = Vec::new();
+    for (i, doc) in serde_yaml::Deserializer::from_str(text).enumerate() {
+        let value = <Value as serde::Deserialize>::deserialize(doc).map_err(|e| format!("{source}#{}: {e}", i + 1))?;
+        if !value.is_null() {
+            out.push(Document { source: format!("{source}#{}", i + 1), value });
+        }
+    }
+    Ok(out)
+}
+
+/// The verdict on one server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Fits its box; holds these resources.
+    Admitted(Amounts),
+    /// Over the box's budget: the quota message.
+    Rejected(String),
+    /// Can never be admitted: invalid manifest, unknown box, egg not offered.
+    Invalid(String),
+}
+
+/// One row of the table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Row {
+    pub namespace: String,
+    pub box_name: String,
+    pub server: String,
+    pub verdict: Verdict,
+}
+
+/// Everything `check` found.
+#[derive(Debug, Default)]
+pub struct Report {
+    /// Manifests that are not valid, and boxes or panels that cannot serve: `source kind/name: why`.
+    pub problems: Vec<String>,
+    /// One row per GameServer.
+    pub rows: Vec<Row>,
+    /// Documents of other API groups, left alone.
+    pub ignored: usize,
+}
+
+impl Report {
+    /// Whether a pipeline should fail.
+    pub fn failed(&self) -> bool {
+        !self.problems.is_empty() || self.rows.iter().any(|r| !matches!(r.verdict, Verdict::Admitted(_)))
+    }
+
+    /// The report for a terminal: problems, then a table of verdicts.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        for p in &self.problems {
+            let _ = writeln!(out, "error: {p}");
+        }
+        let header = ["NAMESPACE", "BOX", "SERVER", "VERDICT", "DETAIL"].map(String::from);
+        let mut lines = vec![header];
+        for r in &self.rows {
+            let (verdict, detail) = match &r.verdict {
+                Verdict::Admitted(a) => ("Admitted", show_amounts(a)),
+                Verdict::Rejected(m) => ("Rejected", m.clone()),
+                Verdict::Invalid(m) => ("Invalid", m.clone()),
+            };
+            lines.push([r.namespace.clone(), r.box_name.clone(), r.server.clone(), verdict.into(), detail]);
+        }
+        let widths: Vec<usize> = (0..4).map(|i| lines.iter().map(|l| l[i].len()).max().unwrap_or(0)).collect();
+        for l in &lines {
+            for (i, w) in widths.iter().enumerate() {
+                let _ = write!(out, "{:w$}  ", l[i]);
+            }
+            let _ = writeln!(out, "{}", l[4]);
+        }
+        let admitted = self.rows.iter().filter(|r| matches!(r.verdict, Verdict::Admitted(_))).count();
+        let _ = writeln!(
+            out,
+            "{admitted}/{} server(s) admitted, {} problem(s){}",
+            self.rows.len(),
+            self.problems.len(),
+            if self.ignored > 0 { format!(", {} other document(s) ignored", self.ignored) } else { String::new() }
+        );
+        out
+    }
+}
+
+fn show_amounts(a: &Amounts) -> String {
+    [Resource::Memory, Resource::Disk, Resource::Cpu]
+        .iter()
+        .map(|r| format!("{} {}", r.name(), r.show(a.get(*r))))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn namespace_of(meta: &kube::api::ObjectMeta) -> String {
+    meta.namespace.clone().unwrap_or_else(|| "default".into())
+}
+
+/// Validates every document, then admits each box's servers against its budget.
+pub fn check(documents: &[Document]) -> Report {
+    let mut report = Report::default();
+    let mut panels: BTreeMap<String, GamePanel> = BTreeMap::new();
+    let mut boxes: BTreeMap<(String, String), GameBox> = BTreeMap::new();
+    let mut servers: Vec<GameServer> = Vec::new();
+    let group = format!("{}/", crate::names::GROUP);
+    for doc in documents {
+        let api_version = doc.value.get("apiVersion").and_then(Value::as_str).unwrap_or_default();
+        if !api_version.starts_with(&group) {
+            report.ignored += 1;
+            continue;
+        }
+        let kind = doc.value.get("kind").and_then(Value::as_str).unwrap_or_default();
+        let name = doc.value.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default();
+        let what = format!("{} {kind}/{name}", doc.source);
+        if let Err(errors) = crate::crd::validate::validate(&doc.value, None) {
+            for e in errors {
+                report.problems.push(format!("{what}: {e}"));
+            }
+            continue;
+        }
+        let typed = match kind {
+            "GamePanel" => serde_json::from_value(doc.value.clone()).map(|p: GamePanel| {
+                panels.insert(p.name_any(), p);
+            }),
+            "GameBox" => serde_json::from_value(doc.value.clone()).map(|b: GameBox| {
+                boxes.insert((namespace_of(&b.metadata), b.name_any()), b);
+            }),
+            _ => serde_json::from_value(doc.value.clone()).map(|mut s: GameServer| {
+                // A stand-in identity: the admission engine keys servers by UID.
+                s.metadata.uid = Some(format!("{}/{}", namespace_of(&s.metadata), s.name_any()));
+                servers.push(s);
+            }),
+        };
+        if let Err(e) = typed {
+            report.problems.push(format!("{what}: {e}"));
+        }
+    }
+
+    for ((ns, name), gbox) in &boxes {
+        if let Some(problem) = review::spec_problem(gbox) {
+            report.problems.push(format!("GameBox {ns}/{name}: {problem}"));
+        }
+        if let Some(panel) = panels.get(&gbox.spec.panel_ref) {
+            let allowed = &panel.spec.allowed_namespaces;
+            if !allowed.is_empty() && !allowed.contains(ns) {
+                report.problems.push(format!(
+                    "GameBox {ns}/{name}: spec.panelRef: GamePanel {} does not allow namespace {ns}",
+                    gbox.spec.panel_ref
+                ));
+            }
+        }
+    }
+
+    let mut by_box: BTreeMap<(String, String), Vec<&GameServer>> = BTreeMap::new();
+    for s in &servers {
+        by_box.entry((namespace_of(&s.metadata), s.spec.box_name.clone())).or_default().push(s);
+    }
+    for ((ns, box_name), members) in by_box {
+        let row = |server: &GameServer, verdict| Row {
+            namespace: ns.clone(),
+            box_name: box_name.clone(),
+            server: server.name_any(),
+            verdict,
+        };
+        let Some(gbox) = boxes.get(&(ns.clone(), box_name.clone())) else {
+            for s in &members {
+                let why = format!("spec.box: GameBox {ns}/{box_name} is not among the manifests checked");
+                report.rows.push(row(s, Verdict::Invalid(why)));
+            }
+            continue;
+        };
+        let limits = budget::limits(&gbox.spec.budget).unwrap_or_default();
+        let (candidates, invalid) = review::candidates(gbox, members.iter().copied());
+        let outcome = budget::admit(&box_name, &limits, &BTreeMap::new(), &candidates);
+        let mut sorted = members.clone();
+        sorted.sort_by_key(|s| s.name_any());
+        for s in sorted {
+            let uid = s.uid().unwrap_or_default();
+            let verdict = match (invalid.get(&uid), outcome.verdicts.get(&uid)) {
+                (Some(why), _) => Verdict::Invalid(why.clone()),
+                (None, Some(BudgetVerdict::Admitted { reserved, .. })) => Verdict::Admitted(*reserved),
+                (None, Some(BudgetVerdict::Rejected { message })) => Verdict::Rejected(message.clone()),
+                (None, None) => Verdict::Invalid("not considered for admission".into()),
+            };
+            report.rows.push(row(s, verdict));
+        }
+    }
+    report
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BOX: &str = r#"
+apiVersion: pterobox.io/v1alpha1
+kind: GameBox
+metadata: {name: starter, namespace: shop}
+spec:
+  panelRef: main
+  owner: {email: alice@example.com, firstName: Alice, lastName: Doe}
+  budget: {memory: 2Gi, disk: 10Gi, cpu: "2", servers: 2, allocations: 4}
+  eggs: [{name: paper, nest: 1, egg: 3}]
+  locations: [1]
+"#;
+
+    fn server(name: &str, memory: &str) -> String {
+        format!(
+            "apiVersion: pterobox.io/v1alpha1\nkind: GameServer\nmetadata: {{name: {name}, namespace: shop}}\n\
+             spec: {{box: starter, egg: paper, resources: {{memory: {memory}, disk: 1Gi, cpu: 500m}}}}\n"
+        )
+    }
+
+    fn run(text: &str) -> Report {
+        check(&parse("test.yaml", text).expect("yaml"))
+    }
+
+    #[test]
+    fn servers_that_fit_are_admitted_and_the_one_over_budget_is_rejected_with_the_quota_message() {
+        let text = format!("{BOX}---\n{}---\n{}---\n{}", server("a", "1Gi"), server("b", "1Gi"), server("c", "1Gi"));
+        let report = run(&text);
+        assert!(report.problems.is_empty(), "{:?}", report.problems);
+        let verdicts: Vec<_> = report.rows.iter().map(|r| (r.server.as_str(), &r.verdict)).collect();
+        assert!(matches!(verdicts[0], ("a", Verdict::Admitted(_))));
+        assert!(matches!(verdicts[1], ("b", Verdict::Admitted(_))));
+        match verdicts[2] {
+            ("c", Verdict::Rejected(m)) => assert!(m.contains("exceeded budget of box starter"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+        assert!(report.failed());
+        assert!(report.render().contains("2/3 server(s) admitted"));
+    }
+
+    #[test]
+    fn a_set_that_fits_passes() {
+        let report = run(&format!("{BOX}---\n{}", server("a", "1Gi")));
+        assert!(!report.failed(), "{}", report.render());
+    }
+
+    #[test]
+    fn an_invalid_manifest_names_its_field_and_value() {
+        let report = run(&format!("{BOX}---\n{}", server("a", "lots")));
+        assert!(report.failed());
+        let text = report.problems.join("\n");
+        assert!(text.contains("GameServer/a") && text.contains("spec.resources.memory"), "{text}");
+    }
+
+    #[test]
+    fn a_server_whose_box_is_missing_or_egg_not_offered_is_invalid() {
+        let report = run(&server("a", "1Gi"));
+        assert!(matches!(&report.rows[0].verdict, Verdict::Invalid(m) if m.contains("GameBox shop/starter")));
+        let other_egg = server("b", "1Gi").replace("egg: paper", "egg: rust");
+        let report = run(&format!("{BOX}---\n{other_egg}"));
+        assert!(matches!(&report.rows[0].verdict, Verdict::Invalid(m) if m.contains("\"rust\" is not offered")));
+    }
+
+    #[test]
+    fn an_unknown_template_variable_and_a_panel_that_refuses_the_namespace_are_problems() {
+        let gbox = BOX.replace("locations: [1]", "locations: [1]\n  serverName: \"%nope%\"");
+        let panel = "apiVersion: pterobox.io/v1alpha1\nkind: GamePanel\nmetadata: {name: main}\n\
+                     spec: {url: \"https://panel.example.com\", flavor: Pterodactyl, \
+                     credentialsSecretRef: {name: key, namespace: ops, key: apiKey}, allowedNamespaces: [other]}\n";
+        let text = run(&gbox).problems.join("\n");
+        assert!(text.contains("spec.serverName") && text.contains("%nope%"), "{text}");
+        let text = run(&format!("{BOX}---\n{panel}")).problems.join("\n");
+        assert!(text.contains("spec.panelRef: GamePanel main does not allow namespace shop"), "{text}");
+    }
+
+    #[test]
+    fn other_kinds_are_ignored_and_yaml_errors_name_the_document() {
+        let report = run("apiVersion: v1\nkind: Namespace\nmetadata: {name: shop}\n");
+        assert_eq!(report.ignored, 1);
+        assert!(!report.failed());
+        let err = parse("bad.yaml", "a: b\n---\n: [").expect_err("broken YAML");
+        assert!(err.starts_with("bad.yaml#2"), "{err}");
+    }
+}
