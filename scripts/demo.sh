@@ -103,7 +103,8 @@ say "CRDs"
 "$KUBECTL" wait --for condition=established --timeout=60s crd/gamepanels.pterobox.io crd/gameboxes.pterobox.io crd/gameservers.pterobox.io >&2
 
 say "the operator (log: $DIR/operator.log)"
-RUST_LOG=info NO_COLOR=1 "$PTEROBOX" run --install-poll-ms 500 >"$DIR/operator.log" 2>&1 &
+RUST_LOG=info NO_COLOR=1 "$PTEROBOX" run --install-poll-ms 500 --leader-election=false --webhook=false \
+  --log-format text --probe-addr 127.0.0.1:28080 >"$DIR/operator.log" 2>&1 &
 PIDS+=($!)
 
 say "examples/"

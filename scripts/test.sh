@@ -14,6 +14,9 @@ rustup component add rustfmt clippy >/dev/null 2>&1 || true
 say "Kubernetes control-plane binaries"
 bash scripts/build-k8s.sh
 
+say "helm (for the chart tests)"
+bash scripts/build-helm.sh
+
 say "cargo fmt --check"
 cargo fmt --check
 

@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use pterobox::crd::Flavor;
+use pterobox::leader::{Leadership, LeaseSettings};
 use pterobox::panel::sim::{self, Catalog, Faults, SimConfig};
+use pterobox::webhook::certs;
 
 /// PteroBox sells boxes of game-server resources on a Pterodactyl or Wisp panel.
 #[derive(Parser)]
@@ -72,22 +74,182 @@ fn check(args: CheckArgs) -> anyhow::Result<std::process::ExitCode> {
 
 #[derive(clap::Args)]
 struct RunArgs {
-    /// This replica's name in events (`reportingInstance`); defaults to the pod name.
+    /// This replica's name: the leader Lease holder and `reportingInstance` of events.
     #[arg(long, env = "POD_NAME", default_value = "pterobox")]
     instance: String,
+    /// The operator's own namespace: its leader Lease and webhook certificate Secret live there.
+    #[arg(long, env = "POD_NAMESPACE", default_value = "pterobox-system")]
+    namespace: String,
     /// How often to check a panel server that is still installing, in milliseconds.
     #[arg(long, default_value_t = 3000)]
     install_poll_ms: u64,
+    /// Address of /healthz, /readyz and /metrics.
+    #[arg(long, default_value = "0.0.0.0:8080")]
+    probe_addr: SocketAddr,
+    /// Elect a leader on a Lease (off: this replica always leads; run only one).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    leader_election: bool,
+    /// Name of the leader Lease.
+    #[arg(long, default_value = "pterobox")]
+    lease_name: String,
+    /// How long the leader Lease is valid without renewal, in seconds.
+    #[arg(long, default_value_t = 15)]
+    lease_duration_secs: u64,
+    /// Serve the validating admission webhook.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    webhook: bool,
+    /// Address of the webhook (TLS).
+    #[arg(long, default_value = "0.0.0.0:9443")]
+    webhook_addr: SocketAddr,
+    /// Directory with `tls.crt` and `tls.key` (cert-manager); without it the operator makes its own.
+    #[arg(long)]
+    webhook_cert_dir: Option<PathBuf>,
+    /// Secret (in --namespace) that keeps the operator-made webhook certificate.
+    #[arg(long, default_value = "pterobox-webhook-tls")]
+    webhook_secret: String,
+    /// ValidatingWebhookConfiguration whose caBundle the operator fills.
+    #[arg(long, default_value = "pterobox")]
+    webhook_config: String,
+    /// Service in front of the webhook: its DNS names go into the certificate.
+    #[arg(long, default_value = "pterobox-webhook")]
+    webhook_service: String,
+    /// More names or IP addresses for the webhook certificate (repeatable).
+    #[arg(long)]
+    webhook_host: Vec<String>,
+    /// Log format: JSON for a cluster, text for a terminal (auto: text when stderr is a terminal).
+    #[arg(long, value_enum, default_value = "auto")]
+    log_format: LogFormat,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Auto,
+    Json,
+    Text,
 }
 
 async fn run(args: RunArgs) -> anyhow::Result<()> {
+    // kube and the webhook both use rustls; one process-wide provider.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let client = kube::Client::try_default().await?;
     let settings = pterobox::controller::Settings {
-        instance: args.instance,
+        instance: args.instance.clone(),
         install_poll: Duration::from_millis(args.install_poll_ms.max(100)),
     };
-    tracing::info!(instance = %settings.instance, "pterobox operator starting");
-    pterobox::controller::run(client, settings, shutdown_signal()).await
+    tracing::info!(instance = %settings.instance, namespace = %args.namespace, "pterobox operator starting");
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stopped = move || {
+        let mut rx = stop_rx.clone();
+        async move {
+            let _ = rx.wait_for(|s| *s).await;
+        }
+    };
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop_tx.send(true);
+    });
+
+    let health = pterobox::http::Health::default();
+    let probes = tokio::spawn(pterobox::http::serve(args.probe_addr, health.clone(), stopped()));
+    tokio::spawn({
+        let (health, client) = (health.clone(), client.clone());
+        async move { health.wait_crds_established(client).await }
+    });
+
+    let (leadership, election) = if args.leader_election {
+        let lease = LeaseSettings::new(
+            &args.namespace,
+            &args.lease_name,
+            &args.instance,
+            Duration::from_secs(args.lease_duration_secs.max(2)),
+        );
+        let (leadership, task) = pterobox::leader::start(client.clone(), lease, stopped());
+        (leadership, Some(task))
+    } else {
+        pterobox::metrics::get().set_leader(true);
+        (Leadership::always(), None)
+    };
+
+    let webhook = if args.webhook { Some(webhook_cert(&args, &client).await?) } else { None };
+    let webhook_addr = args.webhook_addr;
+    let webhook_task = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let webhook_slot = webhook_task.clone();
+    let controllers = pterobox::controller::run(
+        client,
+        settings,
+        leadership,
+        |ctx| {
+            health.watch(ctx.clone());
+            if let Some(cert) = webhook {
+                let task = tokio::spawn(pterobox::webhook::serve(webhook_addr, cert, ctx.clone(), stopped()));
+                *webhook_slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(task);
+            }
+        },
+        stopped(),
+    );
+    tokio::pin!(controllers);
+    let mut election = election;
+    let lost = {
+        let lost = async {
+            match election.as_mut() {
+                Some(task) => Some(task.await),
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            result = &mut controllers => { result?; None }
+            lost = lost => lost,
+        }
+    };
+    match lost {
+        // Stopped: a leader hands its Lease back before the process exits.
+        None => {
+            if let Some(task) = election {
+                let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
+            }
+        }
+        // A replica that may no longer lead stops at once: the next leader starts from the cluster.
+        Some(Ok(Err(lost))) => anyhow::bail!("{lost}"),
+        Some(Ok(Ok(()))) => controllers.await?,
+        Some(Err(e)) => anyhow::bail!("leader election task failed: {e}"),
+    }
+    let webhook_task = webhook_task.lock().unwrap_or_else(|p| p.into_inner()).take();
+    for task in [Some(probes), webhook_task].into_iter().flatten() {
+        if let Ok(Err(e)) = task.await {
+            tracing::warn!(error = %e, "a server stopped with an error");
+        }
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// The webhook's serving certificate, and (when the operator made it) the task keeping its CA in
+/// the webhook configuration.
+async fn webhook_cert(args: &RunArgs, client: &kube::Client) -> anyhow::Result<certs::ServingCert> {
+    let source = match &args.webhook_cert_dir {
+        Some(dir) => certs::TlsSource::Files(dir.clone()),
+        None => {
+            let (svc, ns) = (&args.webhook_service, &args.namespace);
+            let mut hosts = vec![
+                svc.clone(),
+                format!("{svc}.{ns}"),
+                format!("{svc}.{ns}.svc"),
+                format!("{svc}.{ns}.svc.cluster.local"),
+            ];
+            hosts.extend(args.webhook_host.iter().cloned());
+            certs::TlsSource::Managed {
+                namespace: ns.clone(),
+                secret: args.webhook_secret.clone(),
+                webhook_config: args.webhook_config.clone(),
+                hosts,
+            }
+        }
+    };
+    let cert = certs::load(client, &source).await?;
+    if let (certs::TlsSource::Managed { webhook_config, .. }, Some(ca)) = (&source, &cert.ca_pem) {
+        tokio::spawn(certs::keep_ca_bundle(client.clone(), webhook_config.clone(), ca.clone()));
+    }
+    Ok(cert)
 }
 
 /// Resolves on SIGTERM or Ctrl-C.
@@ -195,16 +357,29 @@ async fn panel_sim(args: PanelSimArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn init_tracing() {
+fn init_tracing(json: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if json {
+        logs.json().flatten_event(true).with_current_span(true).init();
+    } else {
+        logs.init();
+    }
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<std::process::ExitCode> {
     let cli = Cli::parse();
-    init_tracing();
+    let json = match &cli.command {
+        Command::Run(args) => match args.log_format {
+            LogFormat::Json => true,
+            LogFormat::Text => false,
+            LogFormat::Auto => !std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        },
+        _ => false,
+    };
+    init_tracing(json);
     match cli.command {
         Command::Crds => print!("{}", pterobox::crd::to_yaml()?),
         Command::PanelSim(args) => panel_sim(args).await?,

@@ -160,6 +160,7 @@ async fn apply(gbox: Arc<GameBox>, ctx: Arc<Context>) -> Result<Action> {
                 Want::new(condition::READY, true, "Ready", "the owner exists on the panel")
             }
             Err(e) => {
+                crate::metrics::get().reconcile_failed("GameBox", e.label());
                 requeue = ctx.retry_delay(&key, &e);
                 let why = match &e {
                     PanelError::Unauthorized { .. } => reason::CREDENTIALS_REJECTED,
@@ -261,6 +262,7 @@ async fn apply(gbox: Arc<GameBox>, ctx: Arc<Context>) -> Result<Action> {
         summary: Some(summary(&outcome.used, &limits)),
         servers: ledger,
     };
+    crate::metrics::get().box_usage(&ns, &gbox.name_any(), Some((&outcome.used, &limits)));
     let written = apply_status(&api, gbox.as_ref(), gbox.status.as_ref(), &status).await?;
     tracing::debug!(admitted = outcome.used.servers, status_written = written, "reconciled");
     Ok(Action::requeue(requeue))
@@ -273,6 +275,7 @@ async fn cleanup(gbox: Arc<GameBox>, ctx: Arc<Context>) -> Result<Action> {
     let api: Api<GameServer> = Api::namespaced(ctx.client.clone(), &ns);
     let remaining = servers_of(&ctx, &gbox);
     if remaining.is_empty() {
+        crate::metrics::get().box_usage(&ns, &gbox.name_any(), None);
         return Ok(Action::await_change());
     }
     for server in remaining.iter().filter(|s| s.metadata.deletion_timestamp.is_none()) {

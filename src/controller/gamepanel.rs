@@ -107,6 +107,7 @@ async fn apply(panel: Arc<GamePanel>, ctx: Arc<Context>) -> Result<Action> {
             ]);
             let handle = ctx.registry.ensure(&name, fingerprint, resync, || {
                 let mut settings = HttpSettings::new(spec.url.clone(), key.clone(), rpm);
+                settings.panel = name.clone();
                 // A 429 pauses the whole panel in the limiter; the reconcile reports it and is
                 // requeued after Retry-After, rather than holding a worker while it waits.
                 settings.rate_limit_retries = 0;

@@ -33,6 +33,23 @@ pub enum Error {
     Waiting(String),
 }
 
+impl Error {
+    /// A short stable name, for the `reason` label of error metrics.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Error::Kube(_) => "kube",
+            Error::Panel(e) => e.label(),
+            Error::Finalizer(inner) => match inner.as_ref() {
+                kube::runtime::finalizer::Error::ApplyFailed(e) | kube::runtime::finalizer::Error::CleanupFailed(e) => {
+                    e.label()
+                }
+                _ => "finalizer",
+            },
+            Error::Waiting(_) => "waiting",
+        }
+    }
+}
+
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Settings of `pterobox run`.
@@ -59,8 +76,12 @@ pub struct Context {
     pub boxes: Store<GameBox>,
     pub servers: Store<GameServer>,
     pub settings: Settings,
+    /// Only the leader reconciles; standbys keep their caches warm.
+    pub leadership: crate::leader::Leadership,
     /// Consecutive transient failures per object, for exponential backoff.
     pub failures: std::sync::Mutex<std::collections::HashMap<String, u32>>,
+    /// Set once the three caches have their first full listing.
+    synced: std::sync::atomic::AtomicBool,
 }
 
 impl Context {
@@ -94,6 +115,11 @@ impl Context {
         ready(&self.servers).await
     }
 
+    /// Whether the three caches have had their first full listing (without waiting).
+    pub fn caches_synced(&self) -> bool {
+        self.synced.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     /// When to retry after a panel error: a 429's `Retry-After`, else the object's backoff.
     pub fn retry_delay(&self, key: &str, error: &crate::panel::PanelError) -> Duration {
         match error {
@@ -125,10 +151,13 @@ where
     }
 }
 
-/// Runs the three controllers until `shutdown` resolves.
+/// Runs the three controllers until `shutdown` resolves. `started` receives the shared context
+/// (its stores) once, e.g. to serve the webhook and readiness from the same caches.
 pub async fn run(
     client: Client,
     settings: Settings,
+    leadership: crate::leader::Leadership,
+    started: impl FnOnce(&Arc<Context>),
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) -> anyhow::Result<()> {
     let (listed_tx, listed_rx) = tokio::sync::mpsc::channel(16);
@@ -149,25 +178,58 @@ pub async fn run(
         servers: server_controller.store(),
         client,
         settings,
+        leadership: leadership.clone(),
         failures: Default::default(),
+        synced: Default::default(),
+    });
+    let watcher = ctx.clone();
+    tokio::spawn(async move {
+        if watcher.caches_ready().await.is_ok() {
+            watcher.synced.store(true, std::sync::atomic::Ordering::SeqCst);
+            tracing::info!("caches synced");
+        }
     });
     let box_controller = gamebox::wire(box_controller, &ctx);
     let server_controller = gameserver::wire(server_controller, &ctx);
+    started(&ctx);
 
+    // A new leader looks at everything once; until then reconciles return at once.
     let panels = panel_controller
+        .reconcile_all_on(leadership.acquired())
         .graceful_shutdown_on(shutdown.clone())
-        .run(gamepanel::reconcile, gamepanel::error_policy, ctx.clone())
+        .run(|o, c| measured("GamePanel", gamepanel::reconcile(o, c.clone()), c), gamepanel::error_policy, ctx.clone())
         .for_each(|r| async move { log_result("GamePanel", r) });
     let boxes = box_controller
+        .reconcile_all_on(leadership.acquired())
         .graceful_shutdown_on(shutdown.clone())
-        .run(gamebox::reconcile, gamebox::error_policy, ctx.clone())
+        .run(|o, c| measured("GameBox", gamebox::reconcile(o, c.clone()), c), gamebox::error_policy, ctx.clone())
         .for_each(|r| async move { log_result("GameBox", r) });
     let servers = server_controller
+        .reconcile_all_on(leadership.acquired())
         .graceful_shutdown_on(shutdown)
-        .run(gameserver::reconcile, gameserver::error_policy, ctx.clone())
+        .run(
+            |o, c| measured("GameServer", gameserver::reconcile(o, c.clone()), c),
+            gameserver::error_policy,
+            ctx.clone(),
+        )
         .for_each(|r| async move { log_result("GameServer", r) });
     tokio::join!(panels, boxes, servers);
     Ok(())
+}
+
+/// Runs one reconcile if this replica leads, and counts it in the metrics.
+async fn measured(
+    controller: &'static str,
+    reconcile: impl std::future::Future<Output = Result<kube::runtime::controller::Action>>,
+    ctx: Arc<Context>,
+) -> Result<kube::runtime::controller::Action> {
+    if !ctx.leadership.is_leader() {
+        return Ok(kube::runtime::controller::Action::await_change());
+    }
+    let started = std::time::Instant::now();
+    let result = reconcile.await;
+    crate::metrics::get().reconciled(controller, started.elapsed(), result.as_ref().err().map(Error::label));
+    result
 }
 
 fn log_result<T: std::fmt::Debug, E: std::fmt::Display>(kind: &str, result: std::result::Result<T, E>) {

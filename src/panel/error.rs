@@ -27,3 +27,18 @@ pub enum PanelError {
     #[error("unexpected panel response ({status}): {message}")]
     Unexpected { status: u16, message: String },
 }
+
+impl PanelError {
+    /// A short stable name, for metric labels.
+    pub fn label(&self) -> &'static str {
+        match self {
+            PanelError::Validation { .. } => "validation",
+            PanelError::NotFound { .. } => "not_found",
+            PanelError::RateLimited { .. } => "rate_limited",
+            PanelError::NoCapacity { .. } => "no_capacity",
+            PanelError::Unauthorized { .. } => "unauthorized",
+            PanelError::Unavailable { .. } => "unavailable",
+            PanelError::Unexpected { .. } => "unexpected",
+        }
+    }
+}

@@ -40,6 +40,8 @@ impl fmt::Debug for ApiKey {
 /// How to reach one panel.
 #[derive(Debug, Clone)]
 pub struct HttpSettings {
+    /// The GamePanel's name, as the `panel` label of request metrics.
+    pub panel: String,
     /// e.g. `https://panel.example.com` (the client appends `/api/application`).
     pub base_url: String,
     pub api_key: ApiKey,
@@ -57,6 +59,7 @@ pub struct HttpSettings {
 impl HttpSettings {
     pub fn new(base_url: impl Into<String>, api_key: ApiKey, requests_per_minute: u32) -> Self {
         Self {
+            panel: String::new(),
             base_url: base_url.into(),
             api_key,
             limiter: Arc::new(Limiter::new(requests_per_minute)),
@@ -136,6 +139,7 @@ impl HttpCore {
         }
     }
 
+    /// One request, after the limiter lets it go; counted in the metrics by route and outcome.
     async fn once(
         &self,
         method: Method,
@@ -144,6 +148,21 @@ impl HttpCore {
         body: Option<&Value>,
     ) -> Result<Option<Value>> {
         self.limiter.acquire().await;
+        let started = std::time::Instant::now();
+        let operation = format!("{method} {}", crate::metrics::route(path));
+        let result = self.exchange(method, path, query, body).await;
+        let outcome = result.as_ref().err().map_or("ok", PanelError::label);
+        crate::metrics::get().panel_request(&self.settings.panel, &operation, outcome, started.elapsed());
+        result
+    }
+
+    async fn exchange(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<&Value>,
+    ) -> Result<Option<Value>> {
         let mut request = self
             .client
             .request(method.clone(), format!("{}{path}", self.api))

@@ -25,6 +25,11 @@ pub const K8S_VERSION: &str = include_str!("../../scripts/k8s-version");
 pub const ADMIN_TOKEN: &str = "pterobox-test-admin-token";
 /// Token of an authenticated user with no role bindings at all: RBAC must refuse it everything.
 pub const NOBODY_TOKEN: &str = "pterobox-test-nobody-token";
+/// The chart's ServiceAccount (release `pterobox` in `pterobox-system`): only what RBAC grants it.
+pub const CHART_SA_TOKEN: &str = "pterobox-test-chart-sa-token";
+pub const CHART_SA_USER: &str = "system:serviceaccount:pterobox-system:pterobox";
+/// A tenant user, `tenant-alice`, with no rights until a test binds some.
+pub const TENANT_TOKEN: &str = "pterobox-test-tenant-token";
 
 const READY_TIMEOUT: Duration = Duration::from_secs(120);
 const TMP_PREFIX: &str = "pterobox-cp-";
@@ -97,6 +102,34 @@ async fn kubeconfig_config(path: &Path) -> Config {
     Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
         .await
         .expect("the test kubeconfig is usable")
+}
+
+/// A kubeconfig file for `token` (for a subprocess such as the operator or kubectl).
+pub fn kubeconfig_with_token(token: &str) -> PathBuf {
+    let cp = control_plane();
+    let path = cp.dir.join(format!("kubeconfig-{token}"));
+    let text = std::fs::read_to_string(&cp.kubeconfig).expect("read the admin kubeconfig");
+    std::fs::write(&path, text.replace(ADMIN_TOKEN, token)).expect("write a kubeconfig");
+    path
+}
+
+/// Runs `kubectl` (the control plane's build) as the admin, with `stdin` if given.
+pub fn kubectl(args: &[&str], stdin: Option<&str>) -> std::process::Output {
+    use std::io::Write as _;
+    let cp = control_plane();
+    let mut child = std::process::Command::new(cp.bin_dir.join("kubectl"))
+        .arg("--kubeconfig")
+        .arg(&cp.kubeconfig)
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run kubectl");
+    if let Some(mut input) = child.stdin.take() {
+        input.write_all(stdin.unwrap_or_default().as_bytes()).expect("kubectl stdin");
+    }
+    child.wait_with_output().expect("kubectl output")
 }
 
 /// Creates a fresh namespace named after the test (`<prefix>-<unique suffix>`).
@@ -217,7 +250,9 @@ fn write_pki(dir: &Path) -> Result<Pki, String> {
     write(
         &pki.tokens,
         &format!(
-            "{ADMIN_TOKEN},pterobox-test-admin,uid-admin,\"system:masters\"\n{NOBODY_TOKEN},pterobox-test-nobody,uid-nobody\n"
+            "{ADMIN_TOKEN},pterobox-test-admin,uid-admin,\"system:masters\"\n{NOBODY_TOKEN},pterobox-test-nobody,uid-nobody\n\
+             {CHART_SA_TOKEN},{CHART_SA_USER},uid-chart-sa,\"system:serviceaccounts,system:serviceaccounts:pterobox-system\"\n\
+             {TENANT_TOKEN},tenant-alice,uid-tenant-alice\n"
         ),
     )?;
     Ok(pki)

@@ -26,17 +26,31 @@ pub async fn exclusive() -> tokio::sync::MutexGuard<'static, ()> {
 pub struct Operator {
     child: Option<Child>,
     pub log: PathBuf,
+    /// Where its /healthz, /readyz and /metrics answer.
+    pub probe_addr: String,
 }
 
 impl Operator {
+    /// One operator that always leads and serves no webhook (the end-to-end tests of behaviour).
     pub fn start(name: &str) -> Self {
+        Self::start_with(name, &["--leader-election=false", "--webhook=false"], None)
+    }
+
+    /// An operator with more arguments, as the user `kubeconfig` if given (else the admin).
+    pub fn start_with(name: &str, args: &[&str], kubeconfig: Option<&std::path::Path>) -> Self {
         let cp = control_plane();
         let log = cp.dir.join(format!("operator-{name}-{}.log", std::process::id()));
         let out = std::fs::OpenOptions::new().create(true).append(true).open(&log).expect("operator log");
         let err = out.try_clone().expect("log");
+        let probe_addr = format!("127.0.0.1:{}", super::control_plane::free_port().expect("free port"));
+        let log_format: &[&str] =
+            if args.iter().any(|a| a.starts_with("--log-format")) { &[] } else { &["--log-format", "text"] };
         let child = Command::new(env!("CARGO_BIN_EXE_pterobox"))
             .args(["run", "--install-poll-ms", "300", "--instance", name])
-            .env("KUBECONFIG", &cp.kubeconfig)
+            .args(log_format)
+            .args(["--probe-addr", &probe_addr])
+            .args(args)
+            .env("KUBECONFIG", kubeconfig.unwrap_or(&cp.kubeconfig))
             .env("RUST_LOG", std::env::var("PTEROBOX_TEST_LOG").unwrap_or_else(|_| "info,pterobox=debug".into()))
             .env("NO_COLOR", "1")
             .stdin(Stdio::null())
@@ -44,7 +58,28 @@ impl Operator {
             .stderr(err)
             .spawn()
             .expect("start pterobox run");
-        Operator { child: Some(child), log }
+        Operator { child: Some(child), log, probe_addr }
+    }
+
+    /// SIGTERM, then waits for the process to exit (a graceful stop, as Kubernetes does).
+    pub fn stop(&mut self) -> Option<std::process::ExitStatus> {
+        let mut child = self.child.take()?;
+        // SAFETY: kill(2) on a child we spawned and have not reaped.
+        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+        child.wait().ok()
+    }
+
+    /// Whether the process still runs.
+    pub fn running(&mut self) -> bool {
+        self.child.as_mut().is_some_and(|c| matches!(c.try_wait(), Ok(None)))
+    }
+
+    /// GET on its probe address (`/metrics`, `/readyz`…): status code and body.
+    pub async fn probe(&self, path: &str) -> Result<(u16, String), String> {
+        let url = format!("http://{}{path}", self.probe_addr);
+        let response = reqwest::get(&url).await.map_err(|e| format!("{url}: {e}"))?;
+        let status = response.status().as_u16();
+        Ok((status, response.text().await.map_err(|e| e.to_string())?))
     }
 
     /// SIGKILL: no graceful shutdown, as a crash.
@@ -114,6 +149,17 @@ impl World {
         resync: &str,
         tweak: impl FnOnce(&mut pterobox::panel::sim::SimConfig),
     ) -> World {
+        Self::with_operator(test, flavor, resync, tweak, |_| Operator::start(test)).await
+    }
+
+    /// As `with`, with the operator that `start` returns given the test namespace.
+    pub async fn with_operator(
+        test: &str,
+        flavor: Flavor,
+        resync: &str,
+        tweak: impl FnOnce(&mut pterobox::panel::sim::SimConfig),
+        start: impl FnOnce(&str) -> Operator,
+    ) -> World {
         let client = super::admin_client().await;
         super::crds::install(&client).await;
         let ns = super::test_namespace(&client, test).await;
@@ -139,7 +185,7 @@ impl World {
         }))
         .expect("panel");
         Api::<GamePanel>::all(client.clone()).create(&PostParams::default(), &gp).await.expect("create GamePanel");
-        let operator = Operator::start(test);
+        let operator = start(&ns);
         World { client, ns, panel_name, panel, operator }
     }
 
@@ -221,6 +267,24 @@ impl World {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         panic!("panel: {what} did not happen within 60s; last: {last:#?}\n--- operator log tail:\n{}", self.log_tail());
+    }
+
+    /// GET on the operator's probe address, retried while it is not listening yet (10 s).
+    pub async fn operator_probe(&self, path: &str) -> (u16, String) {
+        let mut last = String::new();
+        for _ in 0..100 {
+            match self.operator.probe(path).await {
+                Ok(answer) => return answer,
+                Err(e) => last = e,
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("{path}: {last}\n{}", self.log_tail());
+    }
+
+    /// GET on the operator's probe address, once.
+    pub async fn operator_probe_opt(&self, path: &str) -> Option<(u16, String)> {
+        self.operator.probe(path).await.ok()
     }
 
     pub fn log_tail(&self) -> String {

@@ -458,6 +458,9 @@ impl Reconciler {
                 _ => ("PanelUnavailable", e.to_string(), Some(self.ctx.retry_delay(&self.key, e))),
             },
         };
+        if let Refusal::Panel(e) = &refusal {
+            crate::metrics::get().reconcile_failed("GameServer", e.label());
+        }
         if let Refusal::Panel(PanelError::NotFound { .. }) = refusal {
             // Deleted between the listing and our write: forget it; the next pass recreates it.
             if let Some(h) = self.gbox().and_then(|b| self.ctx.registry.get(&b.spec.panel_ref)) {

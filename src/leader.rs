@@ -1,0 +1,239 @@
+//! Leader election on a `coordination.k8s.io/v1` Lease, as client-go does it: every replica keeps
+//! its caches warm and serves the webhook; only the holder of the Lease reconciles (and so writes).
+//!
+//! A Lease is taken over when its record has not changed for its whole duration, as seen by this
+//! replica's own clock (no trust in other clocks). The holder renews it; if it cannot renew within
+//! the renew deadline it gives leadership up, before anyone else may take it.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
+use k8s_openapi::jiff::Timestamp;
+use kube::api::{Api, ObjectMeta, PostParams};
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+/// Where the Lease is and how it is held.
+#[derive(Debug, Clone)]
+pub struct LeaseSettings {
+    pub namespace: String,
+    pub name: String,
+    /// This replica, e.g. the pod name.
+    pub identity: String,
+    /// How long a Lease stays valid without renewal.
+    pub duration: Duration,
+    /// The holder gives up if it has not renewed for this long (less than `duration`).
+    pub renew_deadline: Duration,
+    /// How often to try to acquire or renew.
+    pub retry_period: Duration,
+}
+
+impl LeaseSettings {
+    /// Settings derived from one lease duration, in client-go's proportions (15s / 10s / 2s).
+    pub fn new(namespace: &str, name: &str, identity: &str, duration: Duration) -> Self {
+        Self {
+            namespace: namespace.into(),
+            name: name.into(),
+            identity: identity.into(),
+            duration,
+            renew_deadline: duration.mul_f64(2.0 / 3.0),
+            retry_period: duration.mul_f64(2.0 / 15.0),
+        }
+    }
+}
+
+/// Whether this replica leads; cheap to read from every reconcile.
+#[derive(Debug, Clone)]
+pub struct Leadership {
+    leading: Arc<AtomicBool>,
+    changes: watch::Receiver<bool>,
+}
+
+impl Leadership {
+    /// A replica that leads from the start (election disabled: a single replica).
+    pub fn always() -> Self {
+        let (_tx, changes) = watch::channel(true);
+        Self { leading: Arc::new(AtomicBool::new(true)), changes }
+    }
+
+    pub fn is_leader(&self) -> bool {
+        self.leading.load(Ordering::SeqCst)
+    }
+
+    /// Yields once each time this replica becomes the leader.
+    pub fn acquired(&self) -> impl futures::Stream<Item = ()> + Send + 'static {
+        futures::stream::unfold(self.changes.clone(), |mut rx| async move {
+            loop {
+                rx.changed().await.ok()?;
+                if *rx.borrow_and_update() {
+                    return Some(((), rx));
+                }
+            }
+        })
+    }
+}
+
+/// Why the election stopped.
+#[derive(Debug, thiserror::Error)]
+#[error("lost the leader Lease {namespace}/{name}: {why}")]
+pub struct Lost {
+    pub namespace: String,
+    pub name: String,
+    pub why: String,
+}
+
+/// Starts the election. The task ends with `Err(Lost)` when a leader cannot renew in time, or
+/// `Ok` when `stop` fires (a leader then releases the Lease so that a standby takes over at once).
+pub fn start(
+    client: kube::Client,
+    settings: LeaseSettings,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) -> (Leadership, tokio::task::JoinHandle<Result<(), Lost>>) {
+    let (tx, changes) = watch::channel(false);
+    let leading = Arc::new(AtomicBool::new(false));
+    let leadership = Leadership { leading: leading.clone(), changes };
+    let api: Api<Lease> = Api::namespaced(client, &settings.namespace);
+    let task = tokio::spawn(async move {
+        let mut election = Election { api, settings, observed: None, renewed: None };
+        tokio::pin!(stop);
+        loop {
+            let leads = election.try_acquire_or_renew().await;
+            let was_leading = leading.load(Ordering::SeqCst);
+            let lost = match election.renewed {
+                _ if was_leading && !leads => Some("another replica holds it".to_string()),
+                Some(renewed) if leads && renewed.elapsed() > election.settings.renew_deadline => {
+                    Some(format!("not renewed for {:?}", renewed.elapsed()))
+                }
+                _ => None,
+            };
+            if let Some(why) = lost {
+                leading.store(false, Ordering::SeqCst);
+                crate::metrics::get().set_leader(false);
+                let _ = tx.send(false);
+                let (namespace, name) = (election.settings.namespace.clone(), election.settings.name.clone());
+                return Err(Lost { namespace, name, why });
+            }
+            if leads && !was_leading {
+                leading.store(true, Ordering::SeqCst);
+                crate::metrics::get().set_leader(true);
+                let _ = tx.send(true);
+                tracing::info!(identity = %election.settings.identity, "became the leader");
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(election.settings.retry_period) => {}
+                _ = &mut stop => {
+                    leading.store(false, Ordering::SeqCst);
+                    if election.renewed.is_some() {
+                        election.release().await;
+                    }
+                    return Ok(());
+                }
+            }
+        }
+    });
+    (leadership, task)
+}
+
+/// What identifies one write of the Lease: its holder and renew time.
+type Record = (Option<String>, Option<Timestamp>);
+
+struct Election {
+    api: Api<Lease>,
+    settings: LeaseSettings,
+    /// The last Lease record seen (holder, renew time) and when this replica first saw it.
+    observed: Option<(Record, Instant)>,
+    /// When this replica last renewed, while it leads.
+    renewed: Option<Instant>,
+}
+
+impl Election {
+    /// One round; returns whether this replica leads afterwards.
+    async fn try_acquire_or_renew(&mut self) -> bool {
+        let now = MicroTime(Timestamp::now());
+        let me = self.settings.identity.clone();
+        let seconds = i32::try_from(self.settings.duration.as_secs().max(1)).unwrap_or(15);
+        let current = match self.api.get_opt(&self.settings.name).await {
+            Ok(lease) => lease,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the leader Lease");
+                return self.renewed.is_some();
+            }
+        };
+        let Some(mut lease) = current else {
+            let lease = Lease {
+                metadata: ObjectMeta { name: Some(self.settings.name.clone()), ..Default::default() },
+                spec: Some(LeaseSpec {
+                    holder_identity: Some(me),
+                    lease_duration_seconds: Some(seconds),
+                    acquire_time: Some(now.clone()),
+                    renew_time: Some(now),
+                    lease_transitions: Some(0),
+                    ..Default::default()
+                }),
+            };
+            return self.write(self.api.create(&PostParams::default(), &lease).await);
+        };
+        let spec = lease.spec.get_or_insert_with(Default::default);
+        let record = (spec.holder_identity.clone(), spec.renew_time.as_ref().map(|t| t.0));
+        if self.observed.as_ref().map(|(r, _)| r) != Some(&record) {
+            self.observed = Some((record.clone(), Instant::now()));
+        }
+        let holder = record.0.clone().filter(|h| !h.is_empty());
+        let lease_for = Duration::from_secs(spec.lease_duration_seconds.unwrap_or(seconds).max(1) as u64);
+        let expired = self.observed.as_ref().is_some_and(|(_, seen)| seen.elapsed() > lease_for);
+        match holder {
+            Some(h) if h == me => {}
+            Some(_) if !expired => {
+                self.renewed = None;
+                return false;
+            }
+            _ => {
+                spec.holder_identity = Some(me);
+                spec.acquire_time = Some(now.clone());
+                spec.lease_transitions = Some(spec.lease_transitions.unwrap_or(0) + 1);
+            }
+        }
+        spec.renew_time = Some(now);
+        spec.lease_duration_seconds = Some(seconds);
+        // `replace` carries the resourceVersion read above: a concurrent writer makes it a 409.
+        let written = self.api.replace(&self.settings.name, &PostParams::default(), &lease).await;
+        self.write(written)
+    }
+
+    fn write(&mut self, result: kube::Result<Lease>) -> bool {
+        match result {
+            Ok(_) => {
+                self.renewed = Some(Instant::now());
+                true
+            }
+            Err(kube::Error::Api(s)) if s.code == 409 => {
+                tracing::debug!("another replica wrote the leader Lease first");
+                false
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot write the leader Lease");
+                // Still the leader until the renew deadline passes.
+                self.renewed.is_some()
+            }
+        }
+    }
+
+    /// Gives the Lease up on shutdown so that a standby does not wait for it to expire.
+    async fn release(&self) {
+        let Ok(Some(mut lease)) = self.api.get_opt(&self.settings.name).await else { return };
+        let spec = lease.spec.get_or_insert_with(Default::default);
+        if spec.holder_identity.as_deref() != Some(self.settings.identity.as_str()) {
+            return;
+        }
+        spec.holder_identity = None;
+        spec.lease_duration_seconds = Some(1);
+        spec.renew_time = Some(MicroTime(Timestamp::now()));
+        match self.api.replace(&self.settings.name, &PostParams::default(), &lease).await {
+            Ok(_) => tracing::info!("released the leader Lease"),
+            Err(e) => tracing::warn!(error = %e, "cannot release the leader Lease"),
+        }
+    }
+}

@@ -1,0 +1,131 @@
+//! The validating admission webhook (TLS): GameServer and GameBox requests are reviewed with the
+//! same engine as the controller, over the caches' view of the box's ledger, so that `kubectl apply`
+//! and GitOps syncs fail at once with the quota message. The controller stays correct without it.
+
+pub mod certs;
+pub mod review;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::routing::post;
+use axum::{Json, Router};
+use kube::ResourceExt;
+use kube::core::DynamicObject;
+use kube::core::admission::{AdmissionRequest, AdmissionResponse, AdmissionReview, Operation};
+use kube::runtime::reflector::ObjectRef;
+use serde_json::Value;
+
+use crate::controller::Context;
+use crate::crd::{GameBox, GameServer};
+use review::Decision;
+
+/// The path the webhook configuration calls.
+pub const PATH: &str = "/validate";
+
+/// Serves the webhook on `listen` until `shutdown` resolves.
+pub async fn serve(
+    listen: SocketAddr,
+    cert: certs::ServingCert,
+    ctx: Arc<Context>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let tls = axum_server::tls_rustls::RustlsConfig::from_pem(cert.cert_pem.into_bytes(), cert.key_pem.into_bytes())
+        .await
+        .map_err(|e| anyhow::anyhow!("webhook certificate: {e}"))?;
+    let app = Router::new().route(PATH, post(validate)).with_state(ctx);
+    let handle = axum_server::Handle::new();
+    let stopper = handle.clone();
+    tokio::spawn(async move {
+        shutdown.await;
+        stopper.graceful_shutdown(Some(Duration::from_secs(5)));
+    });
+    tracing::info!(%listen, path = PATH, "serving the admission webhook");
+    axum_server::bind_rustls(listen, tls).handle(handle).serve(app.into_make_service()).await?;
+    Ok(())
+}
+
+async fn validate(
+    State(ctx): State<Arc<Context>>,
+    Json(review): Json<AdmissionReview<DynamicObject>>,
+) -> Json<AdmissionReview<DynamicObject>> {
+    let request: AdmissionRequest<DynamicObject> = match review.try_into() {
+        Ok(r) => r,
+        Err(e) => return Json(AdmissionResponse::invalid(e.to_string()).into_review()),
+    };
+    let decision = decide(&ctx, &request);
+    tracing::debug!(
+        kind = %request.kind.kind, namespace = ?request.namespace, name = %request.name,
+        dry_run = request.dry_run, ?decision, "admission review"
+    );
+    let mut response = AdmissionResponse::from(&request);
+    match decision {
+        Decision::Allow { warnings } if !warnings.is_empty() => response.warnings = Some(warnings),
+        Decision::Allow { .. } => {}
+        Decision::Deny { message } => response = response.deny(message),
+    }
+    Json(response.into_review())
+}
+
+fn as_value(object: Option<&DynamicObject>) -> Option<Value> {
+    object.and_then(|o| serde_json::to_value(o).ok())
+}
+
+/// The verdict on one request. Reads only the caches: no side effects, so dry runs are honoured.
+fn decide(ctx: &Context, request: &AdmissionRequest<DynamicObject>) -> Decision {
+    if !matches!(request.operation, Operation::Create | Operation::Update) {
+        return Decision::Allow { warnings: Vec::new() };
+    }
+    let Some(object) = as_value(request.object.as_ref()) else {
+        return Decision::Deny { message: "the request has no object".into() };
+    };
+    let old = as_value(request.old_object.as_ref());
+    if let Some(denied) = review::schema(&object, old.as_ref()) {
+        return denied;
+    }
+    if !ctx.caches_synced() {
+        return Decision::Allow {
+            warnings: vec!["the operator's caches are still syncing: the budget is checked by the controller".into()],
+        };
+    }
+    let namespace = request.namespace.clone().unwrap_or_default();
+    let servers_of = |box_name: &str| -> Vec<Arc<GameServer>> {
+        ctx.servers
+            .state()
+            .into_iter()
+            .filter(|s| s.namespace().as_deref() == Some(namespace.as_str()) && s.spec.box_name == box_name)
+            .collect()
+    };
+    let parse_error = |e: serde_json::Error| Decision::Deny { message: format!("cannot read the object: {e}") };
+    match request.kind.kind.as_str() {
+        "GameServer" => {
+            let server: GameServer = match serde_json::from_value(object) {
+                Ok(s) => s,
+                Err(e) => return parse_error(e),
+            };
+            let old: Option<GameServer> = old.and_then(|o| serde_json::from_value(o).ok());
+            let gbox = ctx.boxes.get(&ObjectRef::new(&server.spec.box_name).within(&namespace));
+            let others = servers_of(&server.spec.box_name);
+            let others: Vec<&GameServer> = others.iter().map(|s| s.as_ref()).collect();
+            review::review_server(&server, old.as_ref(), gbox.as_deref(), &others)
+        }
+        "GameBox" => {
+            let gbox: GameBox = match serde_json::from_value(object) {
+                Ok(b) => b,
+                Err(e) => return parse_error(e),
+            };
+            // The ledger lives in status, which a spec update does not carry: take it from the cache.
+            let mut gbox = gbox;
+            if gbox.status.is_none() {
+                gbox.status = ctx.boxes.get(&ObjectRef::from_obj(&gbox)).and_then(|b| b.status.clone());
+            }
+            let panel = ctx.panels.get(&ObjectRef::new(&gbox.spec.panel_ref));
+            let servers = servers_of(&gbox.name_any());
+            let servers: Vec<&GameServer> = servers.iter().map(|s| s.as_ref()).collect();
+            review::review_box(&gbox, panel.as_deref(), &servers)
+        }
+        _ => Decision::Allow { warnings: Vec::new() },
+    }
+}

@@ -1,0 +1,216 @@
+//! The webhook's verdicts: the same schema walk, spec checks and admission engine as the controller,
+//! over the box's ledger as the caches see it. Pure: every input is passed in.
+
+use std::collections::BTreeMap;
+
+use kube::ResourceExt;
+use serde_json::Value;
+
+use crate::budget::{self, Candidate, Verdict};
+use crate::crd::{GameBox, GamePanel, GameServer};
+use crate::review;
+
+/// Allow (with warnings) or deny (with the message `kubectl` shows).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    Allow { warnings: Vec<String> },
+    Deny { message: String },
+}
+
+impl Decision {
+    fn allow() -> Self {
+        Decision::Allow { warnings: Vec::new() }
+    }
+
+    fn deny(message: impl Into<String>) -> Self {
+        Decision::Deny { message: message.into() }
+    }
+}
+
+/// The schema and CEL rules, as the apiserver applies them (a guard when the installed CRDs are older).
+pub fn schema(object: &Value, old: Option<&Value>) -> Option<Decision> {
+    crate::crd::validate::validate(object, old)
+        .err()
+        .map(|errors| Decision::deny(errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")))
+}
+
+/// A GameServer being created or updated, against its box (if the box exists) and the box's other
+/// servers.
+pub fn review_server(
+    server: &GameServer,
+    old: Option<&GameServer>,
+    gbox: Option<&GameBox>,
+    others: &[&GameServer],
+) -> Decision {
+    if server.metadata.deletion_timestamp.is_some() {
+        return Decision::allow();
+    }
+    // Metadata-only updates (labels, finalizers, annotations) never change a verdict.
+    if old.is_some_and(|o| serde_json::to_value(&o.spec).ok() == serde_json::to_value(&server.spec).ok()) {
+        return Decision::allow();
+    }
+    let Some(gbox) = gbox else {
+        return Decision::Allow {
+            warnings: vec![format!(
+                "spec.box: GameBox {:?} does not exist (yet) in namespace {}; the server waits for it",
+                server.spec.box_name,
+                server.namespace().unwrap_or_default()
+            )],
+        };
+    };
+    if let Some(problem) = review::server_problem(gbox, server) {
+        return Decision::deny(problem);
+    }
+    let uid = server.uid().unwrap_or_else(|| "pterobox.io/new-server".into());
+    let Ok(requested) = budget::requested(&server.spec.resources) else {
+        return Decision::allow(); // server_problem above already denies a request that does not parse
+    };
+    let (mut candidates, _) = review::candidates(gbox, others.iter().copied().filter(|o| o.uid() != server.uid()));
+    candidates.push(Candidate {
+        uid: uid.clone(),
+        name: server.name_any(),
+        created: review::creation_key(server),
+        requested,
+        deleting: false,
+    });
+    let limits = budget::limits(&gbox.spec.budget).unwrap_or_default();
+    let outcome = budget::admit(&gbox.name_any(), &limits, &review::admitted(gbox.status.as_ref()), &candidates);
+    match outcome.verdicts.get(&uid) {
+        Some(Verdict::Rejected { message }) => Decision::deny(message.clone()),
+        Some(Verdict::Admitted { resize_rejected: Some(message), .. }) => Decision::deny(message.clone()),
+        _ => Decision::allow(),
+    }
+}
+
+/// A GameBox being created or updated: its own spec, the panel it names, and what lowering its
+/// budget or dropping an egg means for the servers it already holds (allowed, with warnings).
+pub fn review_box(gbox: &GameBox, panel: Option<&GamePanel>, servers: &[&GameServer]) -> Decision {
+    if gbox.metadata.deletion_timestamp.is_some() {
+        return Decision::allow();
+    }
+    if let Some(problem) = review::spec_problem(gbox) {
+        return Decision::deny(problem);
+    }
+    let ns = gbox.namespace().unwrap_or_default();
+    if let Some(panel) = panel {
+        let allowed = &panel.spec.allowed_namespaces;
+        if !allowed.is_empty() && !allowed.contains(&ns) {
+            return Decision::deny(format!(
+                "spec.panelRef: GamePanel {} does not allow namespace {ns} (allowedNamespaces: {})",
+                gbox.spec.panel_ref,
+                allowed.join(", ")
+            ));
+        }
+    }
+    let mut warnings = Vec::new();
+    let limits = budget::limits(&gbox.spec.budget).unwrap_or_default();
+    let used = review::admitted(gbox.status.as_ref())
+        .values()
+        .fold(budget::Amounts::default(), |sum, r| sum.plus(&budget::Amounts { servers: 1, ..*r }));
+    for r in used.over(&limits) {
+        warnings.push(format!(
+            "spec.budget.{}: {} is below what the box already uses ({}); nothing is deleted, nothing new is admitted until use falls",
+            r.name(),
+            r.show(limits.get(r)),
+            r.show(used.get(r))
+        ));
+    }
+    let mut orphaned: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    for s in servers {
+        if !gbox.spec.eggs.iter().any(|e| e.name == s.spec.egg) {
+            orphaned.entry(s.spec.egg.as_str()).or_default().push(s.name_any());
+        }
+    }
+    for (egg, names) in orphaned {
+        warnings.push(format!("spec.eggs: egg {egg:?} is no longer offered but servers use it: {}", names.join(", ")));
+    }
+    Decision::Allow { warnings }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gbox(memory: &str) -> GameBox {
+        serde_yaml::from_str(&format!(
+            r#"
+apiVersion: pterobox.io/v1alpha1
+kind: GameBox
+metadata: {{name: starter, namespace: shop, uid: box-1}}
+spec:
+  panelRef: main
+  owner: {{email: alice@example.com, firstName: Alice, lastName: Doe}}
+  budget: {{memory: {memory}, disk: 10Gi, cpu: "2", servers: 3, allocations: 3}}
+  eggs: [{{name: paper, nest: 1, egg: 3}}]
+  locations: [1]
+"#
+        ))
+        .expect("box")
+    }
+
+    fn server(name: &str, uid: Option<&str>, memory: &str) -> GameServer {
+        let mut s: GameServer = serde_yaml::from_str(&format!(
+            "apiVersion: pterobox.io/v1alpha1\nkind: GameServer\nmetadata: {{name: {name}, namespace: shop}}\n\
+             spec: {{box: starter, egg: paper, resources: {{memory: {memory}, disk: 1Gi, cpu: 500m}}}}\n"
+        ))
+        .expect("server");
+        s.metadata.uid = uid.map(String::from);
+        s
+    }
+
+    #[test]
+    fn a_server_that_fits_is_allowed_and_one_over_budget_is_denied_with_the_quota_message() {
+        let b = gbox("2Gi");
+        let existing = server("a", Some("uid-a"), "1536Mi");
+        assert_eq!(server_verdict(&server("b", None, "512Mi"), &b, &[&existing]), Decision::allow());
+        match server_verdict(&server("b", None, "1Gi"), &b, &[&existing]) {
+            Decision::Deny { message } => {
+                assert!(message.contains("exceeded budget of box starter") && message.contains("memory"), "{message}")
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn server_verdict(s: &GameServer, b: &GameBox, others: &[&GameServer]) -> Decision {
+        review_server(s, None, Some(b), others)
+    }
+
+    #[test]
+    fn an_egg_the_box_does_not_offer_is_denied_and_a_missing_box_only_warns() {
+        let mut s = server("a", None, "1Gi");
+        s.spec.egg = "rust".into();
+        assert!(
+            matches!(server_verdict(&s, &gbox("2Gi"), &[]), Decision::Deny { message } if message.contains("spec.egg"))
+        );
+        assert!(
+            matches!(review_server(&s, None, None, &[]), Decision::Allow { warnings } if warnings[0].contains("spec.box"))
+        );
+    }
+
+    #[test]
+    fn lowering_a_budget_below_use_is_allowed_with_a_warning() {
+        let mut b = gbox("1Gi");
+        b.status = Some(
+            serde_json::from_value(serde_json::json!({
+                "servers": [{"name": "a", "uid": "uid-a", "state": "Admitted",
+                             "reserved": {"memory": "2Gi", "disk": "1Gi", "cpu": "500m",
+                                          "databases": 0, "allocations": 1, "backups": 0}}]
+            }))
+            .expect("status"),
+        );
+        match review_box(&b, None, &[]) {
+            Decision::Allow { warnings } => {
+                assert!(warnings.iter().any(|w| w.contains("spec.budget.memory")), "{warnings:?}")
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_metadata_only_update_of_a_rejected_server_is_allowed() {
+        let b = gbox("1Gi");
+        let big = server("a", Some("uid-a"), "4Gi");
+        assert!(matches!(review_server(&big, None, Some(&b), &[]), Decision::Deny { .. }));
+        assert_eq!(review_server(&big, Some(&big), Some(&b), &[]), Decision::allow());
+    }
+}

@@ -1,0 +1,115 @@
+//! Two replicas on one Lease: only the leader writes (every event comes from it, the standby counts no
+//! reconcile); when the leader dies the standby takes over and converges what comes next, without a
+//! duplicate on the panel; a replica stopped gracefully hands the Lease back.
+
+mod support;
+
+use std::time::Duration;
+
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::events::v1::Event;
+use kube::api::Api;
+use pterobox::crd::{Flavor, GameServer};
+use support::operator::{Operator, World, basic_box, condition, server};
+
+fn replica(name: &str, ns: &str) -> Operator {
+    let lease = format!("lease-{ns}");
+    Operator::start_with(
+        name,
+        &["--webhook=false", "--namespace", ns, "--lease-name", &lease, "--lease-duration-secs", "4"],
+        None,
+    )
+}
+
+async fn holder(world: &World) -> Option<String> {
+    let leases: Api<Lease> = Api::namespaced(world.client.clone(), &world.ns);
+    leases.get_opt(&format!("lease-{}", world.ns)).await.ok().flatten()?.spec?.holder_identity
+}
+
+async fn wait_holder(world: &World, want: impl Fn(Option<&str>) -> bool, what: &str) -> Option<String> {
+    for _ in 0..300 {
+        let h = holder(world).await;
+        if want(h.as_deref()) {
+            return h;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the Lease: {what} did not happen in 30s (holder {:?})", holder(world).await);
+}
+
+fn ready(s: &GameServer) -> bool {
+    s.status.as_ref().is_some_and(|st| condition(&st.conditions, "Ready").is_some_and(|c| c.0 == "True"))
+}
+
+/// The `reportingInstance` of every event in the namespace.
+async fn reporters(world: &World) -> Vec<String> {
+    let events: Api<Event> = Api::namespaced(world.client.clone(), &world.ns);
+    let list = events.list(&Default::default()).await.expect("events").items;
+    list.into_iter().map(|e| e.reporting_instance.unwrap_or_default()).collect()
+}
+
+/// The value of a metric line starting with `prefix` (0 when absent).
+fn metric(text: &str, prefix: &str) -> f64 {
+    text.lines().filter(|l| l.starts_with(prefix)).filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok()).sum()
+}
+
+#[tokio::test]
+async fn only_the_leader_writes_and_a_standby_takes_over_when_it_dies() {
+    let _guard = support::operator::exclusive().await;
+    let mut world =
+        World::with_operator("leader", Flavor::Pterodactyl, "1m", |_| {}, |ns| replica("replica-a", ns)).await;
+    let first = wait_holder(&world, |h| h == Some("replica-a"), "replica-a leads").await;
+    assert_eq!(first.as_deref(), Some("replica-a"));
+    let mut standby = replica("replica-b", &world.ns);
+
+    world.apply(basic_box(&world.panel_name)).await;
+    world.apply(server("one", "paper", "1Gi", "1")).await;
+    world.apply(server("two", "paper", "1Gi", "1")).await;
+    world.wait_server("one", "Ready", ready).await;
+    world.wait_server("two", "Ready", ready).await;
+
+    // The standby is warm (its caches synced: ready) but never reconciled anything.
+    let mut standby_ready = false;
+    for _ in 0..100 {
+        if standby.probe("/readyz").await.is_ok_and(|(code, _)| code == 200) {
+            standby_ready = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        standby_ready,
+        "the standby never became ready:\n{}",
+        std::fs::read_to_string(&standby.log).unwrap_or_default()
+    );
+    let (_, metrics_b) = standby.probe("/metrics").await.expect("standby metrics");
+    assert_eq!(metric(&metrics_b, "pterobox_reconciles_total"), 0.0, "{metrics_b}");
+    assert_eq!(metric(&metrics_b, "pterobox_leader "), 0.0, "{metrics_b}");
+    let (_, metrics_a) = world.operator.probe("/metrics").await.expect("leader metrics");
+    assert_eq!(metric(&metrics_a, "pterobox_leader "), 1.0, "{metrics_a}");
+    assert!(metric(&metrics_a, "pterobox_reconciles_total") > 0.0, "{metrics_a}");
+    let before = reporters(&world).await;
+    assert!(!before.is_empty());
+    assert!(before.iter().all(|r| r == "replica-a"), "events from a non-leader: {before:?}");
+
+    // The leader dies without a word; the standby takes the Lease once it expires, and converges.
+    world.operator.kill();
+    wait_holder(&world, |h| h == Some("replica-b"), "replica-b takes over").await;
+    world.apply(server("three", "paper", "1Gi", "1")).await;
+    world.wait_server("three", "Ready", ready).await;
+    let after = reporters(&world).await;
+    assert!(after.iter().any(|r| r == "replica-b"), "the new leader published nothing: {after:?}");
+    let servers = world.wait_panel("three servers", |s| s.len() == 3).await;
+    let mut ids: Vec<_> = servers.iter().map(|s| s.external_id.clone()).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 3, "a duplicate on the panel: {servers:#?}");
+
+    // A graceful stop hands the Lease back at once and exits cleanly.
+    let status = standby.stop().expect("the standby was running");
+    assert!(status.success(), "exit status {status:?}");
+    let released = holder(&world).await;
+    assert!(released.as_deref().is_none_or(str::is_empty), "the Lease is still held by {released:?}");
+    world.operator = standby;
+    world.teardown().await;
+}

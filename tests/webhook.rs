@@ -1,0 +1,156 @@
+//! The validating webhook, called by the real apiserver over TLS with the certificate the operator
+//! made: `kubectl apply` of an over-budget server fails at once with the quota message, a fitting one
+//! passes, dry runs are answered without side effects, and lowering a budget only warns.
+
+mod support;
+
+use std::time::Duration;
+
+use k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration;
+use kube::api::{Api, DeleteParams, PostParams};
+use pterobox::crd::Flavor;
+use serde_json::json;
+use support::control_plane::{free_port, kubectl};
+use support::operator::{Operator, World, basic_box, condition, server};
+
+/// Registers the webhook for the test namespace only, calling the operator on `port`.
+async fn register(world: &World, port: u16) -> String {
+    let name = format!("pterobox-{}", world.ns);
+    let hook = |resource: &str| {
+        json!({
+            "name": format!("{resource}.pterobox.io"),
+            "clientConfig": {"url": format!("https://127.0.0.1:{port}/validate")},
+            "rules": [{"apiGroups": ["pterobox.io"], "apiVersions": ["v1alpha1"],
+                       "operations": ["CREATE", "UPDATE"], "resources": [resource], "scope": "Namespaced"}],
+            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": world.ns}},
+            "failurePolicy": "Fail", "sideEffects": "None", "admissionReviewVersions": ["v1"], "timeoutSeconds": 5
+        })
+    };
+    let config: ValidatingWebhookConfiguration = serde_json::from_value(json!({
+        "apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingWebhookConfiguration",
+        "metadata": {"name": name}, "webhooks": [hook("gameservers"), hook("gameboxes")]
+    }))
+    .expect("webhook configuration");
+    Api::<ValidatingWebhookConfiguration>::all(world.client.clone())
+        .create(&PostParams::default(), &config)
+        .await
+        .expect("create the webhook configuration");
+    name
+}
+
+/// `kubectl apply` of one manifest in the test namespace: (success, stdout + stderr).
+fn apply(world: &World, mut manifest: serde_json::Value, extra: &[&str]) -> (bool, String) {
+    manifest["metadata"]["namespace"] = json!(world.ns);
+    let text = manifest.to_string();
+    let mut args = vec!["apply", "--server-side", "--field-manager", "pterobox-tests", "-f", "-"];
+    args.extend_from_slice(extra);
+    let out = kubectl(&args, Some(&text));
+    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+}
+
+#[tokio::test]
+async fn kubectl_apply_of_an_over_budget_server_is_denied_with_the_quota_message() {
+    let _guard = support::operator::exclusive().await;
+    let port = free_port().expect("port");
+    let world = World::with_operator(
+        "webhook",
+        Flavor::Pterodactyl,
+        "1m",
+        |_| {},
+        |ns| {
+            let addr = format!("127.0.0.1:{port}");
+            let config = format!("pterobox-{ns}");
+            Operator::start_with(
+                "webhook",
+                &[
+                    "--leader-election=false",
+                    "--namespace",
+                    ns,
+                    "--webhook-addr",
+                    &addr,
+                    "--webhook-host",
+                    "127.0.0.1",
+                    "--webhook-config",
+                    &config,
+                    "--webhook-secret",
+                    "webhook-tls",
+                ],
+                None,
+            )
+        },
+    )
+    .await;
+    let config = register(&world, port).await;
+
+    // The operator writes its CA into the configuration; until then the apiserver cannot call it.
+    let configs: Api<ValidatingWebhookConfiguration> = Api::all(world.client.clone());
+    let mut filled = false;
+    for _ in 0..100 {
+        let current = configs.get(&config).await.expect("configuration");
+        let hooks = current.webhooks.unwrap_or_default();
+        if hooks.iter().all(|w| w.client_config.ca_bundle.as_ref().is_some_and(|b| !b.0.is_empty())) {
+            filled = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(filled, "caBundle never filled\n{}", world.log_tail());
+
+    world.apply(basic_box(&world.panel_name)).await;
+    world
+        .wait_box("Ready", |b| {
+            condition(&b.status.clone().unwrap_or_default().conditions, "Ready").is_some_and(|c| c.0 == "True")
+        })
+        .await;
+
+    // A fitting server passes (retried while the apiserver picks up the new configuration).
+    let mut last = String::new();
+    let mut admitted = false;
+    for _ in 0..50 {
+        let (ok, text) = apply(&world, server("big", "paper", "6Gi", "2"), &[]);
+        if ok {
+            admitted = true;
+            break;
+        }
+        last = text;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(admitted, "a fitting server was refused: {last}\n{}", world.log_tail());
+    world
+        .wait_server("big", "Ready", |s| {
+            s.status.as_ref().is_some_and(|st| condition(&st.conditions, "Ready").is_some_and(|c| c.0 == "True"))
+        })
+        .await;
+
+    // Over budget: refused at apply time with the quota message, nothing created.
+    let (ok, text) = apply(&world, server("extra", "paper", "4Gi", "1"), &[]);
+    assert!(!ok, "an over-budget server was accepted: {text}");
+    assert!(text.contains("denied the request") && text.contains("exceeded budget of box basic"), "{text}");
+    assert!(text.contains("memory"), "{text}");
+    assert!(world.servers().get_opt("extra").await.expect("get").is_none());
+
+    // An egg the box does not offer names the field.
+    let (ok, text) = apply(&world, server("rusty", "rust", "1Gi", "1"), &[]);
+    assert!(!ok && text.contains("spec.egg") && text.contains("\"rust\""), "{text}");
+
+    // Dry runs are answered the same way, and leave nothing behind.
+    let (ok, text) = apply(&world, server("extra", "paper", "4Gi", "1"), &["--dry-run=server"]);
+    assert!(!ok && text.contains("exceeded budget of box basic"), "{text}");
+    let (ok, text) = apply(&world, server("small", "paper", "1Gi", "1"), &["--dry-run=server"]);
+    assert!(ok, "{text}");
+    assert!(world.servers().get_opt("small").await.expect("get").is_none(), "a dry run created the server");
+
+    // A resize beyond the budget is refused too; the server keeps its reservation.
+    let (ok, text) = apply(&world, server("big", "paper", "12Gi", "2"), &[]);
+    assert!(!ok && text.contains("exceeded budget of box basic"), "{text}");
+
+    // Lowering the budget below use is allowed, with a warning.
+    let mut lowered = basic_box(&world.panel_name);
+    lowered["spec"]["budget"]["memory"] = json!("4Gi");
+    let (ok, text) = apply(&world, lowered, &[]);
+    assert!(ok, "{text}");
+    assert!(text.contains("Warning") && text.contains("spec.budget.memory"), "{text}");
+
+    let _ = configs.delete(&config, &DeleteParams::default()).await;
+    world.teardown().await;
+}
