@@ -38,6 +38,16 @@ impl Operator {
 
     /// An operator with more arguments, as the user `kubeconfig` if given (else the admin).
     pub fn start_with(name: &str, args: &[&str], kubeconfig: Option<&std::path::Path>) -> Self {
+        Self::start_with_env(name, args, kubeconfig, &[])
+    }
+
+    /// As `start_with`, with environment variables (e.g. the pod's downward API).
+    pub fn start_with_env(
+        name: &str,
+        args: &[&str],
+        kubeconfig: Option<&std::path::Path>,
+        env: &[(&str, &str)],
+    ) -> Self {
         let cp = control_plane();
         let log = cp.dir.join(format!("operator-{name}-{}.log", std::process::id()));
         let out = std::fs::OpenOptions::new().create(true).append(true).open(&log).expect("operator log");
@@ -53,6 +63,7 @@ impl Operator {
             .env("KUBECONFIG", kubeconfig.unwrap_or(&cp.kubeconfig))
             .env("RUST_LOG", std::env::var("PTEROBOX_TEST_LOG").unwrap_or_else(|_| "info,pterobox=debug".into()))
             .env("NO_COLOR", "1")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err)

@@ -1,0 +1,239 @@
+//! The Helm chart: it lints and renders (helm built from its Go module), its Deployment is
+//! restricted, its CRDs are `pterobox crds`, its manifests apply to the real apiserver, and the
+//! operator converges the examples with exactly the chart's RBAC (a token bound to its ServiceAccount)
+//! while the chart's webhook denies the over-budget example at apply time.
+
+mod support;
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+use kube::api::Api;
+use pterobox::crd::{Flavor, GameBox, GameServer, ServerState};
+use serde_json::Value;
+use support::control_plane::{CHART_SA_TOKEN, free_port, kubeconfig_with_token, kubectl};
+use support::operator::{Operator, condition};
+
+const CHART: &str = "charts/pterobox";
+const RELEASE_NAMESPACE: &str = "pterobox-system";
+
+/// helm: `$PTEROBOX_HELM`, else the build script's cache.
+fn helm_bin() -> PathBuf {
+    if let Some(path) = std::env::var_os("PTEROBOX_HELM") {
+        return PathBuf::from(path);
+    }
+    let version = std::fs::read_to_string("scripts/helm-version").expect("scripts/helm-version");
+    let cache = std::env::var_os("PTEROBOX_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache/pterobox"));
+    let path = cache.join("helm").join(version.trim()).join("helm");
+    assert!(path.exists(), "{} is missing: build it with `bash scripts/build-helm.sh`", path.display());
+    path
+}
+
+fn helm(args: &[&str]) -> String {
+    let out = Command::new(helm_bin()).args(args).output().expect("run helm");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "helm {args:?} failed:\n{text}");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn render(sets: &[&str]) -> Vec<Value> {
+    let mut args = vec!["template", "pterobox", CHART, "--namespace", RELEASE_NAMESPACE];
+    for set in sets {
+        args.extend(["--set", set]);
+    }
+    let text = helm(&args);
+    serde_yaml::Deserializer::from_str(&text)
+        .filter_map(|doc| <Value as serde::Deserialize>::deserialize(doc).ok())
+        .filter(|v| !v.is_null())
+        .collect()
+}
+
+fn find<'a>(docs: &'a [Value], kind: &str) -> Option<&'a Value> {
+    docs.iter().find(|d| d["kind"] == kind)
+}
+
+#[test]
+fn the_chart_lints_and_renders_a_restricted_deployment() {
+    helm(&["lint", "--strict", CHART]);
+    helm(&[
+        "lint",
+        "--strict",
+        CHART,
+        "--set",
+        "metrics.serviceMonitor.enabled=true",
+        "--set",
+        "webhook.certManager.enabled=true",
+    ]);
+
+    let docs = render(&[]);
+    let deployment = find(&docs, "Deployment").expect("a Deployment");
+    let pod = &deployment["spec"]["template"]["spec"];
+    assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
+    assert_eq!(pod["securityContext"]["seccompProfile"]["type"], "RuntimeDefault");
+    let container = &pod["containers"][0];
+    let security = &container["securityContext"];
+    assert_eq!(security["readOnlyRootFilesystem"], true);
+    assert_eq!(security["allowPrivilegeEscalation"], false);
+    assert_eq!(security["privileged"], false);
+    assert_eq!(security["capabilities"]["drop"], serde_json::json!(["ALL"]));
+    assert_eq!(container["livenessProbe"]["httpGet"]["path"], "/healthz");
+    assert_eq!(container["readinessProbe"]["httpGet"]["path"], "/readyz");
+    assert_eq!(deployment["spec"]["replicas"], 2);
+    assert!(find(&docs, "PodDisruptionBudget").is_some());
+    assert!(find(&docs, "ServiceMonitor").is_none(), "the ServiceMonitor is opt-in");
+    let hook = find(&docs, "ValidatingWebhookConfiguration").expect("webhook configuration");
+    assert_eq!(hook["webhooks"][0]["clientConfig"]["service"]["path"], "/validate");
+    assert_eq!(hook["webhooks"][0]["sideEffects"], "None");
+
+    let optional =
+        render(&["metrics.serviceMonitor.enabled=true", "webhook.certManager.enabled=true", "webhook.enabled=true"]);
+    assert!(find(&optional, "ServiceMonitor").is_some());
+    assert!(find(&optional, "Certificate").is_some());
+    let hook = find(&optional, "ValidatingWebhookConfiguration").expect("webhook configuration");
+    assert!(hook["metadata"]["annotations"]["cert-manager.io/inject-ca-from"].is_string());
+    let without = render(&["webhook.enabled=false"]);
+    assert!(find(&without, "ValidatingWebhookConfiguration").is_none());
+
+    // Helm installs crds/ once and never deletes them: they must be exactly `pterobox crds`.
+    let in_chart = std::fs::read_to_string(format!("{CHART}/crds/pterobox.yaml")).expect("chart CRDs");
+    assert_eq!(
+        in_chart,
+        pterobox::crd::to_yaml().expect("CRDs"),
+        "charts/pterobox/crds/pterobox.yaml is stale: `cargo run -- crds > charts/pterobox/crds/pterobox.yaml`"
+    );
+}
+
+/// `kubectl apply --server-side` of `text` as the admin; (success, output).
+fn apply(text: &str) -> (bool, String) {
+    let out = kubectl(
+        &["apply", "--server-side", "--force-conflicts", "--field-manager", "pterobox-tests", "-f", "-"],
+        Some(text),
+    );
+    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+}
+
+fn example(name: &str, ptero_url: &str, wisp_url: &str) -> String {
+    std::fs::read_to_string(format!("examples/{name}"))
+        .expect("example")
+        .replace("http://127.0.0.1:18080", ptero_url)
+        .replace("http://127.0.0.1:18081", wisp_url)
+}
+
+/// The `args` of the chart's operator container, with the loopback addresses of this test.
+fn deployment_args(docs: &[Value], webhook_port: u16) -> Vec<String> {
+    let deployment = find(docs, "Deployment").expect("a Deployment");
+    let args = deployment["spec"]["template"]["spec"]["containers"][0]["args"].as_array().expect("args");
+    let mut out: Vec<String> = args
+        .iter()
+        .filter_map(Value::as_str)
+        .skip(1) // `run`: the harness adds it
+        .filter(|a| !["--probe-addr", "--webhook-addr", "--lease-duration-secs"].iter().any(|f| a.starts_with(f)))
+        .map(String::from)
+        .collect();
+    out.extend([
+        format!("--webhook-addr=127.0.0.1:{webhook_port}"),
+        "--webhook-host=127.0.0.1".into(),
+        "--lease-duration-secs=4".into(),
+    ]);
+    out
+}
+
+#[tokio::test]
+async fn the_operator_converges_the_examples_under_exactly_the_charts_rbac() {
+    let _guard = support::operator::exclusive().await;
+    let client = support::admin_client().await;
+    let (ok, text) = apply(&std::fs::read_to_string("examples/00-namespaces.yaml").expect("namespaces"));
+    assert!(ok, "{text}");
+
+    // The chart as rendered, with the webhook called on loopback (there is no Service network here).
+    let webhook_port = free_port().expect("port");
+    let url = format!("webhook.url=https://127.0.0.1:{webhook_port}/validate");
+    let docs = render(&[&url]);
+    let mut manifests =
+        String::from_utf8(std::fs::read(format!("{CHART}/crds/pterobox.yaml")).expect("crds")).expect("utf8");
+    for doc in &docs {
+        manifests.push_str("---\n");
+        manifests.push_str(&serde_yaml::to_string(doc).expect("yaml"));
+    }
+    let (ok, text) = apply(&manifests);
+    assert!(ok, "the rendered chart does not apply:\n{text}");
+    support::crds::install(&client).await;
+
+    let ptero = support::panel::start(Flavor::Pterodactyl, |c| {
+        c.api_key = "ptla_demo0000000demo000000000000000000000000000000".into();
+    })
+    .await;
+    let wisp = support::panel::start(Flavor::Wisp, |c| {
+        c.api_key = "wisp0demo0000000demo0000000000000000000000000".into();
+    })
+    .await;
+
+    let kubeconfig = kubeconfig_with_token(CHART_SA_TOKEN);
+    let args = deployment_args(&docs, webhook_port);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let operator = Operator::start_with_env(
+        "chart-sa",
+        &args,
+        Some(&kubeconfig),
+        &[("POD_NAME", "pterobox-0"), ("POD_NAMESPACE", RELEASE_NAMESPACE)],
+    );
+
+    // Boxes and servers go through the webhook: retried while the operator starts and fills its caBundle.
+    for file in [
+        "10-gamepanel-pterodactyl.yaml",
+        "11-gamepanel-wisp.yaml",
+        "20-gamebox-alice.yaml",
+        "21-gamebox-bob.yaml",
+        "30-gameservers-alice.yaml",
+        "40-gameservers-bob.yaml",
+    ] {
+        let mut last = String::new();
+        let mut done = false;
+        for _ in 0..100 {
+            let (ok, text) = apply(&example(file, &ptero.sim.url, &wisp.sim.url));
+            if ok {
+                done = true;
+                break;
+            }
+            last = text;
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+        assert!(done, "{file}: {last}\n{}", operator.logs());
+    }
+
+    let expected = [
+        ("customer-alice", "lobby", ServerState::Ready),
+        ("customer-alice", "survival", ServerState::Ready),
+        ("customer-alice", "creative", ServerState::Ready),
+        ("customer-bob", "rust-main", ServerState::Ready),
+        ("customer-bob", "weekend", ServerState::Suspended), // `suspended: true` in the example
+    ];
+    for (ns, name, want) in expected {
+        let api: Api<GameServer> = Api::namespaced(client.clone(), ns);
+        let mut state = None;
+        for _ in 0..600 {
+            state = api.get_opt(name).await.ok().flatten().and_then(|s| s.status).map(|s| s.state);
+            if state == Some(want) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(state, Some(want), "{ns}/{name}\n{}", operator.logs());
+    }
+    for (ns, name) in [("customer-alice", "basic"), ("customer-bob", "starter")] {
+        let gbox = Api::<GameBox>::namespaced(client.clone(), ns).get(name).await.expect("box");
+        let ready = condition(&gbox.status.unwrap_or_default().conditions, "Ready");
+        assert_eq!(ready.map(|c| c.0).as_deref(), Some("True"), "{ns}/{name}");
+    }
+
+    // The over-budget example is refused at apply time by the chart's webhook.
+    let (ok, text) = apply(&example("31-gameserver-too-big.yaml", &ptero.sim.url, &wisp.sim.url));
+    assert!(!ok, "the over-budget example was accepted: {text}");
+    assert!(text.contains("exceeded budget of box basic"), "{text}");
+
+    let logs = operator.logs();
+    assert!(!logs.to_lowercase().contains("forbidden"), "the chart's RBAC refused something:\n{logs}");
+}
