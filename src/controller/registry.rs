@@ -26,6 +26,9 @@ struct Snapshot {
 }
 
 /// A panel as the controllers use it.
+/// How long an egg's variables are trusted.
+pub const EGG_TTL: Duration = Duration::from_secs(600);
+
 pub struct PanelHandle {
     pub name: String,
     pub panel: Arc<dyn Panel>,
@@ -110,10 +113,12 @@ impl PanelHandle {
         Ok(n)
     }
 
-    /// An egg with its variables, cached for one resync interval.
+    /// An egg with its variables, cached for [`EGG_TTL`] (at least one resync interval): eggs change
+    /// rarely, and re-reading them on every resync would make a resync at rest cost more than its
+    /// listing.
     pub async fn egg(&self, nest: i64, egg: i64) -> Result<Egg> {
         if let Some((at, cached)) = self.eggs.read().unwrap_or_else(|p| p.into_inner()).get(&(nest, egg))
-            && at.elapsed() < self.resync
+            && at.elapsed() < self.resync.max(EGG_TTL)
         {
             return Ok(cached.clone());
         }

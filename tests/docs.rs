@@ -1,0 +1,41 @@
+//! The README documents every field of the three kinds (it is generated from the same schema).
+
+use serde_json::Value;
+
+fn fields(schema: &Value, path: &str, out: &mut Vec<String>) {
+    let Some(properties) = schema.get("properties").and_then(Value::as_object) else { return };
+    for (name, child) in properties {
+        let field = format!("{path}.{name}");
+        if field == "status.conditions" {
+            out.push(field);
+            continue; // standard metav1.Condition
+        }
+        fields(child, &field, out);
+        if let Some(items) = child.get("items") {
+            fields(items, &format!("{field}[]"), out);
+        }
+        out.push(field);
+    }
+}
+
+#[test]
+fn the_readme_documents_every_field_of_every_kind() {
+    let readme = std::fs::read_to_string("README.md").expect("README.md");
+    let mut missing = Vec::new();
+    for crd in pterobox::crd::all() {
+        let kind = crd.spec.names.kind.clone();
+        let schema = serde_json::to_value(&crd.spec.versions[0].schema).expect("schema");
+        let mut all = Vec::new();
+        for top in ["spec", "status"] {
+            fields(&schema["openAPIV3Schema"]["properties"][top], top, &mut all);
+        }
+        assert!(all.len() > 5, "{kind}: no fields found");
+        let section = readme.split(&format!("#### {kind} `spec`")).nth(1).unwrap_or_default();
+        for field in all {
+            if !section.contains(&format!("| `{field}` |")) {
+                missing.push(format!("{kind} {field}"));
+            }
+        }
+    }
+    assert!(missing.is_empty(), "fields missing from the README's field reference: {missing:#?}");
+}
