@@ -25,10 +25,10 @@ struct Snapshot {
     listed_at: Option<Instant>,
 }
 
-/// A panel as the controllers use it.
 /// How long an egg's variables are trusted.
 pub const EGG_TTL: Duration = Duration::from_secs(600);
 
+/// A panel as the controllers use it.
 pub struct PanelHandle {
     pub name: String,
     pub panel: Arc<dyn Panel>,

@@ -55,8 +55,11 @@ impl Operator {
         let probe_addr = format!("127.0.0.1:{}", super::control_plane::free_port().expect("free port"));
         let log_format: &[&str] =
             if args.iter().any(|a| a.starts_with("--log-format")) { &[] } else { &["--log-format", "text"] };
+        let install_poll: &[&str] =
+            if args.iter().any(|a| a.starts_with("--install-poll-ms")) { &[] } else { &["--install-poll-ms", "300"] };
         let child = Command::new(env!("CARGO_BIN_EXE_pterobox"))
-            .args(["run", "--install-poll-ms", "300", "--instance", name])
+            .args(["run", "--instance", name])
+            .args(install_poll)
             .args(log_format)
             .args(["--probe-addr", &probe_addr])
             .args(args)
@@ -78,6 +81,11 @@ impl Operator {
         // SAFETY: kill(2) on a child we spawned and have not reaped.
         unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
         child.wait().ok()
+    }
+
+    /// The process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
     }
 
     /// Whether the process still runs.
