@@ -12,7 +12,7 @@ use std::time::Duration;
 use kube::api::Api;
 use pterobox::crd::{Flavor, GameBox, GameServer, ServerState};
 use serde_json::Value;
-use support::control_plane::{CHART_SA_TOKEN, free_port, kubeconfig_with_token, kubectl};
+use support::control_plane::{CHART_SA_TOKEN, free_port, kubeconfig_with_token, kubectl_apply};
 use support::operator::{Operator, condition};
 
 const CHART: &str = "charts/pterobox";
@@ -106,13 +106,9 @@ fn the_chart_lints_and_renders_a_restricted_deployment() {
     );
 }
 
-/// `kubectl apply --server-side` of `text` as the admin; (success, output).
+/// Applies `text` as the admin, taking over fields other managers set.
 fn apply(text: &str) -> (bool, String) {
-    let out = kubectl(
-        &["apply", "--server-side", "--force-conflicts", "--field-manager", "pterobox-tests", "-f", "-"],
-        Some(text),
-    );
-    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+    kubectl_apply(text, &["--force-conflicts"])
 }
 
 fn example(name: &str, ptero_url: &str, wisp_url: &str) -> String {

@@ -10,7 +10,7 @@ use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::events::v1::Event;
 use kube::api::Api;
 use pterobox::crd::{Flavor, GameServer};
-use support::operator::{Operator, World, basic_box, condition, server};
+use support::operator::{Operator, World, basic_box, condition, metric, server};
 
 fn replica(name: &str, ns: &str) -> Operator {
     let lease = format!("lease-{ns}");
@@ -46,11 +46,6 @@ async fn reporters(world: &World) -> Vec<String> {
     let events: Api<Event> = Api::namespaced(world.client.clone(), &world.ns);
     let list = events.list(&Default::default()).await.expect("events").items;
     list.into_iter().map(|e| e.reporting_instance.unwrap_or_default()).collect()
-}
-
-/// The value of a metric line starting with `prefix` (0 when absent).
-fn metric(text: &str, prefix: &str) -> f64 {
-    text.lines().filter(|l| l.starts_with(prefix)).filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok()).sum()
 }
 
 #[tokio::test]

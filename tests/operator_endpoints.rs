@@ -7,12 +7,7 @@ use std::time::Duration;
 
 use pterobox::crd::Flavor;
 use pterobox::panel::sim::Faults;
-use support::operator::{Operator, World, basic_box, condition, server};
-
-/// The sum of every sample whose line starts with `prefix`.
-fn metric(text: &str, prefix: &str) -> f64 {
-    text.lines().filter(|l| l.starts_with(prefix)).filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok()).sum()
-}
+use support::operator::{Operator, World, basic_box, condition, metric, server};
 
 #[tokio::test]
 async fn metrics_after_a_convergence_show_every_family_with_values() {

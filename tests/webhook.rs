@@ -10,7 +10,7 @@ use k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration;
 use kube::api::{Api, DeleteParams, PostParams};
 use pterobox::crd::Flavor;
 use serde_json::json;
-use support::control_plane::{free_port, kubectl};
+use support::control_plane::{free_port, kubectl_apply};
 use support::operator::{Operator, World, basic_box, condition, server};
 
 /// Registers the webhook for the test namespace only, calling the operator on `port`.
@@ -41,11 +41,7 @@ async fn register(world: &World, port: u16) -> String {
 /// `kubectl apply` of one manifest in the test namespace: (success, stdout + stderr).
 fn apply(world: &World, mut manifest: serde_json::Value, extra: &[&str]) -> (bool, String) {
     manifest["metadata"]["namespace"] = json!(world.ns);
-    let text = manifest.to_string();
-    let mut args = vec!["apply", "--server-side", "--field-manager", "pterobox-tests", "-f", "-"];
-    args.extend_from_slice(extra);
-    let out = kubectl(&args, Some(&text));
-    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+    kubectl_apply(&manifest.to_string(), extra)
 }
 
 #[tokio::test]

@@ -132,6 +132,15 @@ pub fn kubectl(args: &[&str], stdin: Option<&str>) -> std::process::Output {
     child.wait_with_output().expect("kubectl output")
 }
 
+/// `kubectl apply --server-side` of `text` as the admin (field manager `pterobox-tests`), with
+/// `extra` arguments: (success, stdout and stderr).
+pub fn kubectl_apply(text: &str, extra: &[&str]) -> (bool, String) {
+    let mut args = vec!["apply", "--server-side", "--field-manager", "pterobox-tests", "-f", "-"];
+    args.extend_from_slice(extra);
+    let out = kubectl(&args, Some(text));
+    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+}
+
 /// Creates a fresh namespace named after the test (`<prefix>-<unique suffix>`).
 pub async fn test_namespace(client: &Client, prefix: &str) -> String {
     static COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
