@@ -27,8 +27,11 @@ async fn a_server_that_does_not_fit_is_rejected_then_admitted_once_another_is_de
     let expected = "exceeded budget of box basic: requested memory=4Gi, used memory=6Gi, limited memory=8Gi";
     assert_eq!(st.message.as_deref(), Some(expected));
     assert_eq!(condition(&st.conditions, "Admitted"), Some(("False".into(), "BudgetExceeded".into())));
-    let events = world.events_for("modded").await;
-    assert!(events.iter().any(|(t, r, n)| t == "Warning" && r == "Rejected" && n == expected), "{events:?}");
+    world
+        .wait_event("modded", "Warning Rejected with the quota message", |(t, r, n)| {
+            t == "Warning" && r == "Rejected" && n == expected
+        })
+        .await;
     let gbox = world
         .wait_box("the ledger lists the rejection", |b| {
             b.status
@@ -64,7 +67,7 @@ async fn a_resize_that_fits_is_applied_and_one_that_does_not_keeps_the_old_reser
         })
         .await;
     assert_eq!(condition(&s.status.expect("status").conditions, "Admitted").map(|c| c.0), Some("True".into()));
-    assert!(world.events_for("survival").await.iter().any(|(_, r, _)| r == "Resized"));
+    world.wait_event("survival", "Resized", |(_, r, _)| r == "Resized").await;
 
     world.apply(server("creative", "paper", "4Gi", "1")).await;
     let c = world

@@ -38,8 +38,7 @@ async fn hand_changes_are_reverted_and_a_deleted_server_is_recreated(flavor: Fla
             servers.iter().any(|p| p.id == original.id && p.limits.memory_mib == 2048 && p.name == original.name)
         })
         .await;
-    let events = world.events_for("survival").await;
-    assert!(events.iter().any(|(_, r, _)| r == "DriftCorrected"), "{events:?}");
+    world.wait_event("survival", "DriftCorrected", |(_, r, _)| r == "DriftCorrected").await;
 
     panel.delete_server(&original.id).await.expect("hand delete");
     let recreated = world
@@ -49,8 +48,7 @@ async fn hand_changes_are_reverted_and_a_deleted_server_is_recreated(flavor: Fla
         .await;
     assert_eq!(recreated.len(), 1);
     assert_eq!(recreated[0].limits.memory_mib, 2048);
-    let events = world.events_for("survival").await;
-    assert!(events.iter().any(|(t, r, _)| t == "Warning" && r == "Recreated"), "{events:?}");
+    world.wait_event("survival", "Warning Recreated", |(t, r, _)| t == "Warning" && r == "Recreated").await;
     let s = world
         .wait_server("survival", "Ready with the new panel id", |s| {
             s.status.as_ref().is_some_and(|st| {

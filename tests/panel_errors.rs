@@ -35,7 +35,7 @@ async fn a_paused_server_gets_no_panel_writes() {
         "spec": {"box": "basic", "egg": "paper", "suspended": true, "resources": {"memory": "3Gi", "disk": "10Gi", "cpu": "1", "databases": 1, "allocations": 1, "backups": 1}}})).await;
     tokio::time::sleep(Duration::from_secs(12)).await; // a resync included
     assert_eq!(world.panel.stats().await.writes, writes, "no panel write while paused");
-    assert!(world.events_for("survival").await.iter().any(|(_, r, _)| r == "ReconcilePaused"));
+    world.wait_event("survival", "ReconcilePaused", |(_, r, _)| r == "ReconcilePaused").await;
 
     let resume = json!({"metadata": {"annotations": {"pterobox.io/paused": null}}});
     world.servers().patch("survival", &pp, &Patch::Merge(&resume)).await.expect("resume");
@@ -59,11 +59,11 @@ async fn a_panel_422_surfaces_with_its_field_and_is_not_retried_in_a_loop() {
         world.wait_server("survival", "PanelRefused", |s| synced_reason(s).as_deref() == Some("PanelRefused")).await;
     let message = s.status.and_then(|st| st.message).unwrap_or_default();
     assert!(message.contains("environment.SERVER_JARFILE"), "{message}");
-    let events = world.events_for("survival").await;
-    assert!(
-        events.iter().any(|(t, r, n)| t == "Warning" && r == "PanelError" && n.contains("SERVER_JARFILE")),
-        "{events:?}"
-    );
+    world
+        .wait_event("survival", "PanelError naming SERVER_JARFILE", |(t, r, n)| {
+            t == "Warning" && r == "PanelError" && n.contains("SERVER_JARFILE")
+        })
+        .await;
     let creates = world.panel.stats().await.count("POST /servers");
     tokio::time::sleep(Duration::from_secs(5)).await;
     assert!(world.panel.stats().await.count("POST /servers") <= creates + 1, "no hot loop on a 422");
@@ -102,11 +102,11 @@ async fn rate_limits_and_server_errors_surface_and_are_retried_with_backoff() {
             s.status.as_ref().is_some_and(|st| st.state == ServerState::Ready)
         })
         .await;
-    let events = world.events_for("survival").await;
-    assert!(
-        events.iter().any(|(t, r, n)| t == "Warning" && r == "PanelError" && n.contains("unavailable")),
-        "{events:?}"
-    );
+    world
+        .wait_event("survival", "PanelError saying unavailable", |(t, r, n)| {
+            t == "Warning" && r == "PanelError" && n.contains("unavailable")
+        })
+        .await;
     assert_eq!(world.panel.client.all_servers().await.expect("list").len(), 1, "no duplicate after the errors");
     world.teardown().await;
 }
@@ -135,14 +135,20 @@ async fn a_429_surfaces_as_rate_limited_and_everything_converges() {
     assert!(stats.rate_limited >= 1, "the test did not hit the limit: {stats:?}");
     assert!(stats.rate_limited <= 40, "429s are waited out, not hammered: {stats:?}");
     let mut warned = false;
-    for i in 0..4 {
-        warned |= world
-            .events_for(&format!("s{i}"))
-            .await
-            .iter()
-            .any(|(t, r, n)| t == "Warning" && r == "PanelError" && n.contains("rate limited"));
+    for _ in 0..300 {
+        for i in 0..4 {
+            warned |= world
+                .events_for(&format!("s{i}"))
+                .await
+                .iter()
+                .any(|(t, r, n)| t == "Warning" && r == "PanelError" && n.contains("rate limited"));
+        }
+        if warned {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert!(warned, "no server reported the 429 in a PanelError event");
+    assert!(warned, "no server reported the 429 in a PanelError event within 30s");
     assert_eq!(world.panel.stats().await.servers, 4, "one panel server each");
     world.teardown().await;
 }

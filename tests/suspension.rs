@@ -31,7 +31,7 @@ async fn suspend_a_server_a_box_and_an_expired_box(flavor: Flavor) {
     world.servers().patch("survival", &pp, &merge(json!({"spec": {"suspended": true}}))).await.expect("suspend server");
     world.wait_server("survival", "Suspended", state_is(ServerState::Suspended)).await;
     suspended_on_panel(&world, 1).await;
-    assert!(world.events_for("survival").await.iter().any(|(_, r, _)| r == "Suspended"));
+    world.wait_event("survival", "Suspended", |(_, r, _)| r == "Suspended").await;
     world.servers().patch("survival", &pp, &merge(json!({"spec": {"suspended": false}}))).await.expect("unsuspend");
     world.wait_server("survival", "Ready again", state_is(ServerState::Ready)).await;
     suspended_on_panel(&world, 0).await;

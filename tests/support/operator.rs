@@ -312,6 +312,25 @@ impl World {
         lines.into_iter().rev().collect::<Vec<_>>().join("\n")
     }
 
+    /// Waits until an event about `name` satisfies `check`, and returns all events about it. Events
+    /// are posted after the change they report, so a test that has seen the change polls for them.
+    pub async fn wait_event(
+        &self,
+        name: &str,
+        what: &str,
+        check: impl Fn(&(String, String, String)) -> bool,
+    ) -> Vec<(String, String, String)> {
+        let mut events = Vec::new();
+        for _ in 0..300 {
+            events = self.events_for(name).await;
+            if events.iter().any(&check) {
+                return events;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("{name}: no event {what} within 30s; events: {events:#?}\n--- operator log tail:\n{}", self.log_tail());
+    }
+
     /// Events about an object, as (type, reason, note).
     pub async fn events_for(&self, name: &str) -> Vec<(String, String, String)> {
         let events: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(self.client.clone(), &self.ns);
