@@ -5,55 +5,14 @@
 
 mod support;
 
-use std::path::PathBuf;
-use std::process::Command;
 use std::time::Duration;
 
 use kube::api::Api;
 use pterobox::crd::{Flavor, GameBox, GameServer, ServerState};
 use serde_json::Value;
 use support::control_plane::{CHART_SA_TOKEN, free_port, kubeconfig_with_token, kubectl_apply};
+use support::helm::{CHART, RELEASE_NAMESPACE, find, helm, render};
 use support::operator::{Operator, condition};
-
-const CHART: &str = "charts/pterobox";
-const RELEASE_NAMESPACE: &str = "pterobox-system";
-
-/// helm: `$PTEROBOX_HELM`, else the build script's cache.
-fn helm_bin() -> PathBuf {
-    if let Some(path) = std::env::var_os("PTEROBOX_HELM") {
-        return PathBuf::from(path);
-    }
-    let version = std::fs::read_to_string("scripts/helm-version").expect("scripts/helm-version");
-    let cache = std::env::var_os("PTEROBOX_CACHE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache/pterobox"));
-    let path = cache.join("helm").join(version.trim()).join("helm");
-    assert!(path.exists(), "{} is missing: build it with `bash scripts/build-helm.sh`", path.display());
-    path
-}
-
-fn helm(args: &[&str]) -> String {
-    let out = Command::new(helm_bin()).args(args).output().expect("run helm");
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success(), "helm {args:?} failed:\n{text}");
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn render(sets: &[&str]) -> Vec<Value> {
-    let mut args = vec!["template", "pterobox", CHART, "--namespace", RELEASE_NAMESPACE];
-    for set in sets {
-        args.extend(["--set", set]);
-    }
-    let text = helm(&args);
-    serde_yaml::Deserializer::from_str(&text)
-        .filter_map(|doc| <Value as serde::Deserialize>::deserialize(doc).ok())
-        .filter(|v| !v.is_null())
-        .collect()
-}
-
-fn find<'a>(docs: &'a [Value], kind: &str) -> Option<&'a Value> {
-    docs.iter().find(|d| d["kind"] == kind)
-}
 
 #[test]
 fn the_chart_lints_and_renders_a_restricted_deployment() {

@@ -3,6 +3,7 @@
 
 pub mod control_plane;
 pub mod crds;
+pub mod helm;
 pub mod operator;
 pub mod panel;
 

@@ -234,9 +234,21 @@ impl World {
 
     /// Waits until `check` holds for the server `name`, or panics with its last status.
     pub async fn wait_server(&self, name: &str, what: &str, check: impl Fn(&GameServer) -> bool) -> GameServer {
+        self.wait_server_in(&self.ns, name, what, check).await
+    }
+
+    /// As `wait_server`, for a server of namespace `ns`.
+    pub async fn wait_server_in(
+        &self,
+        ns: &str,
+        name: &str,
+        what: &str,
+        check: impl Fn(&GameServer) -> bool,
+    ) -> GameServer {
+        let servers: Api<GameServer> = Api::namespaced(self.client.clone(), ns);
         let mut last = None;
         for _ in 0..600 {
-            if let Ok(s) = self.servers().get(name).await {
+            if let Ok(s) = servers.get(name).await {
                 if check(&s) {
                     return s;
                 }

@@ -66,3 +66,23 @@ impl TestPanel {
         (status, headers, response.json().await.unwrap_or(serde_json::Value::Null))
     }
 }
+
+/// A server as the simulator's `GET /_sim/servers` lists it (neither counted nor faulted).
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct SimServer {
+    pub id: u64,
+    pub external_id: Option<String>,
+    pub user: u64,
+    /// MiB.
+    pub memory: i64,
+    /// MiB.
+    pub disk: i64,
+    /// Percent of a core.
+    pub cpu: i64,
+}
+
+/// Every server of the simulator at `url`, past its faults and rate limit.
+pub async fn sim_servers(url: &str) -> Result<Vec<SimServer>, String> {
+    let response = reqwest::get(format!("{url}/_sim/servers")).await.map_err(|e| e.to_string())?;
+    response.json().await.map_err(|e| e.to_string())
+}

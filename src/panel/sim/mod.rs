@@ -3,8 +3,10 @@
 //! enforce (auth, validation in the panel's 422 shape, unique external ids, egg variables, `deploy`
 //! by capacity and port range, pagination, install delay, rate limiting with 429 + Retry-After) and
 //! injects faults on request (latency, errors, timeouts). Where it differs from a real panel, that is
-//! a bug. Admin endpoints under `/_sim/` (no auth, loopback only) expose request counters by route
-//! and change faults at run time.
+//! a bug. Admin endpoints under `/_sim/` (no auth, loopback only, neither counted nor faulted):
+//! `GET stats` (request counters by route), `POST reset-stats`, `GET servers` (every server's id,
+//! external id, owner and limits, for invariant checks), `GET`/`PUT faults` (change faults at run
+//! time).
 
 pub mod catalog;
 mod render;
@@ -14,6 +16,7 @@ mod state;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use axum::body::Bytes;
@@ -46,6 +49,12 @@ pub struct Faults {
     /// Writes (POST, PATCH, DELETE) are processed, then answered this much later: a client that
     /// dies meanwhile has changed the panel without knowing it.
     pub write_response_delay_ms: u64,
+    /// Fraction of requests delayed by a further `spike_ms` (latency spikes).
+    pub spike_rate: f64,
+    pub spike_ms: u64,
+    /// The next N requests are answered 429 with `Retry-After: 1` (a burst of throttling, as when
+    /// another client of the panel spends its limit).
+    pub throttle_next: u32,
 }
 
 /// How to run a simulated panel.
@@ -106,6 +115,8 @@ struct Window {
 
 struct Sim {
     config: SimConfig,
+    /// `faults.outage`, readable by the listener without a lock.
+    down: Arc<AtomicBool>,
     state: Mutex<State>,
     faults: Mutex<Faults>,
     stats: Mutex<Stats>,
@@ -117,7 +128,18 @@ struct Sim {
 pub struct SimHandle {
     pub addr: SocketAddr,
     pub url: String,
+    down: Arc<AtomicBool>,
     task: tokio::task::JoinHandle<()>,
+}
+
+impl SimHandle {
+    /// Takes the panel down (or back up), keeping its servers: while down, new connections are
+    /// closed as soon as they are accepted, and a request on a kept-alive connection gets a 503
+    /// (Laravel's maintenance answer) with `Connection: close`. In-process only: over HTTP the
+    /// admin endpoints would be unreachable too; stop the `panel-sim` process instead.
+    pub fn set_down(&self, down: bool) {
+        self.down.store(down, Ordering::Relaxed);
+    }
 }
 
 impl Drop for SimHandle {
@@ -131,7 +153,10 @@ pub async fn spawn(config: SimConfig, listen: SocketAddr) -> anyhow::Result<SimH
     anyhow::ensure!(listen.ip().is_loopback(), "panel-sim listens on loopback addresses only, not {listen}");
     let listener = tokio::net::TcpListener::bind(listen).await?;
     let addr = listener.local_addr()?;
+    let down = Arc::new(AtomicBool::new(false));
+    let listener = OutageListener { inner: listener, down: down.clone() };
     let sim = Arc::new(Sim {
+        down,
         state: Mutex::new(State::new(
             config.flavor,
             config.catalog.clone(),
@@ -144,6 +169,7 @@ pub async fn spawn(config: SimConfig, listen: SocketAddr) -> anyhow::Result<SimH
         rng: Mutex::new(rand::rngs::StdRng::seed_from_u64(config.seed.wrapping_add(1))),
         config,
     });
+    let down = sim.down.clone();
     let app = axum::Router::new().fallback(move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
         let sim = sim.clone();
         async move { sim.handle(method, uri, headers, body).await }
@@ -153,7 +179,33 @@ pub async fn spawn(config: SimConfig, listen: SocketAddr) -> anyhow::Result<SimH
             tracing::error!(error = %e, "panel-sim stopped");
         }
     });
-    Ok(SimHandle { addr, url: format!("http://{addr}"), task })
+    Ok(SimHandle { addr, url: format!("http://{addr}"), down, task })
+}
+
+/// A TCP listener that, while the panel is down, closes every connection it accepts.
+struct OutageListener {
+    inner: tokio::net::TcpListener,
+    down: Arc<AtomicBool>,
+}
+
+impl axum::serve::Listener for OutageListener {
+    type Io = tokio::net::TcpStream;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            match self.inner.accept().await {
+                Ok((stream, _)) if self.down.load(Ordering::Relaxed) => drop(stream),
+                Ok(accepted) => return accepted,
+                // As axum's own TCP listener: a failed accept (e.g. too many open files) is retried.
+                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        self.inner.local_addr()
+    }
 }
 
 fn json_response(status: u16, body: &Value) -> Response {
@@ -192,6 +244,13 @@ impl Sim {
         }
         let flavor = self.config.flavor;
         let err = |e: SimError| json_response(e.status, &render::error(flavor, &e));
+        if self.down.load(Ordering::Relaxed) {
+            self.stats.lock().await.faults_injected += 1;
+            let e = SimError::new(503, "HttpException", "Service Unavailable");
+            let mut response = err(e);
+            response.headers_mut().insert("connection", HeaderValue::from_static("close"));
+            return response;
+        }
         let Some(api_path) = path.strip_prefix("/api/application") else {
             return err(SimError::new(
                 404,
@@ -219,6 +278,9 @@ impl Sim {
         }
         if let Some(limited) = self.rate_limit().await {
             return limited;
+        }
+        if let Some(throttled) = self.throttle().await {
+            return throttled;
         }
         let segments: Vec<&str> = api_path.split('/').filter(|s| !s.is_empty()).collect();
         {
@@ -276,9 +338,28 @@ impl Sim {
             return None;
         }
         drop(window);
-        self.stats.lock().await.rate_limited += 1;
         let reset = window_len.saturating_sub(now.duration_since(started));
         let retry_after = reset.as_secs() + u64::from(reset.subsec_nanos() > 0);
+        Some(self.too_many_attempts(retry_after).await)
+    }
+
+    /// A fault: the next `throttle_next` requests are throttled for a second.
+    async fn throttle(&self) -> Option<Response> {
+        {
+            let mut f = self.faults.lock().await;
+            if f.throttle_next == 0 {
+                return None;
+            }
+            f.throttle_next -= 1;
+        }
+        self.stats.lock().await.faults_injected += 1;
+        Some(self.too_many_attempts(1).await)
+    }
+
+    /// A 429 with the rate-limit headers, retryable after `retry_after` seconds.
+    async fn too_many_attempts(&self, retry_after: u64) -> Response {
+        self.stats.lock().await.rate_limited += 1;
+        let limit = self.config.rate_limit;
         let body =
             render::error(self.config.flavor, &SimError::new(429, "ThrottleRequestsException", "Too Many Attempts."));
         let mut response = json_response(429, &body);
@@ -295,7 +376,7 @@ impl Sim {
                 h.insert(name, v);
             }
         }
-        Some(response)
+        response
     }
 
     async fn inject_fault(&self) -> Option<Response> {
@@ -305,14 +386,19 @@ impl Sim {
             f.fail_next = f.fail_next.saturating_sub(1);
             snapshot
         };
-        if faults.latency_ms > 0 {
-            tokio::time::sleep(Duration::from_millis(faults.latency_ms)).await;
-        }
-        let (error, timeout) = {
+        let (error, timeout, spike) = {
             let mut rng = self.rng.lock().await;
             let error = faults.fail_next > 0 || rng.random_bool(faults.error_rate.clamp(0.0, 1.0));
-            (error, rng.random_bool(faults.timeout_rate.clamp(0.0, 1.0)))
+            let timeout = rng.random_bool(faults.timeout_rate.clamp(0.0, 1.0));
+            (error, timeout, rng.random_bool(faults.spike_rate.clamp(0.0, 1.0)))
         };
+        let latency = faults.latency_ms + if spike { faults.spike_ms } else { 0 };
+        if latency > 0 {
+            tokio::time::sleep(Duration::from_millis(latency)).await;
+        }
+        if spike {
+            self.stats.lock().await.faults_injected += 1;
+        }
         if !(error || timeout) {
             return None;
         }
@@ -347,6 +433,18 @@ impl Sim {
                 no_content()
             }
             ("GET", "/faults") => json_response(200, &json!(self.faults.lock().await.clone())),
+            ("GET", "/servers") => {
+                let state = self.state.lock().await;
+                let servers: Vec<Value> = state
+                    .servers
+                    .values()
+                    .map(|s| {
+                        json!({"id": s.id, "external_id": s.external_id, "user": s.user, "memory": s.limits.memory,
+                               "disk": s.limits.disk, "cpu": s.limits.cpu, "suspended": s.suspended})
+                    })
+                    .collect();
+                json_response(200, &json!(servers))
+            }
             ("PUT", "/faults") => match serde_json::from_slice::<Faults>(body) {
                 Ok(f) => {
                     *self.faults.lock().await = f;
