@@ -117,6 +117,12 @@ fn namespace_of(meta: &kube::api::ObjectMeta) -> String {
     meta.namespace.clone().unwrap_or_else(|| "default".into())
 }
 
+/// The typed object; an error names the field (`metadata.labels.team: invalid type: …`), which
+/// matters where the CRD schema does not reach (the apiserver checks `metadata` itself).
+fn typed<T: serde::de::DeserializeOwned>(value: &Value) -> Result<T, String> {
+    serde_path_to_error::deserialize(value).map_err(|e| format!("{}: {}", e.path(), e.inner()))
+}
+
 /// Validates every document, then admits each box's servers against its budget.
 pub fn check(documents: &[Document]) -> Report {
     let mut report = Report::default();
@@ -140,13 +146,13 @@ pub fn check(documents: &[Document]) -> Report {
             continue;
         }
         let typed = match kind {
-            "GamePanel" => serde_json::from_value(doc.value.clone()).map(|p: GamePanel| {
+            "GamePanel" => typed(&doc.value).map(|p: GamePanel| {
                 panels.insert(p.name_any(), p);
             }),
-            "GameBox" => serde_json::from_value(doc.value.clone()).map(|b: GameBox| {
+            "GameBox" => typed(&doc.value).map(|b: GameBox| {
                 boxes.insert((namespace_of(&b.metadata), b.name_any()), b);
             }),
-            _ => serde_json::from_value(doc.value.clone()).map(|mut s: GameServer| {
+            _ => typed(&doc.value).map(|mut s: GameServer| {
                 // A stand-in identity: the admission engine keys servers by UID.
                 s.metadata.uid = Some(format!("{}/{}", namespace_of(&s.metadata), s.name_any()));
                 servers.push(s);

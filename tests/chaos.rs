@@ -145,7 +145,9 @@ where
     let started = Instant::now();
     let mut kills = 0;
     loop {
-        let pause = Duration::from_millis(rng.random_range(500..2_000));
+        // The first kill comes soon (writes of the phase in flight), the others at random.
+        let pause =
+            Duration::from_millis(if kills == 0 { rng.random_range(50..400) } else { rng.random_range(500..2_000) });
         let until = Instant::now() + pause;
         while Instant::now() < until {
             if done().await {

@@ -172,6 +172,19 @@ async fn servers_are_listed_page_by_page(flavor: Flavor) {
     assert_eq!(seen, (0..7).map(|i| format!("page-{i}")).collect::<Vec<_>>());
     assert!(p.client.servers_page(4, 3).await.expect("past the end").items.is_empty());
     assert_eq!(p.client.all_servers().await.expect("all").len(), 7);
+
+    // Newest first (`sort=-id`), where the panel can: the install watcher's one page.
+    let newest = p.client.newest_servers(3).await.expect("newest");
+    match flavor {
+        Flavor::Pterodactyl => {
+            let ids: Vec<String> = newest.expect("Pterodactyl sorts by -id").iter().map(|s| s.id.clone()).collect();
+            let mut all: Vec<u64> =
+                p.client.all_servers().await.expect("all").iter().filter_map(|s| s.id.parse().ok()).collect();
+            all.sort_unstable_by(|a, b| b.cmp(a));
+            assert_eq!(ids, all.iter().take(3).map(u64::to_string).collect::<Vec<_>>());
+        }
+        Flavor::Wisp => assert!(newest.is_none(), "Wisp's sorting is unknown: no newest-first page"),
+    }
 }
 
 async fn a_missing_egg_variable_is_a_422_naming_the_field(flavor: Flavor) {

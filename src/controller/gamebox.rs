@@ -85,7 +85,9 @@ fn readiness(gbox: &GameBox, panel: Option<&GamePanel>) -> std::result::Result<(
     review::spec_problem(gbox).map_or(Ok(()), |message| Err((reason::INVALID_SPEC, message)))
 }
 
-/// Finds or creates the owner on the panel (exact e-mail first; the external id is stable).
+/// Finds or creates the owner on the panel. A box's owner is usually new, so the create comes
+/// first (one call); the panel refuses a taken e-mail, username or external id (422 `unique`), and
+/// then the existing user is adopted: by exact e-mail, else by the box's stable external id.
 async fn ensure_owner(ctx: &Context, gbox: &GameBox) -> std::result::Result<String, PanelError> {
     let Some(handle) = ctx.registry.get(&gbox.spec.panel_ref) else {
         return Err(PanelError::Unavailable {
@@ -93,21 +95,30 @@ async fn ensure_owner(ctx: &Context, gbox: &GameBox) -> std::result::Result<Stri
         });
     };
     let owner = &gbox.spec.owner;
-    if let Some(user) = handle.panel.user_by_email(&owner.email).await? {
-        return Ok(user.id);
-    }
     let external_id = format!("pterobox-{}", gbox.uid().unwrap_or_default());
-    if let Some(user) = handle.panel.user_by_external_id(&external_id).await? {
-        return Ok(user.id);
-    }
     let user = NewUser {
         email: owner.email.clone(),
         username: owner.username.clone(),
         first_name: owner.first_name.clone(),
         last_name: owner.last_name.clone(),
-        external_id,
+        external_id: external_id.clone(),
     };
-    Ok(handle.panel.create_user(&user).await?.id)
+    let refused = match handle.panel.create_user(&user).await {
+        Ok(created) => return Ok(created.id),
+        Err(PanelError::Validation { field, rule, message }) if rule == "unique" => {
+            PanelError::Validation { field, rule, message }
+        }
+        // No answer: the user may exist now; the lookups below find it, else the error stands.
+        Err(e @ PanelError::Unavailable { .. }) => e,
+        Err(e) => return Err(e),
+    };
+    if let Some(user) = handle.panel.user_by_email(&owner.email).await? {
+        return Ok(user.id);
+    }
+    if let Some(user) = handle.panel.user_by_external_id(&external_id).await? {
+        return Ok(user.id);
+    }
+    Err(refused)
 }
 
 fn summary(used: &Amounts, limit: &Amounts) -> Summary {

@@ -23,8 +23,16 @@ use crate::panel::{self, ApiKey, HttpSettings, PanelError};
 /// locations rarely change, and the servers' own resync does not need them).
 const CATALOG_REFRESH: Duration = Duration::from_secs(600);
 
-pub fn controller(client: Client) -> Controller<GamePanel> {
-    let controller = Controller::new(Api::<GamePanel>::all(client.clone()), watcher::Config::default());
+/// The GamePanel controller; `health` names a panel whose listings started or stopped failing (all
+/// panels are then looked at again: they are few, and this is rare).
+pub fn controller(client: Client, health: tokio::sync::mpsc::Receiver<String>) -> Controller<GamePanel> {
+    let health = futures::stream::unfold(health, |mut rx| async move {
+        let name = rx.recv().await?;
+        tracing::info!(panel = %name, "the panel's listings changed health");
+        Some(((), rx))
+    });
+    let controller =
+        Controller::new(Api::<GamePanel>::all(client.clone()), watcher::Config::default()).reconcile_all_on(health);
     let store = controller.store();
     // Metadata only: a Secret's change of resourceVersion is the trigger; its data is never cached.
     let secrets = Api::<PartialObjectMeta<Secret>>::all(client);
@@ -113,7 +121,13 @@ async fn apply(panel: Arc<GamePanel>, ctx: Arc<Context>) -> Result<Action> {
                 settings.rate_limit_retries = 0;
                 panel::connect(spec.flavor, settings)
             })?;
-            match catalog(handle.panel.as_ref()).await {
+            let checked = match handle.listing_error() {
+                // The resync's listing fails: say so without asking the panel again; the lister
+                // tells us when a listing succeeds.
+                Some(e) => Err(e),
+                None => catalog(handle.panel.as_ref()).await,
+            };
+            match checked {
                 Ok(c) => {
                     ctx.succeeded(&name);
                     let ok =

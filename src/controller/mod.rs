@@ -161,9 +161,10 @@ pub async fn run(
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) -> anyhow::Result<()> {
     let (listed_tx, listed_rx) = tokio::sync::mpsc::channel(16);
+    let (health_tx, health_rx) = tokio::sync::mpsc::channel(16);
     let shutdown = futures::future::FutureExt::shared(Box::pin(shutdown));
 
-    let panel_controller = gamepanel::controller(client.clone());
+    let panel_controller = gamepanel::controller(client.clone(), health_rx);
     let box_controller = gamebox::controller(client.clone());
     let server_controller = gameserver::controller(client.clone(), listed_rx);
 
@@ -172,7 +173,7 @@ pub async fn run(
             client.clone(),
             Reporter { controller: "pterobox".into(), instance: Some(settings.instance.clone()) },
         ),
-        registry: Registry::new(listed_tx),
+        registry: Registry::new(listed_tx, health_tx, settings.install_poll),
         panels: panel_controller.store(),
         boxes: box_controller.store(),
         servers: server_controller.store(),

@@ -5,7 +5,7 @@
 //! listing that started before a write cannot bring back stale data. A resync with nothing to do
 //! therefore costs about `servers / page size` list calls and no write.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -13,7 +13,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use crate::panel::{Egg, Panel, PanelServer, Result};
+use crate::panel::{Egg, InstallState, Panel, PanelError, PanelServer, Result};
 
 /// What the lister saw, plus what reconciles wrote since.
 #[derive(Default)]
@@ -23,6 +23,11 @@ struct Snapshot {
     servers: HashMap<String, (Option<PanelServer>, Option<Instant>)>,
     /// When the last complete listing started.
     listed_at: Option<Instant>,
+    /// Why the last listing failed; `None` once one succeeds.
+    listing_error: Option<PanelError>,
+    /// External ids whose create failed without an answer (a timeout, a 5xx): the panel may have
+    /// made the server anyway, so the next attempt asks the panel first.
+    uncertain: HashSet<String>,
 }
 
 /// How long an egg's variables are trusted.
@@ -37,7 +42,10 @@ pub struct PanelHandle {
     pub resync: Duration,
     snapshot: RwLock<Snapshot>,
     eggs: RwLock<HashMap<(i64, i64), (Instant, Egg)>>,
-    lister: RwLock<Option<tokio::task::JoinHandle<()>>>,
+    /// The resync lister and the install watcher.
+    tasks: RwLock<Vec<tokio::task::JoinHandle<()>>>,
+    /// Whether the install watcher observes installs (the panel lists its newest servers first).
+    watches_installs: bool,
 }
 
 /// What a lookup in the snapshot found.
@@ -47,7 +55,7 @@ pub enum Seen {
     Present(Box<PanelServer>),
     /// A complete listing (or our own delete) says it does not exist.
     Absent,
-    /// No complete listing yet: ask the panel.
+    /// No complete listing yet, or a create of ours may have happened unseen: ask the panel.
     Unknown,
 }
 
@@ -63,6 +71,9 @@ impl PanelHandle {
     /// The server with this external id, as far as the snapshot knows.
     pub fn seen(&self, external_id: &str) -> Seen {
         let snapshot = self.read();
+        if snapshot.uncertain.contains(external_id) {
+            return Seen::Unknown;
+        }
         match snapshot.servers.get(external_id) {
             Some((Some(server), _)) => Seen::Present(Box::new(server.clone())),
             Some((None, _)) => Seen::Absent,
@@ -76,12 +87,50 @@ impl PanelHandle {
     pub fn record(&self, mut server: PanelServer) {
         let Some(external_id) = server.external_id.clone() else { return };
         let mut snapshot = self.write();
+        snapshot.uncertain.remove(&external_id);
         if server.allocations.is_empty()
             && let Some((Some(old), _)) = snapshot.servers.get(&external_id)
         {
             server.allocations = old.allocations.clone();
         }
         snapshot.servers.insert(external_id, (Some(server), Some(Instant::now())));
+    }
+
+    /// Whether the install watcher observes this panel's installs: then a reconcile reads an
+    /// installing server from the snapshot instead of asking the panel.
+    pub fn watches_installs(&self) -> bool {
+        self.watches_installs
+    }
+
+    /// The servers installing (or lacking their allocations after a create): (external id, id).
+    fn installing(&self) -> Vec<(String, String)> {
+        self.read()
+            .servers
+            .iter()
+            .filter_map(|(ext, (s, _))| s.as_ref().map(|s| (ext, s)))
+            .filter(|(_, s)| s.install == InstallState::Installing || s.allocations.is_empty())
+            .map(|(ext, s)| (ext.clone(), s.id.clone()))
+            .collect()
+    }
+
+    /// Records servers read at `read_at` (kept through a listing that started earlier).
+    fn record_read(&self, servers: Vec<PanelServer>, read_at: Instant) {
+        let mut snapshot = self.write();
+        for server in servers {
+            let Some(external_id) = server.external_id.clone() else { continue };
+            // A write of ours after the read started knows better.
+            if snapshot.servers.get(&external_id).and_then(|(_, written)| *written).is_some_and(|w| w > read_at) {
+                continue;
+            }
+            snapshot.uncertain.remove(&external_id);
+            snapshot.servers.insert(external_id, (Some(server), Some(read_at)));
+        }
+    }
+
+    /// Records that a create got no answer: whether the server exists is unknown until the panel
+    /// is asked.
+    pub fn uncertain(&self, external_id: &str) {
+        self.write().uncertain.insert(external_id.to_string());
     }
 
     /// Records that a server is gone.
@@ -107,10 +156,22 @@ impl PanelHandle {
     /// Lists every server now.
     pub async fn refresh(&self) -> Result<usize> {
         let started = Instant::now();
-        let servers = self.panel.all_servers().await?;
+        let servers = match self.panel.all_servers().await {
+            Ok(servers) => servers,
+            Err(e) => {
+                self.write().listing_error = Some(e.clone());
+                return Err(e);
+            }
+        };
         let n = servers.len();
         self.install_listing(started, servers);
+        self.write().listing_error = None;
         Ok(n)
+    }
+
+    /// Why the last listing failed, if it did: the panel's health as the resync sees it.
+    pub fn listing_error(&self) -> Option<PanelError> {
+        self.read().listing_error.clone()
     }
 
     /// An egg with its variables, cached for [`EGG_TTL`] (at least one resync interval): eggs change
@@ -130,7 +191,7 @@ impl PanelHandle {
 
 impl Drop for PanelHandle {
     fn drop(&mut self) {
-        if let Some(task) = self.lister.write().unwrap_or_else(|p| p.into_inner()).take() {
+        for task in self.tasks.write().unwrap_or_else(|p| p.into_inner()).drain(..) {
             task.abort();
         }
     }
@@ -148,11 +209,15 @@ pub struct Registry {
     panels: RwLock<HashMap<String, Arc<PanelHandle>>>,
     /// Told after every listing: the GameServer controller then reconciles everything.
     listed: mpsc::Sender<()>,
+    /// Told the panel's name when its listings start or stop failing: the GamePanel controller
+    /// then reconciles it, so that its `Ready` condition follows the panel's health.
+    health: mpsc::Sender<String>,
+    install_poll: Duration,
 }
 
 impl Registry {
-    pub fn new(listed: mpsc::Sender<()>) -> Self {
-        Self { panels: RwLock::new(HashMap::new()), listed }
+    pub fn new(listed: mpsc::Sender<()>, health: mpsc::Sender<String>, install_poll: Duration) -> Self {
+        Self { panels: RwLock::new(HashMap::new()), listed, health, install_poll }
     }
 
     pub fn get(&self, name: &str) -> Option<Arc<PanelHandle>> {
@@ -173,17 +238,23 @@ impl Registry {
         {
             return Ok(existing);
         }
+        let panel = panel()?;
         let handle = Arc::new(PanelHandle {
             name: name.to_string(),
-            panel: panel()?,
+            watches_installs: panel.lists_newest_first(),
+            panel,
             fingerprint,
             resync,
             snapshot: RwLock::new(Snapshot::default()),
             eggs: RwLock::new(HashMap::new()),
-            lister: RwLock::new(None),
+            tasks: RwLock::new(Vec::new()),
         });
-        let task = tokio::spawn(list_forever(Arc::downgrade(&handle), self.listed.clone()));
-        *handle.lister.write().unwrap_or_else(|p| p.into_inner()) = Some(task);
+        let mut tasks =
+            vec![tokio::spawn(list_forever(Arc::downgrade(&handle), self.listed.clone(), self.health.clone()))];
+        if handle.watches_installs {
+            tasks.push(tokio::spawn(watch_installs(Arc::downgrade(&handle), self.install_poll)));
+        }
+        handle.tasks.write().unwrap_or_else(|p| p.into_inner()).extend(tasks);
         self.panels.write().unwrap_or_else(|p| p.into_inner()).insert(name.to_string(), handle.clone());
         Ok(handle)
     }
@@ -194,11 +265,16 @@ impl Registry {
     }
 }
 
-async fn list_forever(handle: std::sync::Weak<PanelHandle>, listed: mpsc::Sender<()>) {
+async fn list_forever(handle: std::sync::Weak<PanelHandle>, listed: mpsc::Sender<()>, health: mpsc::Sender<String>) {
     loop {
         let Some(h) = handle.upgrade() else { return };
         let resync = h.resync;
-        match h.refresh().await {
+        let failing = h.listing_error().is_some();
+        let result = h.refresh().await;
+        if result.is_err() != failing {
+            let _ = health.try_send(h.name.clone());
+        }
+        match result {
             Ok(n) => {
                 tracing::debug!(panel = %h.name, servers = n, "listed panel servers");
                 let _ = listed.try_send(());
@@ -209,5 +285,49 @@ async fn list_forever(handle: std::sync::Weak<PanelHandle>, listed: mpsc::Sender
         }
         drop(h);
         tokio::time::sleep(resync).await;
+    }
+}
+
+/// The most installing servers the watcher reads one by one per interval (those off the newest page).
+const WATCH_SINGLES: usize = 20;
+
+/// While servers install (or lack their allocations after a create), reads the panel's newest page
+/// every `every`: one request observes every recent create, where polling each server would cost one
+/// request per server per interval. An installing server off that page (more than a page of newer
+/// servers) is read by itself; one gone is forgotten (its reconcile creates it again).
+async fn watch_installs(handle: std::sync::Weak<PanelHandle>, every: Duration) {
+    loop {
+        tokio::time::sleep(every).await;
+        let Some(h) = handle.upgrade() else { return };
+        let installing = h.installing();
+        if installing.is_empty() {
+            continue;
+        }
+        let read_at = Instant::now();
+        let page = match h.panel.newest_servers(crate::panel::LIST_PAGE_SIZE).await {
+            Ok(Some(page)) => page,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::debug!(panel = %h.name, error = %e, "watching installs failed");
+                continue;
+            }
+        };
+        let on_page: HashSet<String> = page.iter().filter_map(|s| s.external_id.clone()).collect();
+        let full = page.len() >= crate::panel::LIST_PAGE_SIZE as usize;
+        h.record_read(page, read_at);
+        // With a full page, the ones not on it are older than all of it; with a partial page, the
+        // page is every server, so the ones not on it are gone.
+        for (external_id, id) in installing.into_iter().filter(|(ext, _)| !on_page.contains(ext)).take(WATCH_SINGLES) {
+            if !full {
+                h.forget(&external_id);
+                continue;
+            }
+            let read_at = Instant::now();
+            match h.panel.server(&id).await {
+                Ok(server) => h.record_read(vec![server], read_at),
+                Err(PanelError::NotFound { .. }) => h.forget(&external_id),
+                Err(e) => tracing::debug!(panel = %h.name, server = %id, error = %e, "watching an install failed"),
+            }
+        }
     }
 }

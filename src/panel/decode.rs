@@ -216,8 +216,9 @@ fn allocation(item: &Value) -> Result<Allocation> {
 }
 
 /// A list page of servers.
-pub(crate) fn server_page(body: &Value, page: u32, state: StateFields) -> Result<Page<PanelServer>> {
+pub(crate) fn server_page(body: &Value, page: u32, per_page: u32, state: StateFields) -> Result<Page<PanelServer>> {
     let (data, total_pages) = super::http::list_page(body)?;
+    super::http::at_most(data.len(), per_page, "GET /servers")?;
     let items = data.iter().map(|item| server(item, state)).collect::<Result<Vec<_>>>()?;
     let total = body.pointer("/meta/pagination/total").and_then(Value::as_u64).unwrap_or(items.len() as u64);
     Ok(Page { items, page, total_pages, total })

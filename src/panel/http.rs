@@ -257,11 +257,13 @@ impl HttpCore {
             q.push(("per_page", "100".to_string()));
             let body = self.get(path, &q).await?;
             let (data, total_pages) = list_page(&body)?;
+            at_most(data.len(), 100, path)?;
+            let last = page >= total_pages || data.is_empty();
             items.extend(data);
-            if page >= total_pages {
+            if last {
                 return Ok(items);
             }
-            page += 1;
+            page = super::next_page(page, path)?;
         }
     }
 }
@@ -288,6 +290,18 @@ fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
 }
 
 /// The items of a list response and its page count (1 when the panel sent no pagination).
+/// Refuses a page with more items than asked for: a broken or hostile panel would otherwise make
+/// every page as large as it likes, times [`super::MAX_LIST_PAGES`].
+pub(crate) fn at_most(items: usize, per_page: u32, what: &str) -> Result<()> {
+    if items > per_page as usize {
+        return Err(PanelError::Unexpected {
+            status: 200,
+            message: format!("{what}: the panel returned {items} items for per_page={per_page}"),
+        });
+    }
+    Ok(())
+}
+
 pub(crate) fn list_page(body: &Value) -> Result<(Vec<Value>, u32)> {
     let data = body.get("data").and_then(Value::as_array).ok_or_else(|| PanelError::Unexpected {
         status: 200,

@@ -57,6 +57,11 @@ pub trait Panel: Send + Sync {
 
     /// One page of servers (1-based), with their allocations.
     async fn servers_page(&self, page: u32, per_page: u32) -> Result<Page<PanelServer>>;
+    /// Whether [`Panel::newest_servers`] can answer.
+    fn lists_newest_first(&self) -> bool;
+    /// The newest servers (highest ids) first, one page, with their allocations; `None` where the
+    /// panel cannot sort so (Wisp: unknown).
+    async fn newest_servers(&self, per_page: u32) -> Result<Option<Vec<PanelServer>>>;
     /// A server by its panel id.
     async fn server(&self, id: &str) -> Result<PanelServer>;
     /// A server by its external id (exact), or `None`.
@@ -87,9 +92,24 @@ pub trait Panel: Send + Sync {
             if last {
                 return Ok(servers);
             }
-            page += 1;
+            page = next_page(page, "GET /servers")?;
         }
     }
+}
+
+/// The most pages a list may have: a panel that claims more (or keeps answering full pages) is
+/// broken or hostile, and following it would never end.
+pub const MAX_LIST_PAGES: u32 = 1_000;
+
+/// The page after `page`, or an error past [`MAX_LIST_PAGES`].
+pub(crate) fn next_page(page: u32, what: &str) -> Result<u32> {
+    if page >= MAX_LIST_PAGES {
+        return Err(PanelError::Unexpected {
+            status: 200,
+            message: format!("{what}: the panel lists more than {MAX_LIST_PAGES} pages"),
+        });
+    }
+    Ok(page + 1)
 }
 
 /// A client for a panel of the given flavor.

@@ -95,6 +95,15 @@ impl Dialect for Pterodactyl {
             ("include", "allocations".into()),
         ]
     }
+
+    fn newest_servers_query(per_page: u32) -> Option<Vec<(&'static str, String)>> {
+        Some(vec![
+            ("page", "1".into()),
+            ("per_page", per_page.to_string()),
+            ("sort", "-id".into()),
+            ("include", "allocations".into()),
+        ])
+    }
 }
 
 #[cfg(test)]

@@ -3,11 +3,13 @@
 use kube::runtime::controller::Action;
 use kube::runtime::reflector::ObjectRef;
 
-use super::{Reconciler, paused};
+use super::{Reconciler, panel_reason, paused};
+use crate::controller::conditions::{Want, find, merge};
 use crate::controller::registry::Seen;
 use crate::controller::{Error, Result, apply_status};
 use crate::crd::{DeletionPolicy, GameServerStatus, ServerState};
-use crate::names::{PAUSED_ANNOTATION, reason};
+use crate::names::{PAUSED_ANNOTATION, condition, reason};
+use crate::panel::PanelError;
 
 impl Reconciler {
     /// Removes (Delete) or leaves (Orphan) the panel server; always succeeds when there is nothing
@@ -15,12 +17,7 @@ impl Reconciler {
     pub(super) async fn cleanup(self) -> Result<Action> {
         self.ctx.caches_ready().await?;
         if self.old.state != ServerState::Deleting {
-            let status = GameServerStatus {
-                state: ServerState::Deleting,
-                message: Some("being deleted".into()),
-                ..self.old.clone()
-            };
-            apply_status(&self.api(), self.server.as_ref(), self.server.status.as_ref(), &status).await?;
+            self.deleting(None, "being deleted".into()).await?;
         }
         let gbox = self.gbox();
         let policy = self
@@ -63,15 +60,59 @@ impl Reconciler {
             )));
         };
         let uid = self.uid();
-        let id = match handle.seen(&uid) {
-            Seen::Present(s) => Some(s.id.clone()),
-            _ => handle.panel.server_by_external_id(&uid).await?.map(|s| s.id),
+        let deleted = async {
+            let id = match handle.seen(&uid) {
+                Seen::Present(s) => Some(s.id.clone()),
+                _ => handle.panel.server_by_external_id(&uid).await?.map(|s| s.id),
+            };
+            if let Some(id) = &id {
+                handle.panel.delete_server(id).await?;
+            }
+            Ok::<_, PanelError>(id)
         };
-        if let Some(id) = id {
-            handle.panel.delete_server(&id).await?;
-            handle.forget(&uid);
-            self.event(false, reason::DELETED, format!("deleted panel server {id}")).await;
+        match deleted.await {
+            Ok(id) => {
+                handle.forget(&uid);
+                if let Some(id) = id {
+                    self.event(false, reason::DELETED, format!("deleted panel server {id}")).await;
+                }
+                Ok(Action::await_change())
+            }
+            Err(e) => {
+                // Say why the GameServer stays; the error's backoff retries the deletion.
+                let why = panel_reason(&e);
+                let message = format!("the panel server is not deleted yet ({e}); the GameServer stays until it is");
+                if find(&self.old.conditions, condition::SYNCED).is_none_or(|c| c.reason != why) {
+                    self.event(true, reason::PANEL_ERROR, message.clone()).await;
+                }
+                self.deleting(Some(Want::new(condition::SYNCED, false, why, message.clone())), message).await?;
+                Err(e.into())
+            }
         }
-        Ok(Action::await_change())
+    }
+
+    /// The status of a GameServer being deleted: not Ready (reason `Deleting`), Synced as `synced`
+    /// says (else as it was), Admitted as it was.
+    async fn deleting(&self, synced: Option<Want>, message: String) -> Result<()> {
+        let keep = |type_: &'static str| {
+            find(&self.old.conditions, type_).map(|c| Want::new(type_, c.status == "True", &c.reason, &c.message))
+        };
+        let wanted = [
+            keep(condition::ADMITTED),
+            synced.or_else(|| keep(condition::SYNCED)),
+            Some(Want::new(condition::READY, false, "Deleting", message.clone())),
+        ];
+        let status = GameServerStatus {
+            state: ServerState::Deleting,
+            message: Some(message),
+            conditions: merge(
+                &self.old.conditions,
+                wanted.into_iter().flatten().collect(),
+                self.server.metadata.generation,
+            ),
+            ..self.old.clone()
+        };
+        apply_status(&self.api(), self.server.as_ref(), self.server.status.as_ref(), &status).await?;
+        Ok(())
     }
 }

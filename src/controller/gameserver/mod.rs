@@ -23,7 +23,7 @@ use super::gamebox::servers_of;
 use super::registry::{PanelHandle, Seen};
 use super::{Context, Error, Result};
 use crate::budget::{self, Amounts, Verdict};
-use crate::crd::{GameBox, GameServer, GameServerStatus, LedgerState, ServerState};
+use crate::crd::{Flavor, GameBox, GameServer, GameServerStatus, LedgerState, ServerState};
 use crate::names::{FINALIZER, PAUSED_ANNOTATION, condition, reason};
 use crate::panel::{InstallState, PanelError, PanelServer};
 use crate::review::{admitted, candidates, expiry};
@@ -308,14 +308,22 @@ impl Reconciler {
         let uid = self.uid();
         let mut current = match handle.seen(&uid) {
             Seen::Present(s) => *s,
-            // Before any create, ask the panel: a crash between a create and our status write must
-            // not make a second server.
+            // A complete listing (which saw every server made before it started) and our own
+            // writes since say there is none. Should one have appeared meanwhile (a create by an
+            // earlier leader still in flight), the panel refuses the duplicate external id and
+            // `create` adopts the existing server.
+            // Wisp's uniqueness of external ids is not confirmed (wisp-api.md): there, ask anyway.
+            Seen::Absent if panel.flavor() == Flavor::Pterodactyl => self.create(handle, desired).await?,
+            // No listing yet, or a create of ours got no answer: ask the panel first, so that a
+            // crash or a timeout between a create and our status write does not make a second one.
             Seen::Absent | Seen::Unknown => match panel.server_by_external_id(&uid).await? {
                 Some(s) => s,
                 None => self.create(handle, desired).await?,
             },
         };
-        if current.install == InstallState::Installing || current.primary().is_none() {
+        // An install in progress, or a create's answer without allocations: read the server again,
+        // unless the install watcher does (the requeue then finds its reading in the snapshot).
+        if (current.install == InstallState::Installing || current.primary().is_none()) && !handle.watches_installs() {
             current = panel.server(&current.id).await?;
         }
         handle.record(current.clone());
@@ -382,7 +390,12 @@ impl Reconciler {
                 .server_by_external_id(&desired.external_id)
                 .await?
                 .ok_or(Refusal::Panel(PanelError::NotFound { what: "server by external id".into() }))?,
-            Err(e) => return Err(e.into()),
+            Err(e) => {
+                if matches!(e, PanelError::Unavailable { .. } | PanelError::Unexpected { .. }) {
+                    handle.uncertain(&desired.external_id);
+                }
+                return Err(e.into());
+            }
         };
         handle.record(created.clone());
         if self.old.panel.is_some() {
@@ -447,16 +460,16 @@ impl Reconciler {
     async fn refused(&self, refusal: Refusal, admitted: Want) -> Report {
         let (why, message, requeue) = match &refusal {
             Refusal::Spec(m) => (reason::INVALID_SPEC, m.clone(), None),
-            Refusal::Panel(e) => match e {
-                PanelError::Validation { .. } => ("PanelRefused", e.to_string(), Some(Duration::from_secs(300))),
-                PanelError::NoCapacity { .. } => (reason::NO_CAPACITY, e.to_string(), Some(Duration::from_secs(60))),
-                PanelError::RateLimited { retry_after } => ("RateLimited", e.to_string(), Some(*retry_after)),
-                PanelError::Unauthorized { .. } => {
-                    (reason::CREDENTIALS_REJECTED, e.to_string(), Some(Duration::from_secs(60)))
-                }
-                PanelError::NotFound { .. } => ("PanelServerGone", e.to_string(), Some(Duration::from_secs(1))),
-                _ => ("PanelUnavailable", e.to_string(), Some(self.ctx.retry_delay(&self.key, e))),
-            },
+            Refusal::Panel(e) => {
+                let requeue = match e {
+                    PanelError::Validation { .. } => Duration::from_secs(300),
+                    PanelError::NoCapacity { .. } | PanelError::Unauthorized { .. } => Duration::from_secs(60),
+                    PanelError::RateLimited { retry_after } => *retry_after,
+                    PanelError::NotFound { .. } => Duration::from_secs(1),
+                    _ => self.ctx.retry_delay(&self.key, e),
+                };
+                (panel_reason(e), e.to_string(), Some(requeue))
+            }
         };
         if let Refusal::Panel(e) = &refusal {
             crate::metrics::get().reconcile_failed("GameServer", e.label());
@@ -477,6 +490,18 @@ impl Reconciler {
             _ => ServerState::Creating,
         };
         Report::waiting(state, admitted, why, message, requeue)
+    }
+}
+
+/// The `Synced` reason for a panel error.
+fn panel_reason(e: &PanelError) -> &'static str {
+    match e {
+        PanelError::Validation { .. } => "PanelRefused",
+        PanelError::NoCapacity { .. } => reason::NO_CAPACITY,
+        PanelError::RateLimited { .. } => "RateLimited",
+        PanelError::Unauthorized { .. } => reason::CREDENTIALS_REJECTED,
+        PanelError::NotFound { .. } => "PanelServerGone",
+        PanelError::Unavailable { .. } | PanelError::Unexpected { .. } => "PanelUnavailable",
     }
 }
 

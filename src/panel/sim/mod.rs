@@ -16,7 +16,7 @@ mod state;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use axum::body::Bytes;
@@ -98,6 +98,8 @@ pub struct Stats {
     pub writes: u64,
     pub rate_limited: u64,
     pub faults_injected: u64,
+    /// Connections closed unanswered while the panel was down (`SimHandle::set_down`).
+    pub connections_refused: u64,
     pub servers: u64,
 }
 
@@ -115,8 +117,9 @@ struct Window {
 
 struct Sim {
     config: SimConfig,
-    /// `faults.outage`, readable by the listener without a lock.
+    /// Whether the panel is down, shared with the listener.
     down: Arc<AtomicBool>,
+    refused: Arc<AtomicU64>,
     state: Mutex<State>,
     faults: Mutex<Faults>,
     stats: Mutex<Stats>,
@@ -154,9 +157,11 @@ pub async fn spawn(config: SimConfig, listen: SocketAddr) -> anyhow::Result<SimH
     let listener = tokio::net::TcpListener::bind(listen).await?;
     let addr = listener.local_addr()?;
     let down = Arc::new(AtomicBool::new(false));
-    let listener = OutageListener { inner: listener, down: down.clone() };
+    let refused = Arc::new(AtomicU64::new(0));
+    let listener = OutageListener { inner: listener, down: down.clone(), refused: refused.clone() };
     let sim = Arc::new(Sim {
         down,
+        refused,
         state: Mutex::new(State::new(
             config.flavor,
             config.catalog.clone(),
@@ -186,6 +191,7 @@ pub async fn spawn(config: SimConfig, listen: SocketAddr) -> anyhow::Result<SimH
 struct OutageListener {
     inner: tokio::net::TcpListener,
     down: Arc<AtomicBool>,
+    refused: Arc<AtomicU64>,
 }
 
 impl axum::serve::Listener for OutageListener {
@@ -195,7 +201,10 @@ impl axum::serve::Listener for OutageListener {
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {
         loop {
             match self.inner.accept().await {
-                Ok((stream, _)) if self.down.load(Ordering::Relaxed) => drop(stream),
+                Ok((stream, _)) if self.down.load(Ordering::Relaxed) => {
+                    self.refused.fetch_add(1, Ordering::Relaxed);
+                    drop(stream);
+                }
                 Ok(accepted) => return accepted,
                 // As axum's own TCP listener: a failed accept (e.g. too many open files) is retried.
                 Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
@@ -425,11 +434,13 @@ impl Sim {
         match (method.as_str(), path) {
             ("GET", "/stats") => {
                 let mut stats = self.stats.lock().await.clone();
+                stats.connections_refused = self.refused.load(Ordering::Relaxed);
                 stats.servers = self.state.lock().await.servers.len() as u64;
                 json_response(200, &json!(stats))
             }
             ("POST", "/reset-stats") => {
                 *self.stats.lock().await = Stats::default();
+                self.refused.store(0, Ordering::Relaxed);
                 no_content()
             }
             ("GET", "/faults") => json_response(200, &json!(self.faults.lock().await.clone())),
@@ -535,13 +546,20 @@ impl Sim {
                         format!("Requested sort(s) `{sort}` is not allowed. Allowed sort(s) are `id, uuid`."),
                     ));
                 }
-                let items = state
+                let mut servers: Vec<&state::Server> = state
                     .servers
                     .values()
                     .filter(|s| self.filter(q, "external_id", s.external_id.as_deref().unwrap_or_default()))
                     .filter(|s| self.filter(q, "name", &s.name))
-                    .map(|s| render::server(&state, s, include_allocations))
                     .collect();
+                // The first sort key decides (ids are unique); `-` is descending.
+                match q.get("sort").and_then(|s| s.split(',').next()) {
+                    Some("-id") => servers.reverse(),
+                    Some("uuid") => servers.sort_by(|a, b| a.uuid.cmp(&b.uuid)),
+                    Some("-uuid") => servers.sort_by(|a, b| b.uuid.cmp(&a.uuid)),
+                    _ => {}
+                }
+                let items = servers.into_iter().map(|s| render::server(&state, s, include_allocations)).collect();
                 self.paged(items, q, "/api/application/servers")?
             }
             ("GET", ["servers", "external", ext]) => {
