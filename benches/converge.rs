@@ -283,7 +283,8 @@ async fn run(config: &Config) -> Report {
     tokio::time::sleep(Duration::from_secs(3)).await;
     let panel_rest_before = world.panel.stats().await;
     let kube_rest_before = kube_writes(&world.client).await;
-    tokio::time::sleep(resync + Duration::from_secs(2)).await;
+    // Two resync periods: a listing of many pages may straddle the window's edges.
+    tokio::time::sleep(2 * resync).await;
     let panel_rest = world.panel.stats().await;
     let kube_rest = kube_writes(&world.client).await;
 
@@ -297,13 +298,18 @@ async fn run(config: &Config) -> Report {
     let needed = total as u64 + config.boxes as u64 + (total as u64).div_ceil(100);
     let bound = Duration::from_secs_f64(needed as f64 * 60.0 / config.rate_limit as f64);
     let ratio = converged.as_secs_f64() / bound.as_secs_f64();
+    // The panel counts requests in fixed 60 s windows (Laravel): a run may spend a whole window's
+    // limit at once, so the fastest possible run takes one window less per `limit` calls.
+    let window_bound = Duration::from_secs(60 * (needed.div_ceil(u64::from(config.rate_limit)).saturating_sub(1)));
+    let window_ratio = (!window_bound.is_zero()).then(|| converged.as_secs_f64() / window_bound.as_secs_f64());
     let rate_limited = panel_converged.rate_limited - panel_before.rate_limited;
     let kube = diff(&kube_converged, &kube_before);
     let kube_total: u64 = kube.values().sum();
     // The bench's own creates are not the operator's writes.
     let operator_kube = kube_total.saturating_sub((total + config.boxes) as u64);
     let rest_calls = stats_diff(&panel_rest, &panel_rest_before);
-    let rest_lists = rest_calls.get("GET /servers").copied().unwrap_or(0);
+    // Per resync period.
+    let rest_lists = rest_calls.get("GET /servers").copied().unwrap_or(0) as f64 / 2.0;
     let rest_writes = panel_rest.writes - panel_rest_before.writes;
     let rest_gets: u64 =
         rest_calls.iter().filter(|(k, _)| k.starts_with("GET ") && *k != "GET /servers").map(|(_, v)| v).sum();
@@ -322,6 +328,13 @@ async fn run(config: &Config) -> Report {
     row("time to converge (every server Ready)", format!("{:.1} s", converged.as_secs_f64()));
     row("bound: calls needed / panel limit", format!("{:.1} s ({needed} calls)", bound.as_secs_f64()));
     row("ratio converge / bound", format!("{ratio:.2}"));
+    row(
+        "bound counting the panel's 60 s windows",
+        match window_ratio {
+            Some(r) => format!("{:.1} s (ratio {r:.2})", window_bound.as_secs_f64()),
+            None => "0 s: every call fits in one window".into(),
+        },
+    );
     row("panel calls during convergence", format!("{call_total} ({:.2} per server)", per_server(call_total)));
     for (route, n) in &calls {
         row(&format!("  {route}"), format!("{n} ({:.3} per server)", per_server(*n)));
@@ -334,11 +347,11 @@ async fn run(config: &Config) -> Report {
         row(&format!("  {what}"), format!("{n}"));
     }
     row(
-        &format!("at rest, one resync ({}): panel list pages", config.resync),
-        format!("{rest_lists} (servers / 100 = {})", (total as u64).div_ceil(100)),
+        &format!("at rest, per resync ({}, two measured): list pages", config.resync),
+        format!("{rest_lists:.1} (servers / 100 = {})", (total as u64).div_ceil(100)),
     );
-    row("at rest: panel gets / panel writes", format!("{rest_gets} / {rest_writes}"));
-    row("at rest: Kubernetes writes", format!("{rest_kube}"));
+    row("at rest, two resyncs: panel gets / panel writes", format!("{rest_gets} / {rest_writes}"));
+    row("at rest, two resyncs: Kubernetes writes", format!("{rest_kube}"));
     row("operator peak RSS", format!("{:.1} MiB", rss_kib as f64 / 1024.0));
     row("GameServer reconcile p50 / p99 (bucket bound)", format!("{:.3} s / {:.3} s", p50, p99));
 
@@ -347,6 +360,7 @@ async fn run(config: &Config) -> Report {
         "panel_rate_limit_per_min": config.rate_limit, "operator_budget_per_min": config.operator_budget(),
         "latency_ms": config.latency_ms, "converge_seconds": converged.as_secs_f64(),
         "bound_seconds": bound.as_secs_f64(), "calls_needed": needed, "ratio": ratio,
+        "window_bound_seconds": window_bound.as_secs_f64(), "window_ratio": window_ratio,
         "panel_calls": calls, "panel_calls_total": call_total, "creates_per_server": per_server(creates),
         "rate_limited": rate_limited, "kube_writes_by_operator": operator_kube, "kube_writes": kube,
         "rest": {"resync": config.resync, "list_pages": rest_lists, "gets": rest_gets, "panel_writes": rest_writes,
@@ -388,7 +402,8 @@ fn main() {
         assert_eq!(j["rest"]["panel_writes"], 0, "panel writes at rest: {j}");
         assert_eq!(j["rest"]["kube_writes"], 0, "Kubernetes writes at rest: {j}");
         let pages = j["rest"]["list_pages"].as_f64().unwrap_or(0.0);
-        assert!(pages >= 1.0 && pages <= 2.0 * (total / 100.0).ceil(), "list pages at rest: {j}");
+        // Two resync periods hold two listings, give or take one at an edge.
+        assert!(pages >= 0.5 && pages <= 2.0 * (total / 100.0).ceil(), "list pages at rest: {j}");
         println!("  smoke assertions hold");
     }
 }

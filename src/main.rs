@@ -83,6 +83,10 @@ struct RunArgs {
     /// How often to check a panel server that is still installing, in milliseconds.
     #[arg(long, default_value_t = 3000)]
     install_poll_ms: u64,
+    /// Reconciles run at once, per kind (others wait their turn; a reconcile that waits for a
+    /// panel's request budget holds its place).
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u16).range(1..))]
+    concurrency: u16,
     /// Address of /healthz, /readyz and /metrics.
     #[arg(long, default_value = "0.0.0.0:8080")]
     probe_addr: SocketAddr,
@@ -135,6 +139,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     let settings = pterobox::controller::Settings {
         instance: args.instance.clone(),
         install_poll: Duration::from_millis(args.install_poll_ms.max(100)),
+        concurrency: args.concurrency,
     };
     tracing::info!(instance = %settings.instance, namespace = %args.namespace, "pterobox operator starting");
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);

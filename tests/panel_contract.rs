@@ -174,7 +174,7 @@ async fn servers_are_listed_page_by_page(flavor: Flavor) {
     assert_eq!(p.client.all_servers().await.expect("all").len(), 7);
 
     // Newest first (`sort=-id`), where the panel can: the install watcher's one page.
-    let newest = p.client.newest_servers(3).await.expect("newest");
+    let newest = p.client.newest_servers(1, 3).await.expect("newest");
     match flavor {
         Flavor::Pterodactyl => {
             let ids: Vec<String> = newest.expect("Pterodactyl sorts by -id").iter().map(|s| s.id.clone()).collect();

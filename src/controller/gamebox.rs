@@ -25,7 +25,7 @@ use crate::review::{self, admitted, candidates, expiry};
 pub const MAX_REJECTED_IN_LEDGER: usize = 20;
 
 pub fn controller(client: Client) -> Controller<GameBox> {
-    Controller::new(Api::<GameBox>::all(client), watcher::Config::default())
+    super::slim_controller(Api::<GameBox>::all(client))
 }
 
 /// Wires the triggers that need the shared stores: a GameServer changes its box's ledger, a

@@ -4,6 +4,11 @@
 //! external id; reconciles read that snapshot and write directly, recording what they wrote so a
 //! listing that started before a write cannot bring back stale data. A resync with nothing to do
 //! therefore costs about `servers / page size` list calls and no write.
+//!
+//! Where the panel lists newest first (Pterodactyl), an install watcher reads that one page per
+//! install-poll interval while any server installs, so observing N installs costs a few pages rather
+//! than N polls. A failing listing is the panel's health: the GamePanel controller is told when it
+//! changes.
 
 use std::collections::{HashMap, HashSet};
 use std::hash::{Hash, Hasher};
@@ -270,6 +275,7 @@ async fn list_forever(handle: std::sync::Weak<PanelHandle>, listed: mpsc::Sender
         let Some(h) = handle.upgrade() else { return };
         let resync = h.resync;
         let failing = h.listing_error().is_some();
+        let started = Instant::now();
         let result = h.refresh().await;
         if result.is_err() != failing {
             let _ = health.try_send(h.name.clone());
@@ -284,49 +290,40 @@ async fn list_forever(handle: std::sync::Weak<PanelHandle>, listed: mpsc::Sender
             }
         }
         drop(h);
-        tokio::time::sleep(resync).await;
+        // One listing per interval, however long a listing takes.
+        tokio::time::sleep(resync.saturating_sub(started.elapsed())).await;
     }
 }
 
-/// The most installing servers the watcher reads one by one per interval (those off the newest page).
-const WATCH_SINGLES: usize = 20;
+/// The most newest-first pages the watcher reads per interval.
+const WATCH_PAGES: u32 = 10;
 
-/// While servers install (or lack their allocations after a create), reads the panel's newest page
-/// every `every`: one request observes every recent create, where polling each server would cost one
-/// request per server per interval. An installing server off that page (more than a page of newer
-/// servers) is read by itself; one gone is forgotten (its reconcile creates it again).
+/// While servers install (or lack their allocations after a create), reads the panel's servers
+/// newest first every `every`, page after page until the listing has passed every installing
+/// server: one page observes up to a hundred recent creates, where polling each server would cost
+/// one request per server per interval. (A server deleted meanwhile is left to the resync's listing.)
 async fn watch_installs(handle: std::sync::Weak<PanelHandle>, every: Duration) {
     loop {
         tokio::time::sleep(every).await;
         let Some(h) = handle.upgrade() else { return };
-        let installing = h.installing();
-        if installing.is_empty() {
-            continue;
-        }
-        let read_at = Instant::now();
-        let page = match h.panel.newest_servers(crate::panel::LIST_PAGE_SIZE).await {
-            Ok(Some(page)) => page,
-            Ok(None) => return,
-            Err(e) => {
-                tracing::debug!(panel = %h.name, error = %e, "watching installs failed");
-                continue;
-            }
-        };
-        let on_page: HashSet<String> = page.iter().filter_map(|s| s.external_id.clone()).collect();
-        let full = page.len() >= crate::panel::LIST_PAGE_SIZE as usize;
-        h.record_read(page, read_at);
-        // With a full page, the ones not on it are older than all of it; with a partial page, the
-        // page is every server, so the ones not on it are gone.
-        for (external_id, id) in installing.into_iter().filter(|(ext, _)| !on_page.contains(ext)).take(WATCH_SINGLES) {
-            if !full {
-                h.forget(&external_id);
-                continue;
-            }
+        let waiting = h.installing();
+        // Ids descend: the listing has passed every installing server once below the lowest id.
+        let Some(oldest) = waiting.iter().map(|(_, id)| id.parse::<u64>().unwrap_or(0)).min() else { continue };
+        for page in 1..=WATCH_PAGES {
             let read_at = Instant::now();
-            match h.panel.server(&id).await {
-                Ok(server) => h.record_read(vec![server], read_at),
-                Err(PanelError::NotFound { .. }) => h.forget(&external_id),
-                Err(e) => tracing::debug!(panel = %h.name, server = %id, error = %e, "watching an install failed"),
+            let servers = match h.panel.newest_servers(page, crate::panel::LIST_PAGE_SIZE).await {
+                Ok(Some(servers)) => servers,
+                Ok(None) => return,
+                Err(e) => {
+                    tracing::debug!(panel = %h.name, error = %e, "watching installs failed");
+                    break;
+                }
+            };
+            let last = servers.len() < crate::panel::LIST_PAGE_SIZE as usize;
+            let lowest = servers.iter().filter_map(|s| s.id.parse::<u64>().ok()).min().unwrap_or(0);
+            h.record_read(servers, read_at);
+            if last || lowest <= oldest {
+                break;
             }
         }
     }

@@ -38,7 +38,7 @@ pub trait Dialect: Send + Sync + 'static {
     /// Query of a page of servers.
     fn servers_query(page: u32, per_page: u32) -> Vec<(&'static str, String)>;
     /// Query of the newest servers first, where the panel can sort by id descending.
-    fn newest_servers_query(_per_page: u32) -> Option<Vec<(&'static str, String)>> {
+    fn newest_servers_query(_page: u32, _per_page: u32) -> Option<Vec<(&'static str, String)>> {
         None
     }
 }
@@ -137,13 +137,13 @@ impl<D: Dialect> Panel for Client<D> {
     }
 
     fn lists_newest_first(&self) -> bool {
-        D::newest_servers_query(1).is_some()
+        D::newest_servers_query(1, 1).is_some()
     }
 
-    async fn newest_servers(&self, per_page: u32) -> Result<Option<Vec<PanelServer>>> {
-        let Some(query) = D::newest_servers_query(per_page) else { return Ok(None) };
+    async fn newest_servers(&self, page: u32, per_page: u32) -> Result<Option<Vec<PanelServer>>> {
+        let Some(query) = D::newest_servers_query(page, per_page) else { return Ok(None) };
         let body = self.http.get("/servers", &query).await?;
-        Ok(Some(decode::server_page(&body, 1, per_page, D::STATE)?.items))
+        Ok(Some(decode::server_page(&body, page, per_page, D::STATE)?.items))
     }
 
     async fn server(&self, id: &str) -> Result<PanelServer> {

@@ -59,9 +59,9 @@ pub trait Panel: Send + Sync {
     async fn servers_page(&self, page: u32, per_page: u32) -> Result<Page<PanelServer>>;
     /// Whether [`Panel::newest_servers`] can answer.
     fn lists_newest_first(&self) -> bool;
-    /// The newest servers (highest ids) first, one page, with their allocations; `None` where the
-    /// panel cannot sort so (Wisp: unknown).
-    async fn newest_servers(&self, per_page: u32) -> Result<Option<Vec<PanelServer>>>;
+    /// A page (1-based) of servers, newest (highest id) first, with their allocations; `None` where
+    /// the panel cannot sort so (Wisp: unknown).
+    async fn newest_servers(&self, page: u32, per_page: u32) -> Result<Option<Vec<PanelServer>>>;
     /// A server by its panel id.
     async fn server(&self, id: &str) -> Result<PanelServer>;
     /// A server by its external id (exact), or `None`.

@@ -96,9 +96,9 @@ impl Dialect for Pterodactyl {
         ]
     }
 
-    fn newest_servers_query(per_page: u32) -> Option<Vec<(&'static str, String)>> {
+    fn newest_servers_query(page: u32, per_page: u32) -> Option<Vec<(&'static str, String)>> {
         Some(vec![
-            ("page", "1".into()),
+            ("page", page.to_string()),
             ("per_page", per_page.to_string()),
             ("sort", "-id".into()),
             ("include", "allocations".into()),

@@ -31,7 +31,7 @@ use desired::Desired;
 
 pub fn controller(client: Client, listed: mpsc::Receiver<()>) -> Controller<GameServer> {
     let listed = futures::stream::unfold(listed, |mut rx| async move { rx.recv().await.map(|()| ((), rx)) });
-    Controller::new(Api::<GameServer>::all(client), watcher::Config::default()).reconcile_all_on(listed)
+    super::slim_controller(Api::<GameServer>::all(client)).reconcile_all_on(listed)
 }
 
 /// A box's ledger, suspension or readiness changes its servers.
@@ -317,16 +317,21 @@ impl Reconciler {
             // No listing yet, or a create of ours got no answer: ask the panel first, so that a
             // crash or a timeout between a create and our status write does not make a second one.
             Seen::Absent | Seen::Unknown => match panel.server_by_external_id(&uid).await? {
-                Some(s) => s,
+                Some(s) => {
+                    handle.record(s.clone());
+                    s
+                }
                 None => self.create(handle, desired).await?,
             },
         };
         // An install in progress, or a create's answer without allocations: read the server again,
         // unless the install watcher does (the requeue then finds its reading in the snapshot).
+        // Only what was just read is recorded: re-recording the snapshot's copy would make it look
+        // newer than a listing that knows better.
         if (current.install == InstallState::Installing || current.primary().is_none()) && !handle.watches_installs() {
             current = panel.server(&current.id).await?;
+            handle.record(current.clone());
         }
-        handle.record(current.clone());
         let generation_changed = self.old.observed_generation != self.server.metadata.generation;
         if let Some(build) = desired.build(&current) {
             let updated = panel.update_build(&current.id, &build).await?;

@@ -243,6 +243,17 @@ fn route_pattern(segments: &[&str]) -> String {
 
 type Query = BTreeMap<String, String>;
 
+/// `page` (1-based) and `per_page` as the panels read them (50 by default, 15 for 0).
+fn page_params(q: &Query) -> (u64, u64) {
+    let page = q.get("page").and_then(|p| p.parse::<u64>().ok()).filter(|p| *p >= 1).unwrap_or(1);
+    let per_page = match q.get("per_page").and_then(|p| p.parse::<u64>().ok()) {
+        None => 50,
+        Some(0) => 15,
+        Some(n) => n,
+    };
+    (page, per_page)
+}
+
 impl Sim {
     async fn handle(&self, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
         let path = uri.path().trim_end_matches('/').to_string();
@@ -559,8 +570,16 @@ impl Sim {
                     Some("-uuid") => servers.sort_by(|a, b| b.uuid.cmp(&a.uuid)),
                     _ => {}
                 }
-                let items = servers.into_iter().map(|s| render::server(&state, s, include_allocations)).collect();
-                self.paged(items, q, "/api/application/servers")?
+                // Only the asked page is rendered: a listing of N servers stays O(N), not O(N²).
+                let (page, per_page) = page_params(q);
+                let total = servers.len();
+                let items = servers
+                    .into_iter()
+                    .skip(((page - 1).saturating_mul(per_page)).min(total as u64) as usize)
+                    .take(per_page as usize)
+                    .map(|s| render::server(&state, s, include_allocations))
+                    .collect();
+                json_response(200, &render::list(items, page, per_page, total as u64, "/api/application/servers"))
             }
             ("GET", ["servers", "external", ext]) => {
                 let s = state
@@ -658,12 +677,7 @@ impl Sim {
     }
 
     fn paged(&self, items: Vec<Value>, q: &Query, base: &str) -> Result<Response, SimError> {
-        let page = q.get("page").and_then(|p| p.parse::<u64>().ok()).filter(|p| *p >= 1).unwrap_or(1);
-        let per_page = match q.get("per_page").and_then(|p| p.parse::<u64>().ok()) {
-            None => 50,
-            Some(0) => 15,
-            Some(n) => n,
-        };
+        let (page, per_page) = page_params(q);
         let total = items.len() as u64;
         let start = ((page - 1).saturating_mul(per_page)).min(total) as usize;
         let end = (start as u64 + per_page).min(total) as usize;
