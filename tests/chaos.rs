@@ -147,7 +147,7 @@ where
     loop {
         // The first kill comes soon (writes of the phase in flight), the others at random.
         let pause =
-            Duration::from_millis(if kills == 0 { rng.random_range(50..400) } else { rng.random_range(500..2_000) });
+            Duration::from_millis(if kills == 0 { rng.random_range(50..400) } else { rng.random_range(300..1_500) });
         let until = Instant::now() + pause;
         while Instant::now() < until {
             if done().await {
