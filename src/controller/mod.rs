@@ -14,7 +14,6 @@ use futures::StreamExt;
 use k8s_openapi::api::core::v1::ObjectReference;
 use kube::Client;
 use kube::runtime::Controller;
-use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::reflector::Store;
 
 use crate::crd::{GameBox, GamePanel, GameServer};
@@ -96,7 +95,6 @@ impl Default for Settings {
 pub struct Context {
     pub client: Client,
     pub registry: Registry,
-    pub recorder: Recorder,
     pub panels: Store<GamePanel>,
     pub boxes: Store<GameBox>,
     pub servers: Store<GameServer>,
@@ -110,16 +108,35 @@ pub struct Context {
 }
 
 impl Context {
-    /// Publishes an event about `regarding`; failures to publish are logged, never fatal.
+    /// Publishes an event (events.k8s.io/v1) about `regarding`; failures to publish are logged,
+    /// never fatal. Events are only emitted on transitions, so they are not aggregated into series:
+    /// kube's recorder would keep every event in memory for that (at 10,000 servers, most of the
+    /// operator's memory) and scan them all on each publish.
     pub async fn event(&self, regarding: &ObjectReference, warning: bool, reason: &str, note: String) {
+        use k8s_openapi::api::events::v1::Event;
+        use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
+        let namespace = regarding.namespace.clone().unwrap_or_else(|| "default".into());
+        let now = k8s_openapi::jiff::Timestamp::now();
+        // As client-go names events: `<object>.<unix nanoseconds in hex>`.
+        let object: String = regarding.name.as_deref().unwrap_or("pterobox").chars().take(230).collect();
         let event = Event {
-            type_: if warning { EventType::Warning } else { EventType::Normal },
-            reason: reason.to_string(),
+            metadata: ObjectMeta {
+                name: Some(format!("{object}.{:x}", now.as_nanosecond())),
+                namespace: Some(namespace.clone()),
+                ..Default::default()
+            },
+            event_time: Some(MicroTime(now)),
+            type_: Some(if warning { "Warning" } else { "Normal" }.into()),
+            reason: Some(reason.to_string()),
             note: Some(note.chars().take(1000).collect()),
-            action: "Reconcile".into(),
-            secondary: None,
+            action: Some("Reconcile".into()),
+            regarding: Some(regarding.clone()),
+            reporting_controller: Some("pterobox".into()),
+            reporting_instance: Some(self.settings.instance.clone()),
+            ..Default::default()
         };
-        if let Err(e) = self.recorder.publish(&event, regarding).await {
+        let api: kube::Api<Event> = kube::Api::namespaced(self.client.clone(), &namespace);
+        if let Err(e) = api.create(&Default::default(), &event).await {
             tracing::warn!(error = %e, reason, "could not publish an event");
         }
     }
@@ -194,10 +211,6 @@ pub async fn run(
     let server_controller = gameserver::controller(client.clone(), listed_rx);
 
     let ctx = Arc::new(Context {
-        recorder: Recorder::new(
-            client.clone(),
-            Reporter { controller: "pterobox".into(), instance: Some(settings.instance.clone()) },
-        ),
         registry: Registry::new(listed_tx, health_tx, settings.install_poll),
         panels: panel_controller.store(),
         boxes: box_controller.store(),
