@@ -8,6 +8,7 @@
 mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -187,9 +188,11 @@ async fn chaos_kills_and_faults_never_duplicate_orphan_or_overspend() {
     eprintln!("chaos seed {seed} (PTEROBOX_CHAOS_SEED={seed} replays the schedule)");
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     // The panel's own limit (600/min) is well under the GamePanel's budget: real 429s too.
+    // Installs take 3 s: the convergence lasts long enough for several kills whatever the faults.
     let mut world = World::with("chaos", Flavor::Pterodactyl, "10s", |c| {
         c.rate_limit = 600;
         c.seed = seed;
+        c.install_delay = Duration::from_secs(3);
     })
     .await;
     let url = world.panel.sim.url.clone();
@@ -245,20 +248,23 @@ async fn chaos_kills_and_faults_never_duplicate_orphan_or_overspend() {
     let checks = checker.await.expect("checker task");
     let stats = world.panel.stats().await;
     let kills = create_kills + delete_kills;
-    println!("\nchaos figures (seed {seed})");
-    println!("  GameServers / boxes                    {} / {BOXES}", BOXES * SERVERS_PER_BOX);
-    println!("  converged (50 Ready, 5 Rejected) in    {:.1} s", converged_in.as_secs_f64());
-    println!("  deleted (all gone, panel empty) in     {:.1} s", deleted_in.as_secs_f64());
-    println!("  SIGKILLs (convergence + deletion)      {kills} ({create_kills} + {delete_kills})");
-    println!("  fault mixes applied                    {mixes}");
-    println!("  faults injected by the panel           {}", stats.faults_injected);
-    println!("  429s answered                          {}", stats.rate_limited);
-    println!("  panel requests / creates               {} / {}", stats.total, stats.count("POST /servers"));
-    println!("  invariant rounds / panel servers seen  {} / {}", checks.rounds, checks.panel_servers_seen);
-    println!("  violations                             {}", checks.violations.len());
+    let mut out = String::new();
+    let _ = writeln!(out, "\nchaos figures (seed {seed})");
+    let _ = writeln!(out, "  GameServers / boxes                    {} / {BOXES}", BOXES * SERVERS_PER_BOX);
+    let _ = writeln!(out, "  converged (50 Ready, 5 Rejected) in    {:.1} s", converged_in.as_secs_f64());
+    let _ = writeln!(out, "  deleted (all gone, panel empty) in     {:.1} s", deleted_in.as_secs_f64());
+    let _ = writeln!(out, "  SIGKILLs (convergence + deletion)      {kills} ({create_kills} + {delete_kills})");
+    let _ = writeln!(out, "  fault mixes applied                    {mixes}");
+    let _ = writeln!(out, "  faults injected by the panel           {}", stats.faults_injected);
+    let _ = writeln!(out, "  429s answered                          {}", stats.rate_limited);
+    let _ =
+        writeln!(out, "  panel requests / creates               {} / {}", stats.total, stats.count("POST /servers"));
+    let _ = writeln!(out, "  invariant rounds / panel servers seen  {} / {}", checks.rounds, checks.panel_servers_seen);
+    let _ = writeln!(out, "  violations                             {}", checks.violations.len());
     for v in checks.violations.iter().take(20) {
-        println!("    {v}");
+        let _ = writeln!(out, "    {v}");
     }
+    support::report(&out);
     assert!(checks.violations.is_empty(), "invariants violated (seed {seed})");
     assert!(kills >= 5, "only {kills} kills happened during the phases (seed {seed})");
     assert!(stats.faults_injected > 0 && checks.rounds > 50, "the chaos did not happen");

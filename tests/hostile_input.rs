@@ -299,7 +299,11 @@ fn check_and_the_webhook_survive_hostile_manifests() {
         })
         .unwrap_or_else(|e| panic!("{e}"));
     let rejections = rejections.get();
-    println!("check + webhook: {} cases, {rejections} rejections, {:.1}s", cases(), started.elapsed().as_secs_f64());
+    support::report(&format!(
+        "check + webhook: {} cases, {rejections} rejections, {:.1}s\n",
+        cases(),
+        started.elapsed().as_secs_f64()
+    ));
     assert!(rejections > 0, "the mutations never produced an invalid manifest");
 }
 
@@ -507,10 +511,10 @@ async fn panel_decoding_survives_hostile_responses(flavor: Flavor) {
             }
         }
     }
-    println!(
-        "{flavor:?} panel decoding: {cases} hostile answers x 10 calls: {ok} values, {errors} typed errors, {:.1}s",
+    support::report(&format!(
+        "{flavor:?} panel decoding: {cases} hostile answers x 10 calls: {ok} values, {errors} typed errors, {:.1}s\n",
         started.elapsed().as_secs_f64()
-    );
+    ));
     assert!(errors > 0 && ok > 0, "the answers were all accepted or all refused: not a fuzz");
 }
 

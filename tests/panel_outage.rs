@@ -95,7 +95,7 @@ async fn a_long_panel_outage_loses_nothing_and_converges_when_it_returns() {
     }
     world.panel.sim.set_down(false);
     let refused = world.panel.stats().await.connections_refused;
-    println!("the panel was down for {OUTAGE:?}; the operator tried {refused} connections");
+    support::report(&format!("the panel was down for {OUTAGE:?}; the operator tried {refused} connections\n"));
     assert!(refused >= 3, "the operator kept trying: {refused}");
     assert!(refused <= 400, "the operator backs off during an outage: {refused} connections in {OUTAGE:?}");
 

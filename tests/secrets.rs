@@ -202,7 +202,10 @@ async fn the_key_never_leaves_the_secret(flavor: Flavor) {
             assert!(found.is_empty(), "the API key leaks into {place}: {found:?}");
         }
     }
-    println!("searched {log_lines} log lines, {} events, /metrics and the statuses of all kinds: no key", events.len());
+    support::report(&format!(
+        "searched {log_lines} log lines, {} events, /metrics and the statuses of all kinds: no key\n",
+        events.len()
+    ));
     world.teardown().await;
 }
 
