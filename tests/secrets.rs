@@ -84,7 +84,7 @@ async fn the_key_never_leaves_the_secret(flavor: Flavor) {
     let world = World::with_operator(
         "secrets",
         flavor,
-        "10s",
+        "60s",
         |_| {},
         |_| {
             Operator::start_with_env(
@@ -117,9 +117,11 @@ async fn the_key_never_leaves_the_secret(flavor: Flavor) {
     world.apply(lonely).await;
     world.wait_server("lonely", "NoCapacity", |s| synced_reason(s).as_deref() == Some("NoCapacity")).await;
 
-    // 404: the panel server deleted by hand (the operator recreates it).
+    // 404: the panel server deleted by hand, then resized before a listing sees it gone (the
+    // resync is a minute here): the resize meets a 404, and the operator recreates the server.
     let panel_id = survival.status.and_then(|st| st.panel).map(|p| p.id).expect("panel id");
     world.panel.client.delete_server(&panel_id).await.expect("hand delete");
+    world.apply(server("survival", "paper", "2200Mi", "1")).await;
     world
         .wait_server("survival", "recreated", |s| {
             ready(s) && s.status.as_ref().and_then(|st| st.panel.as_ref()).is_some_and(|p| p.id != panel_id)
