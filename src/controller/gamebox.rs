@@ -8,7 +8,7 @@ use std::time::Duration;
 use kube::api::{Api, DeleteParams};
 use kube::runtime::controller::Action;
 use kube::runtime::finalizer::{Event as Finalizer, finalizer};
-use kube::runtime::reflector::ObjectRef;
+use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::{Controller, watcher};
 use kube::{Client, ResourceExt};
 use tracing::Instrument;
@@ -49,8 +49,17 @@ pub fn wire(controller: Controller<GameBox>, ctx: &Arc<Context>) -> Controller<G
 
 /// The GameServers that name this box.
 pub fn servers_of(ctx: &Context, gbox: &GameBox) -> Vec<Arc<GameServer>> {
-    let (ns, name) = (gbox.namespace(), gbox.name_any());
-    ctx.servers.state().into_iter().filter(|s| s.namespace() == ns && s.spec.box_name == name).collect()
+    in_box(&ctx.servers, gbox.metadata.namespace.as_deref(), &gbox.name_any())
+}
+
+/// The cached GameServers that name box `name` in `namespace`. This runs over every cached server
+/// on each box event, so it compares in place rather than copying each one's namespace.
+pub fn in_box(servers: &Store<GameServer>, namespace: Option<&str>, name: &str) -> Vec<Arc<GameServer>> {
+    servers
+        .state()
+        .into_iter()
+        .filter(|s| s.metadata.namespace.as_deref() == namespace && s.spec.box_name == name)
+        .collect()
 }
 
 /// Why a box cannot serve its servers, if it cannot: checks of the panel, eggs and templates.

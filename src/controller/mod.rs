@@ -202,7 +202,7 @@ pub async fn run(
     started: impl FnOnce(&Arc<Context>),
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) -> anyhow::Result<()> {
-    let (listed_tx, listed_rx) = tokio::sync::mpsc::channel(16);
+    let (listed_tx, listed_rx) = tokio::sync::mpsc::unbounded_channel();
     let (health_tx, health_rx) = tokio::sync::mpsc::channel(16);
     let shutdown = futures::future::FutureExt::shared(Box::pin(shutdown));
 

@@ -1,9 +1,11 @@
 //! One handle per GamePanel: its client, the lister's snapshot of its servers, and an egg cache.
 //!
 //! The lister pages through all of a panel's servers once per resync interval and keeps them by
-//! external id; reconciles read that snapshot and write directly, recording what they wrote so a
-//! listing that started before a write cannot bring back stale data. A resync with nothing to do
-//! therefore costs about `servers / page size` list calls and no write.
+//! external id, page by page; reconciles read that snapshot and write directly, recording what they
+//! wrote so a listing that started before a write cannot bring back stale data. Each listing tells
+//! the GameServer controller which servers appeared, changed or disappeared, and only those are
+//! reconciled. A resync with nothing to do therefore costs about `servers / page size` list calls,
+//! no reconcile and no write.
 //!
 //! Where the panel lists newest first (Pterodactyl), an install watcher reads that one page per
 //! install-poll interval while any server installs, so observing N installs costs a few pages rather
@@ -20,19 +22,88 @@ use tokio::time::Instant;
 
 use crate::panel::{Egg, InstallState, Panel, PanelError, PanelServer, Result};
 
+/// One panel server as the snapshot knows it.
+struct Entry {
+    /// `None` after we deleted it. Shared with the reconciles that read it.
+    server: Option<Arc<PanelServer>>,
+    /// When we wrote or read it ourselves; `None` when it comes from a listing.
+    written: Option<Instant>,
+    /// The number of the last listing that saw it.
+    listing: u64,
+}
+
 /// What the lister saw, plus what reconciles wrote since.
 #[derive(Default)]
 struct Snapshot {
-    /// By external id: the server, or `None` after we deleted it, and when we wrote it (None when
-    /// it comes from a listing).
-    servers: HashMap<String, (Option<PanelServer>, Option<Instant>)>,
+    /// By external id.
+    servers: HashMap<String, Entry>,
     /// When the last complete listing started.
     listed_at: Option<Instant>,
+    /// The number of the last listing started.
+    listing: u64,
     /// Why the last listing failed; `None` once one succeeds.
     listing_error: Option<PanelError>,
     /// External ids whose create failed without an answer (a timeout, a 5xx): the panel may have
     /// made the server anyway, so the next attempt asks the panel first.
     uncertain: HashSet<String>,
+}
+
+impl Snapshot {
+    /// Records `server` as we wrote or read it at `at`, unless we recorded something newer.
+    fn put(&mut self, external_id: String, server: Option<PanelServer>, at: Instant) {
+        let listing = match self.servers.get(&external_id) {
+            Some(e) if e.written.is_some_and(|w| w > at) => return,
+            Some(e) => e.listing,
+            None => 0,
+        };
+        self.uncertain.remove(&external_id);
+        self.servers.insert(external_id, Entry { server: server.map(Arc::new), written: Some(at), listing });
+    }
+
+    /// Merges one page of listing `number` (started at `started`) into the snapshot.
+    fn merge(&mut self, number: u64, started: Instant, page: Vec<PanelServer>, changed: &mut Vec<String>) {
+        for server in page {
+            let Some(external_id) = server.external_id.clone() else { continue };
+            match self.servers.get_mut(&external_id) {
+                // A write of ours after the listing started knows better.
+                Some(e) if e.written.is_some_and(|w| w >= started) => e.listing = number,
+                Some(e) => {
+                    if e.server.as_deref() != Some(&server) {
+                        changed.push(external_id);
+                    }
+                    *e = Entry { server: Some(Arc::new(server)), written: None, listing: number };
+                }
+                None => {
+                    changed.push(external_id.clone());
+                    self.servers
+                        .insert(external_id, Entry { server: Some(Arc::new(server)), written: None, listing: number });
+                }
+            }
+        }
+    }
+
+    /// Ends listing `number` (started at `started`), all of whose pages are merged: what it did not
+    /// see is gone, unless we wrote it since.
+    fn finish(&mut self, number: u64, started: Instant, changed: &mut Vec<String>) {
+        self.servers.retain(|id, e| {
+            let keep = e.listing == number || e.written.is_some_and(|w| w >= started);
+            if !keep && e.server.is_some() {
+                changed.push(id.clone());
+            }
+            keep
+        });
+        self.listed_at = Some(started);
+        self.listing_error = None;
+    }
+}
+
+/// Which GameServers a listing says need a look, by external id (their UID).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Listed {
+    /// The first complete listing of a panel: every one.
+    All,
+    /// The servers that appeared, changed or disappeared since the snapshot last knew them.
+    Changed(Vec<String>),
 }
 
 /// How long an egg's variables are trusted.
@@ -57,7 +128,7 @@ pub struct PanelHandle {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Seen {
     /// The panel has it.
-    Present(Box<PanelServer>),
+    Present(Arc<PanelServer>),
     /// A complete listing (or our own delete) says it does not exist.
     Absent,
     /// No complete listing yet, or a create of ours may have happened unseen: ask the panel.
@@ -80,8 +151,8 @@ impl PanelHandle {
             return Seen::Unknown;
         }
         match snapshot.servers.get(external_id) {
-            Some((Some(server), _)) => Seen::Present(Box::new(server.clone())),
-            Some((None, _)) => Seen::Absent,
+            Some(Entry { server: Some(server), .. }) => Seen::Present(server.clone()),
+            Some(Entry { server: None, .. }) => Seen::Absent,
             None if snapshot.listed_at.is_some() => Seen::Absent,
             None => Seen::Unknown,
         }
@@ -92,13 +163,12 @@ impl PanelHandle {
     pub fn record(&self, mut server: PanelServer) {
         let Some(external_id) = server.external_id.clone() else { return };
         let mut snapshot = self.write();
-        snapshot.uncertain.remove(&external_id);
         if server.allocations.is_empty()
-            && let Some((Some(old), _)) = snapshot.servers.get(&external_id)
+            && let Some(Entry { server: Some(old), .. }) = snapshot.servers.get(&external_id)
         {
             server.allocations = old.allocations.clone();
         }
-        snapshot.servers.insert(external_id, (Some(server), Some(Instant::now())));
+        snapshot.put(external_id, Some(server), Instant::now());
     }
 
     /// Whether the install watcher observes this panel's installs: then a reconcile reads an
@@ -112,7 +182,7 @@ impl PanelHandle {
         self.read()
             .servers
             .iter()
-            .filter_map(|(ext, (s, _))| s.as_ref().map(|s| (ext, s)))
+            .filter_map(|(ext, e)| e.server.as_ref().map(|s| (ext, s)))
             .filter(|(_, s)| s.install == InstallState::Installing || s.allocations.is_empty())
             .map(|(ext, s)| (ext.clone(), s.id.clone()))
             .collect()
@@ -122,13 +192,9 @@ impl PanelHandle {
     fn record_read(&self, servers: Vec<PanelServer>, read_at: Instant) {
         let mut snapshot = self.write();
         for server in servers {
-            let Some(external_id) = server.external_id.clone() else { continue };
-            // A write of ours after the read started knows better.
-            if snapshot.servers.get(&external_id).and_then(|(_, written)| *written).is_some_and(|w| w > read_at) {
-                continue;
+            if let Some(external_id) = server.external_id.clone() {
+                snapshot.put(external_id, Some(server), read_at);
             }
-            snapshot.uncertain.remove(&external_id);
-            snapshot.servers.insert(external_id, (Some(server), Some(read_at)));
         }
     }
 
@@ -140,38 +206,37 @@ impl PanelHandle {
 
     /// Records that a server is gone.
     pub fn forget(&self, external_id: &str) {
-        self.write().servers.insert(external_id.to_string(), (None, Some(Instant::now())));
+        self.write().put(external_id.to_string(), None, Instant::now());
     }
 
-    /// Replaces the snapshot with a listing that started at `started`, keeping whatever we wrote
-    /// after that instant.
-    fn install_listing(&self, started: Instant, servers: Vec<PanelServer>) {
-        let mut snapshot = self.write();
-        let mut next: HashMap<String, (Option<PanelServer>, Option<Instant>)> =
-            servers.into_iter().filter_map(|s| s.external_id.clone().map(|id| (id, (Some(s), None)))).collect();
-        for (id, (server, written)) in snapshot.servers.drain() {
-            if written.is_some_and(|w| w >= started) {
-                next.insert(id, (server, written));
-            }
-        }
-        snapshot.servers = next;
-        snapshot.listed_at = Some(started);
-    }
-
-    /// Lists every server now.
-    pub async fn refresh(&self) -> Result<usize> {
+    /// Lists every server now, updating the snapshot page by page: a page replaces what the
+    /// snapshot knew of its servers unless we wrote one since the listing started, and once the
+    /// last page is in, what the listing did not see is gone. Returns the servers it found
+    /// changed, even when a later page fails (their entries are already updated).
+    async fn refresh(&self) -> (Listed, Result<usize>) {
         let started = Instant::now();
-        let servers = match self.panel.all_servers().await {
-            Ok(servers) => servers,
+        let (number, first) = {
+            let mut snapshot = self.write();
+            snapshot.listing += 1;
+            (snapshot.listing, snapshot.listed_at.is_none())
+        };
+        let mut changed = Vec::new();
+        let mut count = 0;
+        let mut merge = |page: Vec<PanelServer>| {
+            count += page.len();
+            self.write().merge(number, started, page, &mut changed);
+        };
+        let result = match self.panel.each_server_page(&mut merge).await {
+            Ok(()) => {
+                self.write().finish(number, started, &mut changed);
+                Ok(count)
+            }
             Err(e) => {
                 self.write().listing_error = Some(e.clone());
-                return Err(e);
+                Err(e)
             }
         };
-        let n = servers.len();
-        self.install_listing(started, servers);
-        self.write().listing_error = None;
-        Ok(n)
+        (if first && result.is_ok() { Listed::All } else { Listed::Changed(changed) }, result)
     }
 
     /// Why the last listing failed, if it did: the panel's health as the resync sees it.
@@ -212,8 +277,8 @@ pub fn fingerprint(parts: &[&str]) -> u64 {
 /// Every panel handle, by GamePanel name.
 pub struct Registry {
     panels: RwLock<HashMap<String, Arc<PanelHandle>>>,
-    /// Told after every listing: the GameServer controller then reconciles everything.
-    listed: mpsc::Sender<()>,
+    /// Told what each listing found changed: the GameServer controller reconciles those.
+    listed: mpsc::UnboundedSender<Listed>,
     /// Told the panel's name when its listings start or stop failing: the GamePanel controller
     /// then reconciles it, so that its `Ready` condition follows the panel's health.
     health: mpsc::Sender<String>,
@@ -221,7 +286,7 @@ pub struct Registry {
 }
 
 impl Registry {
-    pub fn new(listed: mpsc::Sender<()>, health: mpsc::Sender<String>, install_poll: Duration) -> Self {
+    pub fn new(listed: mpsc::UnboundedSender<Listed>, health: mpsc::Sender<String>, install_poll: Duration) -> Self {
         Self { panels: RwLock::new(HashMap::new()), listed, health, install_poll }
     }
 
@@ -270,21 +335,25 @@ impl Registry {
     }
 }
 
-async fn list_forever(handle: std::sync::Weak<PanelHandle>, listed: mpsc::Sender<()>, health: mpsc::Sender<String>) {
+async fn list_forever(
+    handle: std::sync::Weak<PanelHandle>,
+    listed: mpsc::UnboundedSender<Listed>,
+    health: mpsc::Sender<String>,
+) {
     loop {
         let Some(h) = handle.upgrade() else { return };
         let resync = h.resync;
         let failing = h.listing_error().is_some();
         let started = Instant::now();
-        let result = h.refresh().await;
+        let (changed, result) = h.refresh().await;
         if result.is_err() != failing {
             let _ = health.try_send(h.name.clone());
         }
+        if changed != Listed::Changed(Vec::new()) {
+            let _ = listed.send(changed);
+        }
         match result {
-            Ok(n) => {
-                tracing::debug!(panel = %h.name, servers = n, "listed panel servers");
-                let _ = listed.try_send(());
-            }
+            Ok(n) => tracing::debug!(panel = %h.name, servers = n, "listed panel servers"),
             Err(e) => {
                 tracing::warn!(panel = %h.name, error = %e, "listing panel servers failed; keeping the last snapshot")
             }
@@ -326,5 +395,115 @@ async fn watch_installs(handle: std::sync::Weak<PanelHandle>, every: Duration) {
                 break;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::panel::{FeatureLimits, Limits};
+
+    fn server(external_id: &str, memory_mib: u64) -> PanelServer {
+        PanelServer {
+            id: external_id.trim_start_matches("uid-").into(),
+            external_id: Some(external_id.into()),
+            uuid: "u".into(),
+            identifier: "u".into(),
+            name: external_id.into(),
+            description: String::new(),
+            suspended: false,
+            install: InstallState::Installed,
+            limits: Limits { memory_mib, ..Default::default() },
+            features: FeatureLimits::default(),
+            user: "1".into(),
+            node: "1".into(),
+            allocation: "1".into(),
+            nest: 1,
+            egg: 1,
+            startup: String::new(),
+            image: String::new(),
+            environment: Default::default(),
+            allocations: vec![],
+        }
+    }
+
+    /// One complete listing of `servers`, in pages of two, started at `started`.
+    fn listing(snapshot: &mut Snapshot, started: Instant, servers: &[PanelServer]) -> Vec<String> {
+        snapshot.listing += 1;
+        let number = snapshot.listing;
+        let mut changed = Vec::new();
+        for page in servers.chunks(2) {
+            snapshot.merge(number, started, page.to_vec(), &mut changed);
+        }
+        snapshot.finish(number, started, &mut changed);
+        changed.sort();
+        changed
+    }
+
+    fn memory(snapshot: &Snapshot, external_id: &str) -> Option<u64> {
+        snapshot.servers.get(external_id)?.server.as_ref().map(|s| s.limits.memory_mib)
+    }
+
+    #[test]
+    fn a_listing_reports_what_appeared_changed_or_disappeared_and_nothing_else() {
+        let mut snapshot = Snapshot::default();
+        let all = [server("uid-1", 64), server("uid-2", 64), server("uid-3", 64)];
+        assert_eq!(listing(&mut snapshot, Instant::now(), &all), ["uid-1", "uid-2", "uid-3"]);
+        assert!(listing(&mut snapshot, Instant::now(), &all).is_empty(), "at rest, nothing changed");
+        let drifted = [server("uid-1", 64), server("uid-2", 128), server("uid-4", 64)];
+        assert_eq!(listing(&mut snapshot, Instant::now(), &drifted), ["uid-2", "uid-3", "uid-4"]);
+        assert_eq!(memory(&snapshot, "uid-2"), Some(128));
+        assert!(!snapshot.servers.contains_key("uid-3"), "gone from the panel, gone from the snapshot");
+    }
+
+    #[test]
+    fn a_write_after_the_listing_started_outlives_it() {
+        let mut snapshot = Snapshot::default();
+        listing(&mut snapshot, Instant::now(), &[server("uid-1", 64), server("uid-2", 64)]);
+        let started = Instant::now();
+        // While the listing runs, we resize uid-1, create uid-3 and delete uid-2.
+        let later = started + Duration::from_millis(1);
+        snapshot.put("uid-1".into(), Some(server("uid-1", 256)), later);
+        snapshot.put("uid-3".into(), Some(server("uid-3", 64)), later);
+        snapshot.put("uid-2".into(), None, later);
+        // The listing read the panel before those writes.
+        let changed = listing(&mut snapshot, started, &[server("uid-1", 64), server("uid-2", 64)]);
+        assert!(changed.is_empty(), "{changed:?}");
+        assert_eq!(memory(&snapshot, "uid-1"), Some(256));
+        assert_eq!(memory(&snapshot, "uid-3"), Some(64));
+        assert!(snapshot.servers.get("uid-2").is_some_and(|e| e.server.is_none()), "still deleted");
+    }
+
+    #[test]
+    fn a_write_before_the_listing_started_yields_to_it() {
+        let mut snapshot = Snapshot::default();
+        let before = Instant::now();
+        snapshot.put("uid-1".into(), Some(server("uid-1", 256)), before);
+        snapshot.put("uid-2".into(), Some(server("uid-2", 64)), before);
+        let started = before + Duration::from_millis(1);
+        // The panel says otherwise (uid-1 resized back by hand, uid-2 deleted by hand).
+        assert_eq!(listing(&mut snapshot, started, &[server("uid-1", 64)]), ["uid-1", "uid-2"]);
+        assert_eq!(memory(&snapshot, "uid-1"), Some(64));
+        assert!(!snapshot.servers.contains_key("uid-2"));
+    }
+
+    #[test]
+    fn an_older_read_never_replaces_a_newer_write() {
+        let mut snapshot = Snapshot::default();
+        let read_at = Instant::now();
+        snapshot.put("uid-1".into(), Some(server("uid-1", 256)), read_at + Duration::from_millis(1));
+        snapshot.put("uid-1".into(), Some(server("uid-1", 64)), read_at);
+        assert_eq!(memory(&snapshot, "uid-1"), Some(256));
+    }
+
+    #[test]
+    fn an_unfinished_listing_removes_nothing() {
+        let mut snapshot = Snapshot::default();
+        listing(&mut snapshot, Instant::now(), &[server("uid-1", 64), server("uid-2", 64)]);
+        snapshot.listing += 1;
+        let mut changed = Vec::new();
+        snapshot.merge(snapshot.listing, Instant::now(), vec![server("uid-1", 128)], &mut changed);
+        assert_eq!(changed, ["uid-1"], "what the pages read is reported");
+        assert_eq!(memory(&snapshot, "uid-2"), Some(64), "the unread page is kept");
     }
 }

@@ -81,19 +81,26 @@ pub trait Panel: Send + Sync {
     /// Deletes a server; one that is already gone counts as deleted.
     async fn delete_server(&self, id: &str) -> Result<()>;
 
-    /// Every server, page by page.
-    async fn all_servers(&self) -> Result<Vec<PanelServer>> {
-        let mut servers = Vec::new();
+    /// Every server, page by page: `visit` gets each page's servers as they arrive, so that a
+    /// caller can keep them in its own form without holding the whole listing twice.
+    async fn each_server_page(&self, visit: &mut (dyn FnMut(Vec<PanelServer>) + Send)) -> Result<()> {
         let mut page = 1;
         loop {
             let p = self.servers_page(page, LIST_PAGE_SIZE).await?;
             let last = p.total_pages <= page || p.items.is_empty();
-            servers.extend(p.items);
+            visit(p.items);
             if last {
-                return Ok(servers);
+                return Ok(());
             }
             page = next_page(page, "GET /servers")?;
         }
+    }
+
+    /// Every server.
+    async fn all_servers(&self) -> Result<Vec<PanelServer>> {
+        let mut servers = Vec::new();
+        self.each_server_page(&mut |page| servers.extend(page)).await?;
+        Ok(servers)
     }
 }
 

@@ -91,13 +91,8 @@ fn decide(ctx: &Context, request: &AdmissionRequest<DynamicObject>) -> Decision 
         };
     }
     let namespace = request.namespace.clone().unwrap_or_default();
-    let servers_of = |box_name: &str| -> Vec<Arc<GameServer>> {
-        ctx.servers
-            .state()
-            .into_iter()
-            .filter(|s| s.namespace().as_deref() == Some(namespace.as_str()) && s.spec.box_name == box_name)
-            .collect()
-    };
+    let servers_of =
+        |box_name: &str| crate::controller::gamebox::in_box(&ctx.servers, Some(namespace.as_str()), box_name);
     let parse_error = |e: serde_json::Error| Decision::Deny { message: format!("cannot read the object: {e}") };
     match request.kind.kind.as_str() {
         "GameServer" => {

@@ -12,15 +12,15 @@ use std::time::Duration;
 use kube::api::Api;
 use kube::runtime::controller::Action;
 use kube::runtime::finalizer::{Event as Finalizer, finalizer};
-use kube::runtime::reflector::ObjectRef;
+use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::{Controller, watcher};
 use kube::{Client, Resource, ResourceExt};
 use tokio::sync::mpsc;
 use tracing::Instrument;
 
 use super::conditions::{Want, is_true};
-use super::gamebox::servers_of;
-use super::registry::{PanelHandle, Seen};
+use super::gamebox::{in_box, servers_of};
+use super::registry::{Listed, PanelHandle, Seen};
 use super::{Context, Error, Result};
 use crate::budget::{self, Amounts, Verdict};
 use crate::crd::{Flavor, GameBox, GameServer, GameServerStatus, LedgerState, ServerState};
@@ -29,22 +29,38 @@ use crate::panel::{InstallState, PanelError, PanelServer};
 use crate::review::{admitted, candidates, expiry};
 use desired::Desired;
 
-pub fn controller(client: Client, listed: mpsc::Receiver<()>) -> Controller<GameServer> {
-    let listed = futures::stream::unfold(listed, |mut rx| async move { rx.recv().await.map(|()| ((), rx)) });
-    super::slim_controller(Api::<GameServer>::all(client)).reconcile_all_on(listed)
+/// The GameServer controller; each panel listing reconciles the servers it found changed (all of
+/// them after a panel's first listing), so that a resync at rest reconciles nothing.
+pub fn controller(client: Client, listed: mpsc::UnboundedReceiver<Listed>) -> Controller<GameServer> {
+    let controller = super::slim_controller(Api::<GameServer>::all(client));
+    let store = controller.store();
+    let changed = futures::StreamExt::flat_map(
+        futures::stream::unfold(listed, |mut rx| async move { rx.recv().await.map(|l| (l, rx)) }),
+        move |listed| futures::stream::iter(listed_servers(&store, listed)),
+    );
+    controller.reconcile_on(changed)
+}
+
+/// The GameServers a listing names (by UID, their panel servers' external id).
+fn listed_servers(store: &Store<GameServer>, listed: Listed) -> Vec<ObjectRef<GameServer>> {
+    let servers = store.state();
+    let changed: std::collections::HashSet<String> = match listed {
+        Listed::All => return servers.iter().map(|s| ObjectRef::from_obj(&**s)).collect(),
+        Listed::Changed(ids) => ids.into_iter().collect(),
+    };
+    servers
+        .iter()
+        .filter(|s| s.metadata.uid.as_ref().is_some_and(|uid| changed.contains(uid)))
+        .map(|s| ObjectRef::from_obj(&**s))
+        .collect()
 }
 
 /// A box's ledger, suspension or readiness changes its servers.
 pub fn wire(controller: Controller<GameServer>, ctx: &Arc<Context>) -> Controller<GameServer> {
     let servers = controller.store();
     controller.watches(Api::<GameBox>::all(ctx.client.clone()), watcher::Config::default(), move |gbox| {
-        let (ns, name) = (gbox.namespace(), gbox.name_any());
-        servers
-            .state()
-            .into_iter()
-            .filter(|s| s.namespace() == ns && s.spec.box_name == name)
-            .map(|s| ObjectRef::from_obj(&*s))
-            .collect::<Vec<_>>()
+        let servers = in_box(&servers, gbox.metadata.namespace.as_deref(), &gbox.name_any());
+        servers.iter().map(|s| ObjectRef::from_obj(&**s)).collect::<Vec<_>>()
     })
 }
 
@@ -307,7 +323,7 @@ impl Reconciler {
         let panel = handle.panel.as_ref();
         let uid = self.uid();
         let mut current = match handle.seen(&uid) {
-            Seen::Present(s) => *s,
+            Seen::Present(s) => Arc::unwrap_or_clone(s),
             // A complete listing (which saw every server made before it started) and our own
             // writes since say there is none. Should one have appeared meanwhile (a create by an
             // earlier leader still in flight), the panel refuses the duplicate external id and
