@@ -1,8 +1,6 @@
 //! Decoding panel JSON into the model. Never panics: a missing or mistyped field is a
 //! [`PanelError::Unexpected`] that names it.
 
-use std::collections::BTreeMap;
-
 use serde_json::Value;
 
 use super::model::*;
@@ -164,8 +162,8 @@ pub(crate) fn server(item: &Value, state: StateFields) -> Result<PanelServer> {
     let environment = container
         .get("environment")
         .and_then(Value::as_object)
-        .map(|m| m.iter().map(|(k, v)| (k.clone(), scalar_string(v))).collect())
-        .unwrap_or_else(BTreeMap::new);
+        .map(|m| m.iter().map(|(k, v)| (k, scalar_string(v))).collect())
+        .unwrap_or_default();
     let allocations = match a.pointer("/relationships/allocations/data") {
         Some(Value::Array(items)) => items.iter().map(allocation).collect::<Result<Vec<_>>>()?,
         _ => Vec::new(),

@@ -113,6 +113,48 @@ pub struct Allocation {
     pub port: u16,
 }
 
+/// A panel server's environment as the operator compares it: each variable's name and value
+/// hashed. The operator only ever asks whether a variable has a given value, and keeping every
+/// server's variables as text would be most of the memory of a 10,000-server snapshot.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Variables(Vec<(u64, u64)>);
+
+impl Variables {
+    fn hash(text: &str) -> u64 {
+        use std::hash::{Hash, Hasher};
+        // Fixed keys: the same text hashes the same within the process, whichever map it is in.
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        text.hash(&mut h);
+        h.finish()
+    }
+
+    /// Whether variable `name` has `value`.
+    pub fn has(&self, name: &str, value: &str) -> bool {
+        let name = Self::hash(name);
+        self.0.binary_search_by_key(&name, |(n, _)| *n).is_ok_and(|i| self.0[i].1 == Self::hash(value))
+    }
+
+    /// Sets variable `name` to `value`.
+    pub fn set(&mut self, name: &str, value: &str) {
+        let (name, value) = (Self::hash(name), Self::hash(value));
+        match self.0.binary_search_by_key(&name, |(n, _)| *n) {
+            Ok(i) => self.0[i].1 = value,
+            Err(i) => self.0.insert(i, (name, value)),
+        }
+    }
+}
+
+impl<K: AsRef<str>, V: AsRef<str>> FromIterator<(K, V)> for Variables {
+    fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
+        let mut variables = Variables::default();
+        for (name, value) in iter {
+            variables.set(name.as_ref(), value.as_ref());
+        }
+        variables.0.shrink_to_fit();
+        variables
+    }
+}
+
 /// A server on the panel.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PanelServer {
@@ -134,7 +176,7 @@ pub struct PanelServer {
     pub egg: i64,
     pub startup: String,
     pub image: String,
-    pub environment: BTreeMap<String, String>,
+    pub environment: Variables,
     /// The server's allocations when the panel included them (reads and lists do; the responses
     /// of creates and updates do not).
     pub allocations: Vec<Allocation>,
@@ -200,4 +242,31 @@ pub struct Page<T> {
     pub page: u32,
     pub total_pages: u32,
     pub total: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn variables_answer_as_the_map_they_come_from(
+            map in proptest::collection::btree_map("[A-Z_]{1,8}", "[a-z0-9.]{0,6}", 0..12),
+            name in "[A-Z_]{1,8}",
+            value in "[a-z0-9.]{0,6}",
+        ) {
+            let variables: Variables = map.iter().collect();
+            for (k, v) in &map {
+                prop_assert!(variables.has(k, v));
+                let other = format!("{v}x");
+                prop_assert!(!variables.has(k, &other));
+            }
+            prop_assert_eq!(variables.has(&name, &value), map.get(&name) == Some(&value));
+            let mut changed = variables.clone();
+            changed.set(&name, &value);
+            prop_assert!(changed.has(&name, &value));
+            prop_assert_eq!(changed == variables, map.get(&name) == Some(&value));
+        }
+    }
 }

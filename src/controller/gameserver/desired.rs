@@ -134,7 +134,7 @@ impl Desired {
     /// The startup update, if the command, image, egg or any egg variable differs (keys the panel
     /// adds to `environment` itself are not egg variables and are ignored).
     pub fn startup(&self, current: &PanelServer) -> Option<Startup> {
-        let variables_differ = self.environment.iter().any(|(k, v)| current.environment.get(k) != Some(v));
+        let variables_differ = self.environment.iter().any(|(k, v)| !current.environment.has(k, v));
         let differs = current.startup != self.startup
             || current.image != self.image
             || current.egg != self.egg
@@ -151,7 +151,7 @@ impl Desired {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::panel::{EggVariable, InstallState};
+    use crate::panel::{EggVariable, InstallState, Variables};
 
     fn gbox() -> GameBox {
         serde_yaml::from_str(include_str!("../../../examples/20-gamebox-alice.yaml")).expect("example box")
@@ -197,8 +197,8 @@ mod tests {
     }
 
     fn panel_server(d: &Desired) -> PanelServer {
-        let mut environment = d.environment.clone();
-        environment.insert("P_SERVER_UUID".into(), "added by the panel".into());
+        let mut environment: Variables = d.environment.iter().collect();
+        environment.set("P_SERVER_UUID", "added by the panel");
         PanelServer {
             id: "42".into(),
             external_id: Some(d.external_id.clone()),
@@ -257,7 +257,7 @@ mod tests {
         let mut current = panel_server(&d);
         current.limits.memory_mib = 1024;
         current.external_id = None;
-        current.environment.insert("SERVER_JARFILE".into(), "hacked.jar".into());
+        current.environment.set("SERVER_JARFILE", "hacked.jar");
         let build = d.build(&current).expect("build");
         assert_eq!((build.allocation.as_str(), build.limits.memory_mib), ("118", 4096));
         assert_eq!(d.details(&current).expect("details").external_id, "uid-1");
