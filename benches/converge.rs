@@ -5,7 +5,7 @@
 //! panel-sim` (Pterodactyl) with that latency and rate limit, and the operator (its request budget
 //! 95 % of the panel's limit), creates B boxes × S servers, and prints one table (JSON under
 //! `target/bench/`). Under `cargo test` it runs the small preset as a smoke test whose assertions are
-//! about counts (creates per server, 429s, writes at rest), never about time.
+//! about counts (creates per server, 429s, writes and reconciles at rest), never about time.
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -134,6 +134,15 @@ fn peak_rss_kib(pid: u32) -> u64 {
 }
 
 /// A quantile of the GameServer reconcile duration from the operator's histogram (bucket bound).
+/// GameServer reconciles run so far, from the operator's `/metrics`.
+fn server_reconciles(metrics: &str) -> u64 {
+    metrics
+        .lines()
+        .find(|l| l.starts_with("pterobox_reconciles_total{") && l.contains("controller=\"GameServer\""))
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+        .unwrap_or(0)
+}
+
 fn reconcile_quantile(metrics: &str, q: f64) -> f64 {
     let mut buckets: Vec<(f64, f64)> = metrics
         .lines()
@@ -283,12 +292,14 @@ async fn run(config: &Config) -> Report {
     tokio::time::sleep(Duration::from_secs(3)).await;
     let panel_rest_before = world.panel.stats().await;
     let kube_rest_before = kube_writes(&world.client).await;
+    let reconciles_rest_before = server_reconciles(&world.operator_probe("/metrics").await.1);
     // Two resync periods: a listing of many pages may straddle the window's edges.
     tokio::time::sleep(2 * resync).await;
     let panel_rest = world.panel.stats().await;
     let kube_rest = kube_writes(&world.client).await;
 
     let (_, operator_metrics) = world.operator_probe("/metrics").await;
+    let rest_reconciles = server_reconciles(&operator_metrics).saturating_sub(reconciles_rest_before);
     let rss_kib = world.operator.pid().map(peak_rss_kib).unwrap_or(0);
 
     let calls = stats_diff(&panel_converged, &panel_before);
@@ -352,6 +363,7 @@ async fn run(config: &Config) -> Report {
     );
     row("at rest, two resyncs: panel gets / panel writes", format!("{rest_gets} / {rest_writes}"));
     row("at rest, two resyncs: Kubernetes writes", format!("{rest_kube}"));
+    row("at rest, two resyncs: GameServer reconciles", format!("{rest_reconciles}"));
     row("operator peak RSS", format!("{:.1} MiB", rss_kib as f64 / 1024.0));
     row("GameServer reconcile p50 / p99 (bucket bound)", format!("{:.3} s / {:.3} s", p50, p99));
 
@@ -364,7 +376,8 @@ async fn run(config: &Config) -> Report {
         "panel_calls": calls, "panel_calls_total": call_total, "creates_per_server": per_server(creates),
         "rate_limited": rate_limited, "kube_writes_by_operator": operator_kube, "kube_writes": kube,
         "rest": {"resync": config.resync, "list_pages": rest_lists, "gets": rest_gets, "panel_writes": rest_writes,
-                 "kube_writes": rest_kube},
+                 "kube_writes": rest_kube, "gameserver_reconciles": rest_reconciles},
+        "gameserver_reconciles": server_reconciles(&operator_metrics),
         "peak_rss_mib": rss_kib as f64 / 1024.0, "reconcile_p50_seconds": p50, "reconcile_p99_seconds": p99,
     });
     world.teardown().await;
@@ -401,6 +414,11 @@ fn main() {
         assert_eq!(j["rate_limited"], 0, "429s although the operator's budget is under the panel's limit: {j}");
         assert_eq!(j["rest"]["panel_writes"], 0, "panel writes at rest: {j}");
         assert_eq!(j["rest"]["kube_writes"], 0, "Kubernetes writes at rest: {j}");
+        // A listing that finds nothing changed reconciles nothing (reconciling every server after
+        // each listing would make this at least `total` per listing).
+        let reconciles = j["rest"]["gameserver_reconciles"].as_f64().unwrap_or(f64::MAX);
+        assert!(reconciles < total, "GameServer reconciles at rest: {j}");
+        assert!(j["gameserver_reconciles"].as_f64().unwrap_or(0.0) >= total, "reconciles not counted: {j}");
         let pages = j["rest"]["list_pages"].as_f64().unwrap_or(0.0);
         // Two resync periods hold two listings, give or take one at an edge.
         assert!(pages >= 0.5 && pages <= 2.0 * (total / 100.0).ceil(), "list pages at rest: {j}");
