@@ -11,6 +11,7 @@ use kube::runtime::finalizer::{Event as Finalizer, finalizer};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::{Controller, watcher};
 use kube::{Client, ResourceExt};
+use tokio::sync::mpsc;
 use tracing::Instrument;
 
 use super::conditions::{Want, merge};
@@ -24,27 +25,30 @@ use crate::review::{self, admitted, candidates, expiry};
 /// How many rejected servers the ledger lists (each rejected server's own status has its verdict).
 pub const MAX_REJECTED_IN_LEDGER: usize = 20;
 
-pub fn controller(client: Client) -> Controller<GameBox> {
-    super::slim_controller(Api::<GameBox>::all(client))
+/// The GameBox controller: its cache names every box it applies on `changed` (for the GameServer
+/// controller), and a box is reconciled when the GameServer cache has applied a change to one of its
+/// servers (`servers_changed`), since the ledger is computed from that same cache.
+pub fn controller(
+    client: Client,
+    changed: mpsc::UnboundedSender<ObjectRef<GameBox>>,
+    servers_changed: mpsc::UnboundedReceiver<ObjectRef<GameBox>>,
+) -> Controller<GameBox> {
+    super::slim_controller(Api::<GameBox>::all(client), changed, |b| Some(ObjectRef::from_obj(b)))
+        .reconcile_on(super::receiver_stream(servers_changed))
 }
 
-/// Wires the triggers that need the shared stores: a GameServer changes its box's ledger, a
-/// GamePanel's readiness changes its boxes.
+/// Wires the triggers that need the shared stores: a GamePanel's readiness changes its boxes.
 pub fn wire(controller: Controller<GameBox>, ctx: &Arc<Context>) -> Controller<GameBox> {
     let boxes = controller.store();
-    controller
-        .watches(Api::<GameServer>::all(ctx.client.clone()), watcher::Config::default(), |server| {
-            server.namespace().map(|ns| ObjectRef::new(&server.spec.box_name).within(&ns))
-        })
-        .watches(Api::<GamePanel>::all(ctx.client.clone()), watcher::Config::default(), move |panel| {
-            let name = panel.name_any();
-            boxes
-                .state()
-                .into_iter()
-                .filter(|b| b.spec.panel_ref == name)
-                .map(|b| ObjectRef::from_obj(&*b))
-                .collect::<Vec<_>>()
-        })
+    controller.watches(Api::<GamePanel>::all(ctx.client.clone()), watcher::Config::default(), move |panel| {
+        let name = panel.name_any();
+        boxes
+            .state()
+            .into_iter()
+            .filter(|b| b.spec.panel_ref == name)
+            .map(|b| ObjectRef::from_obj(&*b))
+            .collect::<Vec<_>>()
+    })
 }
 
 /// The GameServers that name this box.

@@ -13,8 +13,9 @@ use std::time::Duration;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::ObjectReference;
 use kube::Client;
-use kube::runtime::Controller;
 use kube::runtime::reflector::Store;
+use kube::runtime::{Controller, watcher};
+use tokio::sync::mpsc;
 
 use crate::crd::{GameBox, GamePanel, GameServer};
 use registry::Registry;
@@ -54,12 +55,37 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// A controller whose cache holds its objects without `managedFields` and kubectl's
 /// last-applied annotation, which no reconcile reads and which are most of a small object's size
-/// (the memory of 10,000 cached GameServers).
-fn slim_controller<K>(api: kube::Api<K>) -> Controller<K>
+/// (the memory of 10,000 cached GameServers). For each object it applies or removes, `trigger(object)`
+/// is sent on `changed` once the cache holds the change (after a relisting, for every object listed),
+/// so that another controller reconciling on it, from this cache, never finds the cache behind the
+/// event. (A second watch of the same kind could deliver an event first; it would also be a second
+/// copy of every object.)
+fn slim_controller<K, T>(
+    api: kube::Api<K>,
+    changed: mpsc::UnboundedSender<T>,
+    trigger: impl Fn(&K) -> Option<T> + Send + 'static,
+) -> Controller<K>
 where
     K: kube::Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
+    T: Send + 'static,
 {
-    use kube::runtime::{WatchStreamExt, reflector, watcher};
+    use futures::TryStreamExt;
+    use kube::runtime::{WatchStreamExt, reflector};
+    let mut relisted = Vec::new();
+    let applied = move |event: &watcher::Event<K>| match event {
+        watcher::Event::Apply(o) | watcher::Event::Delete(o) => {
+            if let Some(t) = trigger(o) {
+                let _ = changed.send(t);
+            }
+        }
+        watcher::Event::Init => relisted.clear(),
+        watcher::Event::InitApply(o) => relisted.extend(trigger(o)),
+        watcher::Event::InitDone => {
+            for o in relisted.drain(..) {
+                let _ = changed.send(o);
+            }
+        }
+    };
     let (reader, writer) = reflector::store();
     let stream = watcher(api, watcher::Config::default())
         .default_backoff()
@@ -70,8 +96,14 @@ where
             }
         })
         .reflect(writer)
+        .inspect_ok(applied)
         .applied_objects();
     Controller::for_stream(stream, reader)
+}
+
+/// The items of `rx` as a stream.
+fn receiver_stream<T: Send + 'static>(rx: mpsc::UnboundedReceiver<T>) -> impl futures::Stream<Item = T> + Send {
+    futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|t| (t, rx)) })
 }
 
 /// Settings of `pterobox run`.
@@ -202,13 +234,16 @@ pub async fn run(
     started: impl FnOnce(&Arc<Context>),
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) -> anyhow::Result<()> {
-    let (listed_tx, listed_rx) = tokio::sync::mpsc::unbounded_channel();
-    let (health_tx, health_rx) = tokio::sync::mpsc::channel(16);
+    let (listed_tx, listed_rx) = mpsc::unbounded_channel();
+    let (health_tx, health_rx) = mpsc::channel(16);
     let shutdown = futures::future::FutureExt::shared(Box::pin(shutdown));
 
+    // Each of the two caches tells the other controller what it has just applied.
+    let (servers_changed_tx, servers_changed_rx) = mpsc::unbounded_channel();
+    let (boxes_changed_tx, boxes_changed_rx) = mpsc::unbounded_channel();
     let panel_controller = gamepanel::controller(client.clone(), health_rx);
-    let box_controller = gamebox::controller(client.clone());
-    let server_controller = gameserver::controller(client.clone(), listed_rx);
+    let box_controller = gamebox::controller(client.clone(), boxes_changed_tx, servers_changed_rx);
+    let server_controller = gameserver::controller(client.clone(), servers_changed_tx, boxes_changed_rx, listed_rx);
 
     let ctx = Arc::new(Context {
         registry: Registry::new(listed_tx, health_tx, settings.install_poll),
@@ -229,7 +264,6 @@ pub async fn run(
         }
     });
     let box_controller = gamebox::wire(box_controller, &ctx);
-    let server_controller = gameserver::wire(server_controller, &ctx);
     started(&ctx);
 
     let limits = kube::runtime::controller::Config::default().concurrency(ctx.settings.concurrency);

@@ -10,10 +10,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kube::api::Api;
+use kube::runtime::Controller;
 use kube::runtime::controller::Action;
 use kube::runtime::finalizer::{Event as Finalizer, finalizer};
 use kube::runtime::reflector::{ObjectRef, Store};
-use kube::runtime::{Controller, watcher};
 use kube::{Client, Resource, ResourceExt};
 use tokio::sync::mpsc;
 use tracing::Instrument;
@@ -29,16 +29,28 @@ use crate::panel::{InstallState, PanelError, PanelServer};
 use crate::review::{admitted, candidates, expiry};
 use desired::Desired;
 
-/// The GameServer controller; each panel listing reconciles the servers it found changed (all of
-/// them after a panel's first listing), so that a resync at rest reconciles nothing.
-pub fn controller(client: Client, listed: mpsc::UnboundedReceiver<Listed>) -> Controller<GameServer> {
-    let controller = super::slim_controller(Api::<GameServer>::all(client));
-    let store = controller.store();
-    let changed = futures::StreamExt::flat_map(
-        futures::stream::unfold(listed, |mut rx| async move { rx.recv().await.map(|l| (l, rx)) }),
-        move |listed| futures::stream::iter(listed_servers(&store, listed)),
-    );
-    controller.reconcile_on(changed)
+/// The GameServer controller. Its cache names, on `changed`, the box of every GameServer it applies
+/// or removes (for the GameBox controller). A server is reconciled when the GameBox cache has applied
+/// a change to its box (`boxes_changed`: its ledger, suspension or readiness), and when a panel
+/// listing found its panel server changed (all of them after a panel's first listing), so that a
+/// resync at rest reconciles nothing.
+pub fn controller(
+    client: Client,
+    changed: mpsc::UnboundedSender<ObjectRef<GameBox>>,
+    boxes_changed: mpsc::UnboundedReceiver<ObjectRef<GameBox>>,
+    listed: mpsc::UnboundedReceiver<Listed>,
+) -> Controller<GameServer> {
+    let box_of = |s: &GameServer| Some(ObjectRef::new(&s.spec.box_name).within(s.metadata.namespace.as_deref()?));
+    let controller = super::slim_controller(Api::<GameServer>::all(client), changed, box_of);
+    let (store, servers) = (controller.store(), controller.store());
+    let of_boxes = futures::StreamExt::flat_map(super::receiver_stream(boxes_changed), move |gbox| {
+        let servers = in_box(&servers, gbox.namespace.as_deref(), &gbox.name);
+        futures::stream::iter(servers.iter().map(|s| ObjectRef::from_obj(&**s)).collect::<Vec<_>>())
+    });
+    let of_listings = futures::StreamExt::flat_map(super::receiver_stream(listed), move |listed| {
+        futures::stream::iter(listed_servers(&store, listed))
+    });
+    controller.reconcile_on(of_boxes).reconcile_on(of_listings)
 }
 
 /// The GameServers a listing names (by UID, their panel servers' external id).
@@ -53,15 +65,6 @@ fn listed_servers(store: &Store<GameServer>, listed: Listed) -> Vec<ObjectRef<Ga
         .filter(|s| s.metadata.uid.as_ref().is_some_and(|uid| changed.contains(uid)))
         .map(|s| ObjectRef::from_obj(&**s))
         .collect()
-}
-
-/// A box's ledger, suspension or readiness changes its servers.
-pub fn wire(controller: Controller<GameServer>, ctx: &Arc<Context>) -> Controller<GameServer> {
-    let servers = controller.store();
-    controller.watches(Api::<GameBox>::all(ctx.client.clone()), watcher::Config::default(), move |gbox| {
-        let servers = in_box(&servers, gbox.metadata.namespace.as_deref(), &gbox.name_any());
-        servers.iter().map(|s| ObjectRef::from_obj(&**s)).collect::<Vec<_>>()
-    })
 }
 
 fn paused(meta: &kube::api::ObjectMeta) -> bool {
