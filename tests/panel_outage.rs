@@ -15,10 +15,6 @@ use support::panel::sim_servers;
 
 const OUTAGE: Duration = Duration::from_secs(120);
 
-fn synced(s: &GameServer) -> Option<(String, String)> {
-    s.status.as_ref().and_then(|st| condition(&st.conditions, "Synced"))
-}
-
 fn ready(s: &GameServer) -> bool {
     s.status.as_ref().is_some_and(|st| st.state == ServerState::Ready)
 }
@@ -56,10 +52,18 @@ async fn a_long_panel_outage_loses_nothing_and_converges_when_it_returns() {
     world.apply(server("grow", "paper", "2Gi", "1")).await;
     world.servers().delete("drop", &DeleteParams::default()).await.expect("delete");
 
-    // Conditions say why, within a resync.
-    let unavailable = |s: &GameServer| synced(s).is_some_and(|c| c.0 == "False" && c.1 == "PanelUnavailable");
+    // Conditions say why, within a resync: the panel is unavailable. Once a failed listing has
+    // made the GamePanel (and so the box) not Ready, a reconcile reports the box, whose message
+    // carries the panel's reason; which of the two a poll sees depends on timing.
+    let unavailable = |s: &GameServer| {
+        s.status.as_ref().and_then(|st| st.conditions.iter().find(|c| c.type_ == "Synced")).is_some_and(|c| {
+            c.status == "False"
+                && (c.reason == "PanelUnavailable"
+                    || (c.reason == "BoxNotReady" && c.message.contains("the panel is unavailable")))
+        })
+    };
     for name in ["late", "grow", "drop"] {
-        world.wait_server(name, "Synced=False PanelUnavailable", unavailable).await;
+        world.wait_server(name, "Synced=False: the panel is unavailable", unavailable).await;
     }
     let panels: Api<GamePanel> = Api::all(world.client.clone());
     let mut panel_reason = None;
