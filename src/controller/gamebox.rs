@@ -9,7 +9,7 @@ use kube::api::{Api, DeleteParams};
 use kube::runtime::controller::Action;
 use kube::runtime::finalizer::{Event as Finalizer, finalizer};
 use kube::runtime::reflector::{ObjectRef, Store};
-use kube::runtime::{Controller, watcher};
+use kube::runtime::Controller;
 use kube::{Client, ResourceExt};
 use tokio::sync::mpsc;
 use tracing::Instrument;
@@ -26,29 +26,22 @@ use crate::review::{self, admitted, candidates, expiry};
 pub const MAX_REJECTED_IN_LEDGER: usize = 20;
 
 /// The GameBox controller: its cache names every box it applies on `changed` (for the GameServer
-/// controller), and a box is reconciled when the GameServer cache has applied a change to one of its
-/// servers (`servers_changed`), since the ledger is computed from that same cache.
+/// controller). A box is reconciled when the GameServer cache has applied a change to one of its
+/// servers (`servers_changed`), since the ledger is computed from that cache, and when the GamePanel
+/// cache has applied a change to its panel (`panels_changed`, by name), whose readiness it reads.
 pub fn controller(
     client: Client,
     changed: mpsc::UnboundedSender<ObjectRef<GameBox>>,
     servers_changed: mpsc::UnboundedReceiver<ObjectRef<GameBox>>,
+    panels_changed: mpsc::UnboundedReceiver<String>,
 ) -> Controller<GameBox> {
-    super::slim_controller(Api::<GameBox>::all(client), changed, |b| Some(ObjectRef::from_obj(b)))
-        .reconcile_on(super::receiver_stream(servers_changed))
-}
-
-/// Wires the triggers that need the shared stores: a GamePanel's readiness changes its boxes.
-pub fn wire(controller: Controller<GameBox>, ctx: &Arc<Context>) -> Controller<GameBox> {
+    let controller = super::slim_controller(Api::<GameBox>::all(client), changed, |b| Some(ObjectRef::from_obj(b)));
     let boxes = controller.store();
-    controller.watches(Api::<GamePanel>::all(ctx.client.clone()), watcher::Config::default(), move |panel| {
-        let name = panel.name_any();
-        boxes
-            .state()
-            .into_iter()
-            .filter(|b| b.spec.panel_ref == name)
-            .map(|b| ObjectRef::from_obj(&*b))
-            .collect::<Vec<_>>()
-    })
+    let of_panels = futures::StreamExt::flat_map(super::receiver_stream(panels_changed), move |panel| {
+        let of_panel = boxes.state().into_iter().filter(|b| b.spec.panel_ref == panel);
+        futures::stream::iter(of_panel.map(|b| ObjectRef::from_obj(&*b)).collect::<Vec<_>>())
+    });
+    controller.reconcile_on(super::receiver_stream(servers_changed)).reconcile_on(of_panels)
 }
 
 /// The GameServers that name this box.

@@ -24,15 +24,20 @@ use crate::panel::{self, ApiKey, HttpSettings, PanelError};
 const CATALOG_REFRESH: Duration = Duration::from_secs(600);
 
 /// The GamePanel controller; `health` names a panel whose listings started or stopped failing (all
-/// panels are then looked at again: they are few, and this is rare).
-pub fn controller(client: Client, health: tokio::sync::mpsc::Receiver<String>) -> Controller<GamePanel> {
+/// panels are then looked at again: they are few, and this is rare). Its cache names, on `changed`,
+/// every panel it applies (for the GameBox controller, whose readiness reads this cache).
+pub fn controller(
+    client: Client,
+    health: tokio::sync::mpsc::Receiver<String>,
+    changed: tokio::sync::mpsc::UnboundedSender<String>,
+) -> Controller<GamePanel> {
     let health = futures::stream::unfold(health, |mut rx| async move {
         let name = rx.recv().await?;
         tracing::info!(panel = %name, "the panel's listings changed health");
         Some(((), rx))
     });
-    let controller =
-        Controller::new(Api::<GamePanel>::all(client.clone()), watcher::Config::default()).reconcile_all_on(health);
+    let controller = super::slim_controller(Api::<GamePanel>::all(client.clone()), changed, |p| Some(p.name_any()))
+        .reconcile_all_on(health);
     let store = controller.store();
     // Metadata only: a Secret's change of resourceVersion is the trigger; its data is never cached.
     let secrets = Api::<PartialObjectMeta<Secret>>::all(client);

@@ -238,11 +238,12 @@ pub async fn run(
     let (health_tx, health_rx) = mpsc::channel(16);
     let shutdown = futures::future::FutureExt::shared(Box::pin(shutdown));
 
-    // Each of the two caches tells the other controller what it has just applied.
+    // Each cache tells the controllers that read it what it has just applied.
     let (servers_changed_tx, servers_changed_rx) = mpsc::unbounded_channel();
     let (boxes_changed_tx, boxes_changed_rx) = mpsc::unbounded_channel();
-    let panel_controller = gamepanel::controller(client.clone(), health_rx);
-    let box_controller = gamebox::controller(client.clone(), boxes_changed_tx, servers_changed_rx);
+    let (panels_changed_tx, panels_changed_rx) = mpsc::unbounded_channel();
+    let panel_controller = gamepanel::controller(client.clone(), health_rx, panels_changed_tx);
+    let box_controller = gamebox::controller(client.clone(), boxes_changed_tx, servers_changed_rx, panels_changed_rx);
     let server_controller = gameserver::controller(client.clone(), servers_changed_tx, boxes_changed_rx, listed_rx);
 
     let ctx = Arc::new(Context {
@@ -263,7 +264,6 @@ pub async fn run(
             tracing::info!("caches synced");
         }
     });
-    let box_controller = gamebox::wire(box_controller, &ctx);
     started(&ctx);
 
     let limits = kube::runtime::controller::Config::default().concurrency(ctx.settings.concurrency);
