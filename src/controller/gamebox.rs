@@ -6,10 +6,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kube::api::{Api, DeleteParams};
+use kube::runtime::Controller;
 use kube::runtime::controller::Action;
 use kube::runtime::finalizer::{Event as Finalizer, finalizer};
 use kube::runtime::reflector::{ObjectRef, Store};
-use kube::runtime::Controller;
 use kube::{Client, ResourceExt};
 use tokio::sync::mpsc;
 use tracing::Instrument;
