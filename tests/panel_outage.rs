@@ -1,7 +1,7 @@
 //! The panel goes down for two minutes (connections closed, as a stopped panel or a load balancer
 //! without backends) while servers are created, resized and deleted: nothing is deleted, duplicated
-//! or forgotten, the conditions say why, the operator backs off, and everything converges when the
-//! panel returns.
+//! or forgotten, servers on the panel keep their state, the conditions say why, the operator backs
+//! off, and everything converges when the panel returns.
 
 mod support;
 
@@ -94,6 +94,12 @@ async fn a_long_panel_outage_loses_nothing_and_converges_when_it_returns() {
         );
         for name in ["keep", "grow", "late"] {
             assert!(world.servers().get_opt(name).await.expect("get").is_some(), "{name} vanished");
+        }
+        // Servers that exist on the panel keep their last observed state; their conditions say
+        // that it is not current.
+        for name in ["keep", "grow"] {
+            let s = world.servers().get(name).await.expect("get");
+            assert_eq!(s.status.map(|st| st.state), Some(ServerState::Ready), "{name} during the outage");
         }
         tokio::time::sleep(Duration::from_secs(5)).await;
     }

@@ -252,7 +252,8 @@ impl Reconciler {
             ),
         };
         let wait = |why: &str, message: String, requeue: Option<Duration>| {
-            let mut r = Report::waiting(ServerState::Pending, admitted.clone(), why, message, requeue);
+            let state = self.kept_state().unwrap_or(ServerState::Pending);
+            let mut r = Report::waiting(state, admitted.clone(), why, message, requeue);
             r.reserved = Some(reserved);
             r
         };
@@ -508,12 +509,22 @@ impl Reconciler {
         if old_synced.is_none_or(|c| c.reason != why) {
             self.event(true, reason::PANEL_ERROR, message.clone()).await;
         }
-        let state = match self.old.state {
-            ServerState::Ready | ServerState::Installing | ServerState::Suspended => self.old.state,
-            _ if why == reason::INVALID_SPEC || why == "PanelRefused" => ServerState::Failed,
-            _ => ServerState::Creating,
+        let state = match self.kept_state() {
+            Some(state) => state,
+            None if why == reason::INVALID_SPEC || why == "PanelRefused" => ServerState::Failed,
+            None => ServerState::Creating,
         };
         Report::waiting(state, admitted, why, message, requeue)
+    }
+
+    /// The state a server on the panel keeps while the operator cannot look at it (a panel error,
+    /// a box or panel that is not ready): what was last observed, not `Pending` or `Creating`; the
+    /// `Synced` and `Ready` conditions say why it is not current.
+    fn kept_state(&self) -> Option<ServerState> {
+        match self.old.state {
+            ServerState::Ready | ServerState::Installing | ServerState::Suspended => Some(self.old.state),
+            _ => None,
+        }
     }
 }
 
