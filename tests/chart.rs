@@ -1,14 +1,14 @@
 //! The Helm chart: it lints and renders (helm built from its Go module), its Deployment is
 //! restricted, its CRDs are `pterobox crds`, its manifests apply to the real apiserver, and the
 //! operator converges the examples with exactly the chart's RBAC (a token bound to its ServiceAccount)
-//! while the chart's webhook denies the over-budget example at apply time.
+//! while the chart's webhook denies the over-budget example at apply time, without writing any spec.
 
 mod support;
 
 use std::time::Duration;
 
 use kube::api::Api;
-use pterobox::crd::{Flavor, GameBox, GameServer, ServerState};
+use pterobox::crd::{Flavor, GameBox, GamePanel, GameServer, ServerState};
 use serde_json::Value;
 use support::control_plane::{CHART_SA_TOKEN, free_port, kubeconfig_with_token, kubectl_apply};
 use support::helm::{CHART, RELEASE_NAMESPACE, find, helm, render};
@@ -182,6 +182,25 @@ async fn the_operator_converges_the_examples_under_exactly_the_charts_rbac() {
         let gbox = Api::<GameBox>::namespaced(client.clone(), ns).get(name).await.expect("box");
         let ready = condition(&gbox.status.unwrap_or_default().conditions, "Ready");
         assert_eq!(ready.map(|c| c.0).as_deref(), Some("True"), "{ns}/{name}");
+    }
+
+    // GitOps: the operator never wrote a spec (each object is at the generation it was applied
+    // with) and every status reports the generation it observed.
+    let mut generations = Vec::new();
+    for ns in ["customer-alice", "customer-bob"] {
+        for s in Api::<GameServer>::namespaced(client.clone(), ns).list(&Default::default()).await.expect("servers") {
+            generations.push((s.metadata.name, s.metadata.generation, s.status.and_then(|s| s.observed_generation)));
+        }
+        for b in Api::<GameBox>::namespaced(client.clone(), ns).list(&Default::default()).await.expect("boxes") {
+            generations.push((b.metadata.name, b.metadata.generation, b.status.and_then(|s| s.observed_generation)));
+        }
+    }
+    for p in Api::<GamePanel>::all(client.clone()).list(&Default::default()).await.expect("panels") {
+        generations.push((p.metadata.name, p.metadata.generation, p.status.and_then(|s| s.observed_generation)));
+    }
+    assert_eq!(generations.len(), 9, "{generations:?}");
+    for (name, generation, observed) in &generations {
+        assert_eq!((*generation, *observed), (Some(1), Some(1)), "{name:?}: a spec was written or not observed");
     }
 
     // The over-budget example is refused at apply time by the chart's webhook.
