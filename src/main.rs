@@ -373,8 +373,38 @@ fn init_tracing(json: bool) {
     }
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<std::process::ExitCode> {
+fn main() -> anyhow::Result<std::process::ExitCode> {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    heap::one_arena();
+    tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(async_main())
+}
+
+/// glibc's malloc keeps what Rust frees in per-thread arenas and gives little of it back: after a
+/// convergence of 10,000 servers about an eighth of the operator's resident memory was free heap.
+/// The operator uses one arena (its three threads share it) and trims it every few seconds.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+mod heap {
+    use std::time::Duration;
+
+    /// Must run before any other thread starts.
+    pub fn one_arena() {
+        // SAFETY: mallopt only sets a parameter of the allocator.
+        unsafe { libc::mallopt(libc::M_ARENA_MAX, 1) };
+    }
+
+    /// Returns the arena's free pages to the system every `period`.
+    pub fn trim_every(period: Duration) {
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(period).await;
+                // SAFETY: malloc_trim only releases pages that hold no allocation.
+                unsafe { libc::malloc_trim(0) };
+            }
+        });
+    }
+}
+
+async fn async_main() -> anyhow::Result<std::process::ExitCode> {
     let cli = Cli::parse();
     let json = match &cli.command {
         Command::Run(args) => match args.log_format {
@@ -388,7 +418,11 @@ async fn main() -> anyhow::Result<std::process::ExitCode> {
     match cli.command {
         Command::Crds => print!("{}", pterobox::crd::to_yaml()?),
         Command::PanelSim(args) => panel_sim(args).await?,
-        Command::Run(args) => run(args).await?,
+        Command::Run(args) => {
+            #[cfg(all(target_os = "linux", target_env = "gnu"))]
+            heap::trim_every(Duration::from_secs(2));
+            run(args).await?
+        }
         Command::Check(args) => return check(args),
     }
     Ok(std::process::ExitCode::SUCCESS)
