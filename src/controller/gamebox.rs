@@ -14,6 +14,7 @@ use kube::{Client, ResourceExt};
 use tokio::sync::mpsc;
 use tracing::Instrument;
 
+use super::cached::CachedServer;
 use super::conditions::{Want, merge};
 use super::{Context, Error, Result, apply_status};
 use crate::budget::{self, Amounts, Resource, Verdict};
@@ -44,14 +45,15 @@ pub fn controller(
     controller.reconcile_on(super::receiver_stream(servers_changed)).reconcile_on(of_panels)
 }
 
-/// The GameServers that name this box.
-pub fn servers_of(ctx: &Context, gbox: &GameBox) -> Vec<Arc<GameServer>> {
-    in_box(&ctx.servers, gbox.metadata.namespace.as_deref(), &gbox.name_any())
+/// The GameServers that name this box, without their status (which admission does not read).
+pub fn servers_of(ctx: &Context, gbox: &GameBox) -> Vec<GameServer> {
+    let servers = in_box(&ctx.servers, gbox.metadata.namespace.as_deref(), &gbox.name_any());
+    servers.iter().map(|s| s.without_status()).collect()
 }
 
 /// The cached GameServers that name box `name` in `namespace`. This runs over every cached server
 /// on each box event, so it compares in place rather than copying each one's namespace.
-pub fn in_box(servers: &Store<GameServer>, namespace: Option<&str>, name: &str) -> Vec<Arc<GameServer>> {
+pub fn in_box(servers: &Store<CachedServer>, namespace: Option<&str>, name: &str) -> Vec<Arc<CachedServer>> {
     servers
         .state()
         .into_iter()
@@ -191,7 +193,7 @@ async fn apply(gbox: Arc<GameBox>, ctx: Arc<Context>) -> Result<Action> {
 
     let limits = budget::limits(&gbox.spec.budget).unwrap_or_default();
     let servers = servers_of(&ctx, &gbox);
-    let (candidates, invalid) = candidates(&gbox, servers.iter().map(|s| s.as_ref()));
+    let (candidates, invalid) = candidates(&gbox, &servers);
     let outcome = budget::admit(&gbox.name_any(), &limits, &admitted(gbox.status.as_ref()), &candidates);
     let mut ledger = Vec::new();
     let mut rejected = 0;

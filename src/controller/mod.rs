@@ -1,6 +1,7 @@
 //! The controllers: GamePanel (credentials and catalog), GameBox (the admission authority) and
 //! GameServer (the panel server). `run` starts all three on one client.
 
+pub mod cached;
 pub mod conditions;
 pub mod gamebox;
 pub mod gamepanel;
@@ -17,7 +18,8 @@ use kube::runtime::reflector::Store;
 use kube::runtime::{Controller, watcher};
 use tokio::sync::mpsc;
 
-use crate::crd::{GameBox, GamePanel, GameServer};
+use crate::crd::{GameBox, GamePanel};
+use cached::CachedServer;
 use registry::Registry;
 
 /// Everything that can fail in a reconcile.
@@ -129,7 +131,7 @@ pub struct Context {
     pub registry: Registry,
     pub panels: Store<GamePanel>,
     pub boxes: Store<GameBox>,
-    pub servers: Store<GameServer>,
+    pub servers: Store<CachedServer>,
     pub settings: Settings,
     /// Only the leader reconciles; standbys keep their caches warm.
     pub leadership: crate::leader::Leadership,

@@ -91,8 +91,11 @@ fn decide(ctx: &Context, request: &AdmissionRequest<DynamicObject>) -> Decision 
         };
     }
     let namespace = request.namespace.clone().unwrap_or_default();
-    let servers_of =
-        |box_name: &str| crate::controller::gamebox::in_box(&ctx.servers, Some(namespace.as_str()), box_name);
+    // Admission reads the servers' metadata and spec, not their status.
+    let servers_of = |box_name: &str| {
+        let cached = crate::controller::gamebox::in_box(&ctx.servers, Some(namespace.as_str()), box_name);
+        cached.iter().map(|s| s.without_status()).collect::<Vec<_>>()
+    };
     let parse_error = |e: serde_json::Error| Decision::Deny { message: format!("cannot read the object: {e}") };
     match request.kind.kind.as_str() {
         "GameServer" => {
@@ -103,7 +106,7 @@ fn decide(ctx: &Context, request: &AdmissionRequest<DynamicObject>) -> Decision 
             let old: Option<GameServer> = old.and_then(|o| serde_json::from_value(o).ok());
             let gbox = ctx.boxes.get(&ObjectRef::new(&server.spec.box_name).within(&namespace));
             let others = servers_of(&server.spec.box_name);
-            let others: Vec<&GameServer> = others.iter().map(|s| s.as_ref()).collect();
+            let others: Vec<&GameServer> = others.iter().collect();
             review::review_server(&server, old.as_ref(), gbox.as_deref(), &others)
         }
         "GameBox" => {
@@ -118,7 +121,7 @@ fn decide(ctx: &Context, request: &AdmissionRequest<DynamicObject>) -> Decision 
             }
             let panel = ctx.panels.get(&ObjectRef::new(&gbox.spec.panel_ref));
             let servers = servers_of(&gbox.name_any());
-            let servers: Vec<&GameServer> = servers.iter().map(|s| s.as_ref()).collect();
+            let servers: Vec<&GameServer> = servers.iter().collect();
             review::review_box(&gbox, panel.as_deref(), &servers)
         }
         _ => Decision::Allow { warnings: Vec::new() },

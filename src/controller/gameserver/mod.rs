@@ -18,6 +18,7 @@ use kube::{Client, Resource, ResourceExt};
 use tokio::sync::mpsc;
 use tracing::Instrument;
 
+use super::cached::CachedServer;
 use super::conditions::{Want, is_true};
 use super::gamebox::{in_box, servers_of};
 use super::registry::{Listed, PanelHandle, Seen};
@@ -39,9 +40,9 @@ pub fn controller(
     changed: mpsc::UnboundedSender<ObjectRef<GameBox>>,
     boxes_changed: mpsc::UnboundedReceiver<ObjectRef<GameBox>>,
     listed: mpsc::UnboundedReceiver<Listed>,
-) -> Controller<GameServer> {
-    let box_of = |s: &GameServer| Some(ObjectRef::new(&s.spec.box_name).within(s.metadata.namespace.as_deref()?));
-    let controller = super::slim_controller(Api::<GameServer>::all(client), changed, box_of);
+) -> Controller<CachedServer> {
+    let box_of = |s: &CachedServer| Some(ObjectRef::new(&s.spec.box_name).within(s.metadata.namespace.as_deref()?));
+    let controller = super::slim_controller(Api::<CachedServer>::all(client), changed, box_of);
     let (store, servers) = (controller.store(), controller.store());
     let of_boxes = futures::StreamExt::flat_map(super::receiver_stream(boxes_changed), move |gbox| {
         let servers = in_box(&servers, gbox.namespace.as_deref(), &gbox.name);
@@ -54,7 +55,7 @@ pub fn controller(
 }
 
 /// The GameServers a listing names (by UID, their panel servers' external id).
-fn listed_servers(store: &Store<GameServer>, listed: Listed) -> Vec<ObjectRef<GameServer>> {
+fn listed_servers(store: &Store<CachedServer>, listed: Listed) -> Vec<ObjectRef<CachedServer>> {
     let servers = store.state();
     let changed: std::collections::HashSet<String> = match listed {
         Listed::All => return servers.iter().map(|s| ObjectRef::from_obj(&**s)).collect(),
@@ -71,7 +72,8 @@ fn paused(meta: &kube::api::ObjectMeta) -> bool {
     meta.annotations.as_ref().and_then(|a| a.get(PAUSED_ANNOTATION)).is_some_and(|v| v == "true")
 }
 
-pub async fn reconcile(server: Arc<GameServer>, ctx: Arc<Context>) -> Result<Action> {
+pub async fn reconcile(cached: Arc<CachedServer>, ctx: Arc<Context>) -> Result<Action> {
+    let server = Arc::new(cached.unpack());
     let ns = server.namespace().unwrap_or_default();
     let api: Api<GameServer> = Api::namespaced(ctx.client.clone(), &ns);
     let span = tracing::info_span!("reconcile", kind = "GameServer", namespace = %ns, name = %server.name_any());
@@ -86,7 +88,7 @@ pub async fn reconcile(server: Arc<GameServer>, ctx: Arc<Context>) -> Result<Act
     .map_err(|e| Error::Finalizer(Box::new(e)))
 }
 
-pub fn error_policy(server: Arc<GameServer>, error: &Error, ctx: Arc<Context>) -> Action {
+pub fn error_policy(server: Arc<CachedServer>, error: &Error, ctx: Arc<Context>) -> Action {
     if let Error::Finalizer(inner) = error
         && let kube::runtime::finalizer::Error::CleanupFailed(Error::Waiting(why)) = inner.as_ref()
     {
@@ -94,10 +96,10 @@ pub fn error_policy(server: Arc<GameServer>, error: &Error, ctx: Arc<Context>) -
         return Action::requeue(Duration::from_secs(10));
     }
     tracing::warn!(gameserver = %server.name_any(), error = %error, "GameServer reconcile failed");
-    Action::requeue(ctx.backoff(&key(&server)))
+    Action::requeue(ctx.backoff(&key(&*server)))
 }
 
-fn key(server: &GameServer) -> String {
+fn key(server: &impl Resource) -> String {
     format!("GameServer/{}/{}", server.namespace().unwrap_or_default(), server.name_any())
 }
 
@@ -145,7 +147,7 @@ struct Reconciler {
 impl Reconciler {
     fn new(server: Arc<GameServer>, ctx: Arc<Context>) -> Self {
         let old = server.status.clone().unwrap_or_default();
-        Self { key: key(&server), server, ctx, old }
+        Self { key: key(&*server), server, ctx, old }
     }
 
     fn api(&self) -> Api<GameServer> {
@@ -179,7 +181,7 @@ impl Reconciler {
         }
         // Not (yet) in the ledger: the same engine over the same inputs tells which it will be.
         let servers = servers_of(&self.ctx, gbox);
-        let (candidates, invalid) = candidates(gbox, servers.iter().map(|s| s.as_ref()));
+        let (candidates, invalid) = candidates(gbox, &servers);
         if let Some(message) = invalid.get(&uid) {
             let admitted = Want::new(condition::ADMITTED, false, reason::INVALID_SPEC, message.clone());
             return Err(Box::new(Report::waiting(
