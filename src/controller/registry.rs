@@ -67,10 +67,13 @@ impl Snapshot {
             match self.servers.get_mut(&external_id) {
                 // A write of ours after the listing started knows better.
                 Some(e) if e.written.is_some_and(|w| w >= started) => e.listing = number,
+                // Unchanged: keep the entry the reconciles share (no new allocation per resync).
+                Some(e) if e.server.as_deref() == Some(&server) => {
+                    e.written = None;
+                    e.listing = number;
+                }
                 Some(e) => {
-                    if e.server.as_deref() != Some(&server) {
-                        changed.push(external_id);
-                    }
+                    changed.push(external_id);
                     *e = Entry { server: Some(Arc::new(server)), written: None, listing: number };
                 }
                 None => {
