@@ -85,7 +85,7 @@ struct RunArgs {
     install_poll_ms: u64,
     /// Reconciles run at once, per kind (others wait their turn; a reconcile that waits for a
     /// panel's request budget holds its place).
-    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u16).range(1..))]
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..))]
     concurrency: u16,
     /// Address of /healthz, /readyz and /metrics.
     #[arg(long, default_value = "0.0.0.0:8080")]

@@ -121,7 +121,7 @@ pub struct Settings {
 
 impl Default for Settings {
     fn default() -> Self {
-        Self { instance: "pterobox".into(), install_poll: Duration::from_secs(3), concurrency: 64 }
+        Self { instance: "pterobox".into(), install_poll: Duration::from_secs(3), concurrency: 16 }
     }
 }
 
