@@ -381,7 +381,7 @@ fn main() -> anyhow::Result<std::process::ExitCode> {
 
 /// glibc's malloc keeps what Rust frees in per-thread arenas and gives little of it back: after a
 /// convergence of 10,000 servers about an eighth of the operator's resident memory was free heap.
-/// The operator uses one arena (its three threads share it) and trims it every few seconds.
+/// The operator uses one arena, which its few threads share, and trims it every few seconds.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 mod heap {
     use std::time::Duration;
