@@ -188,11 +188,11 @@ async fn chaos_kills_and_faults_never_duplicate_orphan_or_overspend() {
     eprintln!("chaos seed {seed} (PTEROBOX_CHAOS_SEED={seed} replays the schedule)");
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     // The panel's own limit (600/min) is well under the GamePanel's budget: real 429s too.
-    // Installs take 3 s: the convergence lasts long enough for several kills whatever the faults.
+    // Installs take 5 s: the convergence lasts long enough for several kills whatever the faults.
     let mut world = World::with("chaos", Flavor::Pterodactyl, "10s", |c| {
         c.rate_limit = 600;
         c.seed = seed;
-        c.install_delay = Duration::from_secs(3);
+        c.install_delay = Duration::from_secs(5);
     })
     .await;
     let url = world.panel.sim.url.clone();
@@ -267,6 +267,9 @@ async fn chaos_kills_and_faults_never_duplicate_orphan_or_overspend() {
     support::report(&out);
     assert!(checks.violations.is_empty(), "invariants violated (seed {seed})");
     assert!(kills >= 5, "only {kills} kills happened during the phases (seed {seed})");
-    assert!(stats.faults_injected > 0 && checks.rounds > 50, "the chaos did not happen");
+    // The checker ran throughout: at least a round per second (it aims at several).
+    let checked_for = (converged_in + deleted_in).as_secs_f64();
+    assert!(stats.faults_injected > 0, "the chaos did not happen");
+    assert!(checks.rounds as f64 >= checked_for, "{} invariant rounds in {checked_for:.1} s", checks.rounds);
     world.teardown().await;
 }
