@@ -47,8 +47,12 @@ pub fn controller(
 
 /// The GameServers that name this box, without their status (which admission does not read).
 pub fn servers_of(ctx: &Context, gbox: &GameBox) -> Vec<GameServer> {
-    let servers = in_box(&ctx.servers, gbox.metadata.namespace.as_deref(), &gbox.name_any());
-    servers.iter().map(|s| s.without_status()).collect()
+    servers_named(ctx, gbox.metadata.namespace.as_deref(), &gbox.name_any())
+}
+
+/// The GameServers that name box `name` in `namespace` (which may not exist), without their status.
+pub fn servers_named(ctx: &Context, namespace: Option<&str>, name: &str) -> Vec<GameServer> {
+    in_box(&ctx.servers, namespace, name).iter().map(|s| s.without_status()).collect()
 }
 
 /// The cached GameServers that name box `name` in `namespace`. This runs over every cached server

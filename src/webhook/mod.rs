@@ -91,11 +91,8 @@ fn decide(ctx: &Context, request: &AdmissionRequest<DynamicObject>) -> Decision 
         };
     }
     let namespace = request.namespace.clone().unwrap_or_default();
-    // Admission reads the servers' metadata and spec, not their status.
-    let servers_of = |box_name: &str| {
-        let cached = crate::controller::gamebox::in_box(&ctx.servers, Some(namespace.as_str()), box_name);
-        cached.iter().map(|s| s.without_status()).collect::<Vec<_>>()
-    };
+    let servers_of =
+        |box_name: &str| crate::controller::gamebox::servers_named(ctx, Some(namespace.as_str()), box_name);
     let parse_error = |e: serde_json::Error| Decision::Deny { message: format!("cannot read the object: {e}") };
     match request.kind.kind.as_str() {
         "GameServer" => {
