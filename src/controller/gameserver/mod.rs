@@ -9,7 +9,7 @@ mod status;
 use std::sync::Arc;
 use std::time::Duration;
 
-use kube::api::Api;
+use kube::api::{Api, GetParams};
 use kube::runtime::Controller;
 use kube::runtime::controller::Action;
 use kube::runtime::finalizer::{Event as Finalizer, finalizer};
@@ -73,10 +73,18 @@ fn paused(meta: &kube::api::ObjectMeta) -> bool {
 }
 
 pub async fn reconcile(cached: Arc<CachedServer>, ctx: Arc<Context>) -> Result<Action> {
-    let server = Arc::new(cached.unpack());
-    let ns = server.namespace().unwrap_or_default();
+    let ns = cached.namespace().unwrap_or_default();
     let api: Api<GameServer> = Api::namespaced(ctx.client.clone(), &ns);
-    let span = tracing::info_span!("reconcile", kind = "GameServer", namespace = %ns, name = %server.name_any());
+    let span = tracing::info_span!("reconcile", kind = "GameServer", namespace = %ns, name = %cached.name_any());
+    // The cache holds no statuses (see `CachedServer`): read the server, no older than the cached
+    // version (the API server answers from its watch cache, not etcd).
+    let at = cached.resource_version().map(|v| GetParams::at(&v)).unwrap_or_default();
+    let server = match api.get_with(&cached.name_any(), &at).instrument(span.clone()).await {
+        Ok(server) => Arc::new(server),
+        // Deleted since the event: the cache will drop it.
+        Err(kube::Error::Api(e)) if e.is_not_found() => return Ok(Action::await_change()),
+        Err(e) => return Err(e.into()),
+    };
     finalizer(&api, FINALIZER, server, |event| async {
         match event {
             Finalizer::Apply(s) => Reconciler::new(s, ctx.clone()).apply().await,
