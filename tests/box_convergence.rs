@@ -3,6 +3,7 @@
 mod support;
 
 use pterobox::crd::{Flavor, ServerState};
+use pterobox::panel::Digest;
 use support::operator::{World, basic_box, condition, exclusive, server};
 
 async fn a_box_with_three_servers_converges(flavor: Flavor) {
@@ -33,7 +34,7 @@ async fn a_box_with_three_servers_converges(flavor: Flavor) {
 
     let on_panel = world.panel.client.all_servers().await.expect("list");
     assert_eq!(on_panel.len(), 3);
-    let survival = on_panel.iter().find(|s| s.name == "alice's survival").expect("templated name");
+    let survival = on_panel.iter().find(|s| s.name == Digest::of("alice's survival")).expect("templated name");
     assert_eq!((survival.limits.memory_mib, survival.limits.cpu_percent, survival.limits.swap_mib), (4096, 200, 512));
     assert_eq!(survival.features.databases, Some(1));
     let users: Vec<_> = on_panel.iter().map(|s| s.user.clone()).collect();

@@ -464,7 +464,7 @@ fn body_strategy(real: Vec<Value>) -> impl Strategy<Value = Answer> {
 
 async fn every_read(client: &dyn Panel) -> Vec<Result<String, PanelError>> {
     vec![
-        client.server("1").await.map(|s| s.id),
+        client.server("1").await.map(|s| s.id.to_string()),
         client.server_by_external_id("fuzz-1").await.map(|s| format!("{s:?}")),
         client.servers_page(1, 100).await.map(|p| p.items.len().to_string()),
         client.all_servers().await.map(|s| s.len().to_string()),

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use pterobox::crd::Flavor;
 use pterobox::panel::sim::Faults;
 use pterobox::panel::{
-    Build, Details, FeatureLimits, InstallState, Limits, NewServer, NewUser, PanelError, PanelUser, Startup,
+    Build, Details, Digest, FeatureLimits, InstallState, Limits, NewServer, NewUser, PanelError, PanelUser, Startup,
 };
 use support::panel::{SIM_KEY, TestPanel, start};
 
@@ -121,7 +121,7 @@ async fn a_server_lives_through_create_update_suspend_and_delete(flavor: Flavor)
     assert_eq!(p.client.server(&created.id).await.expect("get").install, InstallState::Installed);
 
     let build = Build {
-        allocation: read.allocation.clone(),
+        allocation: read.allocation.to_string(),
         limits: Limits { memory_mib: 2048, ..read.limits },
         features: FeatureLimits { databases: Some(0), allocations: Some(1), backups: Some(0) },
     };
@@ -132,16 +132,18 @@ async fn a_server_lives_through_create_update_suspend_and_delete(flavor: Flavor)
     let details =
         Details { name: "renamed".into(), description: "".into(), user: user.id.clone(), external_id: "uid-1".into() };
     let renamed = p.client.update_details(&created.id, &details).await.expect("details");
-    assert_eq!((renamed.name.as_str(), renamed.external_id.as_deref()), ("renamed", Some("uid-1")));
+    assert_eq!((renamed.name, renamed.external_id.as_deref()), (Digest::of("renamed"), Some("uid-1")));
 
     let paper = p.client.egg(read.nest, 3).await.expect("egg");
     let env = paper.environment(&BTreeMap::from([("MINECRAFT_VERSION".into(), "1.20.4".into())]));
     assert!(!read.environment.has("MINECRAFT_VERSION", "1.20.4"));
-    let startup = Startup { startup: "java -jar x.jar".into(), image: read.image.clone(), egg: 3, environment: env };
+    assert_eq!(read.image, Digest::of("ghcr.io/pterodactyl/yolks:java_21"));
+    let image = "ghcr.io/pterodactyl/yolks:java_21".to_string();
+    let startup = Startup { startup: "java -jar x.jar".into(), image, egg: 3, environment: env };
     let restarted = p.client.update_startup(&created.id, &startup).await.expect("startup");
     assert!(restarted.environment.has("MINECRAFT_VERSION", "1.20.4"));
     assert!(restarted.environment.has("SERVER_JARFILE", "server.jar"), "every variable was sent");
-    assert_eq!(restarted.startup, "java -jar x.jar");
+    assert_eq!(restarted.startup, Digest::of("java -jar x.jar"));
 
     p.client.suspend(&created.id).await.expect("suspend");
     p.client.suspend(&created.id).await.expect("suspending twice is a no-op");
@@ -177,7 +179,7 @@ async fn servers_are_listed_page_by_page(flavor: Flavor) {
     let newest = p.client.newest_servers(1, 3).await.expect("newest");
     match flavor {
         Flavor::Pterodactyl => {
-            let ids: Vec<String> = newest.expect("Pterodactyl sorts by -id").iter().map(|s| s.id.clone()).collect();
+            let ids: Vec<String> = newest.expect("Pterodactyl sorts by -id").iter().map(|s| s.id.to_string()).collect();
             let mut all: Vec<u64> =
                 p.client.all_servers().await.expect("all").iter().filter_map(|s| s.id.parse().ok()).collect();
             all.sort_unstable_by(|a, b| b.cmp(a));

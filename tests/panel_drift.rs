@@ -19,23 +19,27 @@ async fn hand_changes_are_reverted_and_a_deleted_server_is_recreated(flavor: Fla
     let panel = world.panel.client.clone();
     let original = panel.server_by_external_id(&uid).await.expect("get").expect("exists");
 
-    // By hand: more memory, another name, and a cleared external id (the details trap).
+    // By hand: more memory, another name and description (the details update replaces all four).
     let build = Build {
-        allocation: original.allocation.clone(),
+        allocation: original.allocation.to_string(),
         limits: Limits { memory_mib: 16_384, ..original.limits },
         features: original.features,
     };
     panel.update_build(&original.id, &build).await.expect("hand build");
     let details = Details {
         name: "hacked".into(),
-        description: original.description.clone(),
-        user: original.user.clone(),
+        description: "by hand".into(),
+        user: original.user.to_string(),
         external_id: uid.clone(),
     };
     panel.update_details(&original.id, &details).await.expect("hand details");
     world
         .wait_panel("the hand changes are reverted", |servers| {
-            servers.iter().any(|p| p.id == original.id && p.limits.memory_mib == 2048 && p.name == original.name)
+            servers.iter().any(|p| {
+                p.id == original.id
+                    && p.limits.memory_mib == 2048
+                    && (p.name, p.description) == (original.name, original.description)
+            })
         })
         .await;
     world.wait_event("survival", "DriftCorrected", |(_, r, _)| r == "DriftCorrected").await;

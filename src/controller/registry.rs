@@ -187,7 +187,7 @@ impl PanelHandle {
             .iter()
             .filter_map(|(ext, e)| e.server.as_ref().map(|s| (ext, s)))
             .filter(|(_, s)| s.install == InstallState::Installing || s.allocations.is_empty())
-            .map(|(ext, s)| (ext.clone(), s.id.clone()))
+            .map(|(ext, s)| (ext.clone(), s.id.to_string()))
             .collect()
     }
 
@@ -413,7 +413,7 @@ mod tests {
             uuid: "u".into(),
             identifier: "u".into(),
             name: external_id.into(),
-            description: String::new(),
+            description: Default::default(),
             suspended: false,
             install: InstallState::Installed,
             limits: Limits { memory_mib, ..Default::default() },
@@ -423,8 +423,8 @@ mod tests {
             allocation: "1".into(),
             nest: 1,
             egg: 1,
-            startup: String::new(),
-            image: String::new(),
+            startup: Default::default(),
+            image: Default::default(),
             environment: Default::default(),
             allocations: vec![],
         }

@@ -43,6 +43,11 @@ pub(crate) fn opt_string(v: &Value, field: &str) -> Option<String> {
     v.get(field).and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_string)
 }
 
+/// A text field the operator only compares (missing reads as empty).
+fn digest(v: &Value, field: &str) -> Digest {
+    Digest::of(v.get(field).and_then(Value::as_str).unwrap_or_default())
+}
+
 fn uint(v: &Value, field: &str) -> Option<u64> {
     match v.get(field) {
         Some(Value::Number(n)) => n.as_u64().or_else(|| n.as_f64().filter(|f| *f >= 0.0).map(|f| f as u64)),
@@ -170,12 +175,12 @@ pub(crate) fn server(item: &Value, state: StateFields) -> Result<PanelServer> {
     };
     let uuid = opt_string(a, "uuid").unwrap_or_default();
     Ok(PanelServer {
-        id: id(a, "server", "id")?,
+        id: id(a, "server", "id")?.into(),
         external_id: opt_string(a, "external_id"),
-        identifier: opt_string(a, "identifier").unwrap_or_else(|| uuid.chars().take(8).collect()),
+        identifier: opt_string(a, "identifier").unwrap_or_else(|| uuid.chars().take(8).collect()).into(),
         uuid,
-        name: opt_string(a, "name").unwrap_or_default(),
-        description: opt_string(a, "description").unwrap_or_default(),
+        name: digest(a, "name"),
+        description: digest(a, "description"),
         suspended,
         install,
         limits: Limits {
@@ -190,13 +195,13 @@ pub(crate) fn server(item: &Value, state: StateFields) -> Result<PanelServer> {
             allocations: uint(&features, "allocations"),
             backups: uint(&features, "backups").or_else(|| uint(&features, "backup_count_limit")),
         },
-        user: id(a, "server", "user")?,
-        node: id(a, "server", "node")?,
-        allocation: id(a, "server", "allocation")?,
+        user: id(a, "server", "user")?.into(),
+        node: id(a, "server", "node")?.into(),
+        allocation: id(a, "server", "allocation")?.into(),
         nest: int(a, "server", "nest").unwrap_or_default(),
         egg: int(a, "server", "egg")?,
-        startup: opt_string(container, "startup_command").unwrap_or_default(),
-        image: opt_string(container, "image").unwrap_or_default(),
+        startup: digest(container, "startup_command"),
+        image: digest(container, "image"),
         environment,
         allocations,
     })
@@ -206,9 +211,9 @@ fn allocation(item: &Value) -> Result<Allocation> {
     let a = attributes(item, "allocation")?;
     let port = int(a, "allocation", "port")?;
     Ok(Allocation {
-        id: id(a, "allocation", "id")?,
-        ip: string(a, "allocation", "ip")?,
-        alias: opt_string(a, "alias"),
+        id: id(a, "allocation", "id")?.into(),
+        ip: string(a, "allocation", "ip")?.into(),
+        alias: opt_string(a, "alias").map(Text::from),
         port: u16::try_from(port).map_err(|_| malformed("allocation", "port"))?,
     })
 }

@@ -107,36 +107,53 @@ pub struct FeatureLimits {
 /// A network allocation (ip:port) of a server.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Allocation {
-    pub id: String,
-    pub ip: String,
-    pub alias: Option<String>,
+    pub id: Text,
+    pub ip: Text,
+    pub alias: Option<Text>,
     pub port: u16,
 }
 
-/// A panel server's environment as the operator compares it: each variable's name and value
-/// hashed. The operator only ever asks whether a variable has a given value, and keeping every
-/// server's variables as text would be most of the memory of a 10,000-server snapshot.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Variables(Vec<(u64, u64)>);
+/// Short text (panel ids, ports' addresses) held inline, without an allocation of its own: a
+/// snapshot holds several per server.
+pub type Text = compact_str::CompactString;
 
-impl Variables {
-    fn hash(text: &str) -> u64 {
+/// Text the operator only ever compares with the text it wants (a panel server's name,
+/// description, startup command, image, variables), kept as a hash: as text, these strings were
+/// most of the memory of a 10,000-server snapshot.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Digest(u64);
+
+impl Digest {
+    pub fn of(text: &str) -> Self {
         use std::hash::{Hash, Hasher};
         // Fixed keys: the same text hashes the same within the process, whichever map it is in.
         let mut h = std::collections::hash_map::DefaultHasher::new();
         text.hash(&mut h);
-        h.finish()
+        Self(h.finish())
     }
+}
 
+impl From<&str> for Digest {
+    fn from(text: &str) -> Self {
+        Self::of(text)
+    }
+}
+
+/// A panel server's environment as the operator compares it: each variable's name and value
+/// hashed. The operator only ever asks whether a variable has a given value.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Variables(Vec<(Digest, Digest)>);
+
+impl Variables {
     /// Whether variable `name` has `value`.
     pub fn has(&self, name: &str, value: &str) -> bool {
-        let name = Self::hash(name);
-        self.0.binary_search_by_key(&name, |(n, _)| *n).is_ok_and(|i| self.0[i].1 == Self::hash(value))
+        let name = Digest::of(name);
+        self.0.binary_search_by_key(&name, |(n, _)| *n).is_ok_and(|i| self.0[i].1 == Digest::of(value))
     }
 
     /// Sets variable `name` to `value`.
     pub fn set(&mut self, name: &str, value: &str) {
-        let (name, value) = (Self::hash(name), Self::hash(value));
+        let (name, value) = (Digest::of(name), Digest::of(value));
         match self.0.binary_search_by_key(&name, |(n, _)| *n) {
             Ok(i) => self.0[i].1 = value,
             Err(i) => self.0.insert(i, (name, value)),
@@ -158,24 +175,24 @@ impl<K: AsRef<str>, V: AsRef<str>> FromIterator<(K, V)> for Variables {
 /// A server on the panel.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PanelServer {
-    pub id: String,
+    pub id: Text,
     pub external_id: Option<String>,
     pub uuid: String,
-    pub identifier: String,
-    pub name: String,
-    pub description: String,
+    pub identifier: Text,
+    pub name: Digest,
+    pub description: Digest,
     pub suspended: bool,
     pub install: InstallState,
     pub limits: Limits,
     pub features: FeatureLimits,
-    pub user: String,
-    pub node: String,
+    pub user: Text,
+    pub node: Text,
     /// Id of the primary allocation.
-    pub allocation: String,
+    pub allocation: Text,
     pub nest: i64,
     pub egg: i64,
-    pub startup: String,
-    pub image: String,
+    pub startup: Digest,
+    pub image: Digest,
     pub environment: Variables,
     /// The server's allocations when the panel included them (reads and lists do; the responses
     /// of creates and updates do not).

@@ -4,7 +4,7 @@ use kube::ResourceExt;
 
 use crate::budget::{self, Amounts};
 use crate::crd::{GameBox, GameServer};
-use crate::panel::{Build, Details, Egg, FeatureLimits, Limits, NewServer, PanelServer, Startup};
+use crate::panel::{Build, Details, Digest, Egg, FeatureLimits, Limits, NewServer, PanelServer, Startup};
 
 /// The panel server a GameServer asks for: what a create would send, and whether it is suspended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -111,7 +111,7 @@ impl Desired {
     /// The build update, if the panel's limits differ.
     pub fn build(&self, current: &PanelServer) -> Option<Build> {
         (current.limits != self.limits || current.features != self.features).then(|| Build {
-            allocation: current.allocation.clone(),
+            allocation: current.allocation.to_string(),
             limits: self.limits,
             features: self.features,
         })
@@ -119,8 +119,8 @@ impl Desired {
 
     /// The details update, if name, description, owner or external id differ.
     pub fn details(&self, current: &PanelServer) -> Option<Details> {
-        let differs = current.name != self.name
-            || current.description != self.description
+        let differs = current.name != Digest::of(&self.name)
+            || current.description != Digest::of(&self.description)
             || current.user != self.user
             || current.external_id.as_deref() != Some(self.external_id.as_str());
         differs.then(|| Details {
@@ -135,8 +135,8 @@ impl Desired {
     /// adds to `environment` itself are not egg variables and are ignored).
     pub fn startup(&self, current: &PanelServer) -> Option<Startup> {
         let variables_differ = self.environment.iter().any(|(k, v)| !current.environment.has(k, v));
-        let differs = current.startup != self.startup
-            || current.image != self.image
+        let differs = current.startup != Digest::of(&self.startup)
+            || current.image != Digest::of(&self.image)
             || current.egg != self.egg
             || variables_differ;
         differs.then(|| Startup {
@@ -204,19 +204,19 @@ mod tests {
             external_id: Some(d.external_id.clone()),
             uuid: "u".into(),
             identifier: "u".into(),
-            name: d.name.clone(),
-            description: d.description.clone(),
+            name: Digest::of(&d.name),
+            description: Digest::of(&d.description),
             suspended: false,
             install: InstallState::Installed,
             limits: d.limits,
             features: d.features,
-            user: d.user.clone(),
+            user: d.user.as_str().into(),
             node: "1".into(),
             allocation: "118".into(),
             nest: d.nest,
             egg: d.egg,
-            startup: d.startup.clone(),
-            image: d.image.clone(),
+            startup: Digest::of(&d.startup),
+            image: Digest::of(&d.image),
             environment,
             allocations: vec![],
         }

@@ -36,11 +36,11 @@ impl Reconciler {
                 ports.extend(p.allocations.iter().filter(|a| a.id != p.allocation).map(|a| i64::from(a.port)));
                 (
                     Some(PanelRef {
-                        id: p.id.clone(),
+                        id: p.id.to_string(),
                         uuid: Some(p.uuid.clone()),
-                        identifier: Some(p.identifier.clone()),
+                        identifier: Some(p.identifier.to_string()),
                         external_id: p.external_id.clone().unwrap_or_default(),
-                        node: Some(p.node.clone()),
+                        node: Some(p.node.to_string()),
                         url,
                     }),
                     primary.map(|a| format!("{}:{}", a.alias.clone().unwrap_or_else(|| a.ip.clone()), a.port)),
