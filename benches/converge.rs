@@ -87,8 +87,9 @@ impl Config {
     }
 }
 
-/// Writes the apiserver counted, by resource, from its own `/metrics` (verbs other than reads).
-async fn kube_writes(client: &kube::Client) -> BTreeMap<String, u64> {
+/// Requests the apiserver counted for PteroBox's kinds and events, by verb and resource, from its
+/// own `/metrics`: writes and single-object reads (`GET`), not lists or watches.
+async fn kube_requests(client: &kube::Client) -> BTreeMap<String, u64> {
     let request = http::Request::get("/metrics").body(Vec::new()).expect("request");
     let text = client.request_text(request).await.expect("apiserver /metrics");
     let mut out = BTreeMap::new();
@@ -97,7 +98,7 @@ async fn kube_writes(client: &kube::Client) -> BTreeMap<String, u64> {
             line.split(&format!("{name}=\"")).nth(1).and_then(|rest| rest.split('"').next()).unwrap_or_default()
         };
         let verb = label("verb");
-        if matches!(verb, "GET" | "LIST" | "WATCH" | "CONNECT") {
+        if matches!(verb, "LIST" | "WATCH" | "CONNECT") {
             continue;
         }
         let (group, resource) = (label("group"), label("resource"));
@@ -116,8 +117,16 @@ async fn kube_writes(client: &kube::Client) -> BTreeMap<String, u64> {
     out
 }
 
-fn diff(after: &BTreeMap<String, u64>, before: &BTreeMap<String, u64>) -> BTreeMap<String, u64> {
-    after.iter().map(|(k, v)| (k.clone(), v - before.get(k).copied().unwrap_or(0))).filter(|(_, v)| *v > 0).collect()
+/// What `after` counts more than `before`: (reads, writes).
+fn diff(
+    after: &BTreeMap<String, u64>,
+    before: &BTreeMap<String, u64>,
+) -> (BTreeMap<String, u64>, BTreeMap<String, u64>) {
+    after
+        .iter()
+        .map(|(k, v)| (k.clone(), v - before.get(k).copied().unwrap_or(0)))
+        .filter(|(_, v)| *v > 0)
+        .partition(|(k, _)| k.starts_with("GET "))
 }
 
 fn stats_diff(after: &Stats, before: &Stats) -> BTreeMap<String, u64> {
@@ -239,7 +248,7 @@ async fn run(config: &Config) -> Report {
 
     let total = config.boxes * config.servers;
     let panel_before = world.panel.stats().await;
-    let kube_before = kube_writes(&world.client).await;
+    let kube_before = kube_requests(&world.client).await;
     let t0 = Instant::now();
     let boxes: Api<GameBox> = world.boxes();
     let servers: Api<GameServer> = world.servers();
@@ -285,18 +294,18 @@ async fn run(config: &Config) -> Report {
     let converged = t0.elapsed();
     assert_eq!(ready, total, "not converged within {deadline:?}\n{}", world.log_tail());
     let panel_converged = world.panel.stats().await;
-    let kube_converged = kube_writes(&world.client).await;
+    let kube_converged = kube_requests(&world.client).await;
 
     // One resync period at rest.
     let resync = pterobox::controller::parse_duration(&config.resync).expect("resync");
     tokio::time::sleep(Duration::from_secs(3)).await;
     let panel_rest_before = world.panel.stats().await;
-    let kube_rest_before = kube_writes(&world.client).await;
+    let kube_rest_before = kube_requests(&world.client).await;
     let reconciles_rest_before = server_reconciles(&world.operator_probe("/metrics").await.1);
     // Two resync periods: a listing of many pages may straddle the window's edges.
     tokio::time::sleep(2 * resync).await;
     let panel_rest = world.panel.stats().await;
-    let kube_rest = kube_writes(&world.client).await;
+    let kube_rest = kube_requests(&world.client).await;
 
     let (_, operator_metrics) = world.operator_probe("/metrics").await;
     let rest_reconciles = server_reconciles(&operator_metrics).saturating_sub(reconciles_rest_before);
@@ -314,7 +323,7 @@ async fn run(config: &Config) -> Report {
     let window_bound = Duration::from_secs(60 * (needed.div_ceil(u64::from(config.rate_limit)).saturating_sub(1)));
     let window_ratio = (!window_bound.is_zero()).then(|| converged.as_secs_f64() / window_bound.as_secs_f64());
     let rate_limited = panel_converged.rate_limited - panel_before.rate_limited;
-    let kube = diff(&kube_converged, &kube_before);
+    let (kube_reads, kube) = diff(&kube_converged, &kube_before);
     let kube_total: u64 = kube.values().sum();
     // The bench's own creates are not the operator's writes.
     let operator_kube = kube_total.saturating_sub((total + config.boxes) as u64);
@@ -324,7 +333,7 @@ async fn run(config: &Config) -> Report {
     let rest_writes = panel_rest.writes - panel_rest_before.writes;
     let rest_gets: u64 =
         rest_calls.iter().filter(|(k, _)| k.starts_with("GET ") && *k != "GET /servers").map(|(_, v)| v).sum();
-    let rest_kube: u64 = diff(&kube_rest, &kube_rest_before).values().sum();
+    let rest_kube: u64 = diff(&kube_rest, &kube_rest_before).1.values().sum();
     let p50 = reconcile_quantile(&operator_metrics, 0.5);
     let p99 = reconcile_quantile(&operator_metrics, 0.99);
 
@@ -357,6 +366,9 @@ async fn run(config: &Config) -> Report {
     for (what, n) in &kube {
         row(&format!("  {what}"), format!("{n}"));
     }
+    for (what, n) in &kube_reads {
+        row(&format!("Kubernetes reads: {what}"), format!("{n} ({:.2} per server)", per_server(*n)));
+    }
     row(
         &format!("at rest, per resync ({}, two measured): list pages", config.resync),
         format!("{rest_lists:.1} (servers / 100 = {})", (total as u64).div_ceil(100)),
@@ -374,7 +386,7 @@ async fn run(config: &Config) -> Report {
         "bound_seconds": bound.as_secs_f64(), "calls_needed": needed, "ratio": ratio,
         "window_bound_seconds": window_bound.as_secs_f64(), "window_ratio": window_ratio,
         "panel_calls": calls, "panel_calls_total": call_total, "creates_per_server": per_server(creates),
-        "rate_limited": rate_limited, "kube_writes_by_operator": operator_kube, "kube_writes": kube,
+        "rate_limited": rate_limited, "kube_writes_by_operator": operator_kube, "kube_writes": kube, "kube_reads": kube_reads,
         "rest": {"resync": config.resync, "list_pages": rest_lists, "gets": rest_gets, "panel_writes": rest_writes,
                  "kube_writes": rest_kube, "gameserver_reconciles": rest_reconciles},
         "gameserver_reconciles": server_reconciles(&operator_metrics),
