@@ -108,7 +108,7 @@ fn receiver_stream<T: Send + 'static>(rx: mpsc::UnboundedReceiver<T>) -> impl fu
     futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|t| (t, rx)) })
 }
 
-/// Settings of `pterobox run`.
+/// Settings of `pterobox run` (its flags hold the defaults).
 #[derive(Debug, Clone)]
 pub struct Settings {
     /// Identity in events (`reportingInstance`), e.g. the pod name.
@@ -117,12 +117,6 @@ pub struct Settings {
     pub install_poll: Duration,
     /// Reconciles run at once, per kind.
     pub concurrency: u16,
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Self { instance: "pterobox".into(), install_poll: Duration::from_secs(3), concurrency: 16 }
-    }
 }
 
 /// Shared by every reconcile.
