@@ -240,7 +240,8 @@ pub async fn run(
     let (panels_changed_tx, panels_changed_rx) = mpsc::unbounded_channel();
     let panel_controller = gamepanel::controller(client.clone(), health_rx, panels_changed_tx);
     let box_controller = gamebox::controller(client.clone(), boxes_changed_tx, servers_changed_rx, panels_changed_rx);
-    let server_controller = gameserver::controller(client.clone(), servers_changed_tx, boxes_changed_rx, listed_rx);
+    let server_controller =
+        gameserver::controller(client.clone(), servers_changed_tx, boxes_changed_rx, box_controller.store(), listed_rx);
 
     let ctx = Arc::new(Context {
         registry: Registry::new(listed_tx, health_tx, settings.install_poll),

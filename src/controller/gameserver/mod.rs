@@ -5,6 +5,7 @@
 mod cleanup;
 pub mod desired;
 mod status;
+pub mod trigger;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,21 +33,24 @@ use desired::Desired;
 
 /// The GameServer controller. Its cache names, on `changed`, the box of every GameServer it applies
 /// or removes (for the GameBox controller). A server is reconciled when the GameBox cache has applied
-/// a change to its box (`boxes_changed`: its ledger, suspension or readiness), and when a panel
-/// listing found its panel server changed (all of them after a panel's first listing), so that a
-/// resync at rest reconciles nothing.
+/// a change to its box (`boxes_changed`, read in `boxes`) that concerns it (see `trigger`), and when a
+/// panel listing found its panel server changed (all of them after a panel's first listing), so that
+/// a resync at rest reconciles nothing.
 pub fn controller(
     client: Client,
     changed: mpsc::UnboundedSender<ObjectRef<GameBox>>,
     boxes_changed: mpsc::UnboundedReceiver<ObjectRef<GameBox>>,
+    boxes: Store<GameBox>,
     listed: mpsc::UnboundedReceiver<Listed>,
 ) -> Controller<CachedServer> {
     let box_of = |s: &CachedServer| Some(ObjectRef::new(&s.spec.box_name).within(s.metadata.namespace.as_deref()?));
     let controller = super::slim_controller(Api::<CachedServer>::all(client), changed, box_of);
     let (store, servers) = (controller.store(), controller.store());
+    let mut views = trigger::BoxViews::default();
     let of_boxes = futures::StreamExt::flat_map(super::receiver_stream(boxes_changed), move |gbox| {
-        let servers = in_box(&servers, gbox.namespace.as_deref(), &gbox.name);
-        futures::stream::iter(servers.iter().map(|s| ObjectRef::from_obj(&**s)).collect::<Vec<_>>())
+        let of_box = in_box(&servers, gbox.namespace.as_deref(), &gbox.name);
+        let now = boxes.get(&gbox);
+        futures::stream::iter(views.changed(gbox, now.as_deref(), &of_box))
     });
     let of_listings = futures::StreamExt::flat_map(super::receiver_stream(listed), move |listed| {
         futures::stream::iter(listed_servers(&store, listed))
