@@ -7,6 +7,8 @@ use kube::core::NamespaceResourceScope;
 use serde::{Deserialize, Deserializer};
 
 use crate::crd::{GameServer, GameServerSpec};
+use crate::names::PAUSED_ANNOTATION;
+use crate::panel::Digest;
 
 /// A GameServer as the cache holds it: the spec and the metadata that box scans and admission read
 /// (name, namespace, uid, resourceVersion, generation, creation and deletion times).
@@ -20,6 +22,10 @@ use crate::crd::{GameServer, GameServerSpec};
 pub struct CachedServer {
     pub metadata: ObjectMeta,
     pub spec: GameServerSpec,
+    /// What the server's own reconcile acts on, as a digest: its generation (the spec), its
+    /// deletion, its finalizers and its pause annotation. An update that leaves it unchanged (the
+    /// status that reconcile wrote, a label) does not reconcile the server again.
+    pub wakes: Digest,
 }
 
 impl CachedServer {
@@ -32,6 +38,9 @@ impl CachedServer {
 impl From<GameServer> for CachedServer {
     fn from(server: GameServer) -> Self {
         let m = server.metadata;
+        let paused = m.annotations.as_ref().and_then(|a| a.get(PAUSED_ANNOTATION));
+        let wakes = (m.generation, m.deletion_timestamp.is_some(), &m.finalizers, paused);
+        let wakes = Digest::of(&format!("{wakes:?}"));
         let metadata = ObjectMeta {
             name: m.name,
             namespace: m.namespace,
@@ -42,7 +51,7 @@ impl From<GameServer> for CachedServer {
             deletion_timestamp: m.deletion_timestamp,
             ..ObjectMeta::default()
         };
-        Self { metadata, spec: server.spec }
+        Self { metadata, spec: server.spec, wakes }
     }
 }
 
@@ -104,5 +113,30 @@ mod tests {
         assert_eq!(json(&cached.without_status()), json(&expected));
         assert!(cached.metadata.creation_timestamp.is_some());
         assert_eq!(kube::Resource::object_ref(&cached, &()), kube::Resource::object_ref(&server, &()));
+    }
+
+    #[test]
+    fn only_what_its_reconcile_acts_on_wakes_a_server() {
+        let server: GameServer = serde_yaml::from_str(
+            "apiVersion: pterobox.io/v1alpha1\nkind: GameServer\nmetadata: {name: lobby, namespace: shop, uid: u-1, generation: 1, resourceVersion: '7', finalizers: [pterobox.io/cleanup]}\nspec: {box: basic, egg: paper, resources: {memory: 1Gi, disk: 5Gi, cpu: '1'}}\n",
+        )
+        .expect("server");
+        let wakes = |edit: &dyn Fn(&mut GameServer)| {
+            let mut s = server.clone();
+            edit(&mut s);
+            CachedServer::from(s).wakes != CachedServer::from(server.clone()).wakes
+        };
+        let annotate = |s: &mut GameServer, key: &str, value: &str| {
+            s.metadata.annotations = Some([(key.to_string(), value.to_string())].into());
+        };
+        assert!(wakes(&|s| s.metadata.generation = Some(2)), "a spec change");
+        let now = k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(k8s_openapi::jiff::Timestamp::now());
+        assert!(wakes(&|s| s.metadata.deletion_timestamp = Some(now.clone())), "its deletion");
+        assert!(wakes(&|s| s.metadata.finalizers = None), "the finalizer");
+        assert!(wakes(&|s| annotate(s, PAUSED_ANNOTATION, "true")), "pause");
+        assert!(!wakes(&|s| s.metadata.resource_version = Some("8".into())), "a status write");
+        assert!(!wakes(&|s| s.status = Some(Default::default())), "a status");
+        assert!(!wakes(&|s| annotate(s, "argocd.argoproj.io/tracking-id", "x")), "another annotation");
+        assert!(!wakes(&|s| s.metadata.labels = Some([("a".to_string(), "b".to_string())].into())), "a label");
     }
 }

@@ -36,7 +36,8 @@ pub fn controller(
     servers_changed: mpsc::UnboundedReceiver<ObjectRef<GameBox>>,
     panels_changed: mpsc::UnboundedReceiver<String>,
 ) -> Controller<GameBox> {
-    let controller = super::slim_controller(Api::<GameBox>::all(client), changed, |b| Some(ObjectRef::from_obj(b)));
+    let controller =
+        super::slim_controller(Api::<GameBox>::all(client), changed, |b| Some(ObjectRef::from_obj(b)), |_| None);
     let boxes = controller.store();
     let of_panels = futures::StreamExt::flat_map(super::receiver_stream(panels_changed), move |panel| {
         let of_panel = boxes.state().into_iter().filter(|b| b.spec.panel_ref == panel);

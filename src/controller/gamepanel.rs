@@ -36,8 +36,9 @@ pub fn controller(
         tracing::info!(panel = %name, "the panel's listings changed health");
         Some(((), rx))
     });
-    let controller = super::slim_controller(Api::<GamePanel>::all(client.clone()), changed, |p| Some(p.name_any()))
-        .reconcile_all_on(health);
+    let controller =
+        super::slim_controller(Api::<GamePanel>::all(client.clone()), changed, |p| Some(p.name_any()), |_| None)
+            .reconcile_all_on(health);
     let store = controller.store();
     // Metadata only: a Secret's change of resourceVersion is the trigger; its data is never cached.
     let secrets = Api::<PartialObjectMeta<Secret>>::all(client);

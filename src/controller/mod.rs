@@ -19,6 +19,7 @@ use kube::runtime::{Controller, watcher};
 use tokio::sync::mpsc;
 
 use crate::crd::{GameBox, GamePanel};
+use crate::panel::Digest;
 use cached::CachedServer;
 use registry::Registry;
 
@@ -62,10 +63,15 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// so that another controller reconciling on it, from this cache, never finds the cache behind the
 /// event. (A second watch of the same kind could deliver an event first; it would also be a second
 /// copy of every object.)
+///
+/// `wakes(object)` is what the object's own reconcile must see, as a digest (None: everything):
+/// an update that leaves it as it was, such as the status that reconcile has just written, does
+/// not reconcile the object again.
 fn slim_controller<K, T>(
     api: kube::Api<K>,
     changed: mpsc::UnboundedSender<T>,
     trigger: impl Fn(&K) -> Option<T> + Send + 'static,
+    wakes: fn(&K) -> Option<Digest>,
 ) -> Controller<K>
 where
     K: kube::Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
@@ -88,6 +94,19 @@ where
             }
         }
     };
+    // What each object's reconcile last saw, by the digest of its UID.
+    let mut seen = std::collections::HashMap::<Digest, Digest>::new();
+    let mut woken = move |event: watcher::Event<K>| {
+        let (watcher::Event::Apply(o) | watcher::Event::InitApply(o)) = event else {
+            if let watcher::Event::Delete(o) = event {
+                seen.remove(&Digest::of(o.meta().uid.as_deref().unwrap_or_default()));
+            }
+            return None;
+        };
+        let Some(now) = wakes(&o) else { return Some(o) };
+        let before = seen.insert(Digest::of(o.meta().uid.as_deref().unwrap_or_default()), now);
+        (before != Some(now)).then_some(o)
+    };
     let (reader, writer) = reflector::store();
     let stream = watcher(api, watcher::Config::default())
         .default_backoff()
@@ -99,7 +118,7 @@ where
         })
         .reflect(writer)
         .inspect_ok(applied)
-        .applied_objects();
+        .try_filter_map(move |event| futures::future::ready(Ok(woken(event))));
     Controller::for_stream(stream, reader)
 }
 

@@ -120,7 +120,7 @@ pub type Text = compact_str::CompactString;
 /// Text the operator only ever compares with the text it wants (a panel server's name,
 /// description, startup command, image, variables), kept as a hash: as text, these strings were
 /// most of the memory of a 10,000-server snapshot.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Digest(u64);
 
 impl Digest {

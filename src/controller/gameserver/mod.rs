@@ -44,7 +44,8 @@ pub fn controller(
     listed: mpsc::UnboundedReceiver<Listed>,
 ) -> Controller<CachedServer> {
     let box_of = |s: &CachedServer| Some(ObjectRef::new(&s.spec.box_name).within(s.metadata.namespace.as_deref()?));
-    let controller = super::slim_controller(Api::<CachedServer>::all(client), changed, box_of);
+    let wakes = |s: &CachedServer| Some(s.wakes);
+    let controller = super::slim_controller(Api::<CachedServer>::all(client), changed, box_of, wakes);
     let (store, servers) = (controller.store(), controller.store());
     let mut views = trigger::BoxViews::default();
     let of_boxes = futures::StreamExt::flat_map(super::receiver_stream(boxes_changed), move |gbox| {
