@@ -39,8 +39,7 @@ impl From<GameServer> for CachedServer {
     fn from(server: GameServer) -> Self {
         let m = server.metadata;
         let paused = m.annotations.as_ref().and_then(|a| a.get(PAUSED_ANNOTATION));
-        let wakes = (m.generation, m.deletion_timestamp.is_some(), &m.finalizers, paused);
-        let wakes = Digest::of(&format!("{wakes:?}"));
+        let wakes = Digest::of_json(&(m.generation, m.deletion_timestamp.is_some(), &m.finalizers, paused));
         let metadata = ObjectMeta {
             name: m.name,
             namespace: m.namespace,

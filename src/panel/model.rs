@@ -131,6 +131,11 @@ impl Digest {
         text.hash(&mut h);
         Self(h.finish())
     }
+
+    /// The digest of a value's JSON (for types that derive `Serialize` but not `Hash`).
+    pub fn of_json(value: &impl serde::Serialize) -> Self {
+        Self::of(&serde_json::to_string(value).unwrap_or_default())
+    }
 }
 
 impl From<&str> for Digest {

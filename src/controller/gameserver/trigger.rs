@@ -14,12 +14,12 @@ use kube::ResourceExt;
 use kube::runtime::reflector::ObjectRef;
 
 use super::super::cached::CachedServer;
-use crate::crd::{GameBox, LedgerState};
+use crate::crd::{GameBox, GameBoxStatus, LedgerState};
 use crate::names::{PAUSED_ANNOTATION, condition};
 use crate::panel::Digest;
 
 /// What the GameServers of one box last saw of it.
-#[derive(Debug, PartialEq)]
+#[derive(Debug)]
 struct BoxView {
     /// What every server reads: spec, pause, deletion, owner, Ready.
     common: Digest,
@@ -31,7 +31,8 @@ struct BoxView {
 
 impl BoxView {
     fn of(gbox: &GameBox) -> Self {
-        let status = gbox.status.clone().unwrap_or_default();
+        let none = GameBoxStatus::default();
+        let status = gbox.status.as_ref().unwrap_or(&none);
         let ready = status.conditions.iter().find(|c| c.type_ == condition::READY);
         let common = (
             &gbox.spec,
@@ -44,20 +45,15 @@ impl BoxView {
             .servers
             .iter()
             .filter(|e| e.state == LedgerState::Admitted)
-            .map(|e| (Digest::of(e.uid.as_deref().unwrap_or_default()), digest(e)))
+            .map(|e| (Digest::of(e.uid.as_deref().unwrap_or_default()), Digest::of_json(e)))
             .collect();
         admitted.sort_unstable();
-        Self { common: digest(&common), ledger: digest(&status.servers), admitted }
+        Self { common: Digest::of_json(&common), ledger: Digest::of_json(&status.servers), admitted }
     }
 
     fn entry(&self, uid: Digest) -> Option<Digest> {
         self.admitted.binary_search_by_key(&uid, |(u, _)| *u).ok().map(|i| self.admitted[i].1)
     }
-}
-
-/// The digest of a part of a box, through its JSON (the CRD types derive `Serialize`, not `Hash`).
-fn digest(part: &impl serde::Serialize) -> Digest {
-    Digest::of(&serde_json::to_string(part).unwrap_or_default())
 }
 
 /// The last view of every box that the GameServer controller was told about.
@@ -103,7 +99,7 @@ mod tests {
 
     use super::*;
     use crate::budget::{Amounts, to_reservation};
-    use crate::crd::{GameBoxStatus, GameServer, LedgerEntry, OwnerStatus};
+    use crate::crd::{GameServer, LedgerEntry, OwnerStatus};
 
     fn gbox() -> GameBox {
         let mut b: GameBox =
