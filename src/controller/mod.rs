@@ -97,15 +97,18 @@ where
     // What each object's reconcile last saw, by the digest of its UID.
     let mut seen = std::collections::HashMap::<Digest, Digest>::new();
     let mut woken = move |event: watcher::Event<K>| {
-        let (watcher::Event::Apply(o) | watcher::Event::InitApply(o)) = event else {
-            if let watcher::Event::Delete(o) = event {
-                seen.remove(&Digest::of(o.meta().uid.as_deref().unwrap_or_default()));
+        let uid = |o: &K| Digest::of(o.meta().uid.as_deref().unwrap_or_default());
+        match event {
+            watcher::Event::Apply(o) | watcher::Event::InitApply(o) => match wakes(&o) {
+                Some(now) => (seen.insert(uid(&o), now) != Some(now)).then_some(o),
+                None => Some(o),
+            },
+            watcher::Event::Delete(o) => {
+                seen.remove(&uid(&o));
+                None
             }
-            return None;
-        };
-        let Some(now) = wakes(&o) else { return Some(o) };
-        let before = seen.insert(Digest::of(o.meta().uid.as_deref().unwrap_or_default()), now);
-        (before != Some(now)).then_some(o)
+            watcher::Event::Init | watcher::Event::InitDone => None,
+        }
     };
     let (reader, writer) = reflector::store();
     let stream = watcher(api, watcher::Config::default())
