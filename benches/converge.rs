@@ -282,9 +282,8 @@ async fn run(config: &Config) -> Report {
     let created_in = t0.elapsed();
 
     let deadline = Duration::from_secs(3600);
-    // Counted from a watch, which sends each change once: listing 10,000 servers every 2 s cost
-    // the control plane, which shares this machine's cores with the operator, more than the
-    // operator's own requests.
+    // Counted from a watch, which sends each change once: listing 10,000 servers every 2 s loaded
+    // the control plane, which shares this machine's cores with the operator.
     let mut events =
         std::pin::pin!(kube::runtime::watcher(servers.clone(), Default::default()).default_backoff().applied_objects());
     let (mut ready, mut shown) = (std::collections::HashSet::new(), Duration::ZERO);
