@@ -83,6 +83,10 @@ struct RunArgs {
     /// How often to check a panel server that is still installing, in milliseconds.
     #[arg(long, default_value_t = 3000)]
     install_poll_ms: u64,
+    /// How long a panel server may install before its GameServer says so (Ready=False
+    /// InstallTimeout and a Warning event), in seconds.
+    #[arg(long, default_value_t = 1800, value_parser = clap::value_parser!(u64).range(1..))]
+    install_timeout_secs: u64,
     /// Reconciles run at once, per kind (others wait their turn; a reconcile that waits for a
     /// panel's request budget holds its place).
     #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..))]
@@ -139,6 +143,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     let settings = pterobox::controller::Settings {
         instance: args.instance.clone(),
         install_poll: Duration::from_millis(args.install_poll_ms.max(100)),
+        install_timeout: Duration::from_secs(args.install_timeout_secs),
         concurrency: args.concurrency,
     };
     tracing::info!(instance = %settings.instance, namespace = %args.namespace, "pterobox operator starting");

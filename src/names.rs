@@ -51,5 +51,15 @@ pub mod reason {
     pub const CREDENTIALS_REJECTED: &str = "CredentialsRejected";
     pub const UNREACHABLE: &str = "Unreachable";
     pub const NO_CAPACITY: &str = "NoCapacity";
+    /// The GamePanel's URL does not answer as a panel's application API.
+    pub const NOT_A_PANEL: &str = "NotAPanel";
+    /// The API key lacks permission bits the operator needs (they are named in the message).
+    pub const INSUFFICIENT_PERMISSIONS: &str = "InsufficientPermissions";
+    /// The game node of a server failed or did not answer the panel.
+    pub const NODE_UNAVAILABLE: &str = "NodeUnavailable";
+    /// The panel's install of a server failed (a Warning event too).
+    pub const INSTALL_FAILED: &str = "InstallFailed";
+    /// A server has been installing for longer than `--install-timeout` (a Warning event too).
+    pub const INSTALL_TIMEOUT: &str = "InstallTimeout";
     pub const INVALID_SPEC: &str = "InvalidSpec";
 }

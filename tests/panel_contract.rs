@@ -239,21 +239,56 @@ async fn no_node_or_no_free_port_is_no_capacity(flavor: Flavor) {
     }
 }
 
-async fn a_429_makes_the_next_request_wait_for_retry_after(flavor: Flavor) {
+async fn what_the_panel_says_remains_is_never_exceeded(flavor: Flavor) {
     let p = start(flavor, |c| {
         c.rate_limit = 3;
         c.rate_window = Duration::from_secs(2);
     })
     .await;
+    let mut settings = support::panel::settings(&p.sim.url);
+    settings.limiter = std::sync::Arc::new(pterobox::panel::Limiter::with_panel_window(10_000, Duration::from_secs(2)));
+    let client = pterobox::panel::connect(flavor, settings).expect("client");
     for _ in 0..3 {
-        p.client.locations().await.expect("within the limit");
+        client.locations().await.expect("within the limit");
     }
     let started = Instant::now();
-    p.client.locations().await.expect("the fourth succeeds after waiting");
+    client.locations().await.expect("the fourth goes once the window is over");
     assert!(started.elapsed() >= Duration::from_millis(900), "it waited {:?}", started.elapsed());
     let stats = p.stats().await;
-    assert!(stats.rate_limited >= 1, "{stats:?}");
-    assert_eq!(stats.count("GET /locations"), 4, "the refused request was not counted by the panel");
+    assert_eq!(stats.rate_limited, 0, "it waited instead of being refused: {stats:?}");
+    assert_eq!(stats.count("GET /locations"), 4);
+}
+
+async fn a_429_makes_the_next_request_wait_for_retry_after(flavor: Flavor) {
+    let p = start(flavor, |_| {}).await;
+    p.set_faults(Faults { throttle_next: 1, ..Faults::default() }).await;
+    let started = Instant::now();
+    p.client.locations().await.expect("the read is tried again after Retry-After");
+    assert!(started.elapsed() >= Duration::from_millis(900), "it waited {:?}", started.elapsed());
+    let stats = p.stats().await;
+    assert_eq!(stats.rate_limited, 1, "{stats:?}");
+    assert_eq!(stats.count("GET /locations"), 1, "the refused request was not counted by the panel");
+}
+
+async fn a_hostile_retry_after_is_capped_never_a_panic(flavor: Flavor) {
+    let p = start(flavor, |_| {}).await;
+    for (header, capped) in [
+        ("18446744073709551615", pterobox::panel::MAX_PAUSE),
+        ("99999999999999999999999999", Duration::from_secs(10)),
+        ("-5", Duration::from_secs(10)),
+        ("Thu, 01 Jan 2099 00:00:00 GMT", pterobox::panel::MAX_PAUSE),
+    ] {
+        let faults = Faults { throttle_next: 1, throttle_retry_after: Some(header.into()), ..Faults::default() };
+        p.set_faults(faults).await;
+        // A client of its own each time: the pause it takes holds its limiter that long.
+        let mut settings = support::panel::settings(&p.sim.url);
+        settings.rate_limit_retries = 0;
+        let client = pterobox::panel::connect(flavor, settings).expect("client");
+        match client.locations().await {
+            Err(PanelError::RateLimited { retry_after }) => assert_eq!(retry_after, capped, "{header}"),
+            other => panic!("{header}: expected a 429, got {other:?}"),
+        }
+    }
 }
 
 async fn a_5xx_is_retried_on_a_read_and_surfaced_on_a_write(flavor: Flavor) {
@@ -294,7 +329,12 @@ async fn a_wrong_key_is_unauthorized_and_never_echoed(flavor: Flavor) {
     settings.api_key = pterobox::panel::ApiKey::new(wrong_key);
     let client = pterobox::panel::connect(flavor, settings).expect("client");
     let err = client.locations().await.expect_err("refused");
-    assert!(matches!(err, PanelError::Unauthorized { .. }), "{err:?}");
+    match flavor {
+        Flavor::Pterodactyl => assert!(matches!(err, PanelError::Unauthorized { .. }), "{err:?}"),
+        // Wisp answers a wrong key with 403, as it answers a missing permission (the GamePanel
+        // tells the two apart: a wrong key is refused everywhere).
+        Flavor::Wisp => assert!(matches!(err, PanelError::Forbidden { .. }), "{err:?}"),
+    }
     for text in [err.to_string(), format!("{err:?}")] {
         assert!(!text.contains(wrong_key) && !text.contains(SIM_KEY), "{text}");
     }
@@ -320,7 +360,9 @@ for_both_flavors!(
     a_missing_egg_variable_is_a_422_naming_the_field,
     a_duplicate_external_id_is_refused,
     no_node_or_no_free_port_is_no_capacity,
+    what_the_panel_says_remains_is_never_exceeded,
     a_429_makes_the_next_request_wait_for_retry_after,
+    a_hostile_retry_after_is_capped_never_a_panic,
     a_5xx_is_retried_on_a_read_and_surfaced_on_a_write,
     a_timeout_is_unavailable,
     a_wrong_key_is_unauthorized_and_never_echoed,

@@ -18,9 +18,11 @@ use super::cached::CachedServer;
 use super::conditions::{Want, merge};
 use super::{Context, Error, Result, apply_status};
 use crate::budget::{self, Amounts, Resource, Verdict};
-use crate::crd::{GameBox, GameBoxStatus, GamePanel, GameServer, LedgerEntry, LedgerState, OwnerStatus, Summary};
+use crate::crd::{
+    Flavor, GameBox, GameBoxStatus, GamePanel, GameServer, LedgerEntry, LedgerState, OwnerStatus, Summary,
+};
 use crate::names::{FINALIZER, condition, reason};
-use crate::panel::{NewUser, PanelError};
+use crate::panel::{NewUser, PanelError, pterodactyl};
 use crate::review::{self, admitted, candidates, expiry};
 
 /// How many rejected servers the ledger lists (each rejected server's own status has its verdict).
@@ -98,9 +100,13 @@ fn readiness(gbox: &GameBox, panel: Option<&GamePanel>) -> std::result::Result<(
     review::spec_problem(gbox).map_or(Ok(()), |message| Err((reason::INVALID_SPEC, message)))
 }
 
+/// How many generated usernames an owner's create tries before it reports the panel's refusal.
+const USERNAME_ATTEMPTS: u32 = 5;
+
 /// Finds or creates the owner on the panel. A box's owner is usually new, so the create comes
-/// first (one call); the panel refuses a taken e-mail, username or external id (422 `unique`), and
-/// then the existing user is adopted: by exact e-mail, else by the box's stable external id.
+/// first (one call); the panel refuses a taken e-mail or external id (422 `unique`), and then the
+/// existing user is adopted: by exact e-mail, else by the box's stable external id. A generated
+/// username the panel finds taken (usernames are unique panel-wide) is replaced by another.
 async fn ensure_owner(ctx: &Context, gbox: &GameBox) -> std::result::Result<String, PanelError> {
     let Some(handle) = ctx.registry.get(&gbox.spec.panel_ref) else {
         return Err(PanelError::Unavailable {
@@ -109,21 +115,34 @@ async fn ensure_owner(ctx: &Context, gbox: &GameBox) -> std::result::Result<Stri
     };
     let owner = &gbox.spec.owner;
     let external_id = format!("pterobox-{}", gbox.uid().unwrap_or_default());
-    let user = NewUser {
-        email: owner.email.clone(),
-        username: owner.username.clone(),
-        first_name: owner.first_name.clone(),
-        last_name: owner.last_name.clone(),
-        external_id: external_id.clone(),
-    };
-    let refused = match handle.panel.create_user(&user).await {
-        Ok(created) => return Ok(created.id),
-        Err(PanelError::Validation { field, rule, message }) if rule == "unique" => {
-            PanelError::Validation { field, rule, message }
+    let generated = owner.username.is_none() && handle.panel.flavor() == Flavor::Pterodactyl;
+    let mut attempt = 0;
+    let refused = loop {
+        let user = NewUser {
+            email: owner.email.clone(),
+            username: match &owner.username {
+                Some(name) => Some(name.clone()),
+                None if generated => Some(pterodactyl::username(&owner.email, &external_id, attempt)),
+                None => None,
+            },
+            first_name: owner.first_name.clone(),
+            last_name: owner.last_name.clone(),
+            external_id: external_id.clone(),
+        };
+        match handle.panel.create_user(&user).await {
+            Ok(created) => return Ok(created.id),
+            Err(PanelError::Validation { field, rule, .. })
+                if generated && field == "username" && rule == "unique" && attempt + 1 < USERNAME_ATTEMPTS =>
+            {
+                attempt += 1;
+            }
+            Err(PanelError::Validation { field, rule, message }) if rule == "unique" => {
+                break PanelError::Validation { field, rule, message };
+            }
+            // No answer: the user may exist now; the lookups below find it, else the error stands.
+            Err(e @ PanelError::Unavailable { .. }) => break e,
+            Err(e) => return Err(e),
         }
-        // No answer: the user may exist now; the lookups below find it, else the error stands.
-        Err(e @ PanelError::Unavailable { .. }) => e,
-        Err(e) => return Err(e),
     };
     if let Some(user) = handle.panel.user_by_email(&owner.email).await? {
         return Ok(user.id);
@@ -188,6 +207,8 @@ async fn apply(gbox: Arc<GameBox>, ctx: Arc<Context>) -> Result<Action> {
                 requeue = ctx.retry_delay(&key, &e);
                 let why = match &e {
                     PanelError::Unauthorized { .. } => reason::CREDENTIALS_REJECTED,
+                    PanelError::Forbidden { .. } => reason::INSUFFICIENT_PERMISSIONS,
+                    PanelError::NotAPanel { .. } => reason::NOT_A_PANEL,
                     PanelError::Validation { .. } => "OwnerRefused",
                     _ => reason::UNREACHABLE,
                 };

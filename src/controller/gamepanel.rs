@@ -103,7 +103,7 @@ async fn apply(panel: Arc<GamePanel>, ctx: Arc<Context>) -> Result<Action> {
 
     let (ready, catalog, requeue) = match read_key(&ctx.client, &panel).await? {
         Err(missing) => {
-            ctx.registry.remove(&name);
+            ctx.registry.remove(&name).await;
             (
                 Want::new(condition::READY, false, reason::CREDENTIALS_MISSING, missing),
                 old.catalog.clone(),
@@ -113,46 +113,48 @@ async fn apply(panel: Arc<GamePanel>, ctx: Arc<Context>) -> Result<Action> {
         Ok(key) => {
             let spec = &panel.spec;
             let rpm = u32::try_from(spec.requests_per_minute).unwrap_or(1);
+            let wisp = spec.wisp_api_version.unwrap_or_default();
             let fingerprint = super::registry::fingerprint(&[
-                &format!("{:?}", spec.flavor),
+                &format!("{:?} {wisp:?}", spec.flavor),
                 &spec.url,
                 key.expose(),
                 &rpm.to_string(),
             ]);
+            let limiter = ctx.registry.limiter(&spec.url, &name, rpm).await;
             let handle = ctx.registry.ensure(&name, fingerprint, resync, || {
                 let mut settings = HttpSettings::new(spec.url.clone(), key.clone(), rpm);
                 settings.panel = name.clone();
+                settings.limiter = limiter;
                 // A 429 pauses the whole panel in the limiter; the reconcile reports it and is
                 // requeued after Retry-After, rather than holding a worker while it waits.
                 settings.rate_limit_retries = 0;
-                panel::connect(spec.flavor, settings)
+                panel::connect_with(spec.flavor, wisp, settings)
             })?;
             let checked = match handle.listing_error() {
                 // The resync's listing fails: say so without asking the panel again; the lister
                 // tells us when a listing succeeds.
-                Some(e) => Err(e),
-                None => catalog(handle.panel.as_ref()).await,
+                Some(e) => Err(Refused::Panel(e)),
+                None => check(handle.panel.as_ref()).await,
             };
             match checked {
                 Ok(c) => {
                     ctx.succeeded(&name);
-                    let ok =
-                        Want::new(condition::READY, true, "Connected", "the API key works and the catalog is read");
+                    let ok = Want::new(
+                        condition::READY,
+                        true,
+                        "Connected",
+                        "the API key works, has every permission needed, and the catalog is read",
+                    );
                     (ok, Some(c), resync.max(CATALOG_REFRESH))
                 }
-                Err(PanelError::Unauthorized { status, message }) => {
-                    let message = format!("the panel refused the API key ({status}): {message}");
-                    (
-                        Want::new(condition::READY, false, reason::CREDENTIALS_REJECTED, message),
-                        old.catalog.clone(),
-                        Duration::from_secs(60),
-                    )
+                Err(refused) => {
+                    let (why, message) = refused.explain();
+                    let requeue = match why {
+                        reason::UNREACHABLE => ctx.backoff(&name),
+                        _ => Duration::from_secs(60),
+                    };
+                    (Want::new(condition::READY, false, why, message), old.catalog.clone(), requeue)
                 }
-                Err(e) => (
-                    Want::new(condition::READY, false, reason::UNREACHABLE, e.to_string()),
-                    old.catalog.clone(),
-                    ctx.backoff(&name),
-                ),
             }
         }
     };
@@ -168,6 +170,58 @@ async fn apply(panel: Arc<GamePanel>, ctx: Arc<Context>) -> Result<Action> {
         "reconciled"
     );
     Ok(Action::requeue(requeue))
+}
+
+/// Why a panel cannot be used.
+enum Refused {
+    /// The key lacks these permissions (described).
+    Permissions(Vec<String>),
+    Panel(PanelError),
+}
+
+impl Refused {
+    /// The `Ready` reason and message.
+    fn explain(&self) -> (&'static str, String) {
+        match self {
+            // Not one read allowed: the key is wrong (Wisp answers a wrong key with 403), or its
+            // user is no administrator, or it has no permission at all.
+            Refused::Permissions(missing) if REQUIRED_READS.iter().all(|r| missing.iter().any(|m| m.starts_with(r))) => (
+                reason::CREDENTIALS_REJECTED,
+                format!(
+                    "the panel refused the API key on every resource ({}): a wrong key, a key of a user who is not an administrator, or a key without permissions",
+                    missing.join(", ")
+                ),
+            ),
+            Refused::Permissions(missing) => (
+                reason::INSUFFICIENT_PERMISSIONS,
+                format!(
+                    "the API key lacks {}: give it read and write on servers and users, and read on allocations, locations, nests and eggs",
+                    missing.join(", ")
+                ),
+            ),
+            Refused::Panel(PanelError::Unauthorized { status, message }) => {
+                (reason::CREDENTIALS_REJECTED, format!("the panel refused the API key ({status}): {message}"))
+            }
+            Refused::Panel(e @ PanelError::Forbidden { .. }) => (reason::INSUFFICIENT_PERMISSIONS, e.to_string()),
+            Refused::Panel(e @ PanelError::NotAPanel { .. }) => (
+                reason::NOT_A_PANEL,
+                format!("spec.url {e}"),
+            ),
+            Refused::Panel(e) => (reason::UNREACHABLE, e.to_string()),
+        }
+    }
+}
+
+/// The reads a key needs; when the panel refuses all of them, the key itself is refused.
+const REQUIRED_READS: [&str; 4] = ["r_locations", "r_users", "r_nests", "r_servers"];
+
+/// Checks the key's permissions, then reads the catalog.
+async fn check(panel: &dyn panel::Panel) -> std::result::Result<PanelCatalog, Refused> {
+    let missing = panel.missing_permissions().await.map_err(Refused::Panel)?;
+    if !missing.is_empty() {
+        return Err(Refused::Permissions(missing));
+    }
+    catalog(panel).await.map_err(Refused::Panel)
 }
 
 pub fn error_policy(panel: Arc<GamePanel>, error: &Error, ctx: Arc<Context>) -> Action {

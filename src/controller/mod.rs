@@ -137,6 +137,8 @@ pub struct Settings {
     pub instance: String,
     /// How long a GameServer waits between checks while its panel server installs.
     pub install_poll: Duration,
+    /// How long a panel server may install before its GameServer reports it.
+    pub install_timeout: Duration,
     /// Reconciles run at once, per kind.
     pub concurrency: u16,
 }

@@ -20,7 +20,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use crate::panel::{Egg, InstallState, Panel, PanelError, PanelServer, Result};
+use crate::panel::{Egg, InstallState, Limiter, Panel, PanelError, PanelServer, Result};
 
 /// One panel server as the snapshot knows it.
 struct Entry {
@@ -270,6 +270,21 @@ impl Drop for PanelHandle {
     }
 }
 
+/// A panel URL as one panel: scheme, host, port and path, without a trailing `/`, case-folded
+/// where URLs are case-insensitive.
+fn panel_key(url: &str) -> String {
+    match url::Url::parse(url.trim()) {
+        Ok(u) => format!(
+            "{}://{}:{}{}",
+            u.scheme(),
+            u.host_str().unwrap_or_default(),
+            u.port_or_known_default().unwrap_or_default(),
+            u.path().trim_end_matches('/')
+        ),
+        Err(_) => url.trim().trim_end_matches('/').to_string(),
+    }
+}
+
 /// A fingerprint of a panel's connection settings (the key is hashed, never stored here).
 pub fn fingerprint(parts: &[&str]) -> u64 {
     let mut h = std::collections::hash_map::DefaultHasher::new();
@@ -280,6 +295,11 @@ pub fn fingerprint(parts: &[&str]) -> u64 {
 /// Every panel handle, by GamePanel name.
 pub struct Registry {
     panels: RwLock<HashMap<String, Arc<PanelHandle>>>,
+    /// One request budget per panel URL, shared by every GamePanel that points there: the panel's
+    /// rate limit is its key owner's, whichever key a GamePanel holds, and a key rotation must not
+    /// start it afresh. (The application API does not say who owns a key, so GamePanels on one
+    /// panel with keys of different admins share it too: they then stay under one admin's limit.)
+    limiters: std::sync::Mutex<HashMap<String, (std::sync::Weak<Limiter>, HashSet<String>)>>,
     /// Told what each listing found changed: the GameServer controller reconciles those.
     listed: mpsc::UnboundedSender<Listed>,
     /// Told the panel's name when its listings start or stop failing: the GamePanel controller
@@ -290,7 +310,37 @@ pub struct Registry {
 
 impl Registry {
     pub fn new(listed: mpsc::UnboundedSender<Listed>, health: mpsc::Sender<String>, install_poll: Duration) -> Self {
-        Self { panels: RwLock::new(HashMap::new()), listed, health, install_poll }
+        Self { panels: RwLock::new(HashMap::new()), limiters: Default::default(), listed, health, install_poll }
+    }
+
+    /// The request budget of the panel at `url`, on which GamePanel `panel` asks for `per_minute`
+    /// (the smallest ask of the GamePanels there applies).
+    pub async fn limiter(&self, url: &str, panel: &str, per_minute: u32) -> Arc<Limiter> {
+        let key = panel_key(url);
+        let (limiter, left) = {
+            let mut limiters = self.limiters.lock().unwrap_or_else(|p| p.into_inner());
+            // A GamePanel that moved to another URL no longer asks anything of its old one.
+            let mut left = Vec::new();
+            for (url, (limiter, users)) in limiters.iter_mut() {
+                if *url != key && users.remove(panel) {
+                    left.extend(limiter.upgrade());
+                }
+            }
+            limiters.retain(|_, (limiter, _)| limiter.strong_count() > 0);
+            let (weak, users) = limiters.entry(key).or_default();
+            users.insert(panel.to_string());
+            let limiter = weak.upgrade().unwrap_or_else(|| {
+                let fresh = Arc::new(Limiter::shared(panel, per_minute));
+                *weak = Arc::downgrade(&fresh);
+                fresh
+            });
+            (limiter, left)
+        };
+        for old in left {
+            old.forget(panel).await;
+        }
+        limiter.set_budget(panel, per_minute).await;
+        limiter
     }
 
     pub fn get(&self, name: &str) -> Option<Arc<PanelHandle>> {
@@ -332,9 +382,20 @@ impl Registry {
         Ok(handle)
     }
 
-    /// Drops the handle of a panel that no longer exists.
-    pub fn remove(&self, name: &str) {
+    /// Drops the handle of a panel that no longer exists (or cannot be used), and its ask of the
+    /// shared request budget.
+    pub async fn remove(&self, name: &str) {
         self.panels.write().unwrap_or_else(|p| p.into_inner()).remove(name);
+        let limiters: Vec<Arc<Limiter>> = {
+            let mut limiters = self.limiters.lock().unwrap_or_else(|p| p.into_inner());
+            limiters
+                .values_mut()
+                .filter_map(|(limiter, users)| if users.remove(name) { limiter.upgrade() } else { None })
+                .collect()
+        };
+        for limiter in limiters {
+            limiter.forget(name).await;
+        }
     }
 }
 
@@ -445,6 +506,27 @@ mod tests {
 
     fn memory(snapshot: &Snapshot, external_id: &str) -> Option<u64> {
         snapshot.servers.get(external_id)?.server.as_ref().map(|s| s.limits.memory_mib)
+    }
+
+    #[test]
+    fn urls_of_one_panel_are_one_key() {
+        assert_eq!(panel_key("https://Panel.Example.com/"), panel_key("https://panel.example.com:443"));
+        assert_ne!(panel_key("https://panel.example.com"), panel_key("http://panel.example.com"));
+        assert_ne!(panel_key("https://panel.example.com"), panel_key("https://panel.example.com/other"));
+    }
+
+    #[tokio::test]
+    async fn gamepanels_on_one_url_share_one_limiter_across_key_rotations() {
+        let (listed, _) = mpsc::unbounded_channel();
+        let (health, _) = mpsc::channel(1);
+        let registry = Registry::new(listed, health, Duration::from_secs(1));
+        let a = registry.limiter("https://panel.example.com", "a", 200).await;
+        let b = registry.limiter("https://panel.example.com/", "b", 100).await;
+        assert!(Arc::ptr_eq(&a, &b));
+        let rotated = registry.limiter("https://panel.example.com", "a", 200).await;
+        assert!(Arc::ptr_eq(&a, &rotated), "a new key keeps the budget already spent");
+        let other = registry.limiter("https://other.example.com", "c", 200).await;
+        assert!(!Arc::ptr_eq(&a, &other));
     }
 
     #[test]

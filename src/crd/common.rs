@@ -10,8 +10,21 @@ pub enum Flavor {
     /// Pterodactyl 1.x application API (`/api/application`).
     #[default]
     Pterodactyl,
-    /// Wisp application API (`/api/application`, `application/vnd.wisp.v1+json`).
+    /// Wisp application API (`/api/application`, `application/vnd.wisp.v1+json` or `…v2+json`).
     Wisp,
+}
+
+/// Which media type of Wisp's application API a GamePanel asks for.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub enum WispApiVersion {
+    /// `application/vnd.wisp.v1+json`: integer ids (the legacy form every Wisp panel serves).
+    #[default]
+    #[serde(rename = "v1")]
+    V1,
+    /// `application/vnd.wisp.v2+json`: ids are prefixed ULID strings (`user_01…`); what Wisp's own
+    /// billing module asks for since June 2026.
+    #[serde(rename = "v2")]
+    V2,
 }
 
 /// What deleting a GameServer does to its panel server.

@@ -102,11 +102,11 @@ pub struct Owner {
     pub username: Option<String>,
     /// First name.
     #[schemars(length(max = 191))]
-    #[x_kube(validation = super::rules::non_empty())]
+    #[x_kube(validation = super::rules::non_blank())]
     pub first_name: String,
     /// Last name.
     #[schemars(length(max = 191))]
-    #[x_kube(validation = super::rules::non_empty())]
+    #[x_kube(validation = super::rules::non_blank())]
     pub last_name: String,
 }
 

@@ -5,7 +5,7 @@ use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::Flavor;
+use super::{Flavor, WispApiVersion};
 
 /// A Pterodactyl or Wisp panel and the application API key the operator uses on it. Written by the
 /// platform team; tenants never see the key.
@@ -24,9 +24,13 @@ use super::Flavor;
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
 #[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("!has(self.wispApiVersion) || self.flavor == 'Wisp'").message(Message::Expression("'wispApiVersion is for Wisp panels only, got flavor ' + self.flavor".into())))]
 pub struct GamePanelSpec {
     /// The panel's API: `Pterodactyl` (1.x application API) or `Wisp`.
     pub flavor: Flavor,
+    /// Wisp only: the API's media type, `v1` (integer ids, the default) or `v2` (string ids).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wisp_api_version: Option<WispApiVersion>,
     /// Base URL of the panel, e.g. `https://panel.example.com`.
     #[schemars(length(max = 2048))]
     #[x_kube(validation = super::rules::http_url())]
@@ -88,7 +92,7 @@ pub struct GamePanelStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
     /// `Ready`: the credentials work and the catalog was read (reasons when False:
-    /// CredentialsMissing, CredentialsRejected, Unreachable).
+    /// CredentialsMissing, CredentialsRejected, InsufficientPermissions, NotAPanel, Unreachable).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[x_kube(merge_strategy = ListMerge::Map(vec!["type".into()]))]
     pub conditions: Vec<Condition>,

@@ -44,7 +44,7 @@ pub struct GameServerSpec {
     /// Name on the panel; default: the box's `serverName` template, else the GameServer's name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 191))]
-    #[x_kube(validation = super::rules::non_empty())]
+    #[x_kube(validation = super::rules::non_blank())]
     pub display_name: Option<String>,
     /// Description on the panel; default: the box's `serverDescription` template.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -59,11 +59,12 @@ pub struct GameServerSpec {
     /// One of the egg's docker images; default: the egg's first.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 191))]
-    #[x_kube(validation = super::rules::non_empty())]
+    #[x_kube(validation = super::rules::non_blank())]
     pub image: Option<String>,
     /// Startup command; default: the egg's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 4096))]
+    #[x_kube(validation = super::rules::non_blank())]
     pub startup: Option<String>,
     /// Suspends the server on the panel.
     #[serde(default)]

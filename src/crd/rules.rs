@@ -101,6 +101,13 @@ pub fn non_empty() -> Rule {
     Rule::new("size(self) >= 1").message(Message::Message("must not be empty".into()))
 }
 
+/// A string the panel keeps: not empty and not only whitespace (the panel trims every string it
+/// receives, and a required one left empty is refused).
+pub fn non_blank() -> Rule {
+    Rule::new("self.trim().size() >= 1")
+        .message(Message::Message("must not be empty or only whitespace (the panel trims it to nothing)".into()))
+}
+
 /// A DNS-label-like name: lower-case letters, digits and `-`, at most 63 characters.
 pub fn dns_label() -> Rule {
     rule(

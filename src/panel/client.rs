@@ -5,6 +5,7 @@
 use reqwest::Method;
 use serde_json::Value;
 
+use super::acl;
 use super::decode::{self, StateFields};
 use super::http::{HttpCore, HttpSettings};
 use super::model::*;
@@ -18,6 +19,10 @@ pub trait Dialect: Send + Sync + 'static {
     const ACCEPT: &'static str;
     /// How install and suspension are reported.
     const STATE: StateFields;
+
+    /// Whether a 404 `NotFoundHttpException` with this detail is the panel's "no such object" —
+    /// the only 404 that means absent.
+    fn model_missing(detail: &str) -> bool;
 
     /// Query of a (fuzzy) user search by e-mail.
     fn user_search(email: &str) -> Vec<(&'static str, String)>;
@@ -51,7 +56,7 @@ pub struct Client<D: Dialect> {
 
 impl<D: Dialect> Client<D> {
     pub fn new(settings: HttpSettings) -> Result<Self> {
-        Ok(Self { http: HttpCore::new(settings, D::ACCEPT)?, _dialect: std::marker::PhantomData })
+        Ok(Self { http: HttpCore::new(settings, D::ACCEPT, D::model_missing)?, _dialect: std::marker::PhantomData })
     }
 
     fn server_from(&self, body: Option<Value>, what: &str) -> Result<PanelServer> {
@@ -180,6 +185,55 @@ impl<D: Dialect> Panel for Client<D> {
 
     async fn unsuspend(&self, id: &str) -> Result<()> {
         self.http.send(Method::POST, &format!("/servers/{}/unsuspend", segment(id)), None).await.map(drop)
+    }
+
+    async fn missing_permissions(&self) -> Result<Vec<String>> {
+        let one = || vec![("page", "1".to_string()), ("per_page", "1".to_string())];
+        let mut missing = Vec::new();
+        let mut lacks = |result: Result<()>, resource: &str, write: bool| match result {
+            Ok(()) => Ok(()),
+            Err(PanelError::Forbidden { .. }) => {
+                missing.push(acl::describe(resource, write));
+                Ok(())
+            }
+            Err(e) => Err(e),
+        };
+        for (resource, path) in [("locations", "/locations"), ("users", "/users")] {
+            lacks(self.http.get(path, &one()).await.map(drop), resource, false)?;
+        }
+        let nests = self.http.get("/nests", &one()).await;
+        let nest = nests.as_ref().ok().and_then(|b| b.pointer("/data/0/attributes/id")).and_then(Value::as_i64);
+        lacks(nests.map(drop), "nests", false)?;
+        if let Some(nest) = nest {
+            lacks(self.http.get(&format!("/nests/{nest}/eggs"), &[]).await.map(drop), "eggs", false)?;
+        }
+        let mut servers = one();
+        servers.push(("include", "allocations".into()));
+        let listed = self.http.get("/servers", &servers).await;
+        let first = listed.as_ref().ok().and_then(|b| b.pointer("/data/0")).cloned();
+        lacks(listed.map(drop), "servers", false)?;
+        match first {
+            Some(server) => lacks(decode::server(&server, D::STATE).map(drop), "allocations", false)?,
+            None => {
+                // No server to look at: a node's allocations need the same permission.
+                let node = self.http.get("/nodes", &one()).await.ok();
+                if let Some(id) = node.as_ref().and_then(|b| b.pointer("/data/0/attributes/id")).map(Value::to_string) {
+                    let path = format!("/nodes/{}/allocations", segment(id.trim_matches('"')));
+                    lacks(self.http.get(&path, &one()).await.map(drop), "allocations", false)?;
+                }
+            }
+        }
+        for (resource, path) in [("users", "/users"), ("servers", "/servers")] {
+            let refused = match self.http.send(Method::POST, path, Some(&Value::Object(Default::default()))).await {
+                Ok(_) | Err(PanelError::Validation { .. }) => Ok(()),
+                Err(e) => Err(e),
+            };
+            lacks(refused, resource, true)?;
+        }
+        // Without read there is no write either: name the two once.
+        let all = missing.clone();
+        missing.retain(|m| !m.ends_with("(read)") || !all.contains(&m.replace("(read)", "(read and write)")));
+        Ok(missing)
     }
 
     async fn delete_server(&self, id: &str) -> Result<()> {

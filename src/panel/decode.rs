@@ -123,6 +123,15 @@ fn scalar_string(v: &Value) -> String {
     }
 }
 
+/// An include the key may not read comes back as `{"object": "null_resource"}` instead of the data
+/// (panel `app/Transformers/Api/Application/BaseTransformer.php::authorize`): it is not "none".
+fn null_resource(resource: &str) -> PanelError {
+    PanelError::Forbidden {
+        permission: super::acl::describe(resource, false),
+        message: format!("the panel hid the server's {resource} from this key (a null_resource include)"),
+    }
+}
+
 /// How each flavor reports install and suspension.
 #[derive(Clone, Copy)]
 pub enum StateFields {
@@ -169,9 +178,15 @@ pub(crate) fn server(item: &Value, state: StateFields) -> Result<PanelServer> {
         .and_then(Value::as_object)
         .map(|m| m.iter().map(|(k, v)| (k, scalar_string(v))).collect())
         .unwrap_or_default();
-    let allocations = match a.pointer("/relationships/allocations/data") {
-        Some(Value::Array(items)) => items.iter().map(allocation).collect::<Result<Vec<_>>>()?,
-        _ => Vec::new(),
+    let allocations = match a.pointer("/relationships/allocations") {
+        Some(included) if included.get("object").and_then(Value::as_str) == Some("null_resource") => {
+            return Err(null_resource("allocations"));
+        }
+        Some(included) => match included.get("data") {
+            Some(Value::Array(items)) => items.iter().map(allocation).collect::<Result<Vec<_>>>()?,
+            _ => Vec::new(),
+        },
+        None => Vec::new(),
     };
     let uuid = opt_string(a, "uuid").unwrap_or_default();
     Ok(PanelServer {
@@ -252,6 +267,19 @@ mod tests {
         ] {
             assert!(server(&bad, StateFields::PterodactylStatus).is_err(), "{bad}");
             assert!(server(&bad, StateFields::WispFlags).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_hidden_include_is_a_missing_permission_not_an_empty_list() {
+        let body = json!({"attributes": {
+            "id": 1, "user": 1, "node": 1, "allocation": 1, "egg": 3,
+            "limits": {"memory": 1, "disk": 1, "cpu": 1}, "container": {},
+            "relationships": {"allocations": {"object": "null_resource", "attributes": null}},
+        }});
+        match server(&body, StateFields::PterodactylStatus) {
+            Err(PanelError::Forbidden { permission, .. }) => assert_eq!(permission, "r_allocations (read)"),
+            other => panic!("{other:?}"),
         }
     }
 

@@ -78,12 +78,14 @@ pub(crate) struct HttpCore {
     api: String,
     key: ApiKey,
     accept: &'static str,
+    /// Whether a `NotFoundHttpException`'s detail is the panel's "no such object" (see the dialects).
+    model_missing: fn(&str) -> bool,
     limiter: Arc<Limiter>,
     settings: HttpSettings,
 }
 
 impl HttpCore {
-    pub(crate) fn new(settings: HttpSettings, accept: &'static str) -> Result<Self> {
+    pub(crate) fn new(settings: HttpSettings, accept: &'static str, model_missing: fn(&str) -> bool) -> Result<Self> {
         let base_url = settings.base_url.trim_end_matches('/').to_string();
         url::Url::parse(&base_url)
             .map_err(|e| PanelError::Unexpected { status: 0, message: format!("bad panel URL {base_url:?}: {e}") })?;
@@ -101,6 +103,7 @@ impl HttpCore {
             base_url,
             key: settings.api_key.clone(),
             accept,
+            model_missing,
             limiter: settings.limiter.clone(),
             settings,
         })
@@ -147,10 +150,19 @@ impl HttpCore {
         query: &[(&str, String)],
         body: Option<&Value>,
     ) -> Result<Option<Value>> {
-        self.limiter.acquire().await;
+        let permit = self.limiter.acquire().await;
         let started = std::time::Instant::now();
         let operation = format!("{method} {}", crate::metrics::route(path));
-        let result = self.exchange(method, path, query, body).await;
+        let result = match self.exchange(&method, path, query, body).await {
+            Ok(answer) => {
+                self.limiter.answered(permit, answer.remaining).await;
+                self.interpret(&method, path, answer).await
+            }
+            Err(e) => {
+                self.limiter.unanswered(permit).await;
+                Err(e)
+            }
+        };
         let outcome = result.as_ref().err().map_or("ok", PanelError::label);
         crate::metrics::get().panel_request(&self.settings.panel, &operation, outcome, started.elapsed());
         result
@@ -158,11 +170,11 @@ impl HttpCore {
 
     async fn exchange(
         &self,
-        method: Method,
+        method: &Method,
         path: &str,
         query: &[(&str, String)],
         body: Option<&Value>,
-    ) -> Result<Option<Value>> {
+    ) -> Result<Answer> {
         let mut request = self
             .client
             .request(method.clone(), format!("{}{path}", self.api))
@@ -177,29 +189,49 @@ impl HttpCore {
         let what = format!("{method} {path}");
         let response = request.send().await.map_err(|e| self.transport_error(&what, &e))?;
         let status = response.status();
-        let retry_after = response
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
+        let headers = response.headers();
+        let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim).map(str::to_string);
+        let retry_after = header("retry-after").map(|v| retry_after(&v));
+        let remaining = header("x-ratelimit-remaining").and_then(|v| v.parse().ok());
+        let location = header("location");
+        let html = header("content-type").is_some_and(|t| !t.contains("json"));
         let text = response.text().await.map_err(|e| self.transport_error(&what, &e))?;
+        Ok(Answer { status, retry_after, remaining, location, html, text })
+    }
+
+    /// What an answer means: its JSON, or the error it is.
+    async fn interpret(&self, method: &Method, path: &str, answer: Answer) -> Result<Option<Value>> {
+        let what = format!("{method} {path}");
+        let status = answer.status;
         if status == StatusCode::TOO_MANY_REQUESTS {
             // Wisp's headers are unknown: without Retry-After, back off for a fixed while.
-            let retry_after = retry_after.unwrap_or(Duration::from_secs(10));
+            let retry_after = answer.retry_after.unwrap_or(Duration::from_secs(10));
             self.limiter.pause(retry_after).await;
-            return Err(PanelError::RateLimited { retry_after });
+            return Err(PanelError::RateLimited { retry_after: retry_after.min(super::limiter::MAX_PAUSE) });
         }
-        if status.is_success() {
-            if text.trim().is_empty() {
-                return Ok(None);
-            }
-            return serde_json::from_str(&text).map(Some).map_err(|e| PanelError::Unexpected {
+        if status.is_redirection() {
+            // A panel answers its API with JSON, never a redirect: this is http→https, a login
+            // page, or a host that is not the panel.
+            let to = answer.location.unwrap_or_default();
+            return Err(PanelError::NotAPanel {
                 status: status.as_u16(),
-                message: format!("{what}: the response is not JSON: {e}"),
+                message: format!("{what} was redirected to {to:?}: set the GamePanel's url to the panel's own address"),
             });
         }
-        Err(self.status_error(&what, status, &text))
+        if status.is_success() {
+            if answer.text.trim().is_empty() {
+                return Ok(None);
+            }
+            return serde_json::from_str(&answer.text).map(Some).map_err(|e| {
+                let message = format!("{what}: the answer is not JSON ({e}): {}", snippet(&answer.text));
+                if answer.html {
+                    PanelError::NotAPanel { status: status.as_u16(), message }
+                } else {
+                    PanelError::Unexpected { status: status.as_u16(), message }
+                }
+            });
+        }
+        Err(self.status_error(method, path, status, &answer.text))
     }
 
     fn transport_error(&self, what: &str, e: &reqwest::Error) -> PanelError {
@@ -215,19 +247,46 @@ impl HttpCore {
         PanelError::Unavailable { message: format!("{what} {kind}: {detail}") }
     }
 
-    fn status_error(&self, what: &str, status: StatusCode, text: &str) -> PanelError {
-        let body: Value = serde_json::from_str(text).unwrap_or(Value::Null);
-        let first = body.pointer("/errors/0").cloned().unwrap_or(Value::Null);
-        let code = first.get("code").and_then(Value::as_str).unwrap_or_default().to_string();
-        let detail = first.get("detail").and_then(Value::as_str).map(str::to_string).unwrap_or_else(|| {
-            let snippet: String = text.chars().take(200).collect();
-            format!("HTTP {status}: {snippet}")
-        });
-        let detail = self.key.scrub(&detail);
+    fn status_error(&self, method: &Method, path: &str, status: StatusCode, text: &str) -> PanelError {
+        let what = format!("{method} {path}");
         let status_code = status.as_u16();
+        // The panel's errors are `{"errors": [{"code": …, "detail": …}]}`; anything else did not
+        // come from the panel's application (a proxy, a web server, another site).
+        let body: Value = serde_json::from_str(text).unwrap_or(Value::Null);
+        let first = body.pointer("/errors/0").filter(|e| e.get("code").is_some_and(Value::is_string));
+        let Some(first) = first else {
+            if status_code >= 500 {
+                return PanelError::Unavailable { message: format!("{what}: HTTP {status_code}: {}", snippet(text)) };
+            }
+            return PanelError::NotAPanel {
+                status: status_code,
+                message: format!(
+                    "{what} answered HTTP {status_code} without the panel's JSON errors ({}): is the GamePanel's url the panel?",
+                    snippet(text)
+                ),
+            };
+        };
+        let code = first.get("code").and_then(Value::as_str).unwrap_or_default().to_string();
+        let detail = self.key.scrub(first.get("detail").and_then(Value::as_str).unwrap_or_default());
+        if code == "DaemonConnectionException" {
+            return PanelError::Node { status: status_code, message: format!("{what}: {detail}") };
+        }
         match status_code {
-            401 | 403 => PanelError::Unauthorized { status: status_code, message: detail },
-            404 => PanelError::NotFound { what: what.to_string() },
+            401 => PanelError::Unauthorized { status: status_code, message: detail },
+            403 => {
+                let permission =
+                    super::acl::needed_by(method.as_str(), path).unwrap_or_else(|| "(unknown)".to_string());
+                PanelError::Forbidden { permission, message: format!("{what}: {detail}") }
+            }
+            404 if code == "NotFoundHttpException" && (self.model_missing)(&detail) => {
+                PanelError::NotFound { what }
+            }
+            404 if code == "NotFoundHttpException" && detail.starts_with("The route ") => PanelError::NotAPanel {
+                status: status_code,
+                message: format!(
+                    "{what}: the panel has no such route ({detail}): set the GamePanel's url to the panel's root, without a path"
+                ),
+            },
             422 => {
                 // Pterodactyl: meta.source_field / meta.rule; Wisp: source.field / code.
                 let field = first
@@ -240,9 +299,7 @@ impl HttpCore {
                 PanelError::Validation { field, rule, message: detail }
             }
             400 if is_no_capacity(&code) => PanelError::NoCapacity { message: detail },
-            s if s >= 500 => {
-                PanelError::Unavailable { message: format!("{what}: HTTP {status_code} {code}: {detail}") }
-            }
+            s if s >= 500 => PanelError::Unavailable { message: format!("{what}: HTTP {status_code} {code}: {detail}") },
             _ => PanelError::Unexpected { status: status_code, message: format!("{what}: {code}: {detail}") },
         }
     }
@@ -266,6 +323,40 @@ impl HttpCore {
             page = super::next_page(page, path)?;
         }
     }
+}
+
+/// The head of a body, for error messages.
+fn snippet(text: &str) -> String {
+    let head: String = text.chars().take(160).collect();
+    head.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// `Retry-After` as seconds or as an HTTP date, at most [`super::limiter::MAX_PAUSE`]; anything
+/// else reads as ten seconds.
+fn retry_after(value: &str) -> Duration {
+    let fallback = Duration::from_secs(10);
+    let delay = match value.parse::<u64>() {
+        Ok(seconds) => Duration::from_secs(seconds.min(super::limiter::MAX_PAUSE.as_secs())),
+        Err(_) => match k8s_openapi::jiff::fmt::rfc2822::parse(value) {
+            Ok(date) => {
+                let seconds = date.timestamp().as_second() - k8s_openapi::jiff::Timestamp::now().as_second();
+                Duration::from_secs(seconds.clamp(0, super::limiter::MAX_PAUSE.as_secs() as i64) as u64)
+            }
+            Err(_) => fallback,
+        },
+    };
+    delay.min(super::limiter::MAX_PAUSE)
+}
+
+/// What came back for one request.
+struct Answer {
+    status: StatusCode,
+    retry_after: Option<Duration>,
+    remaining: Option<u32>,
+    location: Option<String>,
+    /// The body is not JSON by its content type.
+    html: bool,
+    text: String,
 }
 
 fn is_no_capacity(code: &str) -> bool {
@@ -314,6 +405,17 @@ pub(crate) fn list_page(body: &Value) -> Result<(Vec<Value>, u32)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn retry_after_is_seconds_or_a_date_and_capped() {
+        assert_eq!(retry_after("7"), Duration::from_secs(7));
+        assert_eq!(retry_after("18446744073709551615"), super::super::limiter::MAX_PAUSE);
+        assert_eq!(retry_after("99999999999999999999999"), Duration::from_secs(10), "not a u64: the fallback");
+        assert_eq!(retry_after("-3"), Duration::from_secs(10));
+        assert_eq!(retry_after("soon"), Duration::from_secs(10));
+        assert_eq!(retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), Duration::ZERO, "a date in the past");
+        assert_eq!(retry_after("Thu, 01 Jan 2099 00:00:00 GMT"), super::super::limiter::MAX_PAUSE);
+    }
 
     #[test]
     fn an_api_key_is_never_printed() {

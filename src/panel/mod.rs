@@ -3,6 +3,7 @@
 //! application API). Each dialect absorbs its panel's quirks, so the controllers see one model. [`sim`] is an in-memory panel
 //! speaking either API, for tests, the benchmark and the demo.
 
+pub mod acl;
 mod client;
 mod decode;
 mod error;
@@ -20,10 +21,10 @@ pub use client::{Client, Dialect};
 pub use decode::StateFields;
 pub use error::PanelError;
 pub use http::{ApiKey, HttpSettings};
-pub use limiter::Limiter;
+pub use limiter::{Limiter, MAX_PAUSE};
 pub use model::*;
 
-use crate::crd::Flavor;
+use crate::crd::{Flavor, WispApiVersion};
 
 /// The result of a panel call.
 pub type Result<T> = std::result::Result<T, PanelError>;
@@ -81,6 +82,13 @@ pub trait Panel: Send + Sync {
     /// Deletes a server; one that is already gone counts as deleted.
     async fn delete_server(&self, id: &str) -> Result<()>;
 
+    /// The permissions the operator needs (`acl::NEEDED`) that the key lacks, described. Each is
+    /// tried with a harmless request: a read of one item, or a write of an empty body, which the
+    /// panel refuses with a 403 without the write bit and with a 422 with it (the permission check
+    /// comes before validation). Allocations are read as a server's include, hidden (not refused)
+    /// from a key that may not read them; on a panel without servers, through a node's.
+    async fn missing_permissions(&self) -> Result<Vec<String>>;
+
     /// Every server, page by page: `visit` gets each page's servers as they arrive, so that a
     /// caller can keep them in its own form without holding the whole listing twice.
     async fn each_server_page(&self, visit: &mut (dyn FnMut(Vec<PanelServer>) + Send)) -> Result<()> {
@@ -119,11 +127,17 @@ pub(crate) fn next_page(page: u32, what: &str) -> Result<u32> {
     Ok(page + 1)
 }
 
-/// A client for a panel of the given flavor.
+/// A client for a panel of the given flavor (Wisp: the v1 media type).
 pub fn connect(flavor: Flavor, settings: HttpSettings) -> Result<Arc<dyn Panel>> {
-    Ok(match flavor {
-        Flavor::Pterodactyl => Arc::new(Client::<pterodactyl::Pterodactyl>::new(settings)?),
-        Flavor::Wisp => Arc::new(Client::<wisp::Wisp>::new(settings)?),
+    connect_with(flavor, WispApiVersion::V1, settings)
+}
+
+/// A client for a panel of the given flavor; `wisp` chooses the media type of a Wisp panel.
+pub fn connect_with(flavor: Flavor, wisp: WispApiVersion, settings: HttpSettings) -> Result<Arc<dyn Panel>> {
+    Ok(match (flavor, wisp) {
+        (Flavor::Pterodactyl, _) => Arc::new(Client::<pterodactyl::Pterodactyl>::new(settings)?),
+        (Flavor::Wisp, WispApiVersion::V1) => Arc::new(Client::<wisp::Wisp<false>>::new(settings)?),
+        (Flavor::Wisp, WispApiVersion::V2) => Arc::new(Client::<wisp::Wisp<true>>::new(settings)?),
     })
 }
 

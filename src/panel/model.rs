@@ -3,6 +3,15 @@
 
 use std::collections::BTreeMap;
 
+/// A string as the panel stores it: every request string is trimmed before validation and storage
+/// (panel `app/Http/Kernel.php`: global `TrimStrings`, which trims Unicode whitespace and the
+/// zero-width characters U+FEFF, U+200B and U+200E, as Laravel 11's `Str::trim`), and an empty one
+/// becomes null (`ConvertEmptyStringsToNull`), which the panel shows back as `""` or null. Compare
+/// what the operator wants with what the panel has only in this form.
+pub fn as_stored(text: &str) -> &str {
+    text.trim_matches(|c: char| c.is_whitespace() || matches!(c, '\u{FEFF}' | '\u{200B}' | '\u{200E}'))
+}
+
 /// A panel user.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PanelUser {

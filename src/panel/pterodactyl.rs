@@ -21,17 +21,27 @@ fn feature_limits(f: &FeatureLimits) -> Value {
     json!({"databases": f.databases, "allocations": f.allocations, "backups": f.backups})
 }
 
-/// A username the panel accepts (`^[a-z0-9][\w.-]+[a-z0-9]$`): the e-mail's local part, with a
-/// suffix from the external id so that two owners with the same local part do not collide.
-pub fn derive_username(email: &str, external_id: &str) -> String {
+/// A username the panel accepts (`^[a-z0-9][\w.-]+[a-z0-9]$` once lower-cased, at most 191
+/// characters: panel `app/Rules/Username.php`, `app/Models/User.php`), unique per owner although
+/// usernames are unique panel-wide and many owners share an e-mail local part (`admin@…`): the
+/// local part, then a piece of the owner's external id (`pterobox-<box uid>`) — another piece for
+/// each `attempt` after the panel answered 422 `unique` on `username`, then random ones.
+pub fn username(email: &str, external_id: &str, attempt: u32) -> String {
     let local = email.split('@').next().unwrap_or_default().to_ascii_lowercase();
     let clean: String =
         local.chars().map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' { c } else { '_' }).collect();
     let clean = clean.trim_matches(|c: char| !c.is_ascii_alphanumeric());
-    let suffix: String =
-        external_id.chars().filter(char::is_ascii_alphanumeric).take(6).collect::<String>().to_ascii_lowercase();
-    let mut name = format!("{}-{suffix}", if clean.is_empty() { "user" } else { clean });
-    name.truncate(191);
+    let id: Vec<char> = external_id
+        .strip_prefix("pterobox-")
+        .unwrap_or(external_id)
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .map(|c| c.to_ascii_lowercase())
+        .collect();
+    let piece: String = id.iter().skip(8 * attempt as usize).take(8).collect();
+    let piece = if piece.is_empty() { format!("{:08x}", rand::random::<u32>()) } else { piece };
+    let base: String = (if clean.is_empty() { "user" } else { clean }).chars().take(180).collect();
+    let name = format!("{}-{piece}", base.trim_end_matches(|c: char| !c.is_ascii_alphanumeric()));
     name.trim_end_matches(|c: char| !c.is_ascii_alphanumeric()).to_string()
 }
 
@@ -40,12 +50,21 @@ impl Dialect for Pterodactyl {
     const ACCEPT: &'static str = "application/json";
     const STATE: StateFields = StateFields::PterodactylStatus;
 
+    /// A missing model's `ModelNotFoundException` is shown with a fixed text (panel
+    /// `app/Exceptions/Handler.php::convertExceptionToArray`), or with Laravel's own "No query
+    /// results for model …" when the panel runs with `APP_DEBUG`. A route the panel does not have
+    /// is a `NotFoundHttpException` too, with "The route … could not be found.": not absent.
+    fn model_missing(detail: &str) -> bool {
+        detail == "The requested resource could not be found on the server."
+            || detail.starts_with("No query results for model")
+    }
+
     fn user_search(email: &str) -> Vec<(&'static str, String)> {
         vec![("filter[email]", email.to_string())]
     }
 
     fn user_body(user: &NewUser) -> Value {
-        let username = user.username.clone().unwrap_or_else(|| derive_username(&user.email, &user.external_id));
+        let username = user.username.clone().unwrap_or_else(|| username(&user.email, &user.external_id, 0));
         json!({
             "email": user.email,
             "username": username,
@@ -199,14 +218,30 @@ pub(crate) mod tests {
             username: None,
             first_name: "Alice".into(),
             last_name: "Martin".into(),
-            external_id: "pterobox-ab12cd34".into(),
+            external_id: "pterobox-ab12cd34-ef56-7890-abcd-ef1234567890".into(),
         });
-        assert_eq!(body["username"], "alice.martin_games-pterob");
-        assert_eq!(derive_username("_@x", "9"), "user-9");
-        for (email, ext) in [("a@b.c", "x"), ("--@b.c", "-"), ("Ω@b.c", "ΩΩ")] {
-            let u = derive_username(email, ext);
-            assert!(u.len() >= 3 && u.chars().next().is_some_and(|c| c.is_ascii_alphanumeric()), "{u}");
-            assert!(u.chars().last().is_some_and(|c| c.is_ascii_alphanumeric()), "{u}");
+        assert_eq!(body["username"], "alice.martin_games-ab12cd34");
+        assert_eq!(username("_@x", "9", 0), "user-9");
+        for (email, ext) in [("a@b.c", "x"), ("--@b.c", "-"), ("Ω@b.c", "ΩΩ"), (&"x".repeat(300), "pterobox-1")] {
+            for attempt in 0..5 {
+                let u = username(email, ext, attempt);
+                let ok = u.len() >= 3
+                    && u.len() <= 191
+                    && u.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
+                    && u.chars().last().is_some_and(|c| c.is_ascii_alphanumeric())
+                    && u.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+                assert!(ok, "{u}");
+            }
         }
+    }
+
+    #[test]
+    fn owners_sharing_a_local_part_get_different_usernames_and_retries_differ() {
+        let red = username("admin@red.example", "pterobox-0f1e2d3c-aaaa-4bbb-8ccc-111111111111", 0);
+        let green = username("admin@green.example", "pterobox-9a8b7c6d-aaaa-4bbb-8ccc-222222222222", 0);
+        assert_ne!(red, green);
+        let ext = "pterobox-0f1e2d3c-aaaa-4bbb-8ccc-111111111111";
+        let attempts: std::collections::BTreeSet<String> = (0..6).map(|a| username("admin@red.example", ext, a)).collect();
+        assert_eq!(attempts.len(), 6, "{attempts:?}");
     }
 }

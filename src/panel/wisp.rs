@@ -1,7 +1,10 @@
-//! Wisp application API (`../shared/ref/wisp-api.md`). Differences from Pterodactyl, absorbed here:
-//! the `application/vnd.wisp.v1+json` Accept header; a `nest` on create; backup limits as
-//! `backup_count_limit` and `backup_megabytes_limit`; flat limits on build; users without a
-//! username, found with `?search=`; install and suspension as `suspended` + `container.installed`.
+//! Wisp application API (`../shared/ref/wisp-api.md`, checked against Wisp's own billing module,
+//! wisp-gg/whmcs `wisp/wisp.php`, 2026-06). Differences from Pterodactyl, absorbed here: the
+//! `application/vnd.wisp.v1+json` Accept header, or `…v2+json`, under which ids are prefixed
+//! ULID strings (`user_01kt…`) rather than integers; a `nest` on create and a `pack` on startup
+//! updates; backup limits as `backup_count_limit` and `backup_megabytes_limit`; flat limits on
+//! build; users without a username, found with `?search=`; install and suspension as `suspended` +
+//! `container.installed` (a bool or a number: INFERRED, both read).
 
 use serde_json::{Value, json};
 
@@ -10,8 +13,8 @@ use super::decode::{StateFields, id_json};
 use super::model::*;
 use crate::crd::Flavor;
 
-/// The Wisp dialect.
-pub struct Wisp;
+/// The Wisp dialect, speaking the v1 media type (integer ids) or, with `V2`, the v2 one.
+pub struct Wisp<const V2: bool = false>;
 
 /// Wisp caps backups by size as well as by count: a server may keep backups up to its disk size.
 fn feature_limits(f: &FeatureLimits, disk_mib: u64) -> Value {
@@ -27,10 +30,23 @@ fn feature_limits(f: &FeatureLimits, disk_mib: u64) -> Value {
     })
 }
 
-impl Dialect for Wisp {
+impl<const V2: bool> Dialect for Wisp<V2> {
     const FLAVOR: Flavor = Flavor::Wisp;
-    const ACCEPT: &'static str = "application/vnd.wisp.v1+json";
+    const ACCEPT: &'static str = if V2 { "application/vnd.wisp.v2+json" } else { "application/vnd.wisp.v1+json" };
     const STATE: StateFields = StateFields::WispFlags;
+
+    /// INFERRED: Wisp forked Pterodactyl 0.7, whose error handler hides every detail behind one
+    /// generic text, so a missing object and a missing route may read alike; only a detail that
+    /// names a route is taken for a route. (The GamePanel's connection check reads the catalog
+    /// first, so a base URL with a wrong path never becomes Ready.)
+    fn model_missing(detail: &str) -> bool {
+        !detail.starts_with("The route ")
+    }
+
+    /// As the official module sends it: the image as `image`, and the (unused) `pack`.
+    fn startup_body(s: &Startup) -> Value {
+        json!({"startup": s.startup, "environment": s.environment, "egg": s.egg, "pack": null, "image": s.image, "skip_scripts": false})
+    }
 
     fn user_search(email: &str) -> Vec<(&'static str, String)> {
         vec![("search", email.to_string())]
@@ -91,7 +107,7 @@ mod tests {
 
     #[test]
     fn create_sends_the_nest_and_wisp_backup_limits() {
-        let body = Wisp::create_body(&new_server());
+        let body = Wisp::<false>::create_body(&new_server());
         assert_eq!(body["nest"], 1);
         assert_eq!(
             body["feature_limits"],
@@ -106,12 +122,12 @@ mod tests {
     fn no_backups_means_no_backup_space() {
         let mut s = new_server();
         s.features.backups = Some(0);
-        assert_eq!(Wisp::create_body(&s)["feature_limits"]["backup_megabytes_limit"], 0);
+        assert_eq!(Wisp::<false>::create_body(&s)["feature_limits"]["backup_megabytes_limit"], 0);
     }
 
     #[test]
     fn build_is_flat_and_resends_the_primary_allocation() {
-        let body = Wisp::build_body(&Build {
+        let body = Wisp::<false>::build_body(&Build {
             allocation: "311".into(),
             limits: Limits { memory_mib: 8192, swap_mib: 0, disk_mib: 40960, io: 500, cpu_percent: 300 },
             features: FeatureLimits { databases: Some(1), allocations: Some(2), backups: Some(5) },
@@ -127,7 +143,7 @@ mod tests {
 
     #[test]
     fn string_ids_of_the_v2_api_stay_strings() {
-        let body = Wisp::build_body(&Build {
+        let body = Wisp::<false>::build_body(&Build {
             allocation: "alloc_01kt".into(),
             limits: Limits::default(),
             features: FeatureLimits::default(),
@@ -136,8 +152,22 @@ mod tests {
     }
 
     #[test]
+    fn startup_sends_the_pack_as_the_module_does() {
+        let body = Wisp::<true>::startup_body(&Startup {
+            startup: "run".into(),
+            image: "img".into(),
+            egg: 3,
+            environment: Default::default(),
+        });
+        assert_eq!(body["pack"], Value::Null);
+        assert!(body.as_object().is_some_and(|b| b.contains_key("pack")));
+        assert_eq!(Wisp::<true>::ACCEPT, "application/vnd.wisp.v2+json");
+        assert_eq!(Wisp::<false>::ACCEPT, "application/vnd.wisp.v1+json");
+    }
+
+    #[test]
     fn users_have_no_username() {
-        let body = Wisp::user_body(&NewUser {
+        let body = Wisp::<false>::user_body(&NewUser {
             email: "bob@example.com".into(),
             username: Some("bob".into()),
             first_name: "Bob".into(),
@@ -150,7 +180,7 @@ mod tests {
 
     #[test]
     fn details_always_resend_the_external_id() {
-        let body = Wisp::details_body(&Details {
+        let body = Wisp::<false>::details_body(&Details {
             name: "n".into(),
             description: "d".into(),
             user: "12".into(),

@@ -48,6 +48,54 @@ impl TestPanel {
         assert!(response.status().is_success(), "{}", response.status());
     }
 
+    /// Adds an application key to the simulator (its owner and permission bits).
+    pub async fn add_key(&self, key: &str, owner: &str, permissions: &[(&str, u8)]) {
+        let body = serde_json::json!({
+            "key": key, "owner": owner,
+            "permissions": permissions.iter().map(|(p, b)| (p.to_string(), *b)).collect::<std::collections::BTreeMap<_, _>>(),
+        });
+        let response =
+            reqwest::Client::new().post(format!("{}/_sim/keys", self.sim.url)).json(&body).send().await.expect("keys");
+        assert!(response.status().is_success(), "{}", response.status());
+    }
+
+    /// A client of this simulator with another key.
+    pub fn client_with_key(&self, key: &str) -> Arc<dyn Panel> {
+        let mut s = settings(&self.sim.url);
+        s.api_key = ApiKey::new(key);
+        panel::connect(self.flavor, s).expect("client")
+    }
+
+    /// A raw request with `key`: status, headers and the body as JSON (`Null` when it is not).
+    pub async fn raw(
+        &self,
+        method: &str,
+        path: &str,
+        key: &str,
+        body: Option<serde_json::Value>,
+    ) -> (u16, reqwest::header::HeaderMap, serde_json::Value) {
+        let accept = match self.flavor {
+            Flavor::Pterodactyl => "application/json",
+            Flavor::Wisp => "application/vnd.wisp.v1+json",
+        };
+        let mut request = reqwest::Client::new()
+            .request(method.parse().expect("method"), format!("{}/api/application{path}", self.sim.url))
+            .bearer_auth(key)
+            .header("Accept", accept);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("raw request");
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        (status, headers, response.json().await.unwrap_or(serde_json::Value::Null))
+    }
+
+    /// Every server of the simulator, past its faults and rate limit.
+    pub async fn servers(&self) -> Vec<SimServer> {
+        sim_servers(&self.sim.url).await.expect("sim servers")
+    }
+
     /// A raw GET of the panel's API, as JSON.
     pub async fn raw_get(&self, path: &str) -> (u16, reqwest::header::HeaderMap, serde_json::Value) {
         let accept = match self.flavor {
@@ -79,6 +127,14 @@ pub struct SimServer {
     pub disk: i64,
     /// Percent of a core.
     pub cpu: i64,
+    /// The game node it is on.
+    #[serde(default)]
+    pub node: i64,
+    #[serde(default)]
+    pub suspended: bool,
+    /// Pterodactyl's `servers.status` (null once installed).
+    #[serde(default)]
+    pub status: Option<String>,
 }
 
 /// Every server of the simulator at `url`, past its faults and rate limit.

@@ -4,7 +4,9 @@ use kube::ResourceExt;
 
 use crate::budget::{self, Amounts};
 use crate::crd::{GameBox, GameServer};
-use crate::panel::{Build, Details, Digest, Egg, FeatureLimits, Limits, NewServer, PanelServer, Startup};
+use crate::panel::{
+    Build, Details, Digest, Egg, FeatureLimits, Limits, NewServer, PanelServer, Startup, as_stored,
+};
 
 /// The panel server a GameServer asks for: what a create would send, and whether it is suspended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,8 +30,9 @@ fn truncate(mut s: String, max: usize) -> String {
     s
 }
 
-/// Builds the desired server from the GameServer, its box, its egg and its reservation. An error
-/// names the field that cannot be honoured.
+/// Builds the desired server from the GameServer, its box, its egg and its reservation, every string
+/// as the panel will store it (trimmed: see [`as_stored`]), so that comparing it with what the panel
+/// shows finds no difference where there is none. An error names the field that cannot be honoured.
 pub fn desired(
     server: &GameServer,
     gbox: &GameBox,
@@ -50,16 +53,16 @@ pub fn desired(
             known.join(", ")
         ));
     }
-    let image = match &spec.image {
-        Some(image) if !egg.docker_images.contains(image) => {
+    let image = match spec.image.as_deref().map(as_stored) {
+        Some(image) if !egg.docker_images.iter().any(|i| as_stored(i) == image) => {
             return Err(format!(
                 "spec.image: {image:?} is not an image of egg {:?} (its images: {})",
                 egg.name,
                 egg.docker_images.join(", ")
             ));
         }
-        Some(image) => image.clone(),
-        None => egg.docker_images.first().cloned().unwrap_or_default(),
+        Some(image) => image.to_string(),
+        None => egg.docker_images.first().map(|i| as_stored(i).to_string()).unwrap_or_default(),
     };
     let name = match (&spec.display_name, &gbox.spec.server_name) {
         (Some(n), _) => n.clone(),
@@ -68,6 +71,14 @@ pub fn desired(
         }
         (None, None) => server.name_any(),
     };
+    let name = as_stored(&name);
+    if name.is_empty() {
+        let from = match (&spec.display_name, &gbox.spec.server_name) {
+            (Some(_), _) => "spec.displayName".to_string(),
+            _ => format!("spec.serverName of box {}", gbox.name_any()),
+        };
+        return Err(format!("{from}: the server's name is blank, and the panel requires one"));
+    }
     let description = match (&spec.description, &gbox.spec.server_description) {
         (Some(d), _) => d.clone(),
         (None, Some(t)) => {
@@ -77,17 +88,22 @@ pub fn desired(
     };
     let swap = budget::units::to_mib(&gbox.spec.per_server.swap.0)
         .map_err(|e| format!("spec.perServer.swap of box {}: {e}", gbox.name_any()))?;
+    let startup = as_stored(spec.startup.as_deref().unwrap_or(&egg.startup));
+    if startup.is_empty() {
+        return Err(format!("spec.startup: the startup command is blank (egg {:?} has none either)", egg.name));
+    }
+    let environment = egg.environment(&spec.environment).into_iter().map(|(k, v)| (k, as_stored(&v).to_string()));
     Ok(Desired {
         server: NewServer {
-            name: truncate(name, 191),
-            description,
+            name: truncate(name.to_string(), 191),
+            description: as_stored(&description).to_string(),
             user: owner.to_string(),
             external_id: server.uid().unwrap_or_default(),
             nest: egg.nest,
             egg: egg.id,
             image,
-            startup: spec.startup.clone().unwrap_or_else(|| egg.startup.clone()),
-            environment: egg.environment(&spec.environment),
+            startup: startup.to_string(),
+            environment: environment.collect(),
             limits: Limits {
                 memory_mib: reserved.memory_mib,
                 swap_mib: swap,
@@ -232,6 +248,25 @@ mod tests {
         assert_eq!((d.limits.memory_mib, d.limits.swap_mib, d.limits.io, d.limits.cpu_percent), (4096, 512, 500, 200));
         assert_eq!(d.image, "img:21");
         assert_eq!(d.port_range.as_deref(), Some("30100-30200"));
+    }
+
+    #[test]
+    fn strings_are_compared_as_the_panel_stores_them() {
+        let yaml = format!(
+            "{SURVIVAL}  displayName: '  Survival  '\n  description: |\n    A world.\n  startup: \"  java -jar x.jar\\n\"\n"
+        );
+        let mut spec = server(&yaml);
+        spec.spec.environment.insert("SERVER_JARFILE".into(), " server.jar \n".into());
+        let d = desired(&spec, &gbox(), &egg(), &reserved(), "7", false).unwrap();
+        assert_eq!((d.name.as_str(), d.description.as_str()), ("Survival", "A world."));
+        assert_eq!(d.environment["SERVER_JARFILE"], "server.jar");
+        assert_eq!(d.startup, "java -jar x.jar");
+        // What the panel stores is what the operator wants: nothing to send again.
+        let current = panel_server(&d);
+        assert_eq!((d.details(&current), d.startup(&current)), (None, None));
+        let blank = format!("{SURVIVAL}  displayName: ' \t'\n");
+        let err = desired(&server(&blank), &gbox(), &egg(), &reserved(), "7", false).unwrap_err();
+        assert!(err.starts_with("spec.displayName:"), "{err}");
     }
 
     #[test]

@@ -314,7 +314,15 @@ impl Reconciler {
         let (expired, until_expiry) = expiry(&gbox);
         let suspended = self.server.spec.suspended || gbox.spec.suspended || expired;
         let result = async {
-            let egg = handle.egg(offer.nest, offer.egg).await?;
+            let egg = handle.egg(offer.nest, offer.egg).await.map_err(|e| match e {
+                PanelError::NotFound { .. } => Refusal::Spec(format!(
+                    "spec.eggs of box {}: nest {} egg {} does not exist on the panel",
+                    gbox.name_any(),
+                    offer.nest,
+                    offer.egg
+                )),
+                e => Refusal::Panel(e),
+            })?;
             let desired =
                 desired::desired(&self.server, &gbox, &egg, &reserved, &owner, suspended).map_err(Refusal::Spec)?;
             self.converge(&handle, &desired, reserved_changed).await
@@ -431,7 +439,10 @@ impl Reconciler {
                 .await?
                 .ok_or(Refusal::Panel(PanelError::NotFound { what: "server by external id".into() }))?,
             Err(e) => {
-                if matches!(e, PanelError::Unavailable { .. } | PanelError::Unexpected { .. }) {
+                // A failure after which the server may exist anyway: ask the panel before the
+                // next create. (A node that did not answer makes the panel roll the create back —
+                // `ServerCreationService` — but the answer could have been lost on the way.)
+                if e.uncertain() {
                     handle.uncertain(&desired.external_id);
                 }
                 return Err(e.into());
@@ -457,42 +468,44 @@ impl Reconciler {
     }
 
     fn converged(&self, current: PanelServer, admitted: Want) -> Report {
-        let (state, ready, message, requeue) = match (current.install, current.suspended) {
-            (InstallState::Installing, _) => (
-                ServerState::Installing,
-                false,
-                "the panel is installing it".to_string(),
-                Some(self.ctx.settings.install_poll),
-            ),
+        let installing = |why: &str, message: String| (ServerState::Installing, false, why.to_string(), message);
+        let (state, ready, why, message) = match (current.install, current.suspended) {
+            (InstallState::Installing, _) => match install_overdue(&self.old, self.ctx.settings.install_timeout) {
+                Some(for_) => installing(
+                    reason::INSTALL_TIMEOUT,
+                    format!(
+                        "the panel has been installing it for {}s, more than the {}s allowed: look at its install log on the panel",
+                        for_.as_secs(),
+                        self.ctx.settings.install_timeout.as_secs()
+                    ),
+                ),
+                None => installing("Installing", "the panel is installing it".to_string()),
+            },
             (InstallState::Failed, _) => (
                 ServerState::Failed,
                 false,
-                "the panel's install script failed: reinstall it on the panel".to_string(),
-                Some(Duration::from_secs(300)),
+                reason::INSTALL_FAILED.to_string(),
+                "the panel's install script failed: look at its install log and reinstall it on the panel".to_string(),
             ),
             (InstallState::Installed, true) => {
-                (ServerState::Suspended, true, "suspended on the panel, as asked".to_string(), None)
+                (ServerState::Suspended, true, "Ready".to_string(), "suspended on the panel, as asked".to_string())
             }
             (InstallState::Installed, false) => {
-                (ServerState::Ready, true, "running on the panel as specified".to_string(), None)
+                (ServerState::Ready, true, "Ready".to_string(), "running on the panel as specified".to_string())
             }
         };
         self.ctx.succeeded(&self.key);
-        let ready_reason = if ready { "Ready" } else { "Installing" };
+        // An install in progress is looked at again; a failed one waits for the panel's listing
+        // (a reinstall by hand shows there) rather than asking the panel in a loop.
+        let requeue = (state == ServerState::Installing).then_some(self.ctx.settings.install_poll);
         Report {
             state,
             admitted,
             synced: Want::new(condition::SYNCED, true, "Synced", "the panel matches the spec"),
-            ready: Want::new(
-                condition::READY,
-                ready,
-                if state == ServerState::Failed { "InstallFailed" } else { ready_reason },
-                message.clone(),
-            ),
+            ready: Want::new(condition::READY, ready, why, message.clone()),
             reserved: None,
             panel: Some(Box::new(current)),
             message,
-            // Otherwise the next listing of the panel triggers a check.
             requeue,
         }
     }
@@ -503,7 +516,10 @@ impl Reconciler {
             Refusal::Panel(e) => {
                 let requeue = match e {
                     PanelError::Validation { .. } => Duration::from_secs(300),
-                    PanelError::NoCapacity { .. } | PanelError::Unauthorized { .. } => Duration::from_secs(60),
+                    PanelError::NoCapacity { .. }
+                    | PanelError::Unauthorized { .. }
+                    | PanelError::Forbidden { .. }
+                    | PanelError::NotAPanel { .. } => Duration::from_secs(60),
                     PanelError::RateLimited { retry_after } => *retry_after,
                     PanelError::NotFound { .. } => Duration::from_secs(1),
                     _ => self.ctx.retry_delay(&self.key, e),
@@ -543,6 +559,19 @@ impl Reconciler {
     }
 }
 
+/// How long a server has been installing, if that is longer than `timeout`. It installs since its
+/// panel server was made (`Synced` turned True) or since it stopped being Ready (a server made
+/// again after it was deleted on the panel), whichever is later; `None` before the first.
+fn install_overdue(old: &GameServerStatus, timeout: Duration) -> Option<Duration> {
+    let since = |type_: &str, status: &str| {
+        super::conditions::find(&old.conditions, type_).filter(|c| c.status == status).map(|c| c.last_transition_time.0)
+    };
+    let since = since(condition::SYNCED, "True")?.max(since(condition::READY, "False")?);
+    let elapsed = k8s_openapi::jiff::Timestamp::now().duration_since(since);
+    let elapsed = Duration::try_from(elapsed).ok()?;
+    (elapsed > timeout).then_some(elapsed)
+}
+
 /// The `Synced` reason for a panel error.
 fn panel_reason(e: &PanelError) -> &'static str {
     match e {
@@ -550,6 +579,9 @@ fn panel_reason(e: &PanelError) -> &'static str {
         PanelError::NoCapacity { .. } => reason::NO_CAPACITY,
         PanelError::RateLimited { .. } => "RateLimited",
         PanelError::Unauthorized { .. } => reason::CREDENTIALS_REJECTED,
+        PanelError::Forbidden { .. } => reason::INSUFFICIENT_PERMISSIONS,
+        PanelError::Node { .. } => reason::NODE_UNAVAILABLE,
+        PanelError::NotAPanel { .. } => reason::NOT_A_PANEL,
         PanelError::NotFound { .. } => "PanelServerGone",
         PanelError::Unavailable { .. } | PanelError::Unexpected { .. } => "PanelUnavailable",
     }

@@ -20,6 +20,12 @@ impl Reconciler {
         if report.admitted.status && !is_true(&old.conditions, condition::ADMITTED) {
             self.event(false, reason::ADMITTED, report.admitted.message.clone()).await;
         }
+        // A failed or overdue install is told once, when the server comes to it.
+        for why in [reason::INSTALL_FAILED, reason::INSTALL_TIMEOUT] {
+            if report.ready.reason == why && find(&old.conditions, condition::READY).is_none_or(|c| c.reason != why) {
+                self.event(true, why, report.ready.message.clone()).await;
+            }
+        }
         if report.synced.reason == reason::RECONCILE_PAUSED
             && find(&old.conditions, condition::SYNCED).is_none_or(|c| c.reason != reason::RECONCILE_PAUSED)
         {

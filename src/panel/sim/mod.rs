@@ -1,15 +1,21 @@
 //! `pterobox panel-sim`: an in-memory panel speaking the Pterodactyl or the Wisp application API on a
-//! loopback port, for tests, the benchmark and the demo. It enforces what the refs say the panels
-//! enforce (auth, validation in the panel's 422 shape, unique external ids, egg variables, `deploy`
-//! by capacity and port range, pagination, install delay, rate limiting with 429 + Retry-After) and
-//! injects faults on request (latency, errors, timeouts). Where it differs from a real panel, that is
-//! a bug. Admin endpoints under `/_sim/` (no auth, loopback only, neither counted nor faulted):
+//! loopback port, for tests, the benchmark and the demo. It follows the panels' own behaviour — for
+//! Pterodactyl its source (`github.com/pterodactyl/panel`, 1.x), each rule with the file it comes
+//! from; for the closed-source Wisp what `../shared/ref/wisp-api.md` confirms, INFERRED elsewhere —
+//! and injects faults on request (latency, errors, timeouts, nodes down, a host that is not a
+//! panel). Where it differs from a real panel, that is a bug.
+//!
+//! Admin endpoints under `/_sim/` (no auth, loopback only, neither counted nor faulted):
 //! `GET stats` (request counters by route), `POST reset-stats`, `GET servers` (every server's id,
-//! external id, owner and limits, for invariant checks), `GET`/`PUT faults` (change faults at run
-//! time).
+//! external id, owner, limits and status, for invariant checks), `GET`/`PUT faults` (change faults at
+//! run time), `POST keys` (add an application key: its owner and permission bits).
 
+pub mod access;
 pub mod catalog;
+mod checker;
+pub mod ids;
 mod render;
+mod routes;
 mod rules;
 mod state;
 
@@ -28,7 +34,10 @@ use serde_json::{Value, json};
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
+pub use access::SimKey;
 pub use catalog::Catalog;
+use access::{Buckets, Throttled};
+use routes::{Query, Request};
 use state::{SimError, State};
 
 use crate::crd::Flavor;
@@ -55,17 +64,37 @@ pub struct Faults {
     /// The next N requests are answered 429 with `Retry-After: 1` (a burst of throttling, as when
     /// another client of the panel spends its limit).
     pub throttle_next: u32,
+    /// The `Retry-After` of those throttled answers, as sent (default `1`): a broken or hostile
+    /// panel may send anything.
+    pub throttle_retry_after: Option<String>,
+    /// Every request is answered by an HTML 404 page, as a host that is not the panel (a wrong base
+    /// URL, a reverse proxy without the route) answers.
+    pub not_a_panel: bool,
+    /// Game nodes (by id) whose Wings does not answer: a create placed there is rolled back, and a
+    /// suspend, unsuspend, reinstall or delete of their servers fails — all with a 504.
+    pub nodes_down: Vec<i64>,
+    /// Game nodes whose Wings answers 404 for every server (it lost their configuration): a
+    /// suspend, unsuspend or reinstall fails with that 404; a delete goes through.
+    pub nodes_lost_servers: Vec<i64>,
+    /// The next N installs (creates or reinstalls) fail: `install_failed` / `reinstall_failed`.
+    pub failing_installs: u32,
 }
 
 /// How to run a simulated panel.
 #[derive(Debug, Clone)]
 pub struct SimConfig {
     pub flavor: Flavor,
+    /// The main application key: the default admin's, with every permission.
     pub api_key: String,
-    /// Requests per window; 0 disables rate limiting.
+    /// More keys (other owners, fewer permissions); `POST /_sim/keys` adds some at run time.
+    pub keys: Vec<SimKey>,
+    /// Requests per window and key owner; 0 disables rate limiting.
     pub rate_limit: u32,
     pub rate_window: Duration,
     pub install_delay: Duration,
+    /// Wisp: `container.installed` as 0/1/2 (Wisp's admin model) instead of a bool (Pterodactyl
+    /// 0.7's application API, which Wisp forked): both INFERRED; see `render`.
+    pub wisp_installed_as_number: bool,
     pub faults: Faults,
     pub catalog: Catalog,
     /// Seed of the placement and fault randomness.
@@ -77,9 +106,11 @@ impl SimConfig {
         Self {
             flavor,
             api_key: api_key.into(),
+            keys: Vec::new(),
             rate_limit: 240,
             rate_window: Duration::from_secs(60),
             install_delay: Duration::from_secs(2),
+            wisp_installed_as_number: false,
             faults: Faults { timeout_hold_ms: 30_000, ..Faults::default() },
             catalog: Catalog::default(),
             seed: 1,
@@ -110,20 +141,16 @@ impl Stats {
     }
 }
 
-struct Window {
-    started: Option<Instant>,
-    count: u32,
-}
-
 struct Sim {
     config: SimConfig,
     /// Whether the panel is down, shared with the listener.
     down: Arc<AtomicBool>,
     refused: Arc<AtomicU64>,
     state: Mutex<State>,
+    keys: Mutex<Vec<SimKey>>,
     faults: Mutex<Faults>,
     stats: Mutex<Stats>,
-    window: Mutex<Window>,
+    buckets: Mutex<Buckets>,
     rng: Mutex<rand::rngs::StdRng>,
 }
 
@@ -154,11 +181,18 @@ impl Drop for SimHandle {
 /// Serves a simulated panel on `listen` (a loopback address) until the task is dropped.
 pub async fn spawn(config: SimConfig, listen: SocketAddr) -> anyhow::Result<SimHandle> {
     anyhow::ensure!(listen.ip().is_loopback(), "panel-sim listens on loopback addresses only, not {listen}");
+    for key in &config.keys {
+        if let Some(why) = key.invalid() {
+            anyhow::bail!("panel-sim key of {}: {why}", key.owner);
+        }
+    }
     let listener = tokio::net::TcpListener::bind(listen).await?;
     let addr = listener.local_addr()?;
     let down = Arc::new(AtomicBool::new(false));
     let refused = Arc::new(AtomicU64::new(0));
     let listener = OutageListener { inner: listener, down: down.clone(), refused: refused.clone() };
+    let mut keys = vec![SimKey::full(config.api_key.clone())];
+    keys.extend(config.keys.iter().cloned());
     let sim = Arc::new(Sim {
         down,
         refused,
@@ -168,9 +202,10 @@ pub async fn spawn(config: SimConfig, listen: SocketAddr) -> anyhow::Result<SimH
             config.install_delay,
             rand::rngs::StdRng::seed_from_u64(config.seed),
         )),
+        keys: Mutex::new(keys),
         faults: Mutex::new(config.faults.clone()),
         stats: Mutex::new(Stats::default()),
-        window: Mutex::new(Window { started: None, count: 0 }),
+        buckets: Mutex::new(Buckets::default()),
         rng: Mutex::new(rand::rngs::StdRng::seed_from_u64(config.seed.wrapping_add(1))),
         config,
     });
@@ -226,32 +261,29 @@ fn no_content() -> Response {
     StatusCode::NO_CONTENT.into_response()
 }
 
-/// The route pattern of a path, for the counters (`/servers/42/build` → `/servers/{id}/build`).
+/// What a web server that is not the panel answers for a path it does not have.
+fn html_not_found() -> Response {
+    let page = "<html>\r\n<head><title>404 Not Found</title></head>\r\n<body>\r\n<center><h1>404 Not Found</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n";
+    (StatusCode::NOT_FOUND, [("content-type", "text/html")], page).into_response()
+}
+
+/// The route pattern of a path, for the counters (`/servers/42/build` → `/servers/{id}/build`;
+/// Wisp v2's `server_01kt…` is an id too).
 fn route_pattern(segments: &[&str]) -> String {
     let mut out = String::new();
     for (i, s) in segments.iter().enumerate() {
         out.push('/');
         let previous = i.checked_sub(1).map(|j| segments[j]);
-        if previous == Some("external") || s.chars().all(|c| c.is_ascii_digit()) {
+        let v2_id = [ids::Kind::Server, ids::Kind::User, ids::Kind::Node, ids::Kind::Allocation]
+            .iter()
+            .any(|k| ids::parse(*k, s).is_some());
+        if previous == Some("external") || v2_id {
             out.push_str("{id}");
         } else {
             out.push_str(s);
         }
     }
     out
-}
-
-type Query = BTreeMap<String, String>;
-
-/// `page` (1-based) and `per_page` as the panels read them (50 by default, 15 for 0).
-fn page_params(q: &Query) -> (u64, u64) {
-    let page = q.get("page").and_then(|p| p.parse::<u64>().ok()).filter(|p| *p >= 1).unwrap_or(1);
-    let per_page = match q.get("per_page").and_then(|p| p.parse::<u64>().ok()) {
-        None => 50,
-        Some(0) => 15,
-        Some(n) => n,
-    };
-    (page, per_page)
 }
 
 impl Sim {
@@ -271,49 +303,36 @@ impl Sim {
             response.headers_mut().insert("connection", HeaderValue::from_static("close"));
             return response;
         }
+        if self.faults.lock().await.not_a_panel {
+            self.stats.lock().await.faults_injected += 1;
+            return html_not_found();
+        }
         let Some(api_path) = path.strip_prefix("/api/application") else {
-            return err(SimError::new(
-                404,
-                "NotFoundHttpException",
-                format!("The route {} could not be found.", path.trim_start_matches('/')),
-            ));
+            return err(SimError::no_route(&path));
         };
         let accept = headers.get("accept").and_then(|v| v.to_str().ok()).unwrap_or_default().to_ascii_lowercase();
         if !accept.contains("json") {
             // Without a JSON Accept header the panels answer like a browser: a redirect to login.
             return (StatusCode::FOUND, [("location", "/auth/login")]).into_response();
         }
+        let view = render::View {
+            flavor,
+            v2: flavor == Flavor::Wisp && accept.contains("vnd.wisp.v2"),
+            installed_as_number: self.config.wisp_installed_as_number,
+        };
         let token = headers.get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
-        match token {
+        let key = match token {
             None => return err(SimError::new(401, "AuthenticationException", "Unauthenticated.")),
-            Some(t) if t != self.config.api_key => {
-                return match flavor {
-                    Flavor::Pterodactyl => err(SimError::new(401, "AuthenticationException", "Unauthenticated.")),
-                    Flavor::Wisp => {
-                        err(SimError::new(403, "AccessDeniedHttpException", "This action is unauthorized."))
-                    }
-                };
-            }
-            Some(_) => {}
-        }
-        if let Some(limited) = self.rate_limit().await {
-            return limited;
-        }
-        if let Some(throttled) = self.throttle().await {
-            return throttled;
-        }
-        let segments: Vec<&str> = api_path.split('/').filter(|s| !s.is_empty()).collect();
-        {
-            let mut stats = self.stats.lock().await;
-            *stats.requests.entry(format!("{method} {}", route_pattern(&segments))).or_default() += 1;
-            stats.total += 1;
-            if method != Method::GET {
-                stats.writes += 1;
-            }
-        }
-        if let Some(fault) = self.inject_fault().await {
-            return fault;
-        }
+            Some(t) => self.keys.lock().await.iter().find(|k| k.key == t).cloned(),
+        };
+        let Some(key) = key else {
+            // Wisp's official module reads a 403 as a wrong key (wisp-api.md §3).
+            return match flavor {
+                Flavor::Pterodactyl => err(SimError::new(401, "AuthenticationException", "Unauthenticated.")),
+                Flavor::Wisp => err(SimError::unauthorized()),
+            };
+        };
+        // Malformed JSON is refused before the throttle (panel `app/Http/Middleware/Api/IsValidJson.php`).
         let body: Value = if body.is_empty() {
             Value::Null
         } else {
@@ -328,10 +347,36 @@ impl Sim {
                 }
             }
         };
-        let response = match self.route(&method, &segments, &query, &body).await {
-            Ok(response) => response,
-            Err(e) => err(e),
+        let segments: Vec<&str> = api_path.split('/').filter(|s| !s.is_empty()).collect();
+        if access::resource_of(method.as_str(), &segments).is_none() {
+            // No route: the router answers before the API group's middleware (no throttle).
+            return err(SimError::no_route(&path));
+        }
+        let remaining = match self.rate_limit(&key.owner).await {
+            Ok(remaining) => remaining,
+            Err(limited) => return limited,
         };
+        if let Some(throttled) = self.throttle().await {
+            return throttled;
+        }
+        {
+            let mut stats = self.stats.lock().await;
+            *stats.requests.entry(format!("{method} {}", route_pattern(&segments))).or_default() += 1;
+            stats.total += 1;
+            if method != Method::GET {
+                stats.writes += 1;
+            }
+        }
+        let mut response = match self.inject_fault().await {
+            Some(fault) => fault,
+            None => {
+                let request = Request { method: &method, segments: &segments, query: &query, body: &body, key: &key, view };
+                self.route(request).await.unwrap_or_else(err)
+            }
+        };
+        if let Some(remaining) = remaining {
+            self.rate_limit_headers(&mut response, remaining, None);
+        }
         let delay = self.faults.lock().await.write_response_delay_ms;
         if method != Method::GET && delay > 0 {
             tokio::time::sleep(Duration::from_millis(delay)).await;
@@ -339,63 +384,62 @@ impl Sim {
         response
     }
 
-    /// A fixed window that starts at the first counted request, as Laravel's limiter.
-    async fn rate_limit(&self) -> Option<Response> {
+    /// Counts the request in its owner's window: what remains (None without rate limiting), or
+    /// the 429.
+    async fn rate_limit(&self, owner: &str) -> Result<Option<u32>, Response> {
         let limit = self.config.rate_limit;
         if limit == 0 {
-            return None;
+            return Ok(None);
         }
-        let mut window = self.window.lock().await;
-        let now = Instant::now();
-        let window_len = self.config.rate_window;
-        if window.started.is_none_or(|s| now.duration_since(s) >= window_len) {
-            window.started = Some(now);
-            window.count = 0;
+        let throttled = self.buckets.lock().await.hit(owner, limit, self.config.rate_window, Instant::now());
+        match throttled {
+            Throttled::Passed { remaining } => Ok(Some(remaining)),
+            Throttled::Refused { retry_after } => Err(self.too_many_attempts(retry_after.to_string()).await),
         }
-        let started = window.started.unwrap_or(now);
-        if window.count < limit {
-            window.count += 1;
-            return None;
-        }
-        drop(window);
-        let reset = window_len.saturating_sub(now.duration_since(started));
-        let retry_after = reset.as_secs() + u64::from(reset.subsec_nanos() > 0);
-        Some(self.too_many_attempts(retry_after).await)
     }
 
-    /// A fault: the next `throttle_next` requests are throttled for a second.
+    /// A fault: the next `throttle_next` requests are throttled (for a second, or as
+    /// `throttle_retry_after` says).
     async fn throttle(&self) -> Option<Response> {
-        {
+        let retry_after = {
             let mut f = self.faults.lock().await;
             if f.throttle_next == 0 {
                 return None;
             }
             f.throttle_next -= 1;
-        }
+            f.throttle_retry_after.clone().unwrap_or_else(|| "1".to_string())
+        };
         self.stats.lock().await.faults_injected += 1;
-        Some(self.too_many_attempts(1).await)
+        Some(self.too_many_attempts(retry_after).await)
     }
 
-    /// A 429 with the rate-limit headers, retryable after `retry_after` seconds.
-    async fn too_many_attempts(&self, retry_after: u64) -> Response {
-        self.stats.lock().await.rate_limited += 1;
-        let limit = self.config.rate_limit;
-        let body =
-            render::error(self.config.flavor, &SimError::new(429, "ThrottleRequestsException", "Too Many Attempts."));
-        let mut response = json_response(429, &body);
+    /// `X-RateLimit-Limit` and `X-RateLimit-Remaining` (and, on a 429, `Retry-After` and
+    /// `X-RateLimit-Reset`), as Laravel's `ThrottleRequests` sets them. INFERRED for Wisp.
+    fn rate_limit_headers(&self, response: &mut Response, remaining: u32, retry_after: Option<String>) {
         let h = response.headers_mut();
-        // INFERRED for Wisp (its rate-limit headers are unknown): the same headers as Pterodactyl.
-        let epoch = k8s_openapi::jiff::Timestamp::now().as_second() + retry_after as i64;
-        for (name, value) in [
-            ("retry-after", retry_after.to_string()),
-            ("x-ratelimit-limit", limit.to_string()),
-            ("x-ratelimit-remaining", "0".to_string()),
-            ("x-ratelimit-reset", epoch.to_string()),
-        ] {
+        let mut pairs =
+            vec![("x-ratelimit-limit", self.config.rate_limit.to_string()), ("x-ratelimit-remaining", remaining.to_string())];
+        if let Some(retry_after) = retry_after {
+            if let Ok(seconds) = retry_after.parse::<i64>() {
+                let epoch = k8s_openapi::jiff::Timestamp::now().as_second().saturating_add(seconds);
+                pairs.push(("x-ratelimit-reset", epoch.to_string()));
+            }
+            pairs.push(("retry-after", retry_after));
+        }
+        for (name, value) in pairs {
             if let Ok(v) = HeaderValue::from_str(&value) {
                 h.insert(name, v);
             }
         }
+    }
+
+    /// A 429 with the rate-limit headers, retryable after `retry_after` seconds.
+    async fn too_many_attempts(&self, retry_after: String) -> Response {
+        self.stats.lock().await.rate_limited += 1;
+        let body =
+            render::error(self.config.flavor, &SimError::new(429, "ThrottleRequestsException", "Too Many Attempts."));
+        let mut response = json_response(429, &body);
+        self.rate_limit_headers(&mut response, 0, Some(retry_after));
         response
     }
 
@@ -426,11 +470,8 @@ impl Sim {
         let flavor = self.config.flavor;
         if timeout {
             tokio::time::sleep(Duration::from_millis(faults.timeout_hold_ms)).await;
-            let e = SimError::new(
-                504,
-                "DaemonConnectionException",
-                "Could not establish a connection to the machine running this server. Please try again.",
-            );
+            // A gateway in front of the panel gave up waiting.
+            let e = SimError::new(504, "HttpException", "Gateway Timeout");
             return Some(json_response(504, &render::error(flavor, &e)));
         }
         let e = SimError::new(
@@ -456,13 +497,16 @@ impl Sim {
             }
             ("GET", "/faults") => json_response(200, &json!(self.faults.lock().await.clone())),
             ("GET", "/servers") => {
-                let state = self.state.lock().await;
+                let mut state = self.state.lock().await;
+                state.tick(Instant::now());
+                let flavor = state.flavor;
                 let servers: Vec<Value> = state
                     .servers
                     .values()
                     .map(|s| {
-                        json!({"id": s.id, "external_id": s.external_id, "user": s.user, "memory": s.limits.memory,
-                               "disk": s.limits.disk, "cpu": s.limits.cpu, "suspended": s.suspended})
+                        json!({"id": s.id, "external_id": s.external_id, "user": s.user, "node": s.node,
+                               "memory": s.limits.memory, "disk": s.limits.disk, "cpu": s.limits.cpu,
+                               "suspended": s.suspended(flavor), "status": s.status})
                     })
                     .collect();
                 json_response(200, &json!(servers))
@@ -474,214 +518,19 @@ impl Sim {
                 }
                 Err(e) => json_response(400, &json!({"error": e.to_string()})),
             },
+            ("POST", "/keys") => match serde_json::from_slice::<SimKey>(body) {
+                Ok(key) => match key.invalid() {
+                    Some(why) => json_response(400, &json!({"error": why})),
+                    None => {
+                        let mut keys = self.keys.lock().await;
+                        keys.retain(|k| k.key != key.key);
+                        keys.push(key);
+                        no_content()
+                    }
+                },
+                Err(e) => json_response(400, &json!({"error": e.to_string()})),
+            },
             _ => json_response(404, &json!({"error": format!("no admin route {method} /_sim{path}")})),
         }
-    }
-
-    async fn route(&self, method: &Method, seg: &[&str], q: &Query, body: &Value) -> Result<Response, SimError> {
-        let flavor = self.config.flavor;
-        let mut state = self.state.lock().await;
-        let id = |s: &str| s.parse::<u64>().map_err(|_| SimError::not_found());
-        let include_allocations = q.get("include").is_some_and(|i| i.split(',').any(|x| x == "allocations"));
-        let server_json = |state: &State, id: u64, include: bool| {
-            state.servers.get(&id).map(|s| render::server(state, s, include)).ok_or_else(SimError::not_found)
-        };
-        let m = method.as_str();
-        Ok(match (m, seg) {
-            ("GET", ["users"]) => {
-                let mut users: Vec<&state::User> = state.users.values().collect();
-                users.retain(|u| self.user_matches(u, q));
-                if let Some(e) = self.unknown_filter(q, &["email", "uuid", "username", "external_id"]) {
-                    return Err(e);
-                }
-                let items = users.into_iter().map(|u| render::user(flavor, u)).collect();
-                self.paged(items, q, "/api/application/users")?
-            }
-            ("GET", ["users", "external", ext]) => {
-                let user = state
-                    .users
-                    .values()
-                    .find(|u| u.external_id.as_deref() == Some(*ext))
-                    .ok_or_else(SimError::not_found)?;
-                json_response(200, &render::user(flavor, user))
-            }
-            ("GET", ["users", uid]) => {
-                let user = state.users.get(&id(uid)?).ok_or_else(SimError::not_found)?;
-                json_response(200, &render::user(flavor, user))
-            }
-            ("POST", ["users"]) => {
-                let user = state.create_user(body)?;
-                let mut response = render::user(flavor, &user);
-                response["meta"] = json!({"resource": format!("/api/application/users/{}", user.id)});
-                json_response(201, &response)
-            }
-            ("GET", ["locations"]) => {
-                let items = state.catalog.locations.iter().map(render::location).collect();
-                self.paged(items, q, "/api/application/locations")?
-            }
-            ("GET", ["nodes"]) => {
-                let items = state.catalog.nodes.iter().map(|n| render::node(n, &state)).collect();
-                self.paged(items, q, "/api/application/nodes")?
-            }
-            ("GET", ["nests"]) => {
-                let items = state.catalog.nests.iter().map(render::nest).collect();
-                self.paged(items, q, "/api/application/nests")?
-            }
-            ("GET", ["nests", nest, "eggs"]) => {
-                let nest =
-                    state.catalog.nests.iter().find(|n| n.id.to_string() == *nest).ok_or_else(SimError::not_found)?;
-                json_response(
-                    200,
-                    &render::plain_list(nest.eggs.iter().map(|e| render::egg(flavor, nest.id, e, false)).collect()),
-                )
-            }
-            ("GET", ["nests", nest, "eggs", egg]) => {
-                let nest =
-                    state.catalog.nests.iter().find(|n| n.id.to_string() == *nest).ok_or_else(SimError::not_found)?;
-                let egg = nest.eggs.iter().find(|e| e.id.to_string() == *egg).ok_or_else(SimError::not_found)?;
-                let variables = q.get("include").is_some_and(|i| i.split(',').any(|x| x == "variables"));
-                json_response(200, &render::egg(flavor, nest.id, egg, variables))
-            }
-            ("GET", ["servers"]) => {
-                if let Some(e) =
-                    self.unknown_filter(q, &["uuid", "uuidShort", "name", "description", "image", "external_id"])
-                {
-                    return Err(e);
-                }
-                if let Some(sort) = q.get("sort")
-                    && !sort.split(',').all(|s| matches!(s.trim_start_matches('-'), "id" | "uuid"))
-                {
-                    return Err(SimError::new(
-                        400,
-                        "InvalidSortQuery",
-                        format!("Requested sort(s) `{sort}` is not allowed. Allowed sort(s) are `id, uuid`."),
-                    ));
-                }
-                let mut servers: Vec<&state::Server> = state
-                    .servers
-                    .values()
-                    .filter(|s| self.filter(q, "external_id", s.external_id.as_deref().unwrap_or_default()))
-                    .filter(|s| self.filter(q, "name", &s.name))
-                    .collect();
-                // The first sort key decides (ids are unique); `-` is descending.
-                match q.get("sort").and_then(|s| s.split(',').next()) {
-                    Some("-id") => servers.reverse(),
-                    Some("uuid") => servers.sort_by(|a, b| a.uuid.cmp(&b.uuid)),
-                    Some("-uuid") => servers.sort_by(|a, b| b.uuid.cmp(&a.uuid)),
-                    _ => {}
-                }
-                // Only the asked page is rendered: a listing of N servers stays O(N), not O(N²).
-                let (page, per_page) = page_params(q);
-                let total = servers.len();
-                let items = servers
-                    .into_iter()
-                    .skip(((page - 1).saturating_mul(per_page)).min(total as u64) as usize)
-                    .take(per_page as usize)
-                    .map(|s| render::server(&state, s, include_allocations))
-                    .collect();
-                json_response(200, &render::list(items, page, per_page, total as u64, "/api/application/servers"))
-            }
-            ("GET", ["servers", "external", ext]) => {
-                let s = state
-                    .servers
-                    .values()
-                    .find(|s| s.external_id.as_deref() == Some(*ext))
-                    .ok_or_else(SimError::not_found)?;
-                json_response(200, &render::server(&state, s, include_allocations))
-            }
-            ("GET", ["servers", sid]) => json_response(200, &server_json(&state, id(sid)?, include_allocations)?),
-            ("POST", ["servers"]) => {
-                let server = state.create_server(body)?;
-                json_response(201, &render::server(&state, &server, false))
-            }
-            ("PATCH", ["servers", sid, action @ ("details" | "build" | "startup")]) => {
-                let sid = id(sid)?;
-                match *action {
-                    "details" => state.update_details(sid, body)?,
-                    "build" => state.update_build(sid, body)?,
-                    _ => state.update_startup(sid, body)?,
-                };
-                json_response(200, &server_json(&state, sid, false)?)
-            }
-            ("POST", ["servers", sid, action @ ("suspend" | "unsuspend")]) => {
-                state.server_mut(id(sid)?)?.suspended = *action == "suspend";
-                no_content()
-            }
-            ("DELETE", ["servers", sid]) | ("DELETE", ["servers", sid, _]) => {
-                state.delete_server(id(sid)?)?;
-                no_content()
-            }
-            _ => {
-                let known = matches!(seg.first(), Some(&("servers" | "users" | "nests" | "locations" | "nodes")));
-                if known {
-                    return Err(SimError::new(
-                        405,
-                        "MethodNotAllowedHttpException",
-                        format!("The {m} method is not supported for route api/application/{}.", seg.join("/")),
-                    ));
-                }
-                return Err(SimError::new(
-                    404,
-                    "NotFoundHttpException",
-                    format!("The route api/application/{} could not be found.", seg.join("/")),
-                ));
-            }
-        })
-    }
-
-    /// Pterodactyl filters are case-insensitive substring matches (`filter[x]=a,b` is an OR).
-    fn filter(&self, q: &Query, name: &str, value: &str) -> bool {
-        match q.get(&format!("filter[{name}]")).filter(|f| !f.is_empty()) {
-            None => true,
-            Some(f) => f.split(',').any(|part| value.to_lowercase().contains(&part.to_lowercase())),
-        }
-    }
-
-    fn unknown_filter(&self, q: &Query, allowed: &[&str]) -> Option<SimError> {
-        let unknown: Vec<&str> = q
-            .keys()
-            .filter_map(|k| k.strip_prefix("filter[").and_then(|k| k.strip_suffix(']')))
-            .filter(|k| !allowed.contains(k))
-            .collect();
-        (!unknown.is_empty()).then(|| {
-            SimError::new(
-                400,
-                "InvalidFilterQuery",
-                format!(
-                    "Requested filter(s) `{}` are not allowed. Allowed filter(s) are `{}`.",
-                    unknown.join(", "),
-                    allowed.join(", ")
-                ),
-            )
-        })
-    }
-
-    fn user_matches(&self, u: &state::User, q: &Query) -> bool {
-        match self.config.flavor {
-            Flavor::Pterodactyl => {
-                self.filter(q, "email", &u.email)
-                    && self.filter(q, "username", u.username.as_deref().unwrap_or_default())
-                    && self.filter(q, "uuid", &u.uuid)
-                    && self.filter(q, "external_id", u.external_id.as_deref().unwrap_or_default())
-            }
-            // Wisp's `search` is fuzzy over several fields (INFERRED from Pterodactyl 0.7).
-            Flavor::Wisp => match q.get("search").map(|s| s.to_lowercase()).filter(|s| !s.is_empty()) {
-                None => true,
-                Some(s) => {
-                    [u.email.as_str(), &u.first_name, &u.last_name, u.external_id.as_deref().unwrap_or_default()]
-                        .iter()
-                        .any(|f| f.to_lowercase().contains(&s) || s.contains(&f.to_lowercase()) && !f.is_empty())
-                }
-            },
-        }
-    }
-
-    fn paged(&self, items: Vec<Value>, q: &Query, base: &str) -> Result<Response, SimError> {
-        let (page, per_page) = page_params(q);
-        let total = items.len() as u64;
-        let start = ((page - 1).saturating_mul(per_page)).min(total) as usize;
-        let end = (start as u64 + per_page).min(total) as usize;
-        let page_items = items.into_iter().skip(start).take(end - start).collect();
-        Ok(json_response(200, &render::list(page_items, page, per_page, total, base)))
     }
 }

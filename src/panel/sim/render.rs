@@ -3,8 +3,41 @@
 use serde_json::{Value, json};
 
 use super::catalog::{SeedEgg, SeedLocation, SeedNest, SeedNode};
-use super::state::{ErrorEntry, Server, SimError, State, User, now_iso, object};
+use super::ids::{self, Kind};
+use super::state::{ErrorEntry, Server, SimError, State, User, now_iso, object, status};
 use crate::crd::Flavor;
+
+/// How one answer shows objects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct View {
+    pub flavor: Flavor,
+    /// Wisp's `application/vnd.wisp.v2+json`: prefixed ULID ids (see `ids`).
+    pub v2: bool,
+    /// Wisp's `container.installed` as 0/1/2 rather than a bool (INFERRED both).
+    pub installed_as_number: bool,
+}
+
+impl View {
+    fn id(&self, kind: Kind, id: u64) -> Value {
+        ids::json(kind, id, self.v2)
+    }
+}
+
+/// An include asked for, as the key may see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Include {
+    Omitted,
+    Shown,
+    /// The key cannot read the included resource: `{"object":"null_resource","attributes":null}`
+    /// (panel `app/Transformers/Api/Application/BaseTransformer.php::authorize`,
+    /// `PterodactylSerializer::null`).
+    Denied,
+}
+
+/// What an include of a resource the key may not read becomes.
+pub fn null_resource() -> Value {
+    json!({"object": "null_resource", "attributes": null})
+}
 
 pub fn item(kind: &str, attributes: Value) -> Value {
     json!({"object": kind, "attributes": attributes})
@@ -57,8 +90,9 @@ fn error_entry(flavor: Flavor, status: u16, e: &ErrorEntry) -> Value {
     }
 }
 
-pub fn user(flavor: Flavor, u: &User) -> Value {
-    let mut pairs = vec![("id", json!(u.id)), ("external_id", json!(u.external_id)), ("uuid", json!(u.uuid))];
+pub fn user(view: View, u: &User) -> Value {
+    let flavor = view.flavor;
+    let mut pairs = vec![("id", view.id(Kind::User, u.id)), ("external_id", json!(u.external_id)), ("uuid", json!(u.uuid))];
     if flavor == Flavor::Pterodactyl {
         pairs.push(("username", json!(u.username)));
     }
@@ -83,7 +117,7 @@ pub fn location(l: &SeedLocation) -> Value {
     )
 }
 
-pub fn node(n: &SeedNode, state: &State) -> Value {
+pub fn node(view: View, n: &SeedNode, state: &State) -> Value {
     let (memory, disk) = state
         .servers
         .values()
@@ -92,7 +126,7 @@ pub fn node(n: &SeedNode, state: &State) -> Value {
     item(
         "node",
         json!({
-            "id": n.id, "uuid": format!("00000000-0000-4000-8000-{:012}", n.id), "public": n.public, "name": n.name,
+            "id": view.id(Kind::Node, n.id.unsigned_abs()), "uuid": format!("00000000-0000-4000-8000-{:012}", n.id), "public": n.public, "name": n.name,
             "description": null, "location_id": n.location, "fqdn": n.ip, "scheme": "https", "behind_proxy": false,
             "maintenance_mode": false, "memory": n.memory, "memory_overallocate": n.memory_overallocate,
             "disk": n.disk, "disk_overallocate": n.disk_overallocate, "upload_size": 100,
@@ -160,12 +194,11 @@ pub fn egg(flavor: Flavor, nest: i64, e: &SeedEgg, with_variables: bool) -> Valu
     item("egg", object(pairs))
 }
 
-pub fn server(state: &State, s: &Server, include_allocations: bool) -> Value {
-    let installed = s.installed();
+pub fn server(state: &State, s: &Server, view: View, allocations: Include) -> Value {
     let mut environment: serde_json::Map<String, Value> =
         s.environment.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
     let mut pairs = vec![
-        ("id", json!(s.id)),
+        ("id", view.id(Kind::Server, s.id)),
         ("external_id", json!(s.external_id)),
         ("uuid", json!(s.uuid)),
         ("identifier", json!(&s.uuid[..8])),
@@ -174,16 +207,12 @@ pub fn server(state: &State, s: &Server, include_allocations: bool) -> Value {
     ];
     let limits;
     let features;
+    let installed;
     match state.flavor {
         Flavor::Pterodactyl => {
-            let status = if s.suspended {
-                json!("suspended")
-            } else if !installed {
-                json!("installing")
-            } else {
-                Value::Null
-            };
-            pairs.push(("status", status));
+            // `status` is the record; `suspended` and `container.installed` are derived from it
+            // (panel `app/Transformers/Api/Application/ServerTransformer.php`).
+            pairs.push(("status", json!(s.status)));
             limits = json!({"memory": s.limits.memory, "swap": s.limits.swap, "disk": s.limits.disk, "io": s.limits.io,
                 "cpu": s.limits.cpu, "threads": null, "oom_disabled": s.oom_disabled});
             features = json!({"databases": s.features.databases, "allocations": s.features.allocations, "backups": s.features.backups.unwrap_or(0)});
@@ -194,48 +223,57 @@ pub fn server(state: &State, s: &Server, include_allocations: bool) -> Value {
             environment.insert("P_SERVER_LOCATION".into(), json!(short));
             environment.insert("P_SERVER_UUID".into(), json!(s.uuid));
             environment.insert("P_SERVER_ALLOCATION_LIMIT".into(), json!(s.features.allocations.unwrap_or(0)));
+            installed = json!(u8::from(s.installed()));
         }
         Flavor::Wisp => {
-            // INFERRED (wisp-api.md §5.2): no `status`; Wisp-only limit names in responses unknown.
+            // INFERRED (wisp-api.md §5.2): no `status`; Wisp-only limit names in responses unknown;
+            // `installed` a bool as in Pterodactyl 0.7's transformer (true once installed; a failed
+            // install reads false), or 0 installing, 1 installed, 2 failed (the admin model's number).
             limits = json!({"memory": s.limits.memory, "swap": s.limits.swap, "disk": s.limits.disk, "io": s.limits.io, "cpu": s.limits.cpu});
             features = json!({"databases": s.features.databases, "allocations": s.features.allocations,
                 "backup_megabytes_limit": s.features.backup_megabytes, "backup_count_limit": s.features.backups});
+            let phase = match s.status {
+                Some(status::INSTALLING) => 0,
+                Some(status::INSTALL_FAILED | status::REINSTALL_FAILED) => 2,
+                _ => 1,
+            };
+            installed = if view.installed_as_number { json!(phase) } else { json!(phase == 1) };
         }
     }
     pairs.extend([
-        ("suspended", json!(s.suspended)),
+        ("suspended", json!(s.suspended(state.flavor))),
         ("limits", limits),
         ("feature_limits", features),
-        ("user", json!(s.user)),
-        ("node", json!(s.node)),
-        ("allocation", json!(s.allocation)),
+        ("user", view.id(Kind::User, s.user)),
+        ("node", view.id(Kind::Node, s.node.unsigned_abs())),
+        ("allocation", view.id(Kind::Allocation, s.allocation)),
         ("nest", json!(s.nest)),
         ("egg", json!(s.egg)),
     ]);
-    let installed_field = match state.flavor {
-        Flavor::Pterodactyl => json!(installed as u8),
-        Flavor::Wisp => json!(installed),
-    };
     if state.flavor == Flavor::Wisp {
         pairs.push(("pack", Value::Null));
     }
     pairs.push((
         "container",
-        json!({"startup_command": s.startup, "image": s.image, "installed": installed_field, "environment": environment}),
+        json!({"startup_command": s.startup, "image": s.image, "installed": installed, "environment": environment}),
     ));
     pairs.extend([("updated_at", json!(s.updated_at)), ("created_at", json!(s.created_at))]);
-    if include_allocations {
-        let allocations: Vec<Value> = state
-            .server_allocations(s.id)
-            .into_iter()
-            .map(|a| {
-                item(
-                    "allocation",
-                    json!({"id": a.id, "ip": a.ip, "alias": null, "port": a.port, "notes": null, "assigned": true}),
-                )
-            })
-            .collect();
-        pairs.push(("relationships", json!({"allocations": {"object": "list", "data": allocations}})));
+    match allocations {
+        Include::Omitted => {}
+        Include::Denied => pairs.push(("relationships", json!({"allocations": null_resource()}))),
+        Include::Shown => {
+            let allocations: Vec<Value> = state
+                .server_allocations(s.id)
+                .into_iter()
+                .map(|a| {
+                    item(
+                        "allocation",
+                        json!({"id": view.id(Kind::Allocation, a.id), "ip": a.ip, "alias": null, "port": a.port, "notes": null, "assigned": true}),
+                    )
+                })
+                .collect();
+            pairs.push(("relationships", json!({"allocations": {"object": "list", "data": allocations}})));
+        }
     }
     item("server", object(pairs))
 }

@@ -1,7 +1,8 @@
-//! The simulated panel's data and the rules the real panels enforce on it (validation, unique
-//! external ids, egg variables, `deploy` placement by capacity and port range, install timing).
+//! The simulated panel's data and the rules the real panels enforce on it: validation, unique
+//! external ids and usernames, egg variables, `deploy` placement by capacity and port range, the
+//! install lifecycle, and the game nodes (Wings) that creates, suspensions and deletes must reach.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use rand::rngs::StdRng;
@@ -10,6 +11,8 @@ use serde_json::{Map, Value};
 use tokio::time::Instant;
 
 use super::catalog::{Catalog, SeedEgg, SeedNode};
+use super::checker::{Checker, normalise};
+use super::ids::Kind;
 use super::rules;
 use crate::crd::Flavor;
 
@@ -35,8 +38,20 @@ impl SimError {
         Self { status, entries: vec![ErrorEntry { code: code.into(), detail: detail.into(), field: None }] }
     }
 
+    /// Route-model binding of a missing id (panel `app/Exceptions/Handler.php`: a
+    /// `ModelNotFoundException` is shown with this text).
     pub fn not_found() -> Self {
         Self::new(404, "NotFoundHttpException", "The requested resource could not be found on the server.")
+    }
+
+    /// A path the panel has no route for (Laravel's router: "The route … could not be found.").
+    pub fn no_route(path: &str) -> Self {
+        Self::new(404, "NotFoundHttpException", format!("The route {} could not be found.", path.trim_start_matches('/')))
+    }
+
+    /// The key lacks the permission bit the route needs (panel `ApplicationApiRequest::authorize`).
+    pub fn unauthorized() -> Self {
+        Self::new(403, "AccessDeniedHttpException", "This action is unauthorized.")
     }
 }
 
@@ -72,6 +87,21 @@ pub struct Features {
     pub backup_megabytes: Option<i64>,
 }
 
+/// `servers.status` values (panel `app/Models/Server.php`).
+pub mod status {
+    pub const INSTALLING: &str = "installing";
+    pub const INSTALL_FAILED: &str = "install_failed";
+    pub const REINSTALL_FAILED: &str = "reinstall_failed";
+    pub const SUSPENDED: &str = "suspended";
+}
+
+/// An install Wings runs until it reports back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Install {
+    pub succeeds: bool,
+    pub reinstall: bool,
+}
+
 #[derive(Debug, Clone)]
 pub struct Server {
     pub id: u64,
@@ -90,15 +120,31 @@ pub struct Server {
     pub limits: Limits,
     pub features: Features,
     pub oom_disabled: bool,
-    pub suspended: bool,
-    pub installed_at: Instant,
+    /// `servers.status` as Pterodactyl keeps it: None once installed, `installing`,
+    /// `install_failed`, `reinstall_failed` or `suspended` — one column for install and suspension
+    /// (panel `app/Models/Server.php`). On Wisp only the install's part (see `wisp_suspended`).
+    pub status: Option<&'static str>,
+    /// Wisp keeps suspension apart from the install: its server model has a `suspended` flag and
+    /// an `installed` number (wisp-api.md §9, from Wisp's admin front-end; INFERRED for this API).
+    pub wisp_suspended: bool,
+    /// The install in progress, until Wings reports back.
+    pub install: Option<Install>,
     pub created_at: String,
     pub updated_at: String,
 }
 
 impl Server {
+    pub fn suspended(&self, flavor: Flavor) -> bool {
+        match flavor {
+            Flavor::Pterodactyl => self.status == Some(status::SUSPENDED),
+            Flavor::Wisp => self.wisp_suspended,
+        }
+    }
+
+    /// Pterodactyl's `isInstalled()`: any status but `installing` and `install_failed` — so a
+    /// suspended server or a failed *re*install counts as installed (panel `app/Models/Server.php`).
     pub fn installed(&self) -> bool {
-        Instant::now() >= self.installed_at
+        !matches!(self.status, Some(status::INSTALLING | status::INSTALL_FAILED))
     }
 }
 
@@ -111,6 +157,50 @@ pub struct Allocation {
     pub server: Option<u64>,
 }
 
+/// How the game nodes (Wings) answer the panel: the simulator's node faults.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Wings<'a> {
+    /// Nodes that do not answer at all.
+    pub down: &'a [i64],
+    /// Nodes that answer 404 for every server (they lost their servers' configuration).
+    pub lost_servers: &'a [i64],
+}
+
+impl Wings<'_> {
+    /// The panel asks the node to create a server.
+    fn create(&self, node: i64) -> SimResult<()> {
+        if self.down.contains(&node) { Err(daemon_unreachable()) } else { Ok(()) }
+    }
+
+    /// The panel asks the node something about one of its servers (sync, reinstall, delete).
+    fn about_server(&self, node: i64) -> SimResult<()> {
+        self.create(node)?;
+        if self.lost_servers.contains(&node) {
+            // Wings answers 404 `{"error": "The requested resource does not exist on this
+            // instance."}` and the panel passes the status through
+            // (`app/Exceptions/Http/Connection/DaemonConnectionException.php`).
+            let request_id = uuid::Uuid::new_v4();
+            return Err(SimError::new(
+                404,
+                "DaemonConnectionException",
+                format!(
+                    "An error occurred on the remote host: The requested resource does not exist on this instance.. (request id: {request_id})"
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// No answer from a node: 504 (`DaemonConnectionException` without a response).
+fn daemon_unreachable() -> SimError {
+    SimError::new(
+        504,
+        "DaemonConnectionException",
+        "Could not establish a connection to the machine running this server. Please try again.",
+    )
+}
+
 /// The whole panel.
 pub struct State {
     pub flavor: Flavor,
@@ -119,12 +209,56 @@ pub struct State {
     pub servers: BTreeMap<u64, Server>,
     pub allocations: Vec<Allocation>,
     pub install_delay: Duration,
+    /// When each install in progress reports back: (instant, server id).
+    installs: BTreeSet<(Instant, u64)>,
     rng: StdRng,
     next_user: u64,
     next_server: u64,
 }
 
-/// `A-B` or `A` → (A, B).
+/// The ports one `deploy.port_range` entry asks for, as the panel parses it
+/// (`app/Services/Deployment/AllocationSelectionService.php::setPorts`): a string of digits is one
+/// port; `A-B` with 4–5 digits on each side is a range (`AssignmentService::PORT_RANGE_REGEX`),
+/// refused with a 400 beyond 1000 ports, and `B-A` is a range that holds no port (SQL `BETWEEN`);
+/// anything else is ignored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PortEntry {
+    Port(u64),
+    Range(u64, u64),
+}
+
+impl PortEntry {
+    pub fn parse(entry: &str) -> SimResult<Option<Self>> {
+        let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+        if digits(entry) {
+            return Ok(entry.parse().ok().map(PortEntry::Port));
+        }
+        let Some((a, b)) = entry.split_once('-') else { return Ok(None) };
+        let ends = |s: &str| digits(s) && (4..=5).contains(&s.len());
+        if !(ends(a) && ends(b)) {
+            return Ok(None);
+        }
+        let (a, b): (u64, u64) = (a.parse().unwrap_or(0), b.parse().unwrap_or(0));
+        if a.abs_diff(b) > 1000 {
+            return Err(SimError::new(
+                400,
+                "DisplayException",
+                "Adding more than 1000 ports in a single range at once is not supported.",
+            ));
+        }
+        Ok(Some(PortEntry::Range(a, b)))
+    }
+
+    fn holds(&self, port: u16) -> bool {
+        let port = u64::from(port);
+        match *self {
+            PortEntry::Port(p) => p == port,
+            PortEntry::Range(a, b) => a <= port && port <= b,
+        }
+    }
+}
+
+/// A node's `ports` in the seed: `A-B` or `A`.
 pub fn parse_range(s: &str) -> Option<(u16, u16)> {
     let (a, b) = s.split_once('-').unwrap_or((s, s));
     let (a, b): (u16, u16) = (a.trim().parse().ok()?, b.trim().parse().ok()?);
@@ -134,117 +268,6 @@ pub fn parse_range(s: &str) -> Option<(u16, u16)> {
 pub fn now_iso() -> String {
     let now = k8s_openapi::jiff::Timestamp::now();
     format!("{}", now.strftime("%Y-%m-%dT%H:%M:%S+00:00"))
-}
-
-/// The panels trim strings and turn `""` into null, nested values included.
-pub fn normalise(v: &Value) -> Value {
-    match v {
-        Value::String(s) if s.trim().is_empty() => Value::Null,
-        Value::String(s) => Value::String(s.trim().to_string()),
-        Value::Object(m) => Value::Object(m.iter().map(|(k, v)| (k.clone(), normalise(v))).collect()),
-        Value::Array(a) => Value::Array(a.iter().map(normalise).collect()),
-        other => other.clone(),
-    }
-}
-
-/// Collects validation errors in the panel's order (one entry per failed rule per field).
-pub struct Checker<'a> {
-    body: &'a Value,
-    flavor: Flavor,
-    pub errors: Vec<ErrorEntry>,
-}
-
-impl<'a> Checker<'a> {
-    pub fn new(body: &'a Value, flavor: Flavor) -> Self {
-        Self { body, flavor, errors: Vec::new() }
-    }
-
-    pub fn get(&self, path: &str) -> Option<&'a Value> {
-        let mut v = self.body;
-        for part in path.split('.') {
-            v = v.get(part)?;
-        }
-        (!v.is_null()).then_some(v)
-    }
-
-    fn has_key(&self, path: &str) -> bool {
-        let (parent, last) = path.rsplit_once('.').map_or(("", path), |(p, l)| (p, l));
-        let parent = if parent.is_empty() { Some(self.body) } else { self.get(parent) };
-        parent.and_then(Value::as_object).is_some_and(|m| m.contains_key(last))
-    }
-
-    pub fn fail(&mut self, field: &str, rule: &str, detail: String) {
-        let code = match self.flavor {
-            Flavor::Pterodactyl => "ValidationException".to_string(),
-            Flavor::Wisp => rule.to_string(),
-        };
-        self.errors.push(ErrorEntry { code, detail, field: Some((field.into(), rule.into())) });
-    }
-
-    pub fn required(&mut self, field: &str) -> Option<&'a Value> {
-        let v = self.get(field);
-        if v.is_none() {
-            self.fail(field, "required", format!("The {field} field is required."));
-        }
-        v
-    }
-
-    pub fn present(&mut self, field: &str) {
-        if !self.has_key(field) {
-            self.fail(field, "present", format!("The {field} field must be present."));
-        }
-    }
-
-    pub fn string(&mut self, field: &str, required: bool, max: Option<usize>) -> Option<String> {
-        let v = if required { self.required(field)? } else { self.get(field)? };
-        let Some(s) = v.as_str() else {
-            self.fail(field, "string", format!("The {field} field must be a string."));
-            return None;
-        };
-        if let Some(max) = max
-            && s.chars().count() > max
-        {
-            self.fail(field, "max", format!("The {field} field must not be greater than {max} characters."));
-        }
-        Some(s.to_string())
-    }
-
-    pub fn integer(&mut self, field: &str, required: bool, min: Option<i64>, max: Option<i64>) -> Option<i64> {
-        let v = if required { self.required(field)? } else { self.get(field)? };
-        let n = match v {
-            Value::Number(n) => n.as_i64().or_else(|| n.as_f64().map(|f| f as i64)),
-            Value::String(s) => s.parse().ok(),
-            _ => None,
-        };
-        let Some(n) = n else {
-            self.fail(field, "integer", format!("The {field} field must be an integer."));
-            return None;
-        };
-        match (min, max) {
-            (Some(lo), Some(hi)) if n < lo || n > hi => {
-                self.fail(field, "between", format!("The {field} field must be between {lo} and {hi}."))
-            }
-            (Some(lo), None) if n < lo => self.fail(field, "min", format!("The {field} field must be at least {lo}.")),
-            _ => {}
-        }
-        Some(n)
-    }
-
-    pub fn boolean(&mut self, field: &str) -> Option<bool> {
-        let v = self.get(field)?;
-        match v {
-            Value::Bool(b) => Some(*b),
-            Value::Number(n) if n.as_i64() == Some(0) || n.as_i64() == Some(1) => Some(n.as_i64() == Some(1)),
-            _ => {
-                self.fail(field, "boolean", format!("The {field} field must be true or false."));
-                None
-            }
-        }
-    }
-
-    pub fn finish(self) -> SimResult<()> {
-        if self.errors.is_empty() { Ok(()) } else { Err(SimError { status: 422, entries: self.errors }) }
-    }
 }
 
 impl State {
@@ -265,9 +288,43 @@ impl State {
             servers: BTreeMap::new(),
             allocations,
             install_delay,
+            installs: BTreeSet::new(),
             rng,
             next_user: 1,
             next_server: 1,
+        }
+    }
+
+    /// Lets every install due by `now` report back, as Wings does when its install container
+    /// exits (panel `app/Http/Controllers/Api/Remote/Servers/ServerInstallController.php`): the
+    /// status becomes null, or `install_failed` / `reinstall_failed`; a server suspended meanwhile
+    /// stays `suspended`.
+    pub fn tick(&mut self, now: Instant) {
+        while let Some(&(at, id)) = self.installs.first()
+            && at <= now
+        {
+            self.installs.pop_first();
+            let flavor = self.flavor;
+            let Some(server) = self.servers.get_mut(&id) else { continue };
+            let Some(install) = server.install.take() else { continue };
+            let outcome = match (install.succeeds, install.reinstall) {
+                (true, _) => None,
+                (false, false) => Some(status::INSTALL_FAILED),
+                (false, true) => Some(status::REINSTALL_FAILED),
+            };
+            if flavor == Flavor::Wisp || server.status != Some(status::SUSPENDED) {
+                server.status = outcome;
+            }
+        }
+    }
+
+    /// Starts an install of server `id` that reports back after the install delay.
+    fn start_install(&mut self, id: u64, install: Install) {
+        let at = Instant::now() + self.install_delay;
+        if let Some(server) = self.servers.get_mut(&id) {
+            server.status = Some(status::INSTALLING);
+            server.install = Some(install);
+            self.installs.insert((at, id));
         }
     }
 
@@ -290,6 +347,10 @@ impl State {
 
     // ---- users -------------------------------------------------------------------------------
 
+    /// `POST /users`. E-mail and username are unique (`unique:users,…`), and a username must match
+    /// `^[a-z0-9]([\w\.-]+)[a-z0-9]$` once lower-cased and is stored lower-cased (panel
+    /// `app/Models/User.php` rules and `setUsernameAttribute`, `app/Rules/Username.php`). Wisp
+    /// users have no username (wisp-api.md §6, CONFIRMED).
     pub fn create_user(&mut self, body: &Value) -> SimResult<User> {
         let body = normalise(body);
         let mut c = Checker::new(&body, self.flavor);
@@ -398,7 +459,10 @@ impl State {
         stored
     }
 
-    pub fn create_server(&mut self, raw: &Value) -> SimResult<Server> {
+    /// `POST /servers`: validation (422), placement (400), egg variables (422), then the row, then
+    /// Wings. If the node does not answer, the panel deletes the server again and returns the
+    /// error (panel `app/Services/Servers/ServerCreationService.php`).
+    pub fn create_server(&mut self, raw: &Value, wings: Wings, install_fails: bool) -> SimResult<Server> {
         let body = normalise(raw);
         let mut c = Checker::new(&body, self.flavor);
         let name = c.string("name", true, Some(191));
@@ -409,9 +473,9 @@ impl State {
         {
             c.fail("external_id", "unique", "The external id has already been taken.".into());
         }
-        let user = c.integer("user", true, None, None);
+        let user = c.id("user", Kind::User);
         if let Some(u) = user
-            && !self.users.contains_key(&(u as u64))
+            && !self.users.contains_key(&u)
         {
             c.fail("user", "exists", "The selected user is invalid.".into());
         }
@@ -433,9 +497,10 @@ impl State {
         let limits = self.check_limits(&mut c, "limits");
         let features = self.check_features(&mut c);
         let oom_disabled = c.boolean("oom_disabled").unwrap_or(self.flavor == Flavor::Pterodactyl);
+        let skip_scripts = c.boolean("skip_scripts").unwrap_or(false);
         let deploy = c.get("deploy").cloned();
         let mut locations = Vec::new();
-        let mut port_range = None;
+        let mut entries = Vec::new();
         if deploy.is_some() {
             c.present("deploy.locations");
             for (i, l) in
@@ -458,21 +523,13 @@ impl State {
                 );
             }
             c.present("deploy.port_range");
-            // Strings that do not parse are silently ignored, like the panel does.
-            for r in
-                c.get("deploy.port_range").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str)
-            {
-                if let Some((a, b)) = parse_range(r) {
-                    if b - a > 1000 {
-                        return Err(SimError::new(
-                            400,
-                            "DisplayException",
-                            "Adding more than 1000 ports in a single range at once is not supported.",
-                        ));
-                    }
-                    port_range = Some((a, b));
-                }
-            }
+            entries = c
+                .get("deploy.port_range")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect();
         } else {
             c.fail(
                 "deploy",
@@ -482,7 +539,11 @@ impl State {
         }
         c.finish()?;
         // Placement (400s), then egg variables (422), as the panel orders them.
-        let (node, allocation) = self.deploy(&locations, port_range, &limits)?;
+        let mut ports = Vec::new();
+        for entry in &entries {
+            ports.extend(PortEntry::parse(entry)?);
+        }
+        let (node, allocation) = self.deploy(&locations, &ports, &limits)?;
         let Some(egg) = egg else { return Err(SimError::not_found()) };
         let mut c = Checker::new(&body, self.flavor);
         let environment = self.check_environment(&mut c, &egg);
@@ -490,18 +551,14 @@ impl State {
 
         let id = self.next_server;
         self.next_server += 1;
-        let uuid = uuid::Uuid::new_v4().to_string();
-        if let Some(a) = self.allocations.iter_mut().find(|a| a.id == allocation) {
-            a.server = Some(id);
-        }
         let now = now_iso();
         let server = Server {
             id,
-            uuid,
+            uuid: uuid::Uuid::new_v4().to_string(),
             external_id,
             name: name.unwrap_or_default(),
             description,
-            user: user.unwrap_or_default() as u64,
+            user: user.unwrap_or_default(),
             node,
             allocation,
             nest: self.nest_of(egg.id).unwrap_or_default(),
@@ -512,18 +569,39 @@ impl State {
             limits,
             features,
             oom_disabled,
-            suspended: false,
-            installed_at: Instant::now() + self.install_delay,
+            status: Some(status::INSTALLING),
+            wisp_suspended: false,
+            install: None,
             created_at: now.clone(),
             updated_at: now,
         };
-        self.servers.insert(id, server.clone());
-        Ok(server)
+        // The node is asked only once the row exists; its failure deletes the row again.
+        wings.create(node)?;
+        if let Some(a) = self.allocations.iter_mut().find(|a| a.id == allocation) {
+            a.server = Some(id);
+        }
+        self.servers.insert(id, server);
+        // With `skip_scripts` Wings reports the install done at once (wings `server/install.go`).
+        let install = Install { succeeds: !install_fails, reinstall: false };
+        if skip_scripts && install.succeeds {
+            self.finish_now(id);
+        } else {
+            self.start_install(id, install);
+        }
+        self.servers.get(&id).cloned().ok_or_else(SimError::not_found)
+    }
+
+    fn finish_now(&mut self, id: u64) {
+        if let Some(server) = self.servers.get_mut(&id) {
+            server.status = None;
+        }
     }
 
     /// The panel's `deploy`: a public node in the locations with room for memory and disk (Wisp
-    /// also cpu), then one random free allocation in the port range on a viable node.
-    fn deploy(&mut self, locations: &[i64], range: Option<(u16, u16)>, limits: &Limits) -> SimResult<(i64, u64)> {
+    /// also cpu), then one random free allocation on a viable node among the asked ports (panel
+    /// `app/Services/Deployment/{FindViableNodesService,AllocationSelectionService}.php`; the
+    /// entries of `port_range` are OR-ed, none means any port).
+    fn deploy(&mut self, locations: &[i64], ports: &[PortEntry], limits: &Limits) -> SimResult<(i64, u64)> {
         let fits = |node: &SeedNode, used: &Limits| {
             let room = |cap: u64, over: i64| cap as f64 * (1.0 + over as f64 / 100.0);
             (used.memory + limits.memory) as f64 <= room(node.memory, node.memory_overallocate)
@@ -553,7 +631,7 @@ impl State {
             .allocations
             .iter()
             .filter(|a| a.server.is_none() && viable.contains(&a.node))
-            .filter(|a| range.is_none_or(|(lo, hi)| a.port >= lo && a.port <= hi))
+            .filter(|a| ports.is_empty() || ports.iter().any(|p| p.holds(a.port)))
             .map(|a| a.id)
             .collect();
         let Some(&allocation) = free.choose(&mut self.rng) else {
@@ -588,9 +666,9 @@ impl State {
         let body = normalise(raw);
         let mut c = Checker::new(&body, self.flavor);
         let name = c.string("name", true, Some(191));
-        let user = c.integer("user", true, None, None);
+        let user = c.id("user", Kind::User);
         if let Some(u) = user
-            && !self.users.contains_key(&(u as u64))
+            && !self.users.contains_key(&u)
         {
             c.fail("user", "exists", "The selected user is invalid.".into());
         }
@@ -606,18 +684,21 @@ impl State {
         let server = self.server_mut(id)?;
         // A full replace: an omitted external id is cleared, an omitted description emptied.
         server.name = name.unwrap_or_default();
-        server.user = user.unwrap_or_default() as u64;
+        server.user = user.unwrap_or_default();
         server.external_id = external_id;
         server.description = description.unwrap_or_default();
         server.updated_at = now_iso();
         Ok(server.clone())
     }
 
+    /// `PATCH /servers/{id}/build`. The panel asks Wings to sync afterwards but only logs its
+    /// failure (panel `app/Services/Servers/BuildModificationService.php`): a node that is down
+    /// does not fail the update.
     pub fn update_build(&mut self, id: u64, raw: &Value) -> SimResult<Server> {
         let body = normalise(raw);
         self.server_mut(id)?;
         let mut c = Checker::new(&body, self.flavor);
-        let allocation = c.integer("allocation", true, None, None);
+        let allocation = c.id("allocation", Kind::Allocation);
         let limits = match (self.flavor, c.get("limits").is_some()) {
             (Flavor::Pterodactyl, true) => self.check_limits(&mut c, "limits"),
             _ => self.check_limits(&mut c, ""),
@@ -625,7 +706,7 @@ impl State {
         let features = self.check_features(&mut c);
         let oom = c.boolean("oom_disabled");
         c.finish()?;
-        let allocation = allocation.unwrap_or_default() as u64;
+        let allocation = allocation.unwrap_or_default();
         if !self.allocations.iter().any(|a| a.id == allocation && a.server == Some(id)) {
             return Err(SimError::new(
                 400,
@@ -649,6 +730,8 @@ impl State {
         Ok(server.clone())
     }
 
+    /// `PATCH /servers/{id}/startup` (no Wings call). Wisp's module also sends `pack` (its id or
+    /// null; wisp-gg/whmcs `wisp_ChangePackage`): accepted and ignored, as packs are not modelled.
     pub fn update_startup(&mut self, id: u64, raw: &Value) -> SimResult<Server> {
         let body = normalise(raw);
         self.server_mut(id)?;
@@ -689,8 +772,48 @@ impl State {
         Ok(server.clone())
     }
 
-    pub fn delete_server(&mut self, id: u64) -> SimResult<()> {
-        self.servers.remove(&id).ok_or_else(SimError::not_found)?;
+    /// Suspends (or unsuspends) a server. Pterodactyl: a no-op when already so; otherwise the
+    /// status becomes `suspended` (or null — whatever the install was doing), then Wings must
+    /// sync, and if it cannot the status is put back and the error returned (panel
+    /// `app/Services/Servers/SuspensionService.php`). Wisp keeps its flag apart (INFERRED).
+    pub fn suspend(&mut self, id: u64, suspend: bool, wings: Wings) -> SimResult<()> {
+        let flavor = self.flavor;
+        let server = self.server_mut(id)?;
+        if server.suspended(flavor) == suspend {
+            return Ok(());
+        }
+        wings.about_server(server.node)?;
+        match flavor {
+            Flavor::Pterodactyl => server.status = suspend.then_some(status::SUSPENDED),
+            Flavor::Wisp => server.wisp_suspended = suspend,
+        }
+        server.updated_at = now_iso();
+        Ok(())
+    }
+
+    /// `POST /servers/{id}/reinstall`: the status becomes `installing` and Wings reinstalls; it
+    /// ends null or `reinstall_failed` — a suspended server ends unsuspended (panel
+    /// `app/Services/Servers/ReinstallServerService.php`, `ServerInstallController.php`).
+    pub fn reinstall(&mut self, id: u64, wings: Wings, fails: bool) -> SimResult<()> {
+        let node = self.server_mut(id)?.node;
+        wings.about_server(node)?;
+        if let Some(server) = self.servers.get_mut(&id) {
+            server.wisp_suspended = false;
+        }
+        self.start_install(id, Install { succeeds: !fails, reinstall: true });
+        Ok(())
+    }
+
+    /// `DELETE /servers/{id}[/force]`: Wings deletes first — its 404 is ignored, any other failure
+    /// aborts unless forced — then the row goes and its allocations are freed (panel
+    /// `app/Services/Servers/ServerDeletionService.php`).
+    pub fn delete_server(&mut self, id: u64, wings: Wings, force: bool) -> SimResult<()> {
+        let node = self.server_mut(id)?.node;
+        match wings.about_server(node) {
+            Err(e) if !force && e.status != 404 => return Err(e),
+            _ => {}
+        }
+        self.servers.remove(&id);
         for a in self.allocations.iter_mut().filter(|a| a.server == Some(id)) {
             a.server = None;
         }

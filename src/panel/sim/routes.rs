@@ -1,0 +1,291 @@
+//! The application API's routes, once a request has passed authentication and the throttle: model
+//! binding (404), the key's permission (403), then the route itself.
+
+use std::collections::BTreeMap;
+
+use axum::http::Method;
+use axum::response::Response;
+use serde_json::{Value, json};
+
+use super::access::SimKey;
+use super::ids::{self, Kind};
+use super::render::{self, Include, View};
+use super::state::{self, SimError, State, Wings};
+use super::{Sim, json_response, no_content};
+use crate::crd::Flavor;
+
+pub type Query = BTreeMap<String, String>;
+
+/// `page` (1-based) and `per_page` as the panels read them (50 by default, 15 for 0).
+pub fn page_params(q: &Query) -> (u64, u64) {
+    let page = q.get("page").and_then(|p| p.parse::<u64>().ok()).filter(|p| *p >= 1).unwrap_or(1);
+    let per_page = match q.get("per_page").and_then(|p| p.parse::<u64>().ok()) {
+        None => 50,
+        Some(0) => 15,
+        Some(n) => n,
+    };
+    (page, per_page)
+}
+
+/// One request as the routes see it.
+pub struct Request<'a> {
+    pub method: &'a Method,
+    pub segments: &'a [&'a str],
+    pub query: &'a Query,
+    pub body: &'a Value,
+    pub key: &'a SimKey,
+    pub view: View,
+}
+
+impl Sim {
+    pub(super) async fn route(&self, r: Request<'_>) -> Result<Response, SimError> {
+        let faults = self.faults.lock().await.clone();
+        let wings = Wings { down: &faults.nodes_down, lost_servers: &faults.nodes_lost_servers };
+        let install_fails = faults.failing_installs > 0;
+        let mut state = self.state.lock().await;
+        state.tick(tokio::time::Instant::now());
+        let (seg, q, body, view) = (r.segments, r.query, r.body, r.view);
+        let m = r.method.as_str();
+        bound(&state, seg)?;
+        if let Some((resource, write)) = super::access::resource_of(m, seg)
+            && !r.key.allows(resource, write)
+        {
+            return Err(SimError::unauthorized());
+        }
+        let server_id = |s: &str| ids::parse(Kind::Server, s).ok_or_else(SimError::not_found);
+        let allocations = match q.get("include").is_some_and(|i| i.split(',').any(|x| x.trim() == "allocations")) {
+            false => Include::Omitted,
+            true if r.key.allows("allocations", false) => Include::Shown,
+            true => Include::Denied,
+        };
+        let server_json = |state: &State, id: u64, include: Include| {
+            state.servers.get(&id).map(|s| render::server(state, s, view, include)).ok_or_else(SimError::not_found)
+        };
+        Ok(match (m, seg) {
+            ("GET", ["users"]) => {
+                if let Some(e) = unknown_filter(q, &["email", "uuid", "username", "external_id"]) {
+                    return Err(e);
+                }
+                let items =
+                    state.users.values().filter(|u| self.user_matches(u, q)).map(|u| render::user(view, u)).collect();
+                paged(items, q, "/api/application/users")
+            }
+            ("GET", ["users", "external", ext]) => {
+                let user = state
+                    .users
+                    .values()
+                    .find(|u| u.external_id.as_deref() == Some(*ext))
+                    .ok_or_else(SimError::not_found)?;
+                json_response(200, &render::user(view, user))
+            }
+            ("GET", ["users", uid]) => {
+                let user = ids::parse(Kind::User, uid).and_then(|id| state.users.get(&id));
+                json_response(200, &render::user(view, user.ok_or_else(SimError::not_found)?))
+            }
+            ("POST", ["users"]) => {
+                let user = state.create_user(body)?;
+                let mut response = render::user(view, &user);
+                let id = if view.v2 { ids::ulid(Kind::User, user.id) } else { user.id.to_string() };
+                response["meta"] = json!({"resource": format!("/api/application/users/{id}")});
+                json_response(201, &response)
+            }
+            ("GET", ["locations"]) => {
+                paged(state.catalog.locations.iter().map(render::location).collect(), q, "/api/application/locations")
+            }
+            ("GET", ["nodes"]) => {
+                let items = state.catalog.nodes.iter().map(|n| render::node(view, n, &state)).collect();
+                paged(items, q, "/api/application/nodes")
+            }
+            ("GET", ["nests"]) => {
+                paged(state.catalog.nests.iter().map(render::nest).collect(), q, "/api/application/nests")
+            }
+            ("GET", ["nests", nest, "eggs"]) => {
+                let nest =
+                    state.catalog.nests.iter().find(|n| n.id.to_string() == *nest).ok_or_else(SimError::not_found)?;
+                let eggs = nest.eggs.iter().map(|e| render::egg(view.flavor, nest.id, e, false)).collect();
+                json_response(200, &render::plain_list(eggs))
+            }
+            ("GET", ["nests", nest, "eggs", egg]) => {
+                let nest =
+                    state.catalog.nests.iter().find(|n| n.id.to_string() == *nest).ok_or_else(SimError::not_found)?;
+                let egg = nest.eggs.iter().find(|e| e.id.to_string() == *egg).ok_or_else(SimError::not_found)?;
+                let variables = q.get("include").is_some_and(|i| i.split(',').any(|x| x == "variables"));
+                json_response(200, &render::egg(view.flavor, nest.id, egg, variables))
+            }
+            ("GET", ["servers"]) => self.list_servers(&state, q, view, allocations)?,
+            ("GET", ["servers", "external", ext]) => {
+                let s = state
+                    .servers
+                    .values()
+                    .find(|s| s.external_id.as_deref() == Some(*ext))
+                    .ok_or_else(SimError::not_found)?;
+                json_response(200, &render::server(&state, s, view, allocations))
+            }
+            ("GET", ["servers", sid]) => json_response(200, &server_json(&state, server_id(sid)?, allocations)?),
+            ("POST", ["servers"]) => {
+                let server = state.create_server(body, wings, install_fails)?;
+                self.installs_started(install_fails).await;
+                json_response(201, &render::server(&state, &server, view, Include::Omitted))
+            }
+            ("PATCH", ["servers", sid, action @ ("details" | "build" | "startup")]) => {
+                let sid = server_id(sid)?;
+                match *action {
+                    "details" => state.update_details(sid, body)?,
+                    "build" => state.update_build(sid, body)?,
+                    _ => state.update_startup(sid, body)?,
+                };
+                json_response(200, &server_json(&state, sid, Include::Omitted)?)
+            }
+            ("POST", ["servers", sid, action @ ("suspend" | "unsuspend")]) => {
+                state.suspend(server_id(sid)?, *action == "suspend", wings)?;
+                no_content()
+            }
+            ("POST", ["servers", sid, "reinstall"]) => {
+                state.reinstall(server_id(sid)?, wings, install_fails)?;
+                self.installs_started(install_fails).await;
+                no_content()
+            }
+            ("DELETE", ["servers", sid]) => {
+                state.delete_server(server_id(sid)?, wings, false)?;
+                no_content()
+            }
+            ("DELETE", ["servers", sid, "force"]) => {
+                state.delete_server(server_id(sid)?, wings, true)?;
+                no_content()
+            }
+            _ => {
+                let known = matches!(seg.first(), Some(&("servers" | "users" | "nests" | "locations" | "nodes")));
+                if known {
+                    return Err(SimError::new(
+                        405,
+                        "MethodNotAllowedHttpException",
+                        format!("The {m} method is not supported for route api/application/{}.", seg.join("/")),
+                    ));
+                }
+                return Err(SimError::no_route(&format!("api/application/{}", seg.join("/"))));
+            }
+        })
+    }
+
+    /// One install fault is spent per install started.
+    async fn installs_started(&self, failed: bool) {
+        if failed {
+            let mut f = self.faults.lock().await;
+            f.failing_installs = f.failing_installs.saturating_sub(1);
+        }
+    }
+
+    fn list_servers(&self, state: &State, q: &Query, view: View, include: Include) -> Result<Response, SimError> {
+        if let Some(e) = unknown_filter(q, &["uuid", "uuidShort", "name", "description", "image", "external_id"]) {
+            return Err(e);
+        }
+        if let Some(sort) = q.get("sort")
+            && !sort.split(',').all(|s| matches!(s.trim_start_matches('-'), "id" | "uuid"))
+        {
+            return Err(SimError::new(
+                400,
+                "InvalidSortQuery",
+                format!("Requested sort(s) `{sort}` is not allowed. Allowed sort(s) are `id, uuid`."),
+            ));
+        }
+        let mut servers: Vec<&state::Server> = state
+            .servers
+            .values()
+            .filter(|s| filter(q, "external_id", s.external_id.as_deref().unwrap_or_default()))
+            .filter(|s| filter(q, "name", &s.name))
+            .collect();
+        // The first sort key decides (ids are unique); `-` is descending.
+        match q.get("sort").and_then(|s| s.split(',').next()) {
+            Some("-id") => servers.reverse(),
+            Some("uuid") => servers.sort_by(|a, b| a.uuid.cmp(&b.uuid)),
+            Some("-uuid") => servers.sort_by(|a, b| b.uuid.cmp(&a.uuid)),
+            _ => {}
+        }
+        // Only the asked page is rendered: a listing of N servers stays O(N), not O(N²).
+        let (page, per_page) = page_params(q);
+        let total = servers.len();
+        let items = servers
+            .into_iter()
+            .skip(((page - 1).saturating_mul(per_page)).min(total as u64) as usize)
+            .take(per_page as usize)
+            .map(|s| render::server(state, s, view, include))
+            .collect();
+        Ok(json_response(200, &render::list(items, page, per_page, total as u64, "/api/application/servers")))
+    }
+
+    fn user_matches(&self, u: &state::User, q: &Query) -> bool {
+        match self.config.flavor {
+            Flavor::Pterodactyl => {
+                filter(q, "email", &u.email)
+                    && filter(q, "username", u.username.as_deref().unwrap_or_default())
+                    && filter(q, "uuid", &u.uuid)
+                    && filter(q, "external_id", u.external_id.as_deref().unwrap_or_default())
+            }
+            // Wisp's `search` is fuzzy over several fields (INFERRED from Pterodactyl 0.7).
+            Flavor::Wisp => match q.get("search").map(|s| s.to_lowercase()).filter(|s| !s.is_empty()) {
+                None => true,
+                Some(s) => {
+                    [u.email.as_str(), &u.first_name, &u.last_name, u.external_id.as_deref().unwrap_or_default()]
+                        .iter()
+                        .any(|f| f.to_lowercase().contains(&s) || s.contains(&f.to_lowercase()) && !f.is_empty())
+                }
+            },
+        }
+    }
+}
+
+/// Route-model binding: a path naming a server, user, nest or egg that does not exist is a 404
+/// before any permission check (Laravel's `SubstituteBindings` runs before the request's
+/// `authorize`). External ids are looked up by the controllers, after it.
+fn bound(state: &State, seg: &[&str]) -> Result<(), SimError> {
+    let exists = match seg {
+        ["servers", "external", ..] | ["users", "external", ..] => true,
+        ["servers", id, ..] => ids::parse(Kind::Server, id).is_some_and(|id| state.servers.contains_key(&id)),
+        ["users", id, ..] => ids::parse(Kind::User, id).is_some_and(|id| state.users.contains_key(&id)),
+        ["nests", nest, rest @ ..] => {
+            let nest = state.catalog.nests.iter().find(|n| n.id.to_string() == *nest);
+            match (nest, rest) {
+                (Some(n), ["eggs", egg, ..]) => n.eggs.iter().any(|e| e.id.to_string() == *egg),
+                (found, _) => found.is_some(),
+            }
+        }
+        _ => true,
+    };
+    if exists { Ok(()) } else { Err(SimError::not_found()) }
+}
+
+/// Pterodactyl filters are case-insensitive substring matches (`filter[x]=a,b` is an OR).
+fn filter(q: &Query, name: &str, value: &str) -> bool {
+    match q.get(&format!("filter[{name}]")).filter(|f| !f.is_empty()) {
+        None => true,
+        Some(f) => f.split(',').any(|part| value.to_lowercase().contains(&part.to_lowercase())),
+    }
+}
+
+fn unknown_filter(q: &Query, allowed: &[&str]) -> Option<SimError> {
+    let unknown: Vec<&str> = q
+        .keys()
+        .filter_map(|k| k.strip_prefix("filter[").and_then(|k| k.strip_suffix(']')))
+        .filter(|k| !allowed.contains(k))
+        .collect();
+    (!unknown.is_empty()).then(|| {
+        SimError::new(
+            400,
+            "InvalidFilterQuery",
+            format!(
+                "Requested filter(s) `{}` are not allowed. Allowed filter(s) are `{}`.",
+                unknown.join(", "),
+                allowed.join(", ")
+            ),
+        )
+    })
+}
+
+fn paged(items: Vec<Value>, q: &Query, base: &str) -> Response {
+    let (page, per_page) = page_params(q);
+    let total = items.len() as u64;
+    let start = ((page - 1).saturating_mul(per_page)).min(total) as usize;
+    let end = (start as u64 + per_page).min(total) as usize;
+    let page_items = items.into_iter().skip(start).take(end - start).collect();
+    json_response(200, &render::list(page_items, page, per_page, total, base))
+}
