@@ -317,6 +317,9 @@ struct PanelSimArgs {
     /// How long a timed-out request is held, in milliseconds.
     #[arg(long, default_value_t = 30_000)]
     timeout_hold_ms: u64,
+    /// Wisp: show `container.installed` as 0/1/2 rather than a bool (both forms are inferred).
+    #[arg(long)]
+    wisp_installed_as_number: bool,
     /// YAML file with locations, nodes and nests/eggs (default: a built-in catalog).
     #[arg(long)]
     seed_file: Option<PathBuf>,
@@ -349,6 +352,7 @@ async fn panel_sim(args: PanelSimArgs) -> anyhow::Result<()> {
         rate_limit: args.rate_limit,
         rate_window: Duration::from_secs(args.rate_window_secs.max(1)),
         install_delay: Duration::from_millis(args.install_delay_ms),
+        wisp_installed_as_number: args.wisp_installed_as_number,
         faults: Faults {
             latency_ms: args.latency_ms,
             error_rate: args.error_rate,

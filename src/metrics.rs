@@ -182,7 +182,11 @@ pub fn route(path: &str) -> String {
     let mut out = Vec::new();
     let mut after_external = false;
     for segment in path.split('?').next().unwrap_or_default().split('/') {
-        let is_id = after_external || (!segment.is_empty() && segment.chars().all(|c| c.is_ascii_digit()));
+        // Ids are integers, or (Wisp v2) a type prefix and a ULID: `server_01kt…`.
+        let ulid = segment
+            .rsplit_once('_')
+            .is_some_and(|(_, u)| u.len() == 26 && u.chars().all(|c| c.is_ascii_alphanumeric()));
+        let is_id = after_external || ulid || (!segment.is_empty() && segment.chars().all(|c| c.is_ascii_digit()));
         out.push(if is_id { "{id}" } else { segment });
         after_external = segment == "external";
     }
@@ -199,6 +203,7 @@ mod tests {
         assert_eq!(route("/servers/12/build"), "/servers/{id}/build");
         assert_eq!(route("/servers"), "/servers");
         assert_eq!(route("/nests/1/eggs/3"), "/nests/{id}/eggs/{id}");
+        assert_eq!(route("/servers/server_01kt0000000000000000000042/suspend"), "/servers/{id}/suspend");
     }
 
     #[test]

@@ -96,7 +96,9 @@ async fn strings_are_stored_trimmed_and_blank_ones_are_missing(flavor: Flavor) {
     let mut blank = new_server(&user.id, "uid-blank");
     blank.name = " \n ".into();
     match p.client.create_server(&blank).await {
-        Err(PanelError::Validation { field, rule, .. }) => assert_eq!((field.as_str(), rule.as_str()), ("name", "required")),
+        Err(PanelError::Validation { field, rule, .. }) => {
+            assert_eq!((field.as_str(), rule.as_str()), ("name", "required"))
+        }
         other => panic!("a blank name is a missing one: {other:?}"),
     }
 }
@@ -126,8 +128,7 @@ async fn the_kinds_of_404_are_told_apart(flavor: Flavor) {
 
     // A host that is not the panel answers HTML.
     p.set_faults(Faults { not_a_panel: true, ..Faults::default() }).await;
-    for result in
-        [p.client.server_by_external_id("uid-404").await.map(drop), p.client.delete_server(&created.id).await]
+    for result in [p.client.server_by_external_id("uid-404").await.map(drop), p.client.delete_server(&created.id).await]
     {
         assert!(matches!(result, Err(PanelError::NotAPanel { status: 404, .. })), "{result:?}");
     }
@@ -202,7 +203,9 @@ async fn installs_end_installed_or_failed_and_suspension_overwrites_status(flavo
             assert_eq!(statuses["uid-fails"].as_deref(), Some("install_failed"));
             assert_eq!(statuses["uid-works"], None);
         }
-        Flavor::Wisp => assert_eq!(statuses["uid-fails"].as_deref(), Some("install_failed"), "kept apart of suspension"),
+        Flavor::Wisp => {
+            assert_eq!(statuses["uid-fails"].as_deref(), Some("install_failed"), "kept apart of suspension")
+        }
     }
 
     // Suspended while installing: the install ends, the suspension stays (Pterodactyl's status
@@ -291,7 +294,9 @@ async fn port_ranges_are_parsed_as_the_panel_does(flavor: Flavor) {
     let p = start(flavor, |_| {}).await;
     let user = owner(p.client.as_ref()).await;
     let user = json!(user.id.parse::<u64>().expect("a v1 id"));
-    let port_of = |body: &serde_json::Value| body["attributes"]["relationships"]["allocations"]["data"][0]["attributes"]["port"].clone();
+    let port_of = |body: &serde_json::Value| {
+        body["attributes"]["relationships"]["allocations"]["data"][0]["attributes"]["port"].clone()
+    };
     // Entries are OR-ed: a single port (digits) or A-B; anything else is ignored.
     let body = raw_server_body(flavor, &user, "uid-ports", &["30500", "bogus", "1-2-3", "40000-40010"]);
     let (status, _, created) = p.raw("POST", "/servers", SIM_KEY, Some(body)).await;
@@ -323,7 +328,9 @@ async fn pterodactyl_usernames_are_unique_and_stored_lower_cased() {
     let mut second = new_user("other-alice");
     second.username = Some("ALICE.m".into());
     match p.client.create_user(&second).await {
-        Err(PanelError::Validation { field, rule, .. }) => assert_eq!((field.as_str(), rule.as_str()), ("username", "unique")),
+        Err(PanelError::Validation { field, rule, .. }) => {
+            assert_eq!((field.as_str(), rule.as_str()), ("username", "unique"))
+        }
         other => panic!("expected 422 unique on username, got {other:?}"),
     }
 }

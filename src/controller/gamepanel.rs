@@ -130,11 +130,17 @@ async fn apply(panel: Arc<GamePanel>, ctx: Arc<Context>) -> Result<Action> {
                 settings.rate_limit_retries = 0;
                 panel::connect_with(spec.flavor, wisp, settings)
             })?;
-            let checked = match handle.listing_error() {
+            let checked = match (handle.listing_error(), &old.catalog) {
                 // The resync's listing fails: say so without asking the panel again; the lister
                 // tells us when a listing succeeds.
-                Some(e) => Err(Refused::Panel(e)),
-                None => check(handle.panel.as_ref()).await,
+                (Some(e), _) => Err(Refused::Panel(e)),
+                // Found good lately: the status stands (this reconcile may be our own status write).
+                (None, Some(catalog)) if handle.checked_within(CATALOG_REFRESH / 2) => Ok(catalog.clone()),
+                (None, _) => {
+                    let checked = check(handle.panel.as_ref()).await;
+                    handle.set_checked(checked.is_ok());
+                    checked
+                }
             };
             match checked {
                 Ok(c) => {
@@ -185,13 +191,17 @@ impl Refused {
         match self {
             // Not one read allowed: the key is wrong (Wisp answers a wrong key with 403), or its
             // user is no administrator, or it has no permission at all.
-            Refused::Permissions(missing) if REQUIRED_READS.iter().all(|r| missing.iter().any(|m| m.starts_with(r))) => (
-                reason::CREDENTIALS_REJECTED,
-                format!(
-                    "the panel refused the API key on every resource ({}): a wrong key, a key of a user who is not an administrator, or a key without permissions",
-                    missing.join(", ")
-                ),
-            ),
+            Refused::Permissions(missing)
+                if REQUIRED_READS.iter().all(|r| missing.iter().any(|m| m.starts_with(r))) =>
+            {
+                (
+                    reason::CREDENTIALS_REJECTED,
+                    format!(
+                        "the panel refused the API key on every resource ({}): a wrong key, a key of a user who is not an administrator, or a key without permissions",
+                        missing.join(", ")
+                    ),
+                )
+            }
             Refused::Permissions(missing) => (
                 reason::INSUFFICIENT_PERMISSIONS,
                 format!(
@@ -203,10 +213,7 @@ impl Refused {
                 (reason::CREDENTIALS_REJECTED, format!("the panel refused the API key ({status}): {message}"))
             }
             Refused::Panel(e @ PanelError::Forbidden { .. }) => (reason::INSUFFICIENT_PERMISSIONS, e.to_string()),
-            Refused::Panel(e @ PanelError::NotAPanel { .. }) => (
-                reason::NOT_A_PANEL,
-                format!("spec.url {e}"),
-            ),
+            Refused::Panel(e @ PanelError::NotAPanel { .. }) => (reason::NOT_A_PANEL, format!("spec.url {e}")),
             Refused::Panel(e) => (reason::UNREACHABLE, e.to_string()),
         }
     }

@@ -125,6 +125,8 @@ pub struct PanelHandle {
     tasks: RwLock<Vec<tokio::task::JoinHandle<()>>>,
     /// Whether the install watcher observes installs (the panel lists its newest servers first).
     watches_installs: bool,
+    /// When the key and the catalog were last checked and found good.
+    checked: RwLock<Option<Instant>>,
 }
 
 /// What a lookup in the snapshot found.
@@ -242,6 +244,17 @@ impl PanelHandle {
         (if first && result.is_ok() { Listed::All } else { Listed::Changed(changed) }, result)
     }
 
+    /// Whether the key and catalog were found good within `period`: a GamePanel reconciled again
+    /// meanwhile (by its own status write, a box, a health change that is over) need not ask.
+    pub fn checked_within(&self, period: Duration) -> bool {
+        self.checked.read().unwrap_or_else(|p| p.into_inner()).is_some_and(|at| at.elapsed() < period)
+    }
+
+    /// Records that the key and catalog were found good just now (`false`: found wanting).
+    pub fn set_checked(&self, good: bool) {
+        *self.checked.write().unwrap_or_else(|p| p.into_inner()) = good.then(Instant::now);
+    }
+
     /// Why the last listing failed, if it did: the panel's health as the resync sees it.
     pub fn listing_error(&self) -> Option<PanelError> {
         self.read().listing_error.clone()
@@ -292,6 +305,9 @@ pub fn fingerprint(parts: &[&str]) -> u64 {
     h.finish()
 }
 
+/// The limiter of one panel URL, while a handle holds it, and the GamePanels that use it.
+type SharedLimiter = (std::sync::Weak<Limiter>, HashSet<String>);
+
 /// Every panel handle, by GamePanel name.
 pub struct Registry {
     panels: RwLock<HashMap<String, Arc<PanelHandle>>>,
@@ -299,7 +315,7 @@ pub struct Registry {
     /// rate limit is its key owner's, whichever key a GamePanel holds, and a key rotation must not
     /// start it afresh. (The application API does not say who owns a key, so GamePanels on one
     /// panel with keys of different admins share it too: they then stay under one admin's limit.)
-    limiters: std::sync::Mutex<HashMap<String, (std::sync::Weak<Limiter>, HashSet<String>)>>,
+    limiters: std::sync::Mutex<HashMap<String, SharedLimiter>>,
     /// Told what each listing found changed: the GameServer controller reconciles those.
     listed: mpsc::UnboundedSender<Listed>,
     /// Told the panel's name when its listings start or stop failing: the GamePanel controller
@@ -371,6 +387,7 @@ impl Registry {
             snapshot: RwLock::new(Snapshot::default()),
             eggs: RwLock::new(HashMap::new()),
             tasks: RwLock::new(Vec::new()),
+            checked: RwLock::new(None),
         });
         let mut tasks =
             vec![tokio::spawn(list_forever(Arc::downgrade(&handle), self.listed.clone(), self.health.clone()))];

@@ -5,22 +5,19 @@
 //! (`app/Http/Requests/Api/Application/**`). Wisp keys have the same columns (wisp-api.md §2).
 
 /// The resources of the permission columns.
-pub const RESOURCES: [&str; 9] = [
-    "servers",
-    "nodes",
-    "allocations",
-    "users",
-    "locations",
-    "nests",
-    "eggs",
-    "database_hosts",
-    "server_databases",
-];
+pub const RESOURCES: [&str; 9] =
+    ["servers", "nodes", "allocations", "users", "locations", "nests", "eggs", "database_hosts", "server_databases"];
 
 /// What the operator does on a panel, as (resource, write): servers and users are read and
 /// written; allocations (a server's address), locations, nests and eggs (the catalog) are read.
-pub const NEEDED: [(&str, bool); 6] =
-    [("servers", true), ("users", true), ("allocations", false), ("locations", false), ("nests", false), ("eggs", false)];
+pub const NEEDED: [(&str, bool); 6] = [
+    ("servers", true),
+    ("users", true),
+    ("allocations", false),
+    ("locations", false),
+    ("nests", false),
+    ("eggs", false),
+];
 
 /// The resource a route of the application API needs, and whether it writes; `None` for a path
 /// that is no route of it.

@@ -278,9 +278,7 @@ impl HttpCore {
                     super::acl::needed_by(method.as_str(), path).unwrap_or_else(|| "(unknown)".to_string());
                 PanelError::Forbidden { permission, message: format!("{what}: {detail}") }
             }
-            404 if code == "NotFoundHttpException" && (self.model_missing)(&detail) => {
-                PanelError::NotFound { what }
-            }
+            404 if code == "NotFoundHttpException" && (self.model_missing)(&detail) => PanelError::NotFound { what },
             404 if code == "NotFoundHttpException" && detail.starts_with("The route ") => PanelError::NotAPanel {
                 status: status_code,
                 message: format!(
@@ -299,7 +297,9 @@ impl HttpCore {
                 PanelError::Validation { field, rule, message: detail }
             }
             400 if is_no_capacity(&code) => PanelError::NoCapacity { message: detail },
-            s if s >= 500 => PanelError::Unavailable { message: format!("{what}: HTTP {status_code} {code}: {detail}") },
+            s if s >= 500 => {
+                PanelError::Unavailable { message: format!("{what}: HTTP {status_code} {code}: {detail}") }
+            }
             _ => PanelError::Unexpected { status: status_code, message: format!("{what}: {code}: {detail}") },
         }
     }

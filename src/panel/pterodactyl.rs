@@ -241,7 +241,8 @@ pub(crate) mod tests {
         let green = username("admin@green.example", "pterobox-9a8b7c6d-aaaa-4bbb-8ccc-222222222222", 0);
         assert_ne!(red, green);
         let ext = "pterobox-0f1e2d3c-aaaa-4bbb-8ccc-111111111111";
-        let attempts: std::collections::BTreeSet<String> = (0..6).map(|a| username("admin@red.example", ext, a)).collect();
+        let attempts: std::collections::BTreeSet<String> =
+            (0..6).map(|a| username("admin@red.example", ext, a)).collect();
         assert_eq!(attempts.len(), 6, "{attempts:?}");
     }
 }

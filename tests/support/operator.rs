@@ -357,6 +357,71 @@ impl World {
             .collect()
     }
 
+    /// Waits until the GamePanel's `Ready` is `(status, reason)`, and returns it.
+    pub async fn wait_panel_ready(&self, want: (&str, &str)) -> GamePanel {
+        let panels: Api<GamePanel> = Api::all(self.client.clone());
+        let mut last = None;
+        for _ in 0..600 {
+            let p = panels.get(&self.panel_name).await.expect("panel");
+            let ready = p.status.as_ref().and_then(|s| s.conditions.iter().find(|c| c.type_ == "Ready"));
+            if ready.is_some_and(|c| c.status == want.0 && c.reason == want.1) {
+                return p;
+            }
+            last = p.status;
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("GamePanel never became Ready={} ({}); last: {last:#?}\n{}", want.0, want.1, self.log_tail());
+    }
+
+    /// The message of the GamePanel's `Ready` condition.
+    pub async fn panel_ready_message(&self) -> String {
+        let panel = Api::<GamePanel>::all(self.client.clone()).get(&self.panel_name).await.expect("panel");
+        let conditions = panel.status.map(|s| s.conditions).unwrap_or_default();
+        conditions.into_iter().find(|c| c.type_ == "Ready").map(|c| c.message).unwrap_or_default()
+    }
+
+    /// Merges `patch` into the GamePanel.
+    pub async fn patch_panel(&self, patch: Value) {
+        Api::<GamePanel>::all(self.client.clone())
+            .patch(&self.panel_name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .expect("patch GamePanel");
+    }
+
+    /// Puts `key` in the GamePanel's Secret.
+    pub async fn set_key(&self, key: &str) {
+        let secrets: Api<Secret> = Api::namespaced(self.client.clone(), &self.ns);
+        let patch = json!({"stringData": {"apiKey": key}});
+        secrets.patch("panel-key", &PatchParams::default(), &Patch::Merge(&patch)).await.expect("set the key");
+    }
+
+    /// Kills the operator (as a crash) and starts a new one as the test's first was started.
+    pub fn restart_operator(&mut self, name: &str) {
+        self.operator.kill();
+        self.operator = Operator::start(name);
+    }
+
+    /// The operator's panel requests of `operation` (e.g. `POST /servers`) that ended in
+    /// `outcome` (`ok`, `node`, …), from its own /metrics: what the operator did.
+    pub async fn operator_requests(&self, operation: &str, outcome: &str) -> f64 {
+        let (_, text) = self.operator_probe("/metrics").await;
+        let want = [format!("operation=\"{operation}\""), format!("outcome=\"{outcome}\"")];
+        text.lines()
+            .filter(|l| l.starts_with("pterobox_panel_requests_total{") && want.iter().all(|w| l.contains(w.as_str())))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .fold(0.0, |a, b| a + b)
+    }
+
+    /// The operator's panel requests, of any operation, that ended in `outcome` (all, for `""`).
+    pub async fn operator_outcomes(&self, outcome: &str) -> f64 {
+        let (_, text) = self.operator_probe("/metrics").await;
+        let want = if outcome.is_empty() { String::new() } else { format!("outcome=\"{outcome}\"") };
+        text.lines()
+            .filter(|l| l.starts_with("pterobox_panel_requests_total{") && l.contains(want.as_str()))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .fold(0.0, |a, b| a + b)
+    }
+
     /// Stops the operator and removes this test's objects (finalizers stripped: no operator runs
     /// after this), so that the next test's operator does not find them.
     pub async fn teardown(mut self) {

@@ -38,6 +38,12 @@ impl TestPanel {
         reqwest::get(format!("{}/_sim/stats", self.sim.url)).await.expect("stats").json().await.expect("stats json")
     }
 
+    pub async fn reset_stats(&self) {
+        let response =
+            reqwest::Client::new().post(format!("{}/_sim/reset-stats", self.sim.url)).send().await.expect("reset");
+        assert!(response.status().is_success(), "{}", response.status());
+    }
+
     pub async fn set_faults(&self, faults: Faults) {
         let response = reqwest::Client::new()
             .put(format!("{}/_sim/faults", self.sim.url))

@@ -4,9 +4,7 @@ use kube::ResourceExt;
 
 use crate::budget::{self, Amounts};
 use crate::crd::{GameBox, GameServer};
-use crate::panel::{
-    Build, Details, Digest, Egg, FeatureLimits, Limits, NewServer, PanelServer, Startup, as_stored,
-};
+use crate::panel::{Build, Details, Digest, Egg, FeatureLimits, Limits, NewServer, PanelServer, Startup, as_stored};
 
 /// The panel server a GameServer asks for: what a create would send, and whether it is suspended.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -554,6 +554,8 @@ impl Reconciler {
     fn kept_state(&self) -> Option<ServerState> {
         match self.old.state {
             ServerState::Ready | ServerState::Installing | ServerState::Suspended => Some(self.old.state),
+            // A failed install, not a create the panel refused.
+            ServerState::Failed if self.old.panel.is_some() => Some(self.old.state),
             _ => None,
         }
     }
@@ -605,4 +607,43 @@ fn merge_write(before: PanelServer, mut after: PanelServer) -> PanelServer {
         after.allocations = before.allocations;
     }
     after
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+
+    fn condition(type_: &str, status: &str, ago: i64) -> Condition {
+        let at = k8s_openapi::jiff::Timestamp::now() - k8s_openapi::jiff::SignedDuration::from_secs(ago);
+        Condition {
+            type_: type_.into(),
+            status: status.into(),
+            reason: "r".into(),
+            message: String::new(),
+            observed_generation: None,
+            last_transition_time: Time(at),
+        }
+    }
+
+    fn status(conditions: Vec<Condition>) -> GameServerStatus {
+        GameServerStatus { conditions, ..Default::default() }
+    }
+
+    #[test]
+    fn an_install_is_overdue_from_the_later_of_made_and_not_ready() {
+        let timeout = Duration::from_secs(600);
+        // Waited an hour for the box, made five minutes ago: not overdue.
+        let waited = status(vec![condition("Synced", "True", 300), condition("Ready", "False", 3600)]);
+        assert_eq!(install_overdue(&waited, timeout), None);
+        // Made twenty minutes ago and never ready: overdue.
+        let slow = status(vec![condition("Synced", "True", 1200), condition("Ready", "False", 1200)]);
+        assert!(install_overdue(&slow, timeout).is_some_and(|d| d >= Duration::from_secs(1199)));
+        // Made again (deleted by hand) a minute ago, after a long Ready life: not overdue.
+        let remade = status(vec![condition("Synced", "True", 86_400), condition("Ready", "False", 60)]);
+        assert_eq!(install_overdue(&remade, timeout), None);
+        // Not made yet (Synced False): nothing to time.
+        let unmade = status(vec![condition("Synced", "False", 5000), condition("Ready", "False", 5000)]);
+        assert_eq!(install_overdue(&unmade, timeout), None);
+    }
 }

@@ -35,8 +35,8 @@ use tokio::sync::Mutex;
 use tokio::time::Instant;
 
 pub use access::SimKey;
-pub use catalog::Catalog;
 use access::{Buckets, Throttled};
+pub use catalog::Catalog;
 use routes::{Query, Request};
 use state::{SimError, State};
 
@@ -125,7 +125,8 @@ pub struct Stats {
     pub requests: BTreeMap<String, u64>,
     /// API requests that reached routing (429s and auth failures excluded).
     pub total: u64,
-    /// POST, PATCH and DELETE among them.
+    /// POST, PATCH and DELETE among them that the panel carried out (answered 2xx): a write it
+    /// refused (a 403, a 422…) changed nothing.
     pub writes: u64,
     pub rate_limited: u64,
     pub faults_injected: u64,
@@ -363,19 +364,20 @@ impl Sim {
             let mut stats = self.stats.lock().await;
             *stats.requests.entry(format!("{method} {}", route_pattern(&segments))).or_default() += 1;
             stats.total += 1;
-            if method != Method::GET {
-                stats.writes += 1;
-            }
         }
         let mut response = match self.inject_fault().await {
             Some(fault) => fault,
             None => {
-                let request = Request { method: &method, segments: &segments, query: &query, body: &body, key: &key, view };
+                let request =
+                    Request { method: &method, segments: &segments, query: &query, body: &body, key: &key, view };
                 self.route(request).await.unwrap_or_else(err)
             }
         };
         if let Some(remaining) = remaining {
             self.rate_limit_headers(&mut response, remaining, None);
+        }
+        if method != Method::GET && response.status().is_success() {
+            self.stats.lock().await.writes += 1;
         }
         let delay = self.faults.lock().await.write_response_delay_ms;
         if method != Method::GET && delay > 0 {
@@ -417,8 +419,10 @@ impl Sim {
     /// `X-RateLimit-Reset`), as Laravel's `ThrottleRequests` sets them. INFERRED for Wisp.
     fn rate_limit_headers(&self, response: &mut Response, remaining: u32, retry_after: Option<String>) {
         let h = response.headers_mut();
-        let mut pairs =
-            vec![("x-ratelimit-limit", self.config.rate_limit.to_string()), ("x-ratelimit-remaining", remaining.to_string())];
+        let mut pairs = vec![
+            ("x-ratelimit-limit", self.config.rate_limit.to_string()),
+            ("x-ratelimit-remaining", remaining.to_string()),
+        ];
         if let Some(retry_after) = retry_after {
             if let Ok(seconds) = retry_after.parse::<i64>() {
                 let epoch = k8s_openapi::jiff::Timestamp::now().as_second().saturating_add(seconds);

@@ -4,7 +4,7 @@ use serde_json::{Value, json};
 
 use super::catalog::{SeedEgg, SeedLocation, SeedNest, SeedNode};
 use super::ids::{self, Kind};
-use super::state::{ErrorEntry, Server, SimError, State, User, now_iso, object, status};
+use super::state::{Allocation, ErrorEntry, Server, SimError, State, User, now_iso, object, status};
 use crate::crd::Flavor;
 
 /// How one answer shows objects.
@@ -92,7 +92,8 @@ fn error_entry(flavor: Flavor, status: u16, e: &ErrorEntry) -> Value {
 
 pub fn user(view: View, u: &User) -> Value {
     let flavor = view.flavor;
-    let mut pairs = vec![("id", view.id(Kind::User, u.id)), ("external_id", json!(u.external_id)), ("uuid", json!(u.uuid))];
+    let mut pairs =
+        vec![("id", view.id(Kind::User, u.id)), ("external_id", json!(u.external_id)), ("uuid", json!(u.uuid))];
     if flavor == Flavor::Pterodactyl {
         pairs.push(("username", json!(u.username)));
     }
@@ -194,6 +195,14 @@ pub fn egg(flavor: Flavor, nest: i64, e: &SeedEgg, with_variables: bool) -> Valu
     item("egg", object(pairs))
 }
 
+pub fn allocation(view: View, a: &Allocation) -> Value {
+    item(
+        "allocation",
+        json!({"id": view.id(Kind::Allocation, a.id), "ip": a.ip, "alias": null, "port": a.port, "notes": null,
+               "assigned": a.server.is_some()}),
+    )
+}
+
 pub fn server(state: &State, s: &Server, view: View, allocations: Include) -> Value {
     let mut environment: serde_json::Map<String, Value> =
         s.environment.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
@@ -262,16 +271,8 @@ pub fn server(state: &State, s: &Server, view: View, allocations: Include) -> Va
         Include::Omitted => {}
         Include::Denied => pairs.push(("relationships", json!({"allocations": null_resource()}))),
         Include::Shown => {
-            let allocations: Vec<Value> = state
-                .server_allocations(s.id)
-                .into_iter()
-                .map(|a| {
-                    item(
-                        "allocation",
-                        json!({"id": view.id(Kind::Allocation, a.id), "ip": a.ip, "alias": null, "port": a.port, "notes": null, "assigned": true}),
-                    )
-                })
-                .collect();
+            let allocations: Vec<Value> =
+                state.server_allocations(s.id).into_iter().map(|a| allocation(view, a)).collect();
             pairs.push(("relationships", json!({"allocations": {"object": "list", "data": allocations}})));
         }
     }

@@ -96,6 +96,16 @@ impl Sim {
                 let items = state.catalog.nodes.iter().map(|n| render::node(view, n, &state)).collect();
                 paged(items, q, "/api/application/nodes")
             }
+            ("GET", ["nodes", node, "allocations"]) => {
+                let node = ids::parse(Kind::Node, node).ok_or_else(SimError::not_found)?;
+                let items = state
+                    .allocations
+                    .iter()
+                    .filter(|a| a.node.unsigned_abs() == node)
+                    .map(|a| render::allocation(view, a))
+                    .collect();
+                paged(items, q, "/api/application/nodes/allocations")
+            }
             ("GET", ["nests"]) => {
                 paged(state.catalog.nests.iter().map(render::nest).collect(), q, "/api/application/nests")
             }
@@ -242,6 +252,9 @@ fn bound(state: &State, seg: &[&str]) -> Result<(), SimError> {
         ["servers", "external", ..] | ["users", "external", ..] => true,
         ["servers", id, ..] => ids::parse(Kind::Server, id).is_some_and(|id| state.servers.contains_key(&id)),
         ["users", id, ..] => ids::parse(Kind::User, id).is_some_and(|id| state.users.contains_key(&id)),
+        ["nodes", id, ..] => {
+            ids::parse(Kind::Node, id).is_some_and(|id| state.catalog.nodes.iter().any(|n| n.id.unsigned_abs() == id))
+        }
         ["nests", nest, rest @ ..] => {
             let nest = state.catalog.nests.iter().find(|n| n.id.to_string() == *nest);
             match (nest, rest) {

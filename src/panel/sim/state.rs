@@ -46,7 +46,11 @@ impl SimError {
 
     /// A path the panel has no route for (Laravel's router: "The route … could not be found.").
     pub fn no_route(path: &str) -> Self {
-        Self::new(404, "NotFoundHttpException", format!("The route {} could not be found.", path.trim_start_matches('/')))
+        Self::new(
+            404,
+            "NotFoundHttpException",
+            format!("The route {} could not be found.", path.trim_start_matches('/')),
+        )
     }
 
     /// The key lacks the permission bit the route needs (panel `ApplicationApiRequest::authorize`).
