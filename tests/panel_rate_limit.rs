@@ -108,7 +108,6 @@ async fn two_gamepanels_on_one_admins_bucket_converge_with_few_429s() {
     let took = started.elapsed();
     let ours = world.operator_outcomes("rate_limited").await;
     let operator_requests = world.operator_outcomes("").await;
-    let stats = world.panel.stats().await;
     support::report(&format!(
         "shared bucket (60/min, two GamePanels, another client of the admin spent {} and was refused {}): \
          10 servers converged in {:.1} s with {operator_requests} operator requests; the operator's 429s: {ours} \

@@ -216,9 +216,10 @@ impl<D: Dialect> Panel for Client<D> {
             Some(server) => lacks(decode::server(&server, D::STATE).map(drop), "allocations", false)?,
             None => {
                 // No server to look at: a node's allocations need the same permission.
-                let node = self.http.get("/nodes", &one()).await.ok();
-                if let Some(id) = node.as_ref().and_then(|b| b.pointer("/data/0/attributes/id")).map(Value::to_string) {
-                    let path = format!("/nodes/{}/allocations", segment(id.trim_matches('"')));
+                let nodes = self.http.get("/nodes", &one()).await.ok();
+                let node = nodes.as_ref().and_then(|b| b.pointer("/data/0/attributes"));
+                if let Some(id) = node.and_then(|n| decode::id(n, "node", "id").ok()) {
+                    let path = format!("/nodes/{}/allocations", segment(&id));
                     lacks(self.http.get(&path, &one()).await.map(drop), "allocations", false)?;
                 }
             }

@@ -194,9 +194,9 @@ impl HttpCore {
         let retry_after = header("retry-after").map(|v| retry_after(&v));
         let remaining = header("x-ratelimit-remaining").and_then(|v| v.parse().ok());
         let location = header("location");
-        let html = header("content-type").is_some_and(|t| !t.contains("json"));
+        let not_json = header("content-type").is_some_and(|t| !t.contains("json"));
         let text = response.text().await.map_err(|e| self.transport_error(&what, &e))?;
-        Ok(Answer { status, retry_after, remaining, location, html, text })
+        Ok(Answer { status, retry_after, remaining, location, not_json, text })
     }
 
     /// What an answer means: its JSON, or the error it is.
@@ -207,7 +207,7 @@ impl HttpCore {
             // Wisp's headers are unknown: without Retry-After, back off for a fixed while.
             let retry_after = answer.retry_after.unwrap_or(Duration::from_secs(10));
             self.limiter.pause(retry_after).await;
-            return Err(PanelError::RateLimited { retry_after: retry_after.min(super::limiter::MAX_PAUSE) });
+            return Err(PanelError::RateLimited { retry_after });
         }
         if status.is_redirection() {
             // A panel answers its API with JSON, never a redirect: this is http→https, a login
@@ -224,7 +224,7 @@ impl HttpCore {
             }
             return serde_json::from_str(&answer.text).map(Some).map_err(|e| {
                 let message = format!("{what}: the answer is not JSON ({e}): {}", snippet(&answer.text));
-                if answer.html {
+                if answer.not_json {
                     PanelError::NotAPanel { status: status.as_u16(), message }
                 } else {
                     PanelError::Unexpected { status: status.as_u16(), message }
@@ -334,18 +334,18 @@ fn snippet(text: &str) -> String {
 /// `Retry-After` as seconds or as an HTTP date, at most [`super::limiter::MAX_PAUSE`]; anything
 /// else reads as ten seconds.
 fn retry_after(value: &str) -> Duration {
-    let fallback = Duration::from_secs(10);
-    let delay = match value.parse::<u64>() {
-        Ok(seconds) => Duration::from_secs(seconds.min(super::limiter::MAX_PAUSE.as_secs())),
+    let max = super::limiter::MAX_PAUSE.as_secs();
+    let seconds = match value.parse::<u64>() {
+        Ok(seconds) => seconds.min(max),
         Err(_) => match k8s_openapi::jiff::fmt::rfc2822::parse(value) {
             Ok(date) => {
-                let seconds = date.timestamp().as_second() - k8s_openapi::jiff::Timestamp::now().as_second();
-                Duration::from_secs(seconds.clamp(0, super::limiter::MAX_PAUSE.as_secs() as i64) as u64)
+                let left = date.timestamp().as_second() - k8s_openapi::jiff::Timestamp::now().as_second();
+                left.clamp(0, max as i64) as u64
             }
-            Err(_) => fallback,
+            Err(_) => 10,
         },
     };
-    delay.min(super::limiter::MAX_PAUSE)
+    Duration::from_secs(seconds)
 }
 
 /// What came back for one request.
@@ -354,8 +354,8 @@ struct Answer {
     retry_after: Option<Duration>,
     remaining: Option<u32>,
     location: Option<String>,
-    /// The body is not JSON by its content type.
-    html: bool,
+    /// The body is not JSON by its content type (an HTML page, say).
+    not_json: bool,
     text: String,
 }
 

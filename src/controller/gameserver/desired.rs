@@ -93,7 +93,9 @@ pub fn desired(
     let environment = egg.environment(&spec.environment).into_iter().map(|(k, v)| (k, as_stored(&v).to_string()));
     Ok(Desired {
         server: NewServer {
-            name: truncate(name.to_string(), 191),
+            // Cut to the panel's 191 characters, then trimmed again: a cut that ends in a space
+            // would otherwise differ from what the panel keeps.
+            name: as_stored(&truncate(name.to_string(), 191)).to_string(),
             description: as_stored(&description).to_string(),
             user: owner.to_string(),
             external_id: server.uid().unwrap_or_default(),
@@ -262,6 +264,9 @@ mod tests {
         // What the panel stores is what the operator wants: nothing to send again.
         let current = panel_server(&d);
         assert_eq!((d.details(&current), d.startup(&current)), (None, None));
+        let long = format!("{SURVIVAL}  displayName: '{}  x'\n", "a".repeat(190));
+        let cut = desired(&server(&long), &gbox(), &egg(), &reserved(), "7", false).unwrap();
+        assert_eq!(cut.name, "a".repeat(190), "cut to 191 characters, then trimmed as the panel would");
         let blank = format!("{SURVIVAL}  displayName: ' \t'\n");
         let err = desired(&server(&blank), &gbox(), &egg(), &reserved(), "7", false).unwrap_err();
         assert!(err.starts_with("spec.displayName:"), "{err}");
