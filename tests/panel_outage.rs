@@ -45,7 +45,7 @@ async fn a_long_panel_outage_loses_nothing_and_converges_when_it_returns() {
     }
     let before = panel_ids(&world).await;
     assert_eq!(before.len(), 3);
-    let creates_before = world.panel.stats().await.count("POST /servers");
+    let creates_before = world.panel.stats().await.servers_created;
 
     world.panel.sim.set_down(true);
     world.apply(server("late", "paper", "1Gi", "1")).await;
@@ -134,7 +134,7 @@ async fn a_long_panel_outage_loses_nothing_and_converges_when_it_returns() {
     let grow_uid = grow.metadata.uid.unwrap_or_default();
     let grow_panel = on_panel.iter().find(|p| p.external_id.as_deref() == Some(&grow_uid)).expect("grow on the panel");
     assert_eq!(grow_panel.memory, 2048);
-    let creates = world.panel.stats().await.count("POST /servers") - creates_before;
+    let creates = world.panel.stats().await.servers_created - creates_before;
     assert_eq!(creates, 1, "one create (late) after the outage");
     world.teardown().await;
 }

@@ -1,5 +1,6 @@
 //! The panel's API key never leaves the Secret: every panel error path is provoked (422, 404, 429,
-//! no capacity, 401/403, 5xx, timeouts, an outage, a response that is not JSON) with the operator
+//! no capacity, 401/403, a missing permission, a game node down, 5xx, timeouts, an outage, an HTML
+//! page, a response that is not JSON) with the operator
 //! logging at `trace`, and the key (and every 12-character piece of it) is searched for in its log,
 //! the events, the statuses of all three kinds, and `/metrics`.
 
@@ -21,8 +22,18 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 const WRONG_KEY: &str = "ptla_LEAKwrongLEAKwrongLEAKwrongLEAKwrongLEAKwrong01";
 
 /// Every outcome label of `PanelError`, which the operator must have met.
-const ERROR_OUTCOMES: [&str; 7] =
-    ["validation", "not_found", "rate_limited", "no_capacity", "unauthorized", "unavailable", "unexpected"];
+const ERROR_OUTCOMES: [&str; 10] = [
+    "validation",
+    "not_found",
+    "rate_limited",
+    "no_capacity",
+    "unauthorized",
+    "forbidden",
+    "node",
+    "not_a_panel",
+    "unavailable",
+    "unexpected",
+];
 
 /// Where `text` contains `key` or any 12-character piece of it (a truncated or partial leak).
 fn leaks(text: &str, key: &str) -> Vec<String> {
@@ -30,7 +41,7 @@ fn leaks(text: &str, key: &str) -> Vec<String> {
     bytes.windows(12).map(|w| w.iter().collect::<String>()).filter(|piece| text.contains(piece.as_str())).collect()
 }
 
-/// A loopback "panel" that answers every request with 200 and an HTML page.
+/// A loopback "panel" that answers every request with 200 and an HTML page it calls JSON.
 async fn html_server() -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
@@ -41,7 +52,7 @@ async fn html_server() -> String {
                 let _ = stream.read(&mut buf).await;
                 let body = "<html>maintenance</html>";
                 let head = format!(
-                    "HTTP/1.1 200 OK\r\ncontent-type: text/html\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
                     body.len()
                 );
                 let _ = stream.write_all(format!("{head}{body}").as_bytes()).await;
@@ -67,9 +78,14 @@ async fn panel_reason(world: &World, want: &str) {
     panic!("GamePanel never reached reason {want}\n{}", world.log_tail());
 }
 
-async fn outcomes_seen(world: &World) -> Vec<&'static str> {
+/// The outcomes the operator can meet on `flavor`: Wisp answers a wrong key with 403, never 401.
+fn outcomes(flavor: Flavor) -> Vec<&'static str> {
+    ERROR_OUTCOMES.into_iter().filter(|o| flavor == Flavor::Pterodactyl || *o != "unauthorized").collect()
+}
+
+async fn outcomes_seen(world: &World, flavor: Flavor) -> Vec<&'static str> {
     let (_, metrics) = world.operator_probe("/metrics").await;
-    ERROR_OUTCOMES
+    outcomes(flavor)
         .into_iter()
         .filter(|o| {
             metrics
@@ -154,11 +170,33 @@ async fn the_key_never_leaves_the_secret(flavor: Flavor) {
     world.panel.sim.set_down(false);
     world.wait_server("survival", "Ready after the outage", ready).await;
 
-    // 401/403: a wrong key in the Secret.
+    // A game node that does not answer a suspension.
+    let node = world.panel.servers().await.first().map(|s| s.node).expect("a server");
+    world.panel.set_faults(Faults { nodes_down: vec![node], ..Faults::default() }).await;
+    let mut suspended = server("survival", "paper", "3Gi", "1");
+    suspended["spec"]["suspended"] = json!(true);
+    world.apply(suspended).await;
+    world.wait_server("survival", "NodeUnavailable", |s| synced_reason(s).as_deref() == Some("NodeUnavailable")).await;
+    world.panel.set_faults(Faults::default()).await;
+    world.apply(server("survival", "paper", "3Gi", "1")).await;
+    world.wait_server("survival", "Ready again", ready).await;
+
+    // A host that answers HTML.
+    world.panel.set_faults(Faults { not_a_panel: true, ..Faults::default() }).await;
+    world.apply(server("survival", "paper", "2Gi", "1")).await;
+    world.wait_server("survival", "NotAPanel", |s| synced_reason(s).as_deref() == Some("NotAPanel")).await;
+    world.panel.set_faults(Faults::default()).await;
+    world.wait_server("survival", "Ready after the HTML", ready).await;
+
+    // 401/403: a wrong key in the Secret; then a key without a permission.
     let secrets: Api<Secret> = Api::namespaced(world.client.clone(), &world.ns);
     let set_key = |key: &str| Patch::Merge(json!({"stringData": {"apiKey": key}}));
     secrets.patch("panel-key", &PatchParams::default(), &set_key(WRONG_KEY)).await.expect("wrong key");
     panel_reason(&world, "CredentialsRejected").await;
+    let limited = format!("{SIM_KEY}limited");
+    world.panel.add_key(&limited, "admin", &[("r_servers", 1)]).await;
+    secrets.patch("panel-key", &PatchParams::default(), &set_key(&limited)).await.expect("limited key");
+    panel_reason(&world, "InsufficientPermissions").await;
     secrets.patch("panel-key", &PatchParams::default(), &set_key(SIM_KEY)).await.expect("right key");
     panel_reason(&world, "Connected").await;
 
@@ -168,13 +206,13 @@ async fn the_key_never_leaves_the_secret(flavor: Flavor) {
     panels.patch(&world.panel_name, &PatchParams::default(), &point(&html_server().await)).await.expect("url");
     let mut seen = Vec::new();
     for _ in 0..300 {
-        seen = outcomes_seen(&world).await;
-        if seen.len() == ERROR_OUTCOMES.len() {
+        seen = outcomes_seen(&world, flavor).await;
+        if seen.len() == outcomes(flavor).len() {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert_eq!(seen, ERROR_OUTCOMES, "not every panel error path was provoked\n{}", world.log_tail());
+    assert_eq!(seen, outcomes(flavor), "not every panel error path was provoked\n{}", world.log_tail());
     panels.patch(&world.panel_name, &PatchParams::default(), &point(&world.panel.sim.url)).await.expect("url");
     panel_reason(&world, "Connected").await;
 

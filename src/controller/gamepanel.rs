@@ -132,11 +132,12 @@ async fn apply(panel: Arc<GamePanel>, ctx: Arc<Context>) -> Result<Action> {
             })?;
             let checked = match (handle.listing_error(), &old.catalog) {
                 // The resync's listing fails: say so without asking the panel again; the lister
-                // tells us when a listing succeeds.
-                (Some(e), _) => Err(Refused::Panel(e)),
+                // tells us when a listing succeeds. (A refusal is looked into: a wrong Wisp key
+                // and a missing permission both answer 403.)
+                (Some(e), _) if !matches!(e, PanelError::Forbidden { .. }) => Err(Refused::Panel(e)),
                 // Found good lately: the status stands (this reconcile may be our own status write).
                 (None, Some(catalog)) if handle.checked_within(CATALOG_REFRESH / 2) => Ok(catalog.clone()),
-                (None, _) => {
+                _ => {
                     let checked = check(handle.panel.as_ref()).await;
                     handle.set_checked(checked.is_ok());
                     checked

@@ -132,7 +132,11 @@ pub struct Stats {
     pub faults_injected: u64,
     /// Connections closed unanswered while the panel was down (`SimHandle::set_down`).
     pub connections_refused: u64,
+    /// Servers on the panel now.
     pub servers: u64,
+    /// Servers and users the panel made (a create it refused, or rolled back, made none).
+    pub servers_created: u64,
+    pub users_created: u64,
 }
 
 impl Stats {
@@ -491,7 +495,9 @@ impl Sim {
             ("GET", "/stats") => {
                 let mut stats = self.stats.lock().await.clone();
                 stats.connections_refused = self.refused.load(Ordering::Relaxed);
-                stats.servers = self.state.lock().await.servers.len() as u64;
+                let state = self.state.lock().await;
+                stats.servers = state.servers.len() as u64;
+                (stats.servers_created, stats.users_created) = state.created();
                 json_response(200, &json!(stats))
             }
             ("POST", "/reset-stats") => {

@@ -215,6 +215,8 @@ pub struct State {
     pub install_delay: Duration,
     /// When each install in progress reports back: (instant, server id).
     installs: BTreeSet<(Instant, u64)>,
+    /// Servers made (and kept: a rolled-back create is not counted).
+    servers_created: u64,
     rng: StdRng,
     next_user: u64,
     next_server: u64,
@@ -293,10 +295,16 @@ impl State {
             allocations,
             install_delay,
             installs: BTreeSet::new(),
+            servers_created: 0,
             rng,
             next_user: 1,
             next_server: 1,
         }
+    }
+
+    /// How many servers and users the panel has made.
+    pub fn created(&self) -> (u64, u64) {
+        (self.servers_created, self.next_user - 1)
     }
 
     /// Lets every install due by `now` report back, as Wings does when its install container
@@ -585,6 +593,7 @@ impl State {
             a.server = Some(id);
         }
         self.servers.insert(id, server);
+        self.servers_created += 1;
         // With `skip_scripts` Wings reports the install done at once (wings `server/install.go`).
         let install = Install { succeeds: !install_fails, reinstall: false };
         if skip_scripts && install.succeeds {
