@@ -17,7 +17,7 @@ use futures::StreamExt;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use kube::runtime::WatchStreamExt;
 use pterobox::crd::{Flavor, GameBox, GamePanel, GameServer, ServerState};
-use pterobox::panel::sim::Stats;
+use pterobox::sim::Stats;
 use serde_json::{Value, json};
 use support::operator::{Operator, World};
 

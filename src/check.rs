@@ -10,9 +10,9 @@ use std::fmt::Write as _;
 use kube::ResourceExt;
 use serde_json::Value;
 
-use crate::budget::{self, Amounts, Resource, Verdict as BudgetVerdict};
+use crate::budget::{Amounts, Resource};
 use crate::crd::{GameBox, GamePanel, GameServer};
-use crate::review;
+use crate::review::{self, ServerVerdict};
 
 /// One YAML document and where it came from (`file#index`).
 #[derive(Debug, Clone)]
@@ -167,14 +167,8 @@ pub fn check(documents: &[Document]) -> Report {
         if let Some(problem) = review::spec_problem(gbox) {
             report.problems.push(format!("GameBox {ns}/{name}: {problem}"));
         }
-        if let Some(panel) = panels.get(&gbox.spec.panel_ref) {
-            let allowed = &panel.spec.allowed_namespaces;
-            if !allowed.is_empty() && !allowed.contains(ns) {
-                report.problems.push(format!(
-                    "GameBox {ns}/{name}: spec.panelRef: GamePanel {} does not allow namespace {ns}",
-                    gbox.spec.panel_ref
-                ));
-            }
+        if let Some(refused) = panels.get(&gbox.spec.panel_ref).and_then(|p| review::namespace_refused(gbox, p)) {
+            report.problems.push(format!("GameBox {ns}/{name}: {refused}"));
         }
     }
 
@@ -196,18 +190,20 @@ pub fn check(documents: &[Document]) -> Report {
             }
             continue;
         };
-        let limits = budget::limits(&gbox.spec.budget).unwrap_or_default();
-        let (candidates, invalid) = review::candidates(gbox, members.iter().copied());
-        let outcome = budget::admit(&box_name, &limits, &BTreeMap::new(), &candidates);
+        // Manifests carry no record of earlier admissions: the ledger starts empty.
+        let mut fresh = gbox.clone();
+        fresh.status = None;
+        let ledger = review::ledger(&fresh, None, &members);
         let mut sorted = members.clone();
         sorted.sort_by_key(|s| s.name_any());
         for s in sorted {
             let uid = s.uid().unwrap_or_default();
-            let verdict = match (invalid.get(&uid), outcome.verdicts.get(&uid)) {
-                (Some(why), _) => Verdict::Invalid(why.clone()),
-                (None, Some(BudgetVerdict::Admitted { reserved, .. })) => Verdict::Admitted(*reserved),
-                (None, Some(BudgetVerdict::Rejected { message })) => Verdict::Rejected(message.clone()),
-                (None, None) => Verdict::Invalid("not considered for admission".into()),
+            let verdict = match ledger.as_ref().map(|l| l.verdict(&uid)) {
+                Err(e) => Verdict::Invalid(format!("GameBox {ns}/{box_name}: {e}")),
+                Ok(Some(ServerVerdict::Invalid { message })) => Verdict::Invalid(message.clone()),
+                Ok(Some(ServerVerdict::Admitted { reserved, .. })) => Verdict::Admitted(*reserved),
+                Ok(Some(ServerVerdict::Rejected { message })) => Verdict::Rejected(message.clone()),
+                Ok(None) => Verdict::Invalid("not considered for admission".into()),
             };
             report.rows.push(row(s, verdict));
         }

@@ -11,4 +11,5 @@ pub mod metrics;
 pub mod names;
 pub mod panel;
 pub mod review;
+pub mod sim;
 pub mod webhook;

@@ -7,7 +7,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand, ValueEnum};
 use pterobox::crd::Flavor;
 use pterobox::leader::{Leadership, LeaseSettings};
-use pterobox::panel::sim::{self, Catalog, Faults, SimConfig};
+use pterobox::sim::{self, Catalog, Faults, SimConfig};
 use pterobox::webhook::certs;
 
 /// PteroBox sells boxes of game-server resources on a Pterodactyl or Wisp panel.

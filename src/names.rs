@@ -1,5 +1,5 @@
 //! Every string the cluster sees, in one place: API group, finalizer, field manager, annotations,
-//! condition types and reasons.
+//! condition types and reasons ([`Reason`]).
 
 /// API group of the three kinds.
 pub const GROUP: &str = "pterobox.io";
@@ -30,36 +30,96 @@ pub mod condition {
     pub const SYNCED: &str = "Synced";
 }
 
-/// Condition reasons and event reasons.
-pub mod reason {
-    pub const ADMITTED: &str = "Admitted";
-    pub const REJECTED: &str = "Rejected";
-    pub const BUDGET_EXCEEDED: &str = "BudgetExceeded";
-    pub const RESIZE_REJECTED: &str = "ResizeRejected";
-    pub const CREATED: &str = "Created";
-    pub const RESIZED: &str = "Resized";
-    pub const UPDATED: &str = "Updated";
-    pub const SUSPENDED: &str = "Suspended";
-    pub const UNSUSPENDED: &str = "Unsuspended";
-    pub const DELETED: &str = "Deleted";
-    pub const ORPHANED: &str = "Orphaned";
-    pub const DRIFT_CORRECTED: &str = "DriftCorrected";
-    pub const RECREATED: &str = "Recreated";
-    pub const PANEL_ERROR: &str = "PanelError";
-    pub const RECONCILE_PAUSED: &str = "ReconcilePaused";
-    pub const CREDENTIALS_MISSING: &str = "CredentialsMissing";
-    pub const CREDENTIALS_REJECTED: &str = "CredentialsRejected";
-    pub const UNREACHABLE: &str = "Unreachable";
-    pub const NO_CAPACITY: &str = "NoCapacity";
-    /// The GamePanel's URL does not answer as a panel's application API.
-    pub const NOT_A_PANEL: &str = "NotAPanel";
+/// Every reason the operator writes, in conditions and in events: `Reason::X.as_str()` is `"X"`.
+macro_rules! reasons {
+    ($($(#[$doc:meta])* $name:ident),* $(,)?) => {
+        /// A condition or event reason.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum Reason {
+            $($(#[$doc])* $name),*
+        }
+
+        impl Reason {
+            /// Every reason, for documentation and tests.
+            pub const ALL: &'static [Reason] = &[$(Reason::$name),*];
+
+            /// The reason as the cluster sees it.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Reason::$name => stringify!($name)),*
+                }
+            }
+        }
+    };
+}
+
+reasons! {
+    // GamePanel `Ready`.
+    Connected,
+    CredentialsMissing,
+    /// A wrong key, or a key refused on every resource.
+    CredentialsRejected,
     /// The API key lacks permission bits the operator needs (they are named in the message).
-    pub const INSUFFICIENT_PERMISSIONS: &str = "InsufficientPermissions";
+    InsufficientPermissions,
+    /// The GamePanel's URL does not answer as a panel's application API.
+    NotAPanel,
+    Unreachable,
+    // GameBox `Ready`, `OverBudget`, `Suspended`, `Expired`.
+    Ready,
+    PanelNotFound,
+    PanelNotAllowed,
+    PanelNotReady,
+    InvalidSpec,
+    OwnerRefused,
+    BudgetLowered,
+    WithinBudget,
+    Suspended,
+    Expired,
+    Active,
+    NotExpired,
+    // GameServer `Admitted`, `Synced`, `Ready`.
+    Admitted,
+    Rejected,
+    BudgetExceeded,
+    ResizeRejected,
+    Pending,
+    BoxNotFound,
+    BoxNotReady,
+    Synced,
+    ReconcilePaused,
+    PanelRefused,
+    NoCapacity,
+    RateLimited,
     /// The game node of a server failed or did not answer the panel.
-    pub const NODE_UNAVAILABLE: &str = "NodeUnavailable";
+    NodeUnavailable,
+    PanelUnavailable,
+    PanelServerGone,
+    Installing,
     /// The panel's install of a server failed (a Warning event too).
-    pub const INSTALL_FAILED: &str = "InstallFailed";
-    /// A server has been installing for longer than `--install-timeout` (a Warning event too).
-    pub const INSTALL_TIMEOUT: &str = "InstallTimeout";
-    pub const INVALID_SPEC: &str = "InvalidSpec";
+    InstallFailed,
+    /// A server has been installing for longer than `--install-timeout-secs` (a Warning event too).
+    InstallTimeout,
+    Deleting,
+    // Events only.
+    Created,
+    Resized,
+    Updated,
+    Unsuspended,
+    Deleted,
+    Orphaned,
+    DriftCorrected,
+    Recreated,
+    PanelError,
+}
+
+impl std::fmt::Display for Reason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl PartialEq<Reason> for String {
+    fn eq(&self, other: &Reason) -> bool {
+        self == other.as_str()
+    }
 }

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use kube::api::{Api, DeleteParams};
 use pterobox::crd::{Flavor, GameServer, ServerState};
-use pterobox::panel::sim::Faults;
+use pterobox::sim::Faults;
 use rand::{Rng, SeedableRng};
 use serde_json::json;
 use support::operator::{Operator, World, basic_box, exclusive, server};

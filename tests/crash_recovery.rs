@@ -6,7 +6,7 @@ mod support;
 use std::time::Duration;
 
 use pterobox::crd::{Flavor, ServerState};
-use pterobox::panel::sim::Faults;
+use pterobox::sim::Faults;
 use support::operator::{Operator, World, basic_box, exclusive, server};
 
 async fn a_crash_after_the_create_makes_no_duplicate(flavor: Flavor) {

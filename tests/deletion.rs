@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use kube::api::DeleteParams;
 use pterobox::crd::{Flavor, ServerState};
-use pterobox::panel::sim::Faults;
+use pterobox::sim::Faults;
 use serde_json::json;
 use support::operator::{World, basic_box, exclusive, server};
 

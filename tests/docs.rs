@@ -39,3 +39,16 @@ fn the_readme_documents_every_field_of_every_kind() {
     }
     assert!(missing.is_empty(), "fields missing from the README's field reference: {missing:#?}");
 }
+
+#[test]
+fn the_readme_documents_every_reason() {
+    let readme = std::fs::read_to_string("README.md").expect("README.md");
+    let section = readme.split("### Conditions and reasons").nth(1).unwrap_or_default();
+    let section = section.split("\n## ").next().unwrap_or_default();
+    let missing: Vec<&str> = pterobox::names::Reason::ALL
+        .iter()
+        .map(|r| r.as_str())
+        .filter(|r| !section.contains(&format!("`{r}`")))
+        .collect();
+    assert!(missing.is_empty(), "reasons missing from the README's conditions: {missing:?}");
+}

@@ -6,7 +6,7 @@ mod support;
 use std::time::Duration;
 
 use pterobox::crd::Flavor;
-use pterobox::panel::sim::Faults;
+use pterobox::sim::Faults;
 use support::operator::{Operator, World, basic_box, condition, metric, server};
 
 #[tokio::test]

@@ -8,10 +8,10 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use pterobox::crd::Flavor;
-use pterobox::panel::sim::Faults;
 use pterobox::panel::{
     Build, Details, Digest, FeatureLimits, InstallState, Limits, NewServer, NewUser, PanelError, PanelUser, Startup,
 };
+use pterobox::sim::Faults;
 use support::panel::{SIM_KEY, TestPanel, start};
 
 fn new_user(n: &str) -> NewUser {

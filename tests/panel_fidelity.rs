@@ -10,8 +10,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use pterobox::crd::{Flavor, WispApiVersion};
-use pterobox::panel::sim::Faults;
 use pterobox::panel::{Digest, InstallState, Limits, NewServer, NewUser, Panel, PanelError, PanelUser};
+use pterobox::sim::Faults;
 use serde_json::json;
 use support::panel::{SIM_KEY, start};
 

@@ -7,7 +7,7 @@ mod support;
 use std::time::Duration;
 
 use pterobox::crd::{Flavor, GameServer, ServerState};
-use pterobox::panel::sim::Faults;
+use pterobox::sim::Faults;
 use support::operator::{Operator, World, basic_box, condition, exclusive, server};
 
 fn ready_reason(s: &GameServer) -> Option<String> {

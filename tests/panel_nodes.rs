@@ -6,7 +6,7 @@ mod support;
 
 use kube::api::{DeleteParams, Patch, PatchParams};
 use pterobox::crd::{Flavor, GameServer, ServerState};
-use pterobox::panel::sim::Faults;
+use pterobox::sim::Faults;
 use serde_json::json;
 use support::operator::{World, basic_box, condition, exclusive, server};
 

@@ -12,7 +12,7 @@ use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::api::events::v1::Event;
 use kube::api::{Api, Patch, PatchParams};
 use pterobox::crd::{Flavor, GameBox, GamePanel, GameServer, ServerState};
-use pterobox::panel::sim::Faults;
+use pterobox::sim::Faults;
 use serde_json::json;
 use support::operator::{Operator, World, basic_box, condition, exclusive, server};
 use support::panel::SIM_KEY;

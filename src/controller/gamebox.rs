@@ -17,16 +17,11 @@ use tracing::Instrument;
 use super::cached::CachedServer;
 use super::conditions::{Want, merge};
 use super::{Context, Error, Result, apply_status};
-use crate::budget::{self, Amounts, Resource, Verdict};
-use crate::crd::{
-    Flavor, GameBox, GameBoxStatus, GamePanel, GameServer, LedgerEntry, LedgerState, OwnerStatus, Summary,
-};
-use crate::names::{FINALIZER, condition, reason};
+use crate::budget::{self, Amounts, Resource};
+use crate::crd::{Flavor, GameBox, GameBoxStatus, GamePanel, GameServer, OwnerStatus, Summary};
+use crate::names::{FINALIZER, Reason, condition};
 use crate::panel::{NewUser, PanelError, pterodactyl};
-use crate::review::{self, admitted, candidates, expiry};
-
-/// How many rejected servers the ledger lists (each rejected server's own status has its verdict).
-pub const MAX_REJECTED_IN_LEDGER: usize = 20;
+use crate::review::{self, Ledger, expiry};
 
 /// The GameBox controller: its cache names every box it applies on `changed` (for the GameServer
 /// controller). A box is reconciled when the GameServer cache has applied a change to one of its
@@ -69,26 +64,23 @@ pub fn in_box(servers: &Store<CachedServer>, namespace: Option<&str>, name: &str
 }
 
 /// Why a box cannot serve its servers, if it cannot: checks of the panel, eggs and templates.
-fn readiness(gbox: &GameBox, panel: Option<&GamePanel>) -> std::result::Result<(), (&'static str, String)> {
+fn readiness(gbox: &GameBox, panel: Option<&GamePanel>) -> std::result::Result<(), (Reason, String)> {
     let Some(panel) = panel else {
-        return Err(("PanelNotFound", format!("GamePanel {} does not exist", gbox.spec.panel_ref)));
+        return Err((Reason::PanelNotFound, format!("GamePanel {} does not exist", gbox.spec.panel_ref)));
     };
-    let ns = gbox.namespace().unwrap_or_default();
-    if !panel.spec.allowed_namespaces.is_empty() && !panel.spec.allowed_namespaces.contains(&ns) {
-        return Err(("PanelNotAllowed", format!("GamePanel {} does not allow namespace {ns}", gbox.spec.panel_ref)));
+    if let Some(refused) = review::namespace_refused(gbox, panel) {
+        return Err((Reason::PanelNotAllowed, refused));
     }
     let status = panel.status.clone().unwrap_or_default();
     if !super::conditions::is_true(&status.conditions, condition::READY) {
-        let why = super::conditions::find(&status.conditions, condition::READY)
-            .map(|c| c.message.clone())
-            .unwrap_or_default();
-        return Err(("PanelNotReady", format!("GamePanel {} is not ready: {why}", gbox.spec.panel_ref)));
+        let why = super::conditions::message(&status.conditions, condition::READY);
+        return Err((Reason::PanelNotReady, format!("GamePanel {} is not ready: {why}", gbox.spec.panel_ref)));
     }
     if let Some(catalog) = &status.catalog {
         for (i, offer) in gbox.spec.eggs.iter().enumerate() {
             if !catalog.eggs.iter().any(|e| e.nest == offer.nest && e.egg == offer.egg) {
                 return Err((
-                    reason::INVALID_SPEC,
+                    Reason::InvalidSpec,
                     format!(
                         "spec.eggs[{i}]: nest {} egg {} does not exist on GamePanel {}",
                         offer.nest, offer.egg, gbox.spec.panel_ref
@@ -97,7 +89,7 @@ fn readiness(gbox: &GameBox, panel: Option<&GamePanel>) -> std::result::Result<(
             }
         }
     }
-    review::spec_problem(gbox).map_or(Ok(()), |message| Err((reason::INVALID_SPEC, message)))
+    review::spec_problem(gbox).map_or(Ok(()), |message| Err((Reason::InvalidSpec, message)))
 }
 
 /// How many generated usernames an owner's create tries before it reports the panel's refusal.
@@ -178,139 +170,129 @@ pub async fn reconcile(gbox: Arc<GameBox>, ctx: Arc<Context>) -> Result<Action> 
     .map_err(|e| Error::Finalizer(Box::new(e)))
 }
 
+/// dereference (panel, servers) → ledger (pure) → readiness and owner (the only panel call) →
+/// status (pure) → write.
 async fn apply(gbox: Arc<GameBox>, ctx: Arc<Context>) -> Result<Action> {
     ctx.caches_ready().await?;
     let ns = gbox.namespace().unwrap_or_default();
-    let key = format!("GameBox/{ns}/{}", gbox.name_any());
+    let panel = ctx.panels.get(&ObjectRef::new(&gbox.spec.panel_ref));
+    let servers = servers_of(&ctx, &gbox);
+    let ledger = review::ledger(&gbox, panel.as_deref(), &servers.iter().collect::<Vec<_>>());
+    let (ready, owner, requeue) = ready_and_owner(&ctx, &gbox, panel.as_deref()).await;
+    let (expired, until_expiry) = expiry(&gbox);
+    let status = box_status(&gbox, ledger.as_ref(), ready, owner, expired);
+    if let Ok(ledger) = &ledger {
+        crate::metrics::get().box_usage(&ns, &gbox.name_any(), Some((&ledger.used, &ledger.limits)));
+    }
     let api: Api<GameBox> = Api::namespaced(ctx.client.clone(), &ns);
+    let written = apply_status(&api, gbox.as_ref(), gbox.status.as_ref(), &status).await?;
+    tracing::debug!(admitted = status.servers.len(), status_written = written, "reconciled");
+    // The instant the box expires, its servers must be suspended.
+    Ok(Action::requeue(until_expiry.map_or(requeue, |left| requeue.min(left))))
+}
+
+/// The box's `Ready` condition and its owner on the panel (made if needed), and when to look again.
+async fn ready_and_owner(
+    ctx: &Context,
+    gbox: &GameBox,
+    panel: Option<&GamePanel>,
+) -> (Want, Option<OwnerStatus>, Duration) {
+    let owner = gbox.status.as_ref().and_then(|s| s.owner.clone());
+    let ready = |owner| (Want::new(condition::READY, true, Reason::Ready, "the owner exists on the panel"), owner);
+    if let Err((why, message)) = readiness(gbox, panel) {
+        // A panel that becomes ready triggers its boxes; this is only a safety net.
+        return (Want::new(condition::READY, false, why, message), owner, Duration::from_secs(30));
+    }
+    if owner.is_some() {
+        let (want, owner) = ready(owner);
+        return (want, owner, Duration::from_secs(600));
+    }
+    let key = key(gbox);
+    match ensure_owner(ctx, gbox).await {
+        Ok(id) => {
+            ctx.succeeded(&key);
+            let (want, owner) = ready(Some(OwnerStatus { panel_user_id: id }));
+            (want, owner, Duration::from_secs(600))
+        }
+        Err(e) => {
+            crate::metrics::get().reconcile_failed("GameBox", e.label());
+            let why = match &e {
+                PanelError::Unauthorized { .. } => Reason::CredentialsRejected,
+                PanelError::Forbidden { .. } => Reason::InsufficientPermissions,
+                PanelError::NotAPanel { .. } => Reason::NotAPanel,
+                PanelError::Validation { .. } => Reason::OwnerRefused,
+                _ => Reason::Unreachable,
+            };
+            let message = format!("cannot ensure the owner user: {e}");
+            (Want::new(condition::READY, false, why, message), None, ctx.retry_delay(&key, &e))
+        }
+    }
+}
+
+/// The status a box reports (pure). When its budget does not parse, the record stays as it was:
+/// `Ready` says why.
+fn box_status(
+    gbox: &GameBox,
+    ledger: std::result::Result<&Ledger, &budget::FieldError>,
+    ready: Want,
+    owner: Option<OwnerStatus>,
+    expired: bool,
+) -> GameBoxStatus {
     let old = gbox.status.clone().unwrap_or_default();
     let generation = gbox.metadata.generation;
-    let panel = ctx.panels.get(&ObjectRef::new(&gbox.spec.panel_ref));
-
-    let mut requeue = Duration::from_secs(600);
-    let mut owner = old.owner.clone();
-    let ready = match readiness(&gbox, panel.as_deref()) {
-        Err((why, message)) => {
-            // A panel that becomes ready triggers its boxes; this is only a safety net.
-            requeue = Duration::from_secs(30);
-            Want::new(condition::READY, false, why, message)
+    let over = ledger.map(|l| l.over_budget.clone()).unwrap_or_default();
+    let over_budget = match ledger {
+        Ok(l) if !over.is_empty() => {
+            let detail: Vec<String> = over
+                .iter()
+                .map(|r| format!("{r} used {} > budget {}", r.show(l.used.get(*r)), r.show(l.limits.get(*r))))
+                .collect();
+            Want::new(
+                condition::OVER_BUDGET,
+                true,
+                Reason::BudgetLowered,
+                format!("use is above the budget ({}); nothing new is admitted", detail.join(", ")),
+            )
         }
-        Ok(()) if owner.is_some() => Want::new(condition::READY, true, "Ready", "the owner exists on the panel"),
-        Ok(()) => match ensure_owner(&ctx, &gbox).await {
-            Ok(id) => {
-                ctx.succeeded(&key);
-                owner = Some(OwnerStatus { panel_user_id: id });
-                Want::new(condition::READY, true, "Ready", "the owner exists on the panel")
-            }
-            Err(e) => {
-                crate::metrics::get().reconcile_failed("GameBox", e.label());
-                requeue = ctx.retry_delay(&key, &e);
-                let why = match &e {
-                    PanelError::Unauthorized { .. } => reason::CREDENTIALS_REJECTED,
-                    PanelError::Forbidden { .. } => reason::INSUFFICIENT_PERMISSIONS,
-                    PanelError::NotAPanel { .. } => reason::NOT_A_PANEL,
-                    PanelError::Validation { .. } => "OwnerRefused",
-                    _ => reason::UNREACHABLE,
-                };
-                Want::new(condition::READY, false, why, format!("cannot ensure the owner user: {e}"))
-            }
-        },
-    };
-
-    let limits = budget::limits(&gbox.spec.budget).unwrap_or_default();
-    let servers = servers_of(&ctx, &gbox);
-    let (candidates, invalid) = candidates(&gbox, &servers);
-    let outcome = budget::admit(&gbox.name_any(), &limits, &admitted(gbox.status.as_ref()), &candidates);
-    let mut ledger = Vec::new();
-    let mut rejected = 0;
-    let mut ordered = candidates.clone();
-    ordered.sort_by(|a, b| (&a.created, &a.name).cmp(&(&b.created, &b.name)));
-    for c in &ordered {
-        match outcome.verdicts.get(&c.uid) {
-            Some(Verdict::Admitted { reserved, resize_rejected }) => ledger.push(LedgerEntry {
-                name: c.name.clone(),
-                uid: Some(c.uid.clone()),
-                state: LedgerState::Admitted,
-                reserved: Some(budget::to_reservation(reserved)),
-                reason: resize_rejected.as_ref().map(|_| reason::RESIZE_REJECTED.to_string()),
-                message: resize_rejected.clone(),
-            }),
-            Some(Verdict::Rejected { message }) if rejected < MAX_REJECTED_IN_LEDGER => {
-                rejected += 1;
-                ledger.push(LedgerEntry {
-                    name: c.name.clone(),
-                    uid: Some(c.uid.clone()),
-                    state: LedgerState::Rejected,
-                    reserved: None,
-                    reason: Some(reason::BUDGET_EXCEEDED.into()),
-                    message: Some(message.clone()),
-                });
-            }
-            _ => {}
-        }
-    }
-    for (uid, message) in invalid.iter().take(MAX_REJECTED_IN_LEDGER.saturating_sub(rejected)) {
-        let name = servers.iter().find(|s| s.uid().as_deref() == Some(uid)).map(|s| s.name_any()).unwrap_or_default();
-        ledger.push(LedgerEntry {
-            name,
-            uid: Some(uid.clone()),
-            state: LedgerState::Rejected,
-            reserved: None,
-            reason: Some(reason::INVALID_SPEC.into()),
-            message: Some(message.clone()),
-        });
-    }
-
-    let (expired, until_expiry) = expiry(&gbox);
-    if let Some(left) = until_expiry {
-        requeue = requeue.min(left);
-    }
-    let over = outcome.used.over(&limits);
-    let over_budget = if over.is_empty() {
-        Want::new(condition::OVER_BUDGET, false, "WithinBudget", "")
-    } else {
-        let detail: Vec<String> = over
-            .iter()
-            .map(|r| format!("{r} used {} > budget {}", r.show(outcome.used.get(*r)), r.show(limits.get(*r))))
-            .collect();
-        Want::new(
-            condition::OVER_BUDGET,
-            true,
-            "BudgetLowered",
-            format!("use is above the budget ({}); nothing new is admitted", detail.join(", ")),
-        )
+        _ => Want::new(condition::OVER_BUDGET, false, Reason::WithinBudget, ""),
     };
     let suspended = match (gbox.spec.suspended, expired) {
-        (_, true) => Want::new(condition::SUSPENDED, true, "Expired", "the box has expired: its servers are suspended"),
-        (true, _) => {
-            Want::new(condition::SUSPENDED, true, "Suspended", "spec.suspended is true: its servers are suspended")
+        (_, true) => {
+            Want::new(condition::SUSPENDED, true, Reason::Expired, "the box has expired: its servers are suspended")
         }
-        _ => Want::new(condition::SUSPENDED, false, "Active", ""),
+        (true, _) => Want::new(
+            condition::SUSPENDED,
+            true,
+            Reason::Suspended,
+            "spec.suspended is true: its servers are suspended",
+        ),
+        _ => Want::new(condition::SUSPENDED, false, Reason::Active, ""),
     };
     let expired = if expired {
-        Want::new(
-            condition::EXPIRED,
-            true,
-            "Expired",
-            format!("expired at {}", gbox.spec.expires_at.as_ref().map(|t| t.0.to_string()).unwrap_or_default()),
-        )
+        let at = gbox.spec.expires_at.as_ref().map(|t| t.0.to_string()).unwrap_or_default();
+        Want::new(condition::EXPIRED, true, Reason::Expired, format!("expired at {at}"))
     } else {
-        Want::new(condition::EXPIRED, false, "NotExpired", "")
+        Want::new(condition::EXPIRED, false, Reason::NotExpired, "")
     };
-    let status = GameBoxStatus {
+    let conditions = merge(&old.conditions, vec![ready, over_budget, suspended, expired], generation);
+    let Ok(ledger) = ledger else {
+        return GameBoxStatus { observed_generation: generation, conditions, owner, ..old };
+    };
+    GameBoxStatus {
         observed_generation: generation,
-        conditions: merge(&old.conditions, vec![ready, over_budget, suspended, expired], generation),
+        conditions,
         owner,
-        budget: Some(budget::to_totals(&limits)),
-        used: Some(budget::to_totals(&outcome.used)),
-        exhausted: outcome.used.reached(&limits).iter().map(|r| r.name().to_string()).collect(),
-        summary: Some(summary(&outcome.used, &limits)),
-        servers: ledger,
-    };
-    crate::metrics::get().box_usage(&ns, &gbox.name_any(), Some((&outcome.used, &limits)));
-    let written = apply_status(&api, gbox.as_ref(), gbox.status.as_ref(), &status).await?;
-    tracing::debug!(admitted = outcome.used.servers, status_written = written, "reconciled");
-    Ok(Action::requeue(requeue))
+        budget: Some(budget::to_totals(&ledger.limits)),
+        used: Some(budget::to_totals(&ledger.used)),
+        exhausted: ledger.exhausted.iter().map(|r| r.name().to_string()).collect(),
+        summary: Some(summary(&ledger.used, &ledger.limits)),
+        servers: ledger.entries.clone(),
+    }
+}
+
+/// The backoff key of a box.
+fn key(gbox: &GameBox) -> String {
+    format!("GameBox/{}/{}", gbox.namespace().unwrap_or_default(), gbox.name_any())
 }
 
 /// Deleting a box deletes its GameServers first (each removes its panel server), then lets go.
@@ -345,6 +327,5 @@ pub fn error_policy(gbox: Arc<GameBox>, error: &Error, ctx: Arc<Context>) -> Act
         return Action::requeue(Duration::from_secs(2));
     }
     tracing::warn!(gamebox = %gbox.name_any(), error = %error, "GameBox reconcile failed");
-    let key = format!("GameBox/{}/{}", gbox.namespace().unwrap_or_default(), gbox.name_any());
-    Action::requeue(ctx.backoff(&key))
+    Action::requeue(ctx.backoff(&key(&gbox)))
 }

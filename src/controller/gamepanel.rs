@@ -16,7 +16,7 @@ use tracing::Instrument;
 use super::conditions::{Want, merge};
 use super::{Context, Error, Result, apply_status, parse_duration};
 use crate::crd::{CatalogEgg, CatalogLocation, GamePanel, GamePanelStatus, PanelCatalog};
-use crate::names::{condition, reason};
+use crate::names::{Reason, condition};
 use crate::panel::{self, ApiKey, HttpSettings, PanelError};
 
 /// Each reconcile re-reads the catalog; without a change it comes back this often (eggs and
@@ -105,7 +105,7 @@ async fn apply(panel: Arc<GamePanel>, ctx: Arc<Context>) -> Result<Action> {
         Err(missing) => {
             ctx.registry.remove(&name).await;
             (
-                Want::new(condition::READY, false, reason::CREDENTIALS_MISSING, missing),
+                Want::new(condition::READY, false, Reason::CredentialsMissing, missing),
                 old.catalog.clone(),
                 Duration::from_secs(60),
             )
@@ -114,7 +114,7 @@ async fn apply(panel: Arc<GamePanel>, ctx: Arc<Context>) -> Result<Action> {
             let spec = &panel.spec;
             let rpm = u32::try_from(spec.requests_per_minute).unwrap_or(1);
             let wisp = spec.wisp_api_version.unwrap_or_default();
-            let fingerprint = super::registry::fingerprint(&[
+            let fingerprint = crate::panel::informer::fingerprint(&[
                 &format!("{:?} {wisp:?}", spec.flavor),
                 &spec.url,
                 key.expose(),
@@ -149,7 +149,7 @@ async fn apply(panel: Arc<GamePanel>, ctx: Arc<Context>) -> Result<Action> {
                     let ok = Want::new(
                         condition::READY,
                         true,
-                        "Connected",
+                        Reason::Connected,
                         "the API key works, has every permission needed, and the catalog is read",
                     );
                     (ok, Some(c), resync.max(CATALOG_REFRESH))
@@ -157,7 +157,7 @@ async fn apply(panel: Arc<GamePanel>, ctx: Arc<Context>) -> Result<Action> {
                 Err(refused) => {
                     let (why, message) = refused.explain();
                     let requeue = match why {
-                        reason::UNREACHABLE => ctx.backoff(&name),
+                        Reason::Unreachable => ctx.backoff(&name),
                         _ => Duration::from_secs(60),
                     };
                     (Want::new(condition::READY, false, why, message), old.catalog.clone(), requeue)
@@ -188,7 +188,7 @@ enum Refused {
 
 impl Refused {
     /// The `Ready` reason and message.
-    fn explain(&self) -> (&'static str, String) {
+    fn explain(&self) -> (Reason, String) {
         match self {
             // Not one read allowed: the key is wrong (Wisp answers a wrong key with 403), or its
             // user is no administrator, or it has no permission at all.
@@ -196,7 +196,7 @@ impl Refused {
                 if REQUIRED_READS.iter().all(|r| missing.iter().any(|m| m.starts_with(r))) =>
             {
                 (
-                    reason::CREDENTIALS_REJECTED,
+                    Reason::CredentialsRejected,
                     format!(
                         "the panel refused the API key on every resource ({}): a wrong key, a key of a user who is not an administrator, or a key without permissions",
                         missing.join(", ")
@@ -204,18 +204,18 @@ impl Refused {
                 )
             }
             Refused::Permissions(missing) => (
-                reason::INSUFFICIENT_PERMISSIONS,
+                Reason::InsufficientPermissions,
                 format!(
                     "the API key lacks {}: give it read and write on servers and users, and read on allocations, locations, nests and eggs",
                     missing.join(", ")
                 ),
             ),
             Refused::Panel(PanelError::Unauthorized { status, message }) => {
-                (reason::CREDENTIALS_REJECTED, format!("the panel refused the API key ({status}): {message}"))
+                (Reason::CredentialsRejected, format!("the panel refused the API key ({status}): {message}"))
             }
-            Refused::Panel(e @ PanelError::Forbidden { .. }) => (reason::INSUFFICIENT_PERMISSIONS, e.to_string()),
-            Refused::Panel(e @ PanelError::NotAPanel { .. }) => (reason::NOT_A_PANEL, format!("spec.url {e}")),
-            Refused::Panel(e) => (reason::UNREACHABLE, e.to_string()),
+            Refused::Panel(e @ PanelError::Forbidden { .. }) => (Reason::InsufficientPermissions, e.to_string()),
+            Refused::Panel(e @ PanelError::NotAPanel { .. }) => (Reason::NotAPanel, format!("spec.url {e}")),
+            Refused::Panel(e) => (Reason::Unreachable, e.to_string()),
         }
     }
 }

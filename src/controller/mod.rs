@@ -6,7 +6,6 @@ pub mod conditions;
 pub mod gamebox;
 pub mod gamepanel;
 pub mod gameserver;
-pub mod registry;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,9 +18,10 @@ use kube::runtime::{Controller, watcher};
 use tokio::sync::mpsc;
 
 use crate::crd::{GameBox, GamePanel};
+use crate::names::Reason;
 use crate::panel::Digest;
+use crate::panel::informer::Registry;
 use cached::CachedServer;
-use registry::Registry;
 
 /// Everything that can fail in a reconcile.
 #[derive(Debug, thiserror::Error)]
@@ -164,7 +164,7 @@ impl Context {
     /// never fatal. Events are only emitted on transitions, so they are not aggregated into series:
     /// kube's recorder would keep every event in memory for that (at 10,000 servers, most of the
     /// operator's memory) and scan them all on each publish.
-    pub async fn event(&self, regarding: &ObjectReference, warning: bool, reason: &str, note: String) {
+    pub async fn event(&self, regarding: &ObjectReference, warning: bool, reason: Reason, note: String) {
         use k8s_openapi::api::events::v1::Event;
         use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
         let namespace = regarding.namespace.clone().unwrap_or_else(|| "default".into());
@@ -179,7 +179,7 @@ impl Context {
             },
             event_time: Some(MicroTime(now)),
             type_: Some(if warning { "Warning" } else { "Normal" }.into()),
-            reason: Some(reason.to_string()),
+            reason: Some(reason.as_str().to_string()),
             note: Some(note.chars().take(1000).collect()),
             action: Some("Reconcile".into()),
             regarding: Some(regarding.clone()),
@@ -189,7 +189,7 @@ impl Context {
         };
         let api: kube::Api<Event> = kube::Api::namespaced(self.client.clone(), &namespace);
         if let Err(e) = api.create(&Default::default(), &event).await {
-            tracing::warn!(error = %e, reason, "could not publish an event");
+            tracing::warn!(error = %e, %reason, "could not publish an event");
         }
     }
 

@@ -1,17 +1,18 @@
 //! What the operator does on a panel: one trait, [`Panel`], implemented over HTTP by [`Client`] in
 //! two dialects, [`pterodactyl::Pterodactyl`] (application API 1.x) and [`wisp::Wisp`] (Wisp
-//! application API). Each dialect absorbs its panel's quirks, so the controllers see one model. [`sim`] is an in-memory panel
-//! speaking either API, for tests, the benchmark and the demo.
+//! application API). Each dialect absorbs its panel's quirks, so the controllers see one model. The
+//! simulator that speaks either API is a product of its own: [`crate::sim`].
 
 pub mod acl;
 mod client;
 mod decode;
 mod error;
 mod http;
+pub mod informer;
 mod limiter;
 mod model;
 pub mod pterodactyl;
-pub mod sim;
+mod snapshot;
 pub mod wisp;
 
 use std::sync::Arc;

@@ -6,9 +6,8 @@ use std::collections::BTreeMap;
 use kube::ResourceExt;
 use serde_json::Value;
 
-use crate::budget::{self, Candidate, Verdict};
 use crate::crd::{GameBox, GamePanel, GameServer};
-use crate::review;
+use crate::review::{self, ServerVerdict};
 
 /// Allow (with warnings) or deny (with the message `kubectl` shows).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,26 +57,21 @@ pub fn review_server(
             )],
         };
     };
-    if let Some(problem) = review::server_problem(gbox, server) {
-        return Decision::deny(problem);
-    }
-    let uid = server.uid().unwrap_or_else(|| "pterobox.io/new-server".into());
-    let Ok(requested) = budget::requested(&server.spec.resources) else {
-        return Decision::allow(); // server_problem above already denies a request that does not parse
+    // The server among the box's others, under its own UID (a create has none yet).
+    let mut candidate = server.clone();
+    let uid = candidate.metadata.uid.get_or_insert_with(|| "pterobox.io/new-server".into()).clone();
+    let mut servers: Vec<&GameServer> = others.iter().copied().filter(|o| o.uid() != server.uid()).collect();
+    servers.push(&candidate);
+    let ledger = match review::ledger(gbox, None, &servers) {
+        Ok(ledger) => ledger,
+        Err(e) => return Decision::deny(format!("spec.box: box {} cannot admit anything: {e}", gbox.name_any())),
     };
-    let (mut candidates, _) = review::candidates(gbox, others.iter().copied().filter(|o| o.uid() != server.uid()));
-    candidates.push(Candidate {
-        uid: uid.clone(),
-        name: server.name_any(),
-        created: review::creation_key(server),
-        requested,
-        deleting: false,
-    });
-    let limits = budget::limits(&gbox.spec.budget).unwrap_or_default();
-    let outcome = budget::admit(&gbox.name_any(), &limits, &review::admitted(gbox.status.as_ref()), &candidates);
-    match outcome.verdicts.get(&uid) {
-        Some(Verdict::Rejected { message }) => Decision::deny(message.clone()),
-        Some(Verdict::Admitted { resize_rejected: Some(message), .. }) => Decision::deny(message.clone()),
+    match ledger.verdict(&uid) {
+        Some(
+            ServerVerdict::Invalid { message }
+            | ServerVerdict::Rejected { message }
+            | ServerVerdict::Admitted { resize_rejected: Some(message), .. },
+        ) => Decision::deny(message.clone()),
         _ => Decision::allow(),
     }
 }
@@ -91,28 +85,20 @@ pub fn review_box(gbox: &GameBox, panel: Option<&GamePanel>, servers: &[&GameSer
     if let Some(problem) = review::spec_problem(gbox) {
         return Decision::deny(problem);
     }
-    let ns = gbox.namespace().unwrap_or_default();
-    if let Some(panel) = panel {
-        let allowed = &panel.spec.allowed_namespaces;
-        if !allowed.is_empty() && !allowed.contains(&ns) {
-            return Decision::deny(format!(
-                "spec.panelRef: GamePanel {} does not allow namespace {ns} (allowedNamespaces: {})",
-                gbox.spec.panel_ref,
-                allowed.join(", ")
-            ));
-        }
+    let ledger = match review::ledger(gbox, panel, servers) {
+        Ok(ledger) => ledger,
+        Err(e) => return Decision::deny(e.to_string()),
+    };
+    if let Some(refused) = ledger.namespace_refused {
+        return Decision::deny(refused);
     }
     let mut warnings = Vec::new();
-    let limits = budget::limits(&gbox.spec.budget).unwrap_or_default();
-    let used = review::admitted(gbox.status.as_ref())
-        .values()
-        .fold(budget::Amounts::default(), |sum, r| sum.plus(&budget::Amounts { servers: 1, ..*r }));
-    for r in used.over(&limits) {
+    for r in ledger.over_budget {
         warnings.push(format!(
             "spec.budget.{}: {} is below what the box already uses ({}); nothing is deleted, nothing new is admitted until use falls",
             r.name(),
-            r.show(limits.get(r)),
-            r.show(used.get(r))
+            r.show(ledger.limits.get(r)),
+            r.show(ledger.used.get(r))
         ));
     }
     let mut orphaned: BTreeMap<&str, Vec<String>> = BTreeMap::new();
@@ -198,7 +184,8 @@ spec:
             }))
             .expect("status"),
         );
-        match review_box(&b, None, &[]) {
+        let a = server("a", Some("uid-a"), "2Gi");
+        match review_box(&b, None, &[&a]) {
             Decision::Allow { warnings } => {
                 assert!(warnings.iter().any(|w| w.contains("spec.budget.memory")), "{warnings:?}")
             }

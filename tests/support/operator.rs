@@ -166,7 +166,7 @@ impl World {
         test: &str,
         flavor: Flavor,
         resync: &str,
-        tweak: impl FnOnce(&mut pterobox::panel::sim::SimConfig),
+        tweak: impl FnOnce(&mut pterobox::sim::SimConfig),
     ) -> World {
         Self::with_operator(test, flavor, resync, tweak, |_| Operator::start(test)).await
     }
@@ -176,7 +176,7 @@ impl World {
         test: &str,
         flavor: Flavor,
         resync: &str,
-        tweak: impl FnOnce(&mut pterobox::panel::sim::SimConfig),
+        tweak: impl FnOnce(&mut pterobox::sim::SimConfig),
         start: impl FnOnce(&str) -> Operator,
     ) -> World {
         let client = super::admin_client().await;

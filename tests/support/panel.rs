@@ -3,8 +3,8 @@
 use std::sync::Arc;
 
 use pterobox::crd::Flavor;
-use pterobox::panel::sim::{self, Faults, SimConfig, SimHandle, Stats};
 use pterobox::panel::{self, ApiKey, HttpSettings, Panel};
+use pterobox::sim::{self, Faults, SimConfig, SimHandle, Stats};
 
 /// An API key that is easy to search for in logs and errors.
 pub const SIM_KEY: &str = "ptla_TESTKEYtestkeyTESTKEYtestkeyTESTKEYtestkey01";

@@ -5,11 +5,11 @@ use kube::runtime::reflector::ObjectRef;
 
 use super::{Reconciler, panel_reason, paused};
 use crate::controller::conditions::{Want, find, merge};
-use crate::controller::registry::Seen;
 use crate::controller::{Error, Result, apply_status};
 use crate::crd::{DeletionPolicy, GameServerStatus, ServerState};
-use crate::names::{PAUSED_ANNOTATION, condition, reason};
+use crate::names::{PAUSED_ANNOTATION, Reason, condition};
 use crate::panel::PanelError;
+use crate::panel::informer::Seen;
 
 impl Reconciler {
     /// Removes (Delete) or leaves (Orphan) the panel server; always succeeds when there is nothing
@@ -29,7 +29,7 @@ impl Reconciler {
         let Some(gbox) = gbox else {
             self.event(
                 true,
-                reason::ORPHANED,
+                Reason::Orphaned,
                 format!("box {} is gone: the panel server (if any) is left as it is", self.server.spec.box_name),
             )
             .await;
@@ -43,14 +43,14 @@ impl Reconciler {
         if self.ctx.panels.get(&ObjectRef::new(&gbox.spec.panel_ref)).is_none() {
             self.event(
                 true,
-                reason::ORPHANED,
+                Reason::Orphaned,
                 format!("GamePanel {} is gone: the panel server (if any) is left as it is", gbox.spec.panel_ref),
             )
             .await;
             return Ok(Action::await_change());
         }
         if policy == DeletionPolicy::Orphan {
-            self.event(false, reason::ORPHANED, "deletionPolicy Orphan: the panel server is left running".into()).await;
+            self.event(false, Reason::Orphaned, "deletionPolicy Orphan: the panel server is left running".into()).await;
             return Ok(Action::await_change());
         }
         let Some(handle) = self.ctx.registry.get(&gbox.spec.panel_ref) else {
@@ -74,7 +74,7 @@ impl Reconciler {
             Ok(id) => {
                 handle.forget(&uid);
                 if let Some(id) = id {
-                    self.event(false, reason::DELETED, format!("deleted panel server {id}")).await;
+                    self.event(false, Reason::Deleted, format!("deleted panel server {id}")).await;
                 }
                 Ok(Action::await_change())
             }
@@ -83,7 +83,7 @@ impl Reconciler {
                 let why = panel_reason(&e);
                 let message = format!("the panel server is not deleted yet ({e}); the GameServer stays until it is");
                 if find(&self.old.conditions, condition::SYNCED).is_none_or(|c| c.reason != why) {
-                    self.event(true, reason::PANEL_ERROR, message.clone()).await;
+                    self.event(true, Reason::PanelError, message.clone()).await;
                 }
                 self.deleting(Some(Want::new(condition::SYNCED, false, why, message.clone())), message).await?;
                 Err(e.into())
@@ -94,13 +94,11 @@ impl Reconciler {
     /// The status of a GameServer being deleted: not Ready (reason `Deleting`), Synced as `synced`
     /// says (else as it was), Admitted as it was.
     async fn deleting(&self, synced: Option<Want>, message: String) -> Result<()> {
-        let keep = |type_: &'static str| {
-            find(&self.old.conditions, type_).map(|c| Want::new(type_, c.status == "True", &c.reason, &c.message))
-        };
+        let keep = |type_: &'static str| find(&self.old.conditions, type_).map(|c| Want::kept(type_, c));
         let wanted = [
             keep(condition::ADMITTED),
             synced.or_else(|| keep(condition::SYNCED)),
-            Some(Want::new(condition::READY, false, "Deleting", message.clone())),
+            Some(Want::new(condition::READY, false, Reason::Deleting, message.clone())),
         ];
         let status = GameServerStatus {
             state: ServerState::Deleting,

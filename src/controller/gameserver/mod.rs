@@ -22,13 +22,13 @@ use tracing::Instrument;
 use super::cached::CachedServer;
 use super::conditions::{Want, is_true};
 use super::gamebox::{in_box, servers_of};
-use super::registry::{Listed, PanelHandle, Seen};
 use super::{Context, Error, Result};
-use crate::budget::{self, Amounts, Verdict};
+use crate::budget::{self, Amounts};
 use crate::crd::{Flavor, GameBox, GameServer, GameServerStatus, LedgerState, ServerState};
-use crate::names::{FINALIZER, PAUSED_ANNOTATION, condition, reason};
+use crate::names::{FINALIZER, PAUSED_ANNOTATION, Reason, condition};
+use crate::panel::informer::{Listed, PanelHandle, Seen};
 use crate::panel::{InstallState, PanelError, PanelServer};
-use crate::review::{admitted, candidates, expiry};
+use crate::review::{self, ServerVerdict, expiry};
 use desired::Desired;
 
 /// The GameServer controller. Its cache names, on `changed`, the box of every GameServer it applies
@@ -133,7 +133,7 @@ impl Report {
     fn waiting(
         state: ServerState,
         admitted: Want,
-        synced_reason: &str,
+        synced_reason: Reason,
         message: String,
         requeue: Option<Duration>,
     ) -> Self {
@@ -171,7 +171,7 @@ impl Reconciler {
         self.server.uid().unwrap_or_default()
     }
 
-    async fn event(&self, warning: bool, reason: &str, note: String) {
+    async fn event(&self, warning: bool, reason: Reason, note: String) {
         self.ctx.event(&self.server.object_ref(&()), warning, reason, note).await;
     }
 
@@ -188,41 +188,36 @@ impl Reconciler {
             status.servers.iter().find(|e| e.uid.as_deref() == Some(uid.as_str()) && e.state == LedgerState::Admitted)
             && let Some(reserved) = entry.reserved.as_ref().and_then(|r| budget::reserved(r).ok())
         {
-            let resize = (entry.reason.as_deref() == Some(reason::RESIZE_REJECTED))
+            let resize = (entry.reason.as_deref() == Some(Reason::ResizeRejected.as_str()))
                 .then(|| entry.message.clone().unwrap_or_default());
             return Ok((reserved, resize));
         }
-        // Not (yet) in the ledger: the same engine over the same inputs tells which it will be.
+        // Not (yet) in the ledger: the same function over the same inputs tells which it will be.
         let servers = servers_of(&self.ctx, gbox);
-        let (candidates, invalid) = candidates(gbox, &servers);
-        if let Some(message) = invalid.get(&uid) {
-            let admitted = Want::new(condition::ADMITTED, false, reason::INVALID_SPEC, message.clone());
-            return Err(Box::new(Report::waiting(
-                ServerState::Rejected,
-                admitted,
-                reason::INVALID_SPEC,
-                message.clone(),
-                None,
-            )));
-        }
-        let outcome = budget::admit(
-            &gbox.name_any(),
-            &budget::limits(&gbox.spec.budget).unwrap_or_default(),
-            &admitted(gbox.status.as_ref()),
-            &candidates,
-        );
-        match outcome.verdicts.get(&uid) {
-            Some(Verdict::Rejected { message }) => {
-                let admitted = Want::new(condition::ADMITTED, false, reason::BUDGET_EXCEEDED, message.clone());
-                Err(Box::new(Report::waiting(ServerState::Rejected, admitted, reason::REJECTED, message.clone(), None)))
+        let panel = self.ctx.panels.get(&ObjectRef::new(&gbox.spec.panel_ref));
+        let rejected = |why: Reason, message: &str, synced: Reason| {
+            let admitted = Want::new(condition::ADMITTED, false, why, message);
+            Err(Box::new(Report::waiting(ServerState::Rejected, admitted, synced, message.to_string(), None)))
+        };
+        let ledger = match review::ledger(gbox, panel.as_deref(), &servers.iter().collect::<Vec<_>>()) {
+            Ok(ledger) => ledger,
+            Err(e) => {
+                let message = format!("box {} cannot admit anything: {e}", gbox.name_any());
+                let admitted = Want::new(condition::ADMITTED, false, Reason::InvalidSpec, message.clone());
+                let report = Report::waiting(ServerState::Pending, admitted, Reason::BoxNotReady, message, None);
+                return Err(Box::new(report));
             }
+        };
+        match ledger.verdict(&uid) {
+            Some(ServerVerdict::Invalid { message }) => rejected(Reason::InvalidSpec, message, Reason::InvalidSpec),
+            Some(ServerVerdict::Rejected { message }) => rejected(Reason::BudgetExceeded, message, Reason::Rejected),
             _ => {
                 let message = format!("waiting for box {} to admit it", gbox.name_any());
-                let admitted = Want::new(condition::ADMITTED, false, "Pending", message.clone());
+                let admitted = Want::new(condition::ADMITTED, false, Reason::Pending, message.clone());
                 Err(Box::new(Report::waiting(
                     ServerState::Pending,
                     admitted,
-                    "Pending",
+                    Reason::Pending,
                     message,
                     Some(Duration::from_secs(30)),
                 )))
@@ -239,11 +234,11 @@ impl Reconciler {
     async fn observe_and_converge(&self) -> Report {
         let Some(gbox) = self.gbox() else {
             let message = format!("GameBox {} does not exist in this namespace", self.server.spec.box_name);
-            let admitted = Want::new(condition::ADMITTED, false, "BoxNotFound", message.clone());
+            let admitted = Want::new(condition::ADMITTED, false, Reason::BoxNotFound, message.clone());
             return Report::waiting(
                 ServerState::Pending,
                 admitted,
-                "BoxNotFound",
+                Reason::BoxNotFound,
                 message,
                 Some(Duration::from_secs(60)),
             );
@@ -256,17 +251,17 @@ impl Reconciler {
             Some(message) => Want::new(
                 condition::ADMITTED,
                 false,
-                reason::RESIZE_REJECTED,
+                Reason::ResizeRejected,
                 format!("keeps its previous reservation: {message}"),
             ),
             None => Want::new(
                 condition::ADMITTED,
                 true,
-                reason::ADMITTED,
+                Reason::Admitted,
                 format!("box {} holds its reservation", gbox.name_any()),
             ),
         };
-        let wait = |why: &str, message: String, requeue: Option<Duration>| {
+        let wait = |why: Reason, message: String, requeue: Option<Duration>| {
             let state = self.kept_state().unwrap_or(ServerState::Pending);
             let mut r = Report::waiting(state, admitted.clone(), why, message, requeue);
             r.reserved = Some(reserved);
@@ -274,38 +269,36 @@ impl Reconciler {
         };
         if paused(&self.server.metadata) || paused(&gbox.metadata) {
             let message = format!("{PAUSED_ANNOTATION} is \"true\" on the GameServer or its box: no panel writes");
-            let mut r = wait(reason::RECONCILE_PAUSED, message, None);
+            let mut r = wait(Reason::ReconcilePaused, message, None);
             r.state = self.old.state;
             return r;
         }
         let box_status = gbox.status.clone().unwrap_or_default();
         let Some(owner) = box_status.owner.as_ref().map(|o| o.panel_user_id.clone()) else {
             return wait(
-                "BoxNotReady",
+                Reason::BoxNotReady,
                 format!("box {} has no owner user on the panel yet", gbox.name_any()),
                 Some(Duration::from_secs(30)),
             );
         };
         if !is_true(&box_status.conditions, condition::READY) {
-            let why = super::conditions::find(&box_status.conditions, condition::READY)
-                .map(|c| c.message.clone())
-                .unwrap_or_default();
+            let why = super::conditions::message(&box_status.conditions, condition::READY);
             return wait(
-                "BoxNotReady",
+                Reason::BoxNotReady,
                 format!("box {} is not ready: {why}", gbox.name_any()),
                 Some(Duration::from_secs(30)),
             );
         }
         let Some(handle) = self.ctx.registry.get(&gbox.spec.panel_ref) else {
             return wait(
-                "PanelNotReady",
+                Reason::PanelNotReady,
                 format!("GamePanel {} is not connected", gbox.spec.panel_ref),
                 Some(Duration::from_secs(30)),
             );
         };
         let Some(offer) = gbox.spec.eggs.iter().find(|e| e.name == self.server.spec.egg) else {
             return wait(
-                reason::INVALID_SPEC,
+                Reason::InvalidSpec,
                 format!("spec.egg: {:?} is not offered by box {}", self.server.spec.egg, gbox.name_any()),
                 None,
             );
@@ -382,14 +375,14 @@ impl Reconciler {
             handle.record(current.clone());
             let (reason, note) = if reserved_changed {
                 (
-                    reason::RESIZED,
+                    Reason::Resized,
                     format!(
                         "limits set to memory={}Mi disk={}Mi cpu={}%",
                         build.limits.memory_mib, build.limits.disk_mib, build.limits.cpu_percent
                     ),
                 )
             } else {
-                (reason::DRIFT_CORRECTED, "limits changed on the panel were restored".to_string())
+                (Reason::DriftCorrected, "limits changed on the panel were restored".to_string())
             };
             self.event(false, reason, note).await;
         }
@@ -398,9 +391,9 @@ impl Reconciler {
             current = merge_write(current, updated);
             handle.record(current.clone());
             let (reason, note) = if generation_changed {
-                (reason::UPDATED, "name and description updated")
+                (Reason::Updated, "name and description updated")
             } else {
-                (reason::DRIFT_CORRECTED, "details changed on the panel were restored")
+                (Reason::DriftCorrected, "details changed on the panel were restored")
             };
             self.event(false, reason, note.into()).await;
         }
@@ -409,19 +402,19 @@ impl Reconciler {
             current = merge_write(current, updated);
             handle.record(current.clone());
             let (reason, note) = if generation_changed {
-                (reason::UPDATED, "startup and variables updated")
+                (Reason::Updated, "startup and variables updated")
             } else {
-                (reason::DRIFT_CORRECTED, "startup changed on the panel was restored")
+                (Reason::DriftCorrected, "startup changed on the panel was restored")
             };
             self.event(false, reason, note.into()).await;
         }
         if current.suspended != desired.suspended {
             if desired.suspended {
                 panel.suspend(&current.id).await?;
-                self.event(false, reason::SUSPENDED, "suspended on the panel".into()).await;
+                self.event(false, Reason::Suspended, "suspended on the panel".into()).await;
             } else {
                 panel.unsuspend(&current.id).await?;
-                self.event(false, reason::UNSUSPENDED, "unsuspended on the panel".into()).await;
+                self.event(false, Reason::Unsuspended, "unsuspended on the panel".into()).await;
             }
             current.suspended = desired.suspended;
             handle.record(current.clone());
@@ -452,14 +445,14 @@ impl Reconciler {
         if self.old.panel.is_some() {
             self.event(
                 true,
-                reason::RECREATED,
+                Reason::Recreated,
                 format!("the panel server was gone (deleted by hand?): created it again as {}", created.id),
             )
             .await;
         } else {
             self.event(
                 false,
-                reason::CREATED,
+                Reason::Created,
                 format!("created panel server {} with the reserved resources", created.id),
             )
             .await;
@@ -468,30 +461,30 @@ impl Reconciler {
     }
 
     fn converged(&self, current: PanelServer, admitted: Want) -> Report {
-        let installing = |why: &str, message: String| (ServerState::Installing, false, why.to_string(), message);
+        let installing = |why: Reason, message: String| (ServerState::Installing, false, why, message);
         let (state, ready, why, message) = match (current.install, current.suspended) {
             (InstallState::Installing, _) => match install_overdue(&self.old, self.ctx.settings.install_timeout) {
                 Some(for_) => installing(
-                    reason::INSTALL_TIMEOUT,
+                    Reason::InstallTimeout,
                     format!(
                         "the panel has been installing it for {}s, more than the {}s allowed: look at its install log on the panel",
                         for_.as_secs(),
                         self.ctx.settings.install_timeout.as_secs()
                     ),
                 ),
-                None => installing("Installing", "the panel is installing it".to_string()),
+                None => installing(Reason::Installing, "the panel is installing it".to_string()),
             },
             (InstallState::Failed, _) => (
                 ServerState::Failed,
                 false,
-                reason::INSTALL_FAILED.to_string(),
+                Reason::InstallFailed,
                 "the panel's install script failed: look at its install log and reinstall it on the panel".to_string(),
             ),
             (InstallState::Installed, true) => {
-                (ServerState::Suspended, true, "Ready".to_string(), "suspended on the panel, as asked".to_string())
+                (ServerState::Suspended, true, Reason::Ready, "suspended on the panel, as asked".to_string())
             }
             (InstallState::Installed, false) => {
-                (ServerState::Ready, true, "Ready".to_string(), "running on the panel as specified".to_string())
+                (ServerState::Ready, true, Reason::Ready, "running on the panel as specified".to_string())
             }
         };
         self.ctx.succeeded(&self.key);
@@ -501,7 +494,7 @@ impl Reconciler {
         Report {
             state,
             admitted,
-            synced: Want::new(condition::SYNCED, true, "Synced", "the panel matches the spec"),
+            synced: Want::new(condition::SYNCED, true, Reason::Synced, "the panel matches the spec"),
             ready: Want::new(condition::READY, ready, why, message.clone()),
             reserved: None,
             panel: Some(Box::new(current)),
@@ -512,7 +505,7 @@ impl Reconciler {
 
     async fn refused(&self, refusal: Refusal, admitted: Want) -> Report {
         let (why, message, requeue) = match &refusal {
-            Refusal::Spec(m) => (reason::INVALID_SPEC, m.clone(), None),
+            Refusal::Spec(m) => (Reason::InvalidSpec, m.clone(), None),
             Refusal::Panel(e) => {
                 let requeue = match e {
                     PanelError::Validation { .. } => Duration::from_secs(300),
@@ -538,11 +531,11 @@ impl Reconciler {
         }
         let old_synced = super::conditions::find(&self.old.conditions, condition::SYNCED);
         if old_synced.is_none_or(|c| c.reason != why) {
-            self.event(true, reason::PANEL_ERROR, message.clone()).await;
+            self.event(true, Reason::PanelError, message.clone()).await;
         }
         let state = match self.kept_state() {
             Some(state) => state,
-            None if why == reason::INVALID_SPEC || why == "PanelRefused" => ServerState::Failed,
+            None if why == Reason::InvalidSpec || why == Reason::PanelRefused => ServerState::Failed,
             None => ServerState::Creating,
         };
         Report::waiting(state, admitted, why, message, requeue)
@@ -575,17 +568,17 @@ fn install_overdue(old: &GameServerStatus, timeout: Duration) -> Option<Duration
 }
 
 /// The `Synced` reason for a panel error.
-fn panel_reason(e: &PanelError) -> &'static str {
+fn panel_reason(e: &PanelError) -> Reason {
     match e {
-        PanelError::Validation { .. } => "PanelRefused",
-        PanelError::NoCapacity { .. } => reason::NO_CAPACITY,
-        PanelError::RateLimited { .. } => "RateLimited",
-        PanelError::Unauthorized { .. } => reason::CREDENTIALS_REJECTED,
-        PanelError::Forbidden { .. } => reason::INSUFFICIENT_PERMISSIONS,
-        PanelError::Node { .. } => reason::NODE_UNAVAILABLE,
-        PanelError::NotAPanel { .. } => reason::NOT_A_PANEL,
-        PanelError::NotFound { .. } => "PanelServerGone",
-        PanelError::Unavailable { .. } | PanelError::Unexpected { .. } => "PanelUnavailable",
+        PanelError::Validation { .. } => Reason::PanelRefused,
+        PanelError::NoCapacity { .. } => Reason::NoCapacity,
+        PanelError::RateLimited { .. } => Reason::RateLimited,
+        PanelError::Unauthorized { .. } => Reason::CredentialsRejected,
+        PanelError::Forbidden { .. } => Reason::InsufficientPermissions,
+        PanelError::Node { .. } => Reason::NodeUnavailable,
+        PanelError::NotAPanel { .. } => Reason::NotAPanel,
+        PanelError::NotFound { .. } => Reason::PanelServerGone,
+        PanelError::Unavailable { .. } | PanelError::Unexpected { .. } => Reason::PanelUnavailable,
     }
 }
 

@@ -7,7 +7,7 @@ use crate::budget;
 use crate::controller::conditions::{find, is_true, merge};
 use crate::controller::{Result, apply_status};
 use crate::crd::{GameServerStatus, PanelRef, ServerState};
-use crate::names::{condition, reason};
+use crate::names::{Reason, condition};
 
 impl Reconciler {
     /// Writes the status (only if it changed) and the events of state transitions.
@@ -15,21 +15,21 @@ impl Reconciler {
         let old = &self.old;
         let generation = self.server.metadata.generation;
         if report.state == ServerState::Rejected && old.state != ServerState::Rejected {
-            self.event(true, reason::REJECTED, report.admitted.message.clone()).await;
+            self.event(true, Reason::Rejected, report.admitted.message.clone()).await;
         }
         if report.admitted.status && !is_true(&old.conditions, condition::ADMITTED) {
-            self.event(false, reason::ADMITTED, report.admitted.message.clone()).await;
+            self.event(false, Reason::Admitted, report.admitted.message.clone()).await;
         }
         // A failed or overdue install is told once, when the server comes to it.
-        for why in [reason::INSTALL_FAILED, reason::INSTALL_TIMEOUT] {
+        for why in [Reason::InstallFailed, Reason::InstallTimeout] {
             if report.ready.reason == why && find(&old.conditions, condition::READY).is_none_or(|c| c.reason != why) {
                 self.event(true, why, report.ready.message.clone()).await;
             }
         }
-        if report.synced.reason == reason::RECONCILE_PAUSED
-            && find(&old.conditions, condition::SYNCED).is_none_or(|c| c.reason != reason::RECONCILE_PAUSED)
+        if report.synced.reason == Reason::ReconcilePaused
+            && find(&old.conditions, condition::SYNCED).is_none_or(|c| c.reason != Reason::ReconcilePaused)
         {
-            self.event(false, reason::RECONCILE_PAUSED, report.synced.message.clone()).await;
+            self.event(false, Reason::ReconcilePaused, report.synced.message.clone()).await;
         }
         let (panel, address, ports) = match &report.panel {
             Some(p) => {

@@ -1,5 +1,10 @@
 //! A box and its servers, checked and admitted without a cluster: the pure part shared by the
-//! GameBox controller (the authority), the admission webhook and `pterobox check`.
+//! GameBox controller (the authority), the GameServer controller, the admission webhook and
+//! `pterobox check`. [`ledger()`] is the one admission function they all call.
+
+mod ledger;
+
+pub use ledger::{Ledger, MAX_REJECTED_IN_LEDGER, ServerVerdict, ledger};
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -8,7 +13,7 @@ use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
 
 use crate::budget::{self, Amounts, Candidate, TemplateVars};
-use crate::crd::{GameBox, GameBoxStatus, GameServer, LedgerState};
+use crate::crd::{GameBox, GameBoxStatus, GamePanel, GameServer, LedgerState};
 
 /// A sortable creation key: seconds since the epoch, zero-padded (objects not yet created sort last).
 pub fn creation_key(server: &GameServer) -> String {
@@ -47,8 +52,21 @@ pub fn spec_problem(gbox: &GameBox) -> Option<String> {
     budget::limits(&gbox.spec.budget).err().map(|e| e.to_string())
 }
 
+/// Why `panel` refuses boxes of `gbox`'s namespace (`spec.allowedNamespaces`), if it does.
+pub fn namespace_refused(gbox: &GameBox, panel: &GamePanel) -> Option<String> {
+    let ns = gbox.namespace().unwrap_or_default();
+    let allowed = &panel.spec.allowed_namespaces;
+    (!allowed.is_empty() && !allowed.contains(&ns)).then(|| {
+        format!(
+            "spec.panelRef: GamePanel {} does not allow namespace {ns} (allowedNamespaces: {})",
+            gbox.spec.panel_ref,
+            allowed.join(", ")
+        )
+    })
+}
+
 /// The admission candidates of a box, and the servers refused before admission (by UID, why).
-pub fn candidates<'a>(
+fn candidates<'a>(
     gbox: &GameBox,
     servers: impl IntoIterator<Item = &'a GameServer>,
 ) -> (Vec<Candidate>, BTreeMap<String, String>) {
@@ -74,7 +92,7 @@ pub fn candidates<'a>(
 }
 
 /// The ledger's admitted reservations, by UID.
-pub fn admitted(status: Option<&GameBoxStatus>) -> BTreeMap<String, Amounts> {
+fn admitted(status: Option<&GameBoxStatus>) -> BTreeMap<String, Amounts> {
     status
         .into_iter()
         .flat_map(|s| s.servers.iter())
