@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::path::PathBuf;
 
 use kube::ResourceExt;
 use serde_json::Value;
@@ -209,6 +210,50 @@ pub fn check(documents: &[Document]) -> Report {
         }
     }
     report
+}
+
+/// `pterobox check`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Manifest files, or directories searched for `*.yaml`/`*.yml` (recursively).
+    #[arg(short = 'f', long = "filename", required = true, num_args = 1..)]
+    pub paths: Vec<PathBuf>,
+}
+
+/// Collects the YAML files under `path` in a stable order.
+fn yaml_files(path: &std::path::Path, out: &mut Vec<PathBuf>) -> anyhow::Result<()> {
+    if path.is_dir() {
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(path)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .collect();
+        entries.sort();
+        for entry in entries {
+            let is_yaml = entry.extension().is_some_and(|x| x == "yaml" || x == "yml");
+            if entry.is_dir() || is_yaml {
+                yaml_files(&entry, out)?;
+            }
+        }
+    } else {
+        out.push(path.to_path_buf());
+    }
+    Ok(())
+}
+
+/// Checks the manifests at `args.paths`, prints the report; failure when anything is rejected.
+pub fn run(args: Args) -> anyhow::Result<std::process::ExitCode> {
+    let mut files = Vec::new();
+    for path in &args.paths {
+        yaml_files(path, &mut files)?;
+    }
+    let mut documents = Vec::new();
+    for file in &files {
+        let text = std::fs::read_to_string(file).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+        documents.extend(parse(&file.display().to_string(), &text).map_err(anyhow::Error::msg)?);
+    }
+    let report = check(&documents);
+    print!("{}", report.render());
+    Ok(if report.failed() { std::process::ExitCode::FAILURE } else { std::process::ExitCode::SUCCESS })
 }
 
 #[cfg(test)]

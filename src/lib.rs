@@ -9,6 +9,7 @@ pub mod http;
 pub mod leader;
 pub mod metrics;
 pub mod names;
+pub mod operator;
 pub mod panel;
 pub mod review;
 pub mod sim;

@@ -2,6 +2,8 @@
 
 mod support;
 
+use support::panel::AllServers as _;
+
 use pterobox::crd::{Flavor, ServerState};
 use pterobox::panel::Digest;
 use support::operator::{World, basic_box, condition, exclusive, server};

@@ -4,6 +4,8 @@
 
 mod support;
 
+use support::panel::AllServers as _;
+
 use kube::api::{DeleteParams, Patch, PatchParams};
 use pterobox::crd::{Flavor, ServerState};
 use serde_json::json;

@@ -3,6 +3,8 @@
 
 mod support;
 
+use support::panel::AllServers as _;
+
 use std::time::Duration;
 
 use kube::api::DeleteParams;

@@ -9,6 +9,8 @@
 
 mod support;
 
+use support::panel::AllServers as _;
+
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 

@@ -4,6 +4,8 @@
 
 mod support;
 
+use support::panel::AllServers as _;
+
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 

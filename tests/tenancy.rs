@@ -6,6 +6,8 @@
 
 mod support;
 
+use support::panel::AllServers as _;
+
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use pterobox::crd::{Flavor, GameBox, GamePanel, GameServer, ServerState};

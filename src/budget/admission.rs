@@ -44,6 +44,7 @@ pub struct Outcome {
     pub over_budget: Vec<Resource>,
 }
 
+#[cfg(test)]
 impl Outcome {
     pub fn reserved(&self, uid: &str) -> Option<&Amounts> {
         match self.verdicts.get(uid) {

@@ -207,7 +207,7 @@ async fn ready_and_owner(
         let (want, owner) = ready(owner);
         return (want, owner, Duration::from_secs(600));
     }
-    let key = key(gbox);
+    let key = Context::key(gbox);
     match ensure_owner(ctx, gbox).await {
         Ok(id) => {
             ctx.succeeded(&key);
@@ -290,11 +290,6 @@ fn box_status(
     }
 }
 
-/// The backoff key of a box.
-fn key(gbox: &GameBox) -> String {
-    format!("GameBox/{}/{}", gbox.namespace().unwrap_or_default(), gbox.name_any())
-}
-
 /// Deleting a box deletes its GameServers first (each removes its panel server), then lets go.
 async fn cleanup(gbox: Arc<GameBox>, ctx: Arc<Context>) -> Result<Action> {
     ctx.caches_ready().await?;
@@ -303,6 +298,7 @@ async fn cleanup(gbox: Arc<GameBox>, ctx: Arc<Context>) -> Result<Action> {
     let remaining = servers_of(&ctx, &gbox);
     if remaining.is_empty() {
         crate::metrics::get().box_usage(&ns, &gbox.name_any(), None);
+        ctx.succeeded(&Context::key(gbox.as_ref()));
         return Ok(Action::await_change());
     }
     for server in remaining.iter().filter(|s| s.metadata.deletion_timestamp.is_none()) {
@@ -327,5 +323,5 @@ pub fn error_policy(gbox: Arc<GameBox>, error: &Error, ctx: Arc<Context>) -> Act
         return Action::requeue(Duration::from_secs(2));
     }
     tracing::warn!(gamebox = %gbox.name_any(), error = %error, "GameBox reconcile failed");
-    Action::requeue(ctx.backoff(&key(&gbox)))
+    Action::requeue(ctx.backoff(&Context::key(gbox.as_ref())))
 }

@@ -17,6 +17,7 @@ use super::conditions::{Want, merge};
 use super::{Context, Error, Result, apply_status, parse_duration};
 use crate::crd::{CatalogEgg, CatalogLocation, GamePanel, GamePanelStatus, PanelCatalog};
 use crate::names::{Reason, condition};
+use crate::panel::informer::PanelHandle;
 use crate::panel::{self, ApiKey, HttpSettings, PanelError};
 
 /// Each reconcile re-reads the catalog; without a change it comes back this often (eggs and
@@ -93,83 +94,41 @@ pub async fn reconcile(panel: Arc<GamePanel>, ctx: Arc<Context>) -> Result<Actio
     apply(panel, ctx).instrument(span).await
 }
 
+/// key (from the Secret) → handle (client and lister, shared limiter) → check (permissions and
+/// catalog, at most once per refresh) → status.
 async fn apply(panel: Arc<GamePanel>, ctx: Arc<Context>) -> Result<Action> {
     ctx.caches_ready().await?;
-    let name = panel.name_any();
-    let api: Api<GamePanel> = Api::all(ctx.client.clone());
     let old = panel.status.clone().unwrap_or_default();
-    let resync = resync_interval(&panel);
-    let generation = panel.metadata.generation;
-
-    let (ready, catalog, requeue) = match read_key(&ctx.client, &panel).await? {
+    let key = Context::key(panel.as_ref());
+    let checked = match read_key(&ctx.client, &panel).await? {
         Err(missing) => {
-            ctx.registry.remove(&name).await;
-            (
-                Want::new(condition::READY, false, Reason::CredentialsMissing, missing),
-                old.catalog.clone(),
-                Duration::from_secs(60),
-            )
+            ctx.registry.remove(&panel.name_any()).await;
+            Err((Reason::CredentialsMissing, missing))
         }
-        Ok(key) => {
-            let spec = &panel.spec;
-            let rpm = u32::try_from(spec.requests_per_minute).unwrap_or(1);
-            let wisp = spec.wisp_api_version.unwrap_or_default();
-            let fingerprint = crate::panel::informer::fingerprint(&[
-                &format!("{:?} {wisp:?}", spec.flavor),
-                &spec.url,
-                key.expose(),
-                &rpm.to_string(),
-            ]);
-            let limiter = ctx.registry.limiter(&spec.url, &name, rpm).await;
-            let handle = ctx.registry.ensure(&name, fingerprint, resync, || {
-                let mut settings = HttpSettings::new(spec.url.clone(), key.clone(), rpm);
-                settings.panel = name.clone();
-                settings.limiter = limiter;
-                // A 429 pauses the whole panel in the limiter; the reconcile reports it and is
-                // requeued after Retry-After, rather than holding a worker while it waits.
-                settings.rate_limit_retries = 0;
-                panel::connect_with(spec.flavor, wisp, settings)
-            })?;
-            let checked = match (handle.listing_error(), &old.catalog) {
-                // The resync's listing fails: say so without asking the panel again; the lister
-                // tells us when a listing succeeds. (A refusal is looked into: a wrong Wisp key
-                // and a missing permission both answer 403.)
-                (Some(e), _) if !matches!(e, PanelError::Forbidden { .. }) => Err(Refused::Panel(e)),
-                // Found good lately: the status stands (this reconcile may be our own status write).
-                (None, Some(catalog)) if handle.checked_within(CATALOG_REFRESH / 2) => Ok(catalog.clone()),
-                _ => {
-                    let checked = check(handle.panel.as_ref()).await;
-                    handle.set_checked(checked.is_ok());
-                    checked
-                }
-            };
-            match checked {
-                Ok(c) => {
-                    ctx.succeeded(&name);
-                    let ok = Want::new(
-                        condition::READY,
-                        true,
-                        Reason::Connected,
-                        "the API key works, has every permission needed, and the catalog is read",
-                    );
-                    (ok, Some(c), resync.max(CATALOG_REFRESH))
-                }
-                Err(refused) => {
-                    let (why, message) = refused.explain();
-                    let requeue = match why {
-                        Reason::Unreachable => ctx.backoff(&name),
-                        _ => Duration::from_secs(60),
-                    };
-                    (Want::new(condition::READY, false, why, message), old.catalog.clone(), requeue)
-                }
-            }
+        Ok(api_key) => {
+            let handle = connect(&ctx, &panel, &api_key).await?;
+            checked(&handle, old.catalog.as_ref()).await.map_err(|refused| refused.explain())
         }
     };
+    let (ready, catalog, requeue) = match checked {
+        Ok(catalog) => {
+            ctx.succeeded(&key);
+            let message = "the API key works, has every permission needed, and the catalog is read";
+            let requeue = resync_interval(&panel).max(CATALOG_REFRESH);
+            (Want::new(condition::READY, true, Reason::Connected, message), Some(catalog), requeue)
+        }
+        Err((why, message)) => {
+            let requeue = if why == Reason::Unreachable { ctx.backoff(&key) } else { Duration::from_secs(60) };
+            (Want::new(condition::READY, false, why, message), old.catalog.clone(), requeue)
+        }
+    };
+    let generation = panel.metadata.generation;
     let status = GamePanelStatus {
         observed_generation: generation,
         conditions: merge(&old.conditions, vec![ready], generation),
         catalog,
     };
+    let api: Api<GamePanel> = Api::all(ctx.client.clone());
     let written = apply_status(&api, panel.as_ref(), panel.status.as_ref(), &status).await?;
     tracing::debug!(
         ready = super::conditions::is_true(&status.conditions, condition::READY),
@@ -177,6 +136,48 @@ async fn apply(panel: Arc<GamePanel>, ctx: Arc<Context>) -> Result<Action> {
         "reconciled"
     );
     Ok(Action::requeue(requeue))
+}
+
+/// The panel's handle (client, lister), made anew when the flavor, URL, key or budget change; its
+/// request budget is the one of its panel URL, shared.
+async fn connect(ctx: &Context, panel: &GamePanel, key: &ApiKey) -> Result<Arc<PanelHandle>> {
+    let (name, spec) = (panel.name_any(), &panel.spec);
+    let rpm = u32::try_from(spec.requests_per_minute).unwrap_or(1);
+    let wisp = spec.wisp_api_version.unwrap_or_default();
+    let fingerprint = crate::panel::informer::fingerprint(&[
+        &format!("{:?} {wisp:?}", spec.flavor),
+        &spec.url,
+        key.expose(),
+        &rpm.to_string(),
+    ]);
+    let limiter = ctx.registry.limiter(&spec.url, &name, rpm).await;
+    let handle = ctx.registry.ensure(&name, fingerprint, resync_interval(panel), || {
+        let mut settings = HttpSettings::new(spec.url.clone(), key.clone(), rpm);
+        settings.panel = name.clone();
+        settings.limiter = limiter;
+        // A 429 pauses the whole panel in the limiter; the reconcile reports it and is requeued
+        // after Retry-After, rather than holding a worker while it waits.
+        settings.rate_limit_retries = 0;
+        panel::connect_with(spec.flavor, wisp, settings)
+    })?;
+    Ok(handle)
+}
+
+/// The panel's catalog once its key is found good, or why it is not.
+async fn checked(handle: &PanelHandle, catalog: Option<&PanelCatalog>) -> std::result::Result<PanelCatalog, Refused> {
+    match (handle.listing_error(), catalog) {
+        // The resync's listing fails: say so without asking the panel again; the lister tells us
+        // when a listing succeeds. (A refusal is looked into: a wrong Wisp key and a missing
+        // permission both answer 403.)
+        (Some(e), _) if !matches!(e, PanelError::Forbidden { .. }) => Err(Refused::Panel(e)),
+        // Found good lately: the status stands (this reconcile may be our own status write).
+        (None, Some(catalog)) if handle.checked_within(CATALOG_REFRESH / 2) => Ok(catalog.clone()),
+        _ => {
+            let checked = check(handle.panel.as_ref()).await;
+            handle.set_checked(checked.is_ok());
+            checked
+        }
+    }
 }
 
 /// Why a panel cannot be used.
@@ -234,5 +235,5 @@ async fn check(panel: &dyn panel::Panel) -> std::result::Result<PanelCatalog, Re
 
 pub fn error_policy(panel: Arc<GamePanel>, error: &Error, ctx: Arc<Context>) -> Action {
     tracing::warn!(panel = %panel.name_any(), error = %error, "GamePanel reconcile failed");
-    Action::requeue(ctx.backoff(&panel.name_any()))
+    Action::requeue(ctx.backoff(&Context::key(panel.as_ref())))
 }

@@ -38,6 +38,20 @@ pub enum Error {
 }
 
 impl Error {
+    /// Whether the reconcile only waits for something else (in itself, or as a finalizer's cleanup):
+    /// not a failure, and not counted as one.
+    pub fn is_waiting(&self) -> bool {
+        match self {
+            Error::Waiting(_) => true,
+            Error::Finalizer(inner) => matches!(
+                inner.as_ref(),
+                kube::runtime::finalizer::Error::ApplyFailed(Error::Waiting(_))
+                    | kube::runtime::finalizer::Error::CleanupFailed(Error::Waiting(_))
+            ),
+            _ => false,
+        }
+    }
+
     /// A short stable name, for the `reason` label of error metrics.
     pub fn label(&self) -> &'static str {
         match self {
@@ -162,8 +176,8 @@ pub struct Context {
 impl Context {
     /// Publishes an event (events.k8s.io/v1) about `regarding`; failures to publish are logged,
     /// never fatal. Events are only emitted on transitions, so they are not aggregated into series:
-    /// kube's recorder would keep every event in memory for that (at 10,000 servers, most of the
-    /// operator's memory) and scan them all on each publish.
+    /// kube's recorder keeps each event it publishes in a cache for a while to do that, which at
+    /// 10,000 servers would hold more memory than the events are worth.
     pub async fn event(&self, regarding: &ObjectReference, warning: bool, reason: Reason, note: String) {
         use k8s_openapi::api::events::v1::Event;
         use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
@@ -193,6 +207,17 @@ impl Context {
         }
     }
 
+    /// The key of an object's backoff: kind, namespace and name.
+    pub fn key<K: kube::Resource<DynamicType = ()>>(object: &K) -> String {
+        let meta = object.meta();
+        format!(
+            "{}/{}/{}",
+            K::kind(&()),
+            meta.namespace.as_deref().unwrap_or_default(),
+            meta.name.as_deref().unwrap_or_default()
+        )
+    }
+
     /// The next backoff for a transient failure of `key` (1s, 2s, 4s … 5 min).
     pub fn backoff(&self, key: &str) -> Duration {
         let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
@@ -209,6 +234,14 @@ impl Context {
         ready(&self.servers).await
     }
 
+    /// Records, once it is so, that the three caches have had their first full listing.
+    async fn mark_synced(self: Arc<Self>) {
+        if self.caches_ready().await.is_ok() {
+            self.synced.store(true, std::sync::atomic::Ordering::SeqCst);
+            tracing::info!("caches synced");
+        }
+    }
+
     /// Whether the three caches have had their first full listing (without waiting).
     pub fn caches_synced(&self) -> bool {
         self.synced.load(std::sync::atomic::Ordering::SeqCst)
@@ -222,7 +255,7 @@ impl Context {
         }
     }
 
-    /// Clears the backoff of `key` after a success.
+    /// Clears the backoff of `key` after a success, or once its object is gone.
     pub fn succeeded(&self, key: &str) {
         self.failures.lock().unwrap_or_else(|p| p.into_inner()).remove(key);
     }
@@ -278,33 +311,18 @@ pub async fn run(
         failures: Default::default(),
         synced: Default::default(),
     });
-    let watcher = ctx.clone();
-    tokio::spawn(async move {
-        if watcher.caches_ready().await.is_ok() {
-            watcher.synced.store(true, std::sync::atomic::Ordering::SeqCst);
-            tracing::info!("caches synced");
-        }
-    });
+    tokio::spawn(ctx.clone().mark_synced());
     started(&ctx);
 
     let limits = kube::runtime::controller::Config::default().concurrency(ctx.settings.concurrency);
     // A new leader looks at everything once; until then reconciles return at once.
-    let panels = panel_controller
-        .with_config(limits.clone())
-        .reconcile_all_on(leadership.acquired())
-        .graceful_shutdown_on(shutdown.clone())
+    let panels = configured(panel_controller, &limits, &leadership, shutdown.clone())
         .run(|o, c| measured("GamePanel", gamepanel::reconcile(o, c.clone()), c), gamepanel::error_policy, ctx.clone())
         .for_each(|r| async move { log_result("GamePanel", r) });
-    let boxes = box_controller
-        .with_config(limits.clone())
-        .reconcile_all_on(leadership.acquired())
-        .graceful_shutdown_on(shutdown.clone())
+    let boxes = configured(box_controller, &limits, &leadership, shutdown.clone())
         .run(|o, c| measured("GameBox", gamebox::reconcile(o, c.clone()), c), gamebox::error_policy, ctx.clone())
         .for_each(|r| async move { log_result("GameBox", r) });
-    let servers = server_controller
-        .with_config(limits.clone())
-        .reconcile_all_on(leadership.acquired())
-        .graceful_shutdown_on(shutdown)
+    let servers = configured(server_controller, &limits, &leadership, shutdown)
         .run(
             |o, c| measured("GameServer", gameserver::reconcile(o, c.clone()), c),
             gameserver::error_policy,
@@ -313,6 +331,20 @@ pub async fn run(
         .for_each(|r| async move { log_result("GameServer", r) });
     tokio::join!(panels, boxes, servers);
     Ok(())
+}
+
+/// A controller with its concurrency, that looks at everything when this replica becomes the leader,
+/// and stops taking work on `shutdown`.
+fn configured<K>(
+    controller: Controller<K>,
+    limits: &kube::runtime::controller::Config,
+    leadership: &crate::leader::Leadership,
+    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+) -> Controller<K>
+where
+    K: kube::Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
+{
+    controller.with_config(limits.clone()).reconcile_all_on(leadership.acquired()).graceful_shutdown_on(shutdown)
 }
 
 /// Runs one reconcile if this replica leads, and counts it in the metrics.
@@ -326,7 +358,8 @@ async fn measured(
     }
     let started = std::time::Instant::now();
     let result = reconcile.await;
-    crate::metrics::get().reconciled(controller, started.elapsed(), result.as_ref().err().map(Error::label));
+    let failed = result.as_ref().err().filter(|e| !e.is_waiting()).map(Error::label);
+    crate::metrics::get().reconciled(controller, started.elapsed(), failed);
     result
 }
 

@@ -104,13 +104,6 @@ pub trait Panel: Send + Sync {
             page = next_page(page, "GET /servers")?;
         }
     }
-
-    /// Every server.
-    async fn all_servers(&self) -> Result<Vec<PanelServer>> {
-        let mut servers = Vec::new();
-        self.each_server_page(&mut |page| servers.extend(page)).await?;
-        Ok(servers)
-    }
 }
 
 /// The most pages a list may have: a panel that claims more (or keeps answering full pages) is

@@ -105,6 +105,12 @@ pub struct Limits {
     pub cpu_percent: u64,
 }
 
+impl std::fmt::Display for Limits {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "memory={}Mi disk={}Mi cpu={}%", self.memory_mib, self.disk_mib, self.cpu_percent)
+    }
+}
+
 /// Feature limits. `None` means unlimited on the panel; the operator always sets them.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct FeatureLimits {

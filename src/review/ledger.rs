@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use kube::ResourceExt;
 
 use super::{admitted, candidates, namespace_refused};
-use crate::budget::{self, Amounts, FieldError, Resource, Verdict};
+use crate::budget::{self, Amounts, Candidate, FieldError, Resource, Verdict};
 use crate::crd::{GameBox, GamePanel, GameServer, LedgerEntry, LedgerState};
 use crate::names::Reason;
 
@@ -60,45 +60,7 @@ pub fn ledger(gbox: &GameBox, panel: Option<&GamePanel>, servers: &[&GameServer]
     let (candidates, invalid) = candidates(gbox, servers.iter().copied());
     let outcome = budget::admit(&gbox.name_any(), &limits, &admitted(gbox.status.as_ref()), &candidates);
 
-    let mut ordered: Vec<_> = candidates.iter().collect();
-    ordered.sort_by(|a, b| (&a.created, &a.name).cmp(&(&b.created, &b.name)));
-    let mut entries = Vec::new();
-    let mut rejected = 0;
-    for c in ordered {
-        let entry = |state, reserved, why: Option<Reason>, message: Option<&String>| LedgerEntry {
-            name: c.name.clone(),
-            uid: Some(c.uid.clone()),
-            state,
-            reserved,
-            reason: why.map(|r| r.as_str().to_string()),
-            message: message.cloned(),
-        };
-        match outcome.verdicts.get(&c.uid) {
-            Some(Verdict::Admitted { reserved, resize_rejected }) => entries.push(entry(
-                LedgerState::Admitted,
-                Some(budget::to_reservation(reserved)),
-                resize_rejected.as_ref().map(|_| Reason::ResizeRejected),
-                resize_rejected.as_ref(),
-            )),
-            Some(Verdict::Rejected { message }) if rejected < MAX_REJECTED_IN_LEDGER => {
-                rejected += 1;
-                entries.push(entry(LedgerState::Rejected, None, Some(Reason::BudgetExceeded), Some(message)));
-            }
-            _ => {}
-        }
-    }
-    for (uid, message) in invalid.iter().take(MAX_REJECTED_IN_LEDGER.saturating_sub(rejected)) {
-        let name = servers.iter().find(|s| s.uid().as_deref() == Some(uid)).map(|s| s.name_any()).unwrap_or_default();
-        entries.push(LedgerEntry {
-            name,
-            uid: Some(uid.clone()),
-            state: LedgerState::Rejected,
-            reserved: None,
-            reason: Some(Reason::InvalidSpec.as_str().to_string()),
-            message: Some(message.clone()),
-        });
-    }
-
+    let entries = entries(&candidates, &outcome.verdicts, &invalid, servers);
     let mut verdicts: BTreeMap<String, ServerVerdict> = outcome
         .verdicts
         .into_iter()
@@ -122,6 +84,51 @@ pub fn ledger(gbox: &GameBox, panel: Option<&GamePanel>, servers: &[&GameServer]
         entries,
         namespace_refused: panel.and_then(|p| namespace_refused(gbox, p)),
     })
+}
+
+/// The record `status.servers` keeps: every admitted server in admission order, then rejected ones
+/// (over the budget, then invalid) up to [`MAX_REJECTED_IN_LEDGER`].
+fn entries(
+    candidates: &[Candidate],
+    verdicts: &BTreeMap<String, Verdict>,
+    invalid: &BTreeMap<String, String>,
+    servers: &[&GameServer],
+) -> Vec<LedgerEntry> {
+    let mut ordered: Vec<_> = candidates.iter().collect();
+    ordered.sort_by(|a, b| (&a.created, &a.name).cmp(&(&b.created, &b.name)));
+    let entry = |name: String, uid: &str, state, reserved, why: Option<Reason>, message: Option<&String>| LedgerEntry {
+        name,
+        uid: Some(uid.to_string()),
+        state,
+        reserved,
+        reason: why.map(|r| r.as_str().to_string()),
+        message: message.cloned(),
+    };
+    let mut entries = Vec::new();
+    let mut rejected = 0;
+    for c in ordered {
+        match verdicts.get(&c.uid) {
+            Some(Verdict::Admitted { reserved, resize_rejected }) => entries.push(entry(
+                c.name.clone(),
+                &c.uid,
+                LedgerState::Admitted,
+                Some(budget::to_reservation(reserved)),
+                resize_rejected.as_ref().map(|_| Reason::ResizeRejected),
+                resize_rejected.as_ref(),
+            )),
+            Some(Verdict::Rejected { message }) if rejected < MAX_REJECTED_IN_LEDGER => {
+                rejected += 1;
+                let reason = Some(Reason::BudgetExceeded);
+                entries.push(entry(c.name.clone(), &c.uid, LedgerState::Rejected, None, reason, Some(message)));
+            }
+            _ => {}
+        }
+    }
+    for (uid, message) in invalid.iter().take(MAX_REJECTED_IN_LEDGER.saturating_sub(rejected)) {
+        let name = servers.iter().find(|s| s.uid().as_deref() == Some(uid)).map(|s| s.name_any()).unwrap_or_default();
+        entries.push(entry(name, uid, LedgerState::Rejected, None, Some(Reason::InvalidSpec), Some(message)));
+    }
+    entries
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@
 pub mod access;
 pub mod catalog;
 mod checker;
+pub mod cli;
 pub mod ids;
 mod render;
 mod routes;

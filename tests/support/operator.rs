@@ -13,7 +13,7 @@ use pterobox::crd::{Flavor, GameBox, GamePanel, GameServer};
 use serde_json::{Value, json};
 
 use super::control_plane::control_plane;
-use super::panel::{SIM_KEY, TestPanel};
+use super::panel::{AllServers as _, SIM_KEY, TestPanel};
 
 /// End-to-end tests share one apiserver and each runs its own operator, which watches every
 /// namespace: they take this lock so that only one operator runs at a time.

@@ -121,6 +121,21 @@ impl TestPanel {
     }
 }
 
+/// Every server of a panel, through its client (the listing the operator's lister makes).
+pub trait AllServers {
+    fn all_servers(
+        &self,
+    ) -> impl std::future::Future<Output = pterobox::panel::Result<Vec<pterobox::panel::PanelServer>>>;
+}
+
+impl<'a> AllServers for dyn Panel + 'a {
+    async fn all_servers(&self) -> pterobox::panel::Result<Vec<pterobox::panel::PanelServer>> {
+        let mut servers = Vec::new();
+        self.each_server_page(&mut |page| servers.extend(page)).await?;
+        Ok(servers)
+    }
+}
+
 /// A server as the simulator's `GET /_sim/servers` lists it (neither counted nor faulted).
 #[derive(Debug, Clone, serde::Deserialize)]
 pub struct SimServer {

@@ -6,59 +6,71 @@ use kube::runtime::reflector::ObjectRef;
 use super::{Reconciler, panel_reason, paused};
 use crate::controller::conditions::{Want, find, merge};
 use crate::controller::{Error, Result, apply_status};
-use crate::crd::{DeletionPolicy, GameServerStatus, ServerState};
+use crate::crd::{DeletionPolicy, GameBox, GameServerStatus, ServerState};
 use crate::names::{PAUSED_ANNOTATION, Reason, condition};
 use crate::panel::PanelError;
-use crate::panel::informer::Seen;
+use crate::panel::informer::{PanelHandle, Seen};
 
 impl Reconciler {
     /// Removes (Delete) or leaves (Orphan) the panel server; always succeeds when there is nothing
-    /// to remove or the box or panel is gone.
+    /// to remove or the box or panel is gone. Done, the server's backoff is forgotten.
     pub(super) async fn cleanup(self) -> Result<Action> {
+        let key = self.key.clone();
+        let ctx = self.ctx.clone();
+        let done = self.cleanup_panel().await;
+        if done.is_ok() {
+            ctx.succeeded(&key);
+        }
+        done
+    }
+
+    async fn cleanup_panel(self) -> Result<Action> {
         self.ctx.caches_ready().await?;
         if self.old.state != ServerState::Deleting {
             self.deleting(None, "being deleted".into()).await?;
         }
-        let gbox = self.gbox();
-        let policy = self
-            .server
-            .spec
-            .deletion_policy
-            .or_else(|| gbox.as_ref().map(|b| b.spec.deletion_policy))
-            .unwrap_or_default();
+        match self.what_to_do(self.gbox().as_deref()) {
+            Cleanup::Leave { warning, note } => {
+                self.event(warning, Reason::Orphaned, note).await;
+                Ok(Action::await_change())
+            }
+            Cleanup::Wait(why) => Err(Error::Waiting(why)),
+            Cleanup::Delete(handle) => self.delete_panel_server(&handle).await,
+        }
+    }
+
+    /// What the deletion of this GameServer does on the panel: its policy (the server's, else the
+    /// box's), and whether there is still a box and a panel to do it on.
+    fn what_to_do(&self, gbox: Option<&GameBox>) -> Cleanup {
         let Some(gbox) = gbox else {
-            self.event(
-                true,
-                Reason::Orphaned,
-                format!("box {} is gone: the panel server (if any) is left as it is", self.server.spec.box_name),
-            )
-            .await;
-            return Ok(Action::await_change());
+            let note = format!("box {} is gone: the panel server (if any) is left as it is", self.server.spec.box_name);
+            return Cleanup::Leave { warning: true, note };
         };
         if paused(&self.server.metadata) || paused(&gbox.metadata) {
-            return Err(Error::Waiting(format!(
+            return Cleanup::Wait(format!(
                 "{PAUSED_ANNOTATION} is \"true\": the panel server is not deleted while paused"
-            )));
+            ));
         }
         if self.ctx.panels.get(&ObjectRef::new(&gbox.spec.panel_ref)).is_none() {
-            self.event(
-                true,
-                Reason::Orphaned,
-                format!("GamePanel {} is gone: the panel server (if any) is left as it is", gbox.spec.panel_ref),
-            )
-            .await;
-            return Ok(Action::await_change());
+            let note = format!("GamePanel {} is gone: the panel server (if any) is left as it is", gbox.spec.panel_ref);
+            return Cleanup::Leave { warning: true, note };
         }
-        if policy == DeletionPolicy::Orphan {
-            self.event(false, Reason::Orphaned, "deletionPolicy Orphan: the panel server is left running".into()).await;
-            return Ok(Action::await_change());
+        if self.server.spec.deletion_policy.unwrap_or(gbox.spec.deletion_policy) == DeletionPolicy::Orphan {
+            let note = "deletionPolicy Orphan: the panel server is left running".to_string();
+            return Cleanup::Leave { warning: false, note };
         }
-        let Some(handle) = self.ctx.registry.get(&gbox.spec.panel_ref) else {
-            return Err(Error::Waiting(format!(
+        match self.ctx.registry.get(&gbox.spec.panel_ref) {
+            Some(handle) => Cleanup::Delete(handle),
+            None => Cleanup::Wait(format!(
                 "GamePanel {} is not connected: cannot delete the panel server yet",
                 gbox.spec.panel_ref
-            )));
-        };
+            )),
+        }
+    }
+
+    /// Deletes the panel server, if there is one. Only the panel's "no such server" means it is
+    /// gone: any other answer keeps the GameServer (its finalizer), says why, and is retried.
+    async fn delete_panel_server(&self, handle: &PanelHandle) -> Result<Action> {
         let uid = self.uid();
         let deleted = async {
             let id = match handle.seen(&uid) {
@@ -113,4 +125,14 @@ impl Reconciler {
         apply_status(&self.api(), self.server.as_ref(), self.server.status.as_ref(), &status).await?;
         Ok(())
     }
+}
+
+/// What deleting a GameServer does on the panel.
+enum Cleanup {
+    /// Nothing: the panel server (if any) stays, as the event `note` says.
+    Leave { warning: bool, note: String },
+    /// Not yet (the reason is logged, and the deletion retried).
+    Wait(String),
+    /// Delete the panel server through this panel.
+    Delete(std::sync::Arc<PanelHandle>),
 }

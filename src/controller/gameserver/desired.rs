@@ -1,5 +1,7 @@
 //! What a GameServer should look like on the panel (pure), and what differs from what is there.
 
+use std::collections::BTreeMap;
+
 use kube::ResourceExt;
 
 use crate::budget::{self, Amounts};
@@ -40,70 +42,24 @@ pub fn desired(
     suspended: bool,
 ) -> Result<Desired, String> {
     let spec = &server.spec;
-    let vars = crate::review::template_vars(gbox, &server.name_any());
-    let unknown: Vec<&String> =
-        spec.environment.keys().filter(|k| !egg.variables.iter().any(|v| &v.env_variable == *k)).collect();
-    if let Some(key) = unknown.first() {
-        let known: Vec<&str> = egg.variables.iter().map(|v| v.env_variable.as_str()).collect();
-        return Err(format!(
-            "spec.environment.{key}: not a variable of egg {:?} (its variables: {})",
-            egg.name,
-            known.join(", ")
-        ));
-    }
-    let image = match spec.image.as_deref().map(as_stored) {
-        Some(image) if !egg.docker_images.iter().any(|i| as_stored(i) == image) => {
-            return Err(format!(
-                "spec.image: {image:?} is not an image of egg {:?} (its images: {})",
-                egg.name,
-                egg.docker_images.join(", ")
-            ));
-        }
-        Some(image) => image.to_string(),
-        None => egg.docker_images.first().map(|i| as_stored(i).to_string()).unwrap_or_default(),
-    };
-    let name = match (&spec.display_name, &gbox.spec.server_name) {
-        (Some(n), _) => n.clone(),
-        (None, Some(t)) => {
-            budget::render(t, &vars).map_err(|e| format!("spec.serverName of box {}: {e}", gbox.name_any()))?
-        }
-        (None, None) => server.name_any(),
-    };
-    let name = as_stored(&name);
-    if name.is_empty() {
-        let from = match (&spec.display_name, &gbox.spec.server_name) {
-            (Some(_), _) => "spec.displayName".to_string(),
-            _ => format!("spec.serverName of box {}", gbox.name_any()),
-        };
-        return Err(format!("{from}: the server's name is blank, and the panel requires one"));
-    }
-    let description = match (&spec.description, &gbox.spec.server_description) {
-        (Some(d), _) => d.clone(),
-        (None, Some(t)) => {
-            budget::render(t, &vars).map_err(|e| format!("spec.serverDescription of box {}: {e}", gbox.name_any()))?
-        }
-        (None, None) => String::new(),
-    };
+    let (name, description) = name_and_description(server, gbox)?;
     let swap = budget::units::to_mib(&gbox.spec.per_server.swap.0)
         .map_err(|e| format!("spec.perServer.swap of box {}: {e}", gbox.name_any()))?;
     let startup = as_stored(spec.startup.as_deref().unwrap_or(&egg.startup));
     if startup.is_empty() {
         return Err(format!("spec.startup: the startup command is blank (egg {:?} has none either)", egg.name));
     }
-    let environment = egg.environment(&spec.environment).into_iter().map(|(k, v)| (k, as_stored(&v).to_string()));
     Ok(Desired {
         server: NewServer {
-            // Cut to the panel's 191 characters, then trimmed again: a cut that ends in a space
-            // would otherwise differ from what the panel keeps.
-            name: as_stored(&truncate(name.to_string(), 191)).to_string(),
-            description: as_stored(&description).to_string(),
+            name,
+            description,
             user: owner.to_string(),
             external_id: server.uid().unwrap_or_default(),
             nest: egg.nest,
             egg: egg.id,
-            image,
+            image: image(server, egg)?,
             startup: startup.to_string(),
-            environment: environment.collect(),
+            environment: environment(server, egg)?,
             limits: Limits {
                 memory_mib: reserved.memory_mib,
                 swap_mib: swap,
@@ -121,6 +77,65 @@ pub fn desired(
         },
         suspended,
     })
+}
+
+/// Every egg variable: the egg's defaults, overridden by `spec.environment`, which may only name
+/// variables of the egg.
+fn environment(server: &GameServer, egg: &Egg) -> Result<BTreeMap<String, String>, String> {
+    let asked = &server.spec.environment;
+    if let Some(key) = asked.keys().find(|k| !egg.variables.iter().any(|v| &v.env_variable == *k)) {
+        let known: Vec<&str> = egg.variables.iter().map(|v| v.env_variable.as_str()).collect();
+        return Err(format!(
+            "spec.environment.{key}: not a variable of egg {:?} (its variables: {})",
+            egg.name,
+            known.join(", ")
+        ));
+    }
+    Ok(egg.environment(asked).into_iter().map(|(k, v)| (k, as_stored(&v).to_string())).collect())
+}
+
+/// `spec.image`, one of the egg's images; else the egg's first.
+fn image(server: &GameServer, egg: &Egg) -> Result<String, String> {
+    match server.spec.image.as_deref().map(as_stored) {
+        Some(image) if !egg.docker_images.iter().any(|i| as_stored(i) == image) => Err(format!(
+            "spec.image: {image:?} is not an image of egg {:?} (its images: {})",
+            egg.name,
+            egg.docker_images.join(", ")
+        )),
+        Some(image) => Ok(image.to_string()),
+        None => Ok(egg.docker_images.first().map(|i| as_stored(i).to_string()).unwrap_or_default()),
+    }
+}
+
+/// The name (`spec.displayName`, else the box's `serverName` template, else the GameServer's name)
+/// and description (`spec.description`, else the box's `serverDescription` template).
+fn name_and_description(server: &GameServer, gbox: &GameBox) -> Result<(String, String), String> {
+    let spec = &server.spec;
+    let vars = crate::review::template_vars(gbox, &server.name_any());
+    let render = |template: &str, field: &str| {
+        budget::render(template, &vars).map_err(|e| format!("{field} of box {}: {e}", gbox.name_any()))
+    };
+    let name = match (&spec.display_name, &gbox.spec.server_name) {
+        (Some(n), _) => n.clone(),
+        (None, Some(t)) => render(t, "spec.serverName")?,
+        (None, None) => server.name_any(),
+    };
+    // Cut to the panel's 191 characters, then trimmed again: a cut that ends in a space would
+    // otherwise differ from what the panel keeps.
+    let name = as_stored(&truncate(as_stored(&name).to_string(), 191)).to_string();
+    if name.is_empty() {
+        let from = match &spec.display_name {
+            Some(_) => "spec.displayName".to_string(),
+            None => format!("spec.serverName of box {}", gbox.name_any()),
+        };
+        return Err(format!("{from}: the server's name is blank, and the panel requires one"));
+    }
+    let description = match (&spec.description, &gbox.spec.server_description) {
+        (Some(d), _) => d.clone(),
+        (None, Some(t)) => render(t, "spec.serverDescription")?,
+        (None, None) => String::new(),
+    };
+    Ok((name, as_stored(&description).to_string()))
 }
 
 impl Desired {

@@ -109,11 +109,7 @@ pub fn error_policy(server: Arc<CachedServer>, error: &Error, ctx: Arc<Context>)
         return Action::requeue(Duration::from_secs(10));
     }
     tracing::warn!(gameserver = %server.name_any(), error = %error, "GameServer reconcile failed");
-    Action::requeue(ctx.backoff(&key(&*server)))
-}
-
-fn key(server: &impl Resource) -> String {
-    format!("GameServer/{}/{}", server.namespace().unwrap_or_default(), server.name_any())
+    Action::requeue(ctx.backoff(&Context::key(server.as_ref())))
 }
 
 /// The outcome of one reconcile, before it is written.
@@ -150,6 +146,21 @@ impl Report {
     }
 }
 
+/// What a box grants one server: its box, its reservation, and the `Admitted` condition.
+struct Admission {
+    gbox: Arc<GameBox>,
+    reserved: Amounts,
+    want: Want,
+}
+
+/// Where an admitted server goes: its panel, owner and egg.
+struct Target {
+    handle: Arc<PanelHandle>,
+    owner: String,
+    nest: i64,
+    egg: i64,
+}
+
 struct Reconciler {
     server: Arc<GameServer>,
     ctx: Arc<Context>,
@@ -160,7 +171,7 @@ struct Reconciler {
 impl Reconciler {
     fn new(server: Arc<GameServer>, ctx: Arc<Context>) -> Self {
         let old = server.status.clone().unwrap_or_default();
-        Self { key: key(&*server), server, ctx, old }
+        Self { key: Context::key(server.as_ref()), server, ctx, old }
     }
 
     fn api(&self) -> Api<GameServer> {
@@ -231,23 +242,47 @@ impl Reconciler {
         self.write(report).await
     }
 
+    /// dereference (box, verdict) → preconditions (pause, owner, panel, egg) → desired (pure) →
+    /// converge on the panel → the report to write.
     async fn observe_and_converge(&self) -> Report {
+        let admission = match self.admission() {
+            Ok(a) => a,
+            Err(report) => return *report,
+        };
+        let target = match self.target(&admission) {
+            Ok(t) => t,
+            Err(report) => return *report,
+        };
+        let (expired, until_expiry) = expiry(&admission.gbox);
+        let suspended = self.server.spec.suspended || admission.gbox.spec.suspended || expired;
+        let mut report = match self.desired_on_panel(&admission, &target, suspended).await {
+            Ok(current) => self.converged(current, admission.want.clone()),
+            Err(refusal) => self.refused(refusal, admission.want.clone()).await,
+        };
+        report.reserved = Some(admission.reserved);
+        // The instant the box expires, its servers must be suspended.
+        if let Some(left) = until_expiry {
+            report.requeue = Some(report.requeue.map_or(left, |r| r.min(left)));
+        }
+        report
+    }
+
+    /// The server's box and what it grants, or the report of why there is nothing yet.
+    fn admission(&self) -> std::result::Result<Admission, Box<Report>> {
         let Some(gbox) = self.gbox() else {
             let message = format!("GameBox {} does not exist in this namespace", self.server.spec.box_name);
             let admitted = Want::new(condition::ADMITTED, false, Reason::BoxNotFound, message.clone());
-            return Report::waiting(
+            let requeue = Some(Duration::from_secs(60));
+            return Err(Box::new(Report::waiting(
                 ServerState::Pending,
                 admitted,
                 Reason::BoxNotFound,
                 message,
-                Some(Duration::from_secs(60)),
-            );
+                requeue,
+            )));
         };
-        let (reserved, resize_rejected) = match self.verdict(&gbox) {
-            Ok(v) => v,
-            Err(report) => return *report,
-        };
-        let admitted = match &resize_rejected {
+        let (reserved, resize_rejected) = self.verdict(&gbox)?;
+        let want = match &resize_rejected {
             Some(message) => Want::new(
                 condition::ADMITTED,
                 false,
@@ -261,76 +296,67 @@ impl Reconciler {
                 format!("box {} holds its reservation", gbox.name_any()),
             ),
         };
+        Ok(Admission { gbox, reserved, want })
+    }
+
+    /// Where an admitted server goes on the panel, or the report of what it waits for.
+    fn target(&self, admission: &Admission) -> std::result::Result<Target, Box<Report>> {
+        let gbox = &admission.gbox;
         let wait = |why: Reason, message: String, requeue: Option<Duration>| {
             let state = self.kept_state().unwrap_or(ServerState::Pending);
-            let mut r = Report::waiting(state, admitted.clone(), why, message, requeue);
-            r.reserved = Some(reserved);
-            r
+            let mut r = Report::waiting(state, admission.want.clone(), why, message, requeue);
+            r.reserved = Some(admission.reserved);
+            Box::new(r)
         };
         if paused(&self.server.metadata) || paused(&gbox.metadata) {
             let message = format!("{PAUSED_ANNOTATION} is \"true\" on the GameServer or its box: no panel writes");
             let mut r = wait(Reason::ReconcilePaused, message, None);
             r.state = self.old.state;
-            return r;
+            return Err(r);
         }
         let box_status = gbox.status.clone().unwrap_or_default();
+        let soon = Some(Duration::from_secs(30));
         let Some(owner) = box_status.owner.as_ref().map(|o| o.panel_user_id.clone()) else {
-            return wait(
-                Reason::BoxNotReady,
-                format!("box {} has no owner user on the panel yet", gbox.name_any()),
-                Some(Duration::from_secs(30)),
-            );
+            let message = format!("box {} has no owner user on the panel yet", gbox.name_any());
+            return Err(wait(Reason::BoxNotReady, message, soon));
         };
         if !is_true(&box_status.conditions, condition::READY) {
             let why = super::conditions::message(&box_status.conditions, condition::READY);
-            return wait(
-                Reason::BoxNotReady,
-                format!("box {} is not ready: {why}", gbox.name_any()),
-                Some(Duration::from_secs(30)),
-            );
+            return Err(wait(Reason::BoxNotReady, format!("box {} is not ready: {why}", gbox.name_any()), soon));
         }
         let Some(handle) = self.ctx.registry.get(&gbox.spec.panel_ref) else {
-            return wait(
-                Reason::PanelNotReady,
-                format!("GamePanel {} is not connected", gbox.spec.panel_ref),
-                Some(Duration::from_secs(30)),
-            );
+            let message = format!("GamePanel {} is not connected", gbox.spec.panel_ref);
+            return Err(wait(Reason::PanelNotReady, message, soon));
         };
         let Some(offer) = gbox.spec.eggs.iter().find(|e| e.name == self.server.spec.egg) else {
-            return wait(
-                Reason::InvalidSpec,
-                format!("spec.egg: {:?} is not offered by box {}", self.server.spec.egg, gbox.name_any()),
-                None,
-            );
+            let message = format!("spec.egg: {:?} is not offered by box {}", self.server.spec.egg, gbox.name_any());
+            return Err(wait(Reason::InvalidSpec, message, None));
         };
-        let reserved_changed = self.old.reserved.as_ref().and_then(|r| budget::reserved(r).ok()) != Some(reserved);
-        let (expired, until_expiry) = expiry(&gbox);
-        let suspended = self.server.spec.suspended || gbox.spec.suspended || expired;
-        let result = async {
-            let egg = handle.egg(offer.nest, offer.egg).await.map_err(|e| match e {
-                PanelError::NotFound { .. } => Refusal::Spec(format!(
-                    "spec.eggs of box {}: nest {} egg {} does not exist on the panel",
-                    gbox.name_any(),
-                    offer.nest,
-                    offer.egg
-                )),
-                e => Refusal::Panel(e),
-            })?;
-            let desired =
-                desired::desired(&self.server, &gbox, &egg, &reserved, &owner, suspended).map_err(Refusal::Spec)?;
-            self.converge(&handle, &desired, reserved_changed).await
-        }
-        .await;
-        let mut report = match result {
-            Ok(current) => self.converged(current, admitted.clone()),
-            Err(refusal) => self.refused(refusal, admitted.clone()).await,
-        };
-        report.reserved = Some(reserved);
-        // The instant the box expires, its servers must be suspended.
-        if let Some(left) = until_expiry {
-            report.requeue = Some(report.requeue.map_or(left, |r| r.min(left)));
-        }
-        report
+        Ok(Target { handle, owner, nest: offer.nest, egg: offer.egg })
+    }
+
+    /// The desired panel server (from the egg the panel describes), converged on the panel.
+    async fn desired_on_panel(
+        &self,
+        admission: &Admission,
+        target: &Target,
+        suspended: bool,
+    ) -> std::result::Result<PanelServer, Refusal> {
+        let gbox = &admission.gbox;
+        let egg = target.handle.egg(target.nest, target.egg).await.map_err(|e| match e {
+            PanelError::NotFound { .. } => Refusal::Spec(format!(
+                "spec.eggs of box {}: nest {} egg {} does not exist on the panel",
+                gbox.name_any(),
+                target.nest,
+                target.egg
+            )),
+            e => Refusal::Panel(e),
+        })?;
+        let desired = desired::desired(&self.server, gbox, &egg, &admission.reserved, &target.owner, suspended)
+            .map_err(Refusal::Spec)?;
+        let reserved_changed =
+            self.old.reserved.as_ref().and_then(|r| budget::reserved(r).ok()) != Some(admission.reserved);
+        self.converge(&target.handle, &desired, reserved_changed).await
     }
 
     /// Creates the panel server if needed, then sends only the updates that are needed.
@@ -341,8 +367,80 @@ impl Reconciler {
         reserved_changed: bool,
     ) -> std::result::Result<PanelServer, Refusal> {
         let panel = handle.panel.as_ref();
+        let mut current = self.find_or_create(handle, desired).await?;
+        // An install in progress, or a create's answer without allocations: read the server again,
+        // unless the install watcher does (the requeue then finds its reading in the snapshot).
+        // Only what was just read is recorded: re-recording the snapshot's copy would make it look
+        // newer than a listing that knows better.
+        if (current.install == InstallState::Installing || current.primary().is_none()) && !handle.watches_installs() {
+            current = panel.server(&current.id).await?;
+            handle.record(current.clone());
+        }
+        let by_spec = self.old.observed_generation != self.server.metadata.generation;
+        let (changed, restored) = (Reason::Updated, Reason::DriftCorrected);
+        if let Some(build) = desired.build(&current) {
+            let updated = panel.update_build(&current.id, &build).await?;
+            let (reason, note) = match reserved_changed {
+                true => (Reason::Resized, format!("limits set to {}", build.limits)),
+                false => (restored, "limits changed on the panel were restored".to_string()),
+            };
+            current = self.updated(handle, current, updated, reason, note).await;
+        }
+        if let Some(details) = desired.details(&current) {
+            let updated = panel.update_details(&current.id, &details).await?;
+            let (reason, note) = match by_spec {
+                true => (changed, "name and description updated"),
+                false => (restored, "details changed on the panel were restored"),
+            };
+            current = self.updated(handle, current, updated, reason, note.into()).await;
+        }
+        if let Some(startup) = desired.startup(&current) {
+            let updated = panel.update_startup(&current.id, &startup).await?;
+            let (reason, note) = match by_spec {
+                true => (changed, "startup and variables updated"),
+                false => (restored, "startup changed on the panel was restored"),
+            };
+            current = self.updated(handle, current, updated, reason, note.into()).await;
+        }
+        if current.suspended != desired.suspended {
+            if desired.suspended {
+                panel.suspend(&current.id).await?;
+                self.event(false, Reason::Suspended, "suspended on the panel".into()).await;
+            } else {
+                panel.unsuspend(&current.id).await?;
+                self.event(false, Reason::Unsuspended, "unsuspended on the panel".into()).await;
+            }
+            current.suspended = desired.suspended;
+            handle.record(current.clone());
+        }
+        Ok(current)
+    }
+
+    /// The panel server now, as a write answered it (keeping the allocations it omits), recorded and
+    /// told in an event.
+    async fn updated(
+        &self,
+        handle: &PanelHandle,
+        before: PanelServer,
+        after: PanelServer,
+        reason: Reason,
+        note: String,
+    ) -> PanelServer {
+        let current = merge_write(before, after);
+        handle.record(current.clone());
+        self.event(false, reason, note).await;
+        current
+    }
+
+    /// The panel server of this GameServer: from the snapshot, from the panel, or created.
+    async fn find_or_create(
+        &self,
+        handle: &PanelHandle,
+        desired: &Desired,
+    ) -> std::result::Result<PanelServer, Refusal> {
+        let panel = handle.panel.as_ref();
         let uid = self.uid();
-        let mut current = match handle.seen(&uid) {
+        Ok(match handle.seen(&uid) {
             Seen::Present(s) => Arc::unwrap_or_clone(s),
             // A complete listing (which saw every server made before it started) and our own
             // writes since say there is none. Should one have appeared meanwhile (a create by an
@@ -359,67 +457,7 @@ impl Reconciler {
                 }
                 None => self.create(handle, desired).await?,
             },
-        };
-        // An install in progress, or a create's answer without allocations: read the server again,
-        // unless the install watcher does (the requeue then finds its reading in the snapshot).
-        // Only what was just read is recorded: re-recording the snapshot's copy would make it look
-        // newer than a listing that knows better.
-        if (current.install == InstallState::Installing || current.primary().is_none()) && !handle.watches_installs() {
-            current = panel.server(&current.id).await?;
-            handle.record(current.clone());
-        }
-        let generation_changed = self.old.observed_generation != self.server.metadata.generation;
-        if let Some(build) = desired.build(&current) {
-            let updated = panel.update_build(&current.id, &build).await?;
-            current = merge_write(current, updated);
-            handle.record(current.clone());
-            let (reason, note) = if reserved_changed {
-                (
-                    Reason::Resized,
-                    format!(
-                        "limits set to memory={}Mi disk={}Mi cpu={}%",
-                        build.limits.memory_mib, build.limits.disk_mib, build.limits.cpu_percent
-                    ),
-                )
-            } else {
-                (Reason::DriftCorrected, "limits changed on the panel were restored".to_string())
-            };
-            self.event(false, reason, note).await;
-        }
-        if let Some(details) = desired.details(&current) {
-            let updated = panel.update_details(&current.id, &details).await?;
-            current = merge_write(current, updated);
-            handle.record(current.clone());
-            let (reason, note) = if generation_changed {
-                (Reason::Updated, "name and description updated")
-            } else {
-                (Reason::DriftCorrected, "details changed on the panel were restored")
-            };
-            self.event(false, reason, note.into()).await;
-        }
-        if let Some(startup) = desired.startup(&current) {
-            let updated = panel.update_startup(&current.id, &startup).await?;
-            current = merge_write(current, updated);
-            handle.record(current.clone());
-            let (reason, note) = if generation_changed {
-                (Reason::Updated, "startup and variables updated")
-            } else {
-                (Reason::DriftCorrected, "startup changed on the panel was restored")
-            };
-            self.event(false, reason, note.into()).await;
-        }
-        if current.suspended != desired.suspended {
-            if desired.suspended {
-                panel.suspend(&current.id).await?;
-                self.event(false, Reason::Suspended, "suspended on the panel".into()).await;
-            } else {
-                panel.unsuspend(&current.id).await?;
-                self.event(false, Reason::Unsuspended, "unsuspended on the panel".into()).await;
-            }
-            current.suspended = desired.suspended;
-            handle.record(current.clone());
-        }
-        Ok(current)
+        })
     }
 
     async fn create(&self, handle: &PanelHandle, desired: &Desired) -> std::result::Result<PanelServer, Refusal> {

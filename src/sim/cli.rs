@@ -1,0 +1,104 @@
+//! The command line of `pterobox panel-sim`: its flags, mapped onto a [`SimConfig`].
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::ValueEnum;
+
+use super::{Catalog, Faults, SimConfig};
+use crate::crd::Flavor;
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum FlavorArg {
+    Pterodactyl,
+    Wisp,
+}
+
+/// `pterobox panel-sim`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Which panel API to speak.
+    #[arg(long, value_enum, default_value = "pterodactyl")]
+    flavor: FlavorArg,
+    /// Loopback address to listen on.
+    #[arg(long, default_value = "127.0.0.1:18080")]
+    listen: SocketAddr,
+    /// The API key clients must send (also read from PTEROBOX_SIM_API_KEY).
+    #[arg(long, env = "PTEROBOX_SIM_API_KEY", hide_env_values = true)]
+    api_key: String,
+    /// Requests allowed per window (0 = no rate limiting).
+    #[arg(long, default_value_t = 240)]
+    rate_limit: u32,
+    /// Length of the rate-limit window, in seconds.
+    #[arg(long, default_value_t = 60)]
+    rate_window_secs: u64,
+    /// How long a new server stays `installing`, in milliseconds.
+    #[arg(long, default_value_t = 2000)]
+    install_delay_ms: u64,
+    /// Latency added to every request, in milliseconds.
+    #[arg(long, default_value_t = 0)]
+    latency_ms: u64,
+    /// Fraction of requests answered 500.
+    #[arg(long, default_value_t = 0.0)]
+    error_rate: f64,
+    /// Fraction of requests held and then answered 504.
+    #[arg(long, default_value_t = 0.0)]
+    timeout_rate: f64,
+    /// How long a timed-out request is held, in milliseconds.
+    #[arg(long, default_value_t = 30_000)]
+    timeout_hold_ms: u64,
+    /// Wisp: show `container.installed` as 0/1/2 rather than a bool (both forms are inferred).
+    #[arg(long)]
+    wisp_installed_as_number: bool,
+    /// YAML file with locations, nodes and nests/eggs (default: a built-in catalog).
+    #[arg(long)]
+    seed_file: Option<PathBuf>,
+    /// Seed of placement and fault randomness.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+}
+
+/// Serves a simulated panel until Ctrl-C.
+pub async fn run(args: Args) -> anyhow::Result<()> {
+    let flavor = match args.flavor {
+        FlavorArg::Pterodactyl => Flavor::Pterodactyl,
+        FlavorArg::Wisp => Flavor::Wisp,
+    };
+    let catalog = match &args.seed_file {
+        Some(path) => Catalog::from_yaml(&std::fs::read_to_string(path)?)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?,
+        None => Catalog::default(),
+    };
+    anyhow::ensure!(
+        (0.0..=1.0).contains(&args.error_rate),
+        "--error-rate must be within 0..1, got {}",
+        args.error_rate
+    );
+    anyhow::ensure!(
+        (0.0..=1.0).contains(&args.timeout_rate),
+        "--timeout-rate must be within 0..1, got {}",
+        args.timeout_rate
+    );
+    let config = SimConfig {
+        rate_limit: args.rate_limit,
+        rate_window: Duration::from_secs(args.rate_window_secs.max(1)),
+        install_delay: Duration::from_millis(args.install_delay_ms),
+        wisp_installed_as_number: args.wisp_installed_as_number,
+        faults: Faults {
+            latency_ms: args.latency_ms,
+            error_rate: args.error_rate,
+            timeout_rate: args.timeout_rate,
+            timeout_hold_ms: args.timeout_hold_ms,
+            ..Faults::default()
+        },
+        catalog,
+        seed: args.seed,
+        ..SimConfig::new(flavor, args.api_key)
+    };
+    let handle = super::spawn(config, args.listen).await?;
+    tracing::info!(url = %handle.url, ?flavor, "panel-sim listening");
+    println!("panel-sim ({flavor:?}) listening on {}", handle.url);
+    tokio::signal::ctrl_c().await?;
+    Ok(())
+}
