@@ -155,6 +155,7 @@ async fn connect(ctx: &Context, panel: &GamePanel, key: &ApiKey) -> Result<Arc<P
         let mut settings = HttpSettings::new(spec.url.clone(), key.clone(), rpm);
         settings.panel = name.clone();
         settings.limiter = limiter;
+        settings.agent = Some(ctx.settings.instance.clone());
         // A 429 pauses the whole panel in the limiter; the reconcile reports it and is requeued
         // after Retry-After, rather than holding a worker while it waits.
         settings.rate_limit_retries = 0;
@@ -168,15 +169,20 @@ async fn checked(handle: &PanelHandle, catalog: Option<&PanelCatalog>) -> std::r
     match (handle.listing_error(), catalog) {
         // The resync's listing fails: say so without asking the panel again; the lister tells us
         // when a listing succeeds. (A refusal is looked into: a wrong Wisp key and a missing
-        // permission both answer 403.)
-        (Some(e), _) if !matches!(e, PanelError::Forbidden { .. }) => Err(Refused::Panel(e)),
+        // permission both answer 403. A 429 says the panel is busy, not broken: a key found good
+        // keeps its status meanwhile.)
+        (Some(e), _) if !matches!(e, PanelError::Forbidden { .. } | PanelError::RateLimited { .. }) => {
+            Err(Refused::Panel(e))
+        }
         // Found good lately: the status stands (this reconcile may be our own status write).
         (None, Some(catalog)) if handle.checked_within(CATALOG_REFRESH / 2) => Ok(catalog.clone()),
-        _ => {
-            let checked = check(handle.panel.as_ref()).await;
-            handle.set_checked(checked.is_ok());
-            checked
-        }
+        _ => match (check(handle.panel.as_ref()).await, catalog) {
+            (Err(Refused::Panel(PanelError::RateLimited { .. })), Some(catalog)) => Ok(catalog.clone()),
+            (checked, _) => {
+                handle.set_checked(checked.is_ok());
+                checked
+            }
+        },
     }
 }
 

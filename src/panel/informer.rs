@@ -317,6 +317,7 @@ async fn list_forever(
     listed: mpsc::UnboundedSender<Listed>,
     health: mpsc::Sender<String>,
 ) {
+    let mut failures = 0u32;
     loop {
         let Some(h) = handle.upgrade() else { return };
         let resync = h.resync;
@@ -329,15 +330,31 @@ async fn list_forever(
         if changed != Listed::Changed(Vec::new()) {
             let _ = listed.send(changed);
         }
-        match result {
-            Ok(n) => tracing::debug!(panel = %h.name, servers = n, "listed panel servers"),
-            Err(e) => {
-                tracing::warn!(panel = %h.name, error = %e, "listing panel servers failed; keeping the last snapshot")
+        let next = match result {
+            Ok(n) => {
+                tracing::debug!(panel = %h.name, servers = n, "listed panel servers");
+                failures = 0;
+                resync
             }
-        }
+            Err(e) => {
+                tracing::warn!(panel = %h.name, error = %e, "listing panel servers failed; keeping the last snapshot");
+                failures = failures.saturating_add(1);
+                retry_listing(&e, failures).min(resync)
+            }
+        };
         drop(h);
-        // One listing per interval, however long a listing takes.
-        tokio::time::sleep(resync.saturating_sub(started.elapsed())).await;
+        // One listing per interval, however long a listing takes; a failed one is tried again
+        // sooner, so that a passing fault does not leave the panel unhealthy for a whole interval.
+        tokio::time::sleep(next.saturating_sub(started.elapsed())).await;
+    }
+}
+
+/// When to list again after `failures` failed listings in a row, the last failing with `error`:
+/// after the panel's `Retry-After` for a 429, else after 1 s doubling.
+fn retry_listing(error: &PanelError, failures: u32) -> Duration {
+    match error {
+        PanelError::RateLimited { retry_after } => *retry_after,
+        _ => Duration::from_secs(1 << failures.saturating_sub(1).min(9)),
     }
 }
 
@@ -384,6 +401,16 @@ mod tests {
         assert_eq!(panel_key("https://Panel.Example.com/"), panel_key("https://panel.example.com:443"));
         assert_ne!(panel_key("https://panel.example.com"), panel_key("http://panel.example.com"));
         assert_ne!(panel_key("https://panel.example.com"), panel_key("https://panel.example.com/other"));
+    }
+
+    #[test]
+    fn a_failed_listing_is_tried_again_soon() {
+        let limited = PanelError::RateLimited { retry_after: Duration::from_secs(7) };
+        assert_eq!(retry_listing(&limited, 3), Duration::from_secs(7), "a 429: when the panel says");
+        let down = PanelError::Unavailable { message: "down".into() };
+        let waits: Vec<u64> = (1..=4).map(|n| retry_listing(&down, n).as_secs()).collect();
+        assert_eq!(waits, [1, 2, 4, 8]);
+        assert_eq!(retry_listing(&down, u32::MAX), Duration::from_secs(512), "bounded");
     }
 
     #[tokio::test]
