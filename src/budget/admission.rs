@@ -4,6 +4,10 @@
 //! then considers the servers not yet admitted in a deterministic order (creation time, then name)
 //! and admits each one whose request fits what is left. A server that is gone is released by the
 //! caller simply by not presenting it.
+//!
+//! A server counts what the panel may hold for it: its grant, or more while a shrink has not reached
+//! the panel yet. Room a shrink frees is given to another server only once the panel has it: were
+//! the other server's growth applied first, the box would be over its budget on the panel.
 
 use std::collections::BTreeMap;
 
@@ -22,6 +26,9 @@ pub struct Candidate {
     pub requested: Amounts,
     /// Being deleted: keeps a reservation it already has, is never newly admitted.
     pub deleting: bool,
+    /// What its panel server may hold now, if it may hold more than its grant (a shrink not yet
+    /// applied, or applied without the answer being seen).
+    pub holds: Option<Amounts>,
 }
 
 /// The box's record of a server.
@@ -70,10 +77,12 @@ pub fn admit(
     let mut verdicts = BTreeMap::new();
     let mut used = Amounts::default();
     let mut holders: Vec<(&Candidate, Amounts)> = Vec::new();
+    // What a server counts: its grant, or what its panel server may still hold if that is more.
+    let counted = |c: &Candidate, grant: &Amounts| c.holds.map_or(*grant, |h| grant.max(&Amounts { servers: 1, ..h }));
     for c in &ordered {
         if let Some(reserved) = admitted.get(&c.uid) {
             let reserved = Amounts { servers: 1, ..*reserved };
-            used = used.plus(&reserved);
+            used = used.plus(&counted(c, &reserved));
             holders.push((c, reserved));
         }
     }
@@ -86,7 +95,7 @@ pub fn admit(
             continue;
         }
         let increase = wanted.minus(&reserved);
-        let after = used.minus(&reserved).plus(&wanted);
+        let after = used.minus(&counted(c, &reserved)).plus(&counted(c, &wanted));
         let exceeded: Vec<Resource> =
             Resource::ALL.into_iter().filter(|&r| increase.get(r) > 0 && after.get(r) > budget.get(r)).collect();
         if exceeded.is_empty() {
@@ -130,7 +139,14 @@ mod tests {
     }
 
     fn server(name: &str, created: &str, requested: Amounts) -> Candidate {
-        Candidate { uid: format!("uid-{name}"), name: name.into(), created: created.into(), requested, deleting: false }
+        Candidate {
+            uid: format!("uid-{name}"),
+            name: name.into(),
+            created: created.into(),
+            requested,
+            deleting: false,
+            holds: None,
+        }
     }
 
     #[test]
@@ -150,6 +166,30 @@ mod tests {
             }
         );
         assert_eq!(out.used.servers, 1);
+    }
+
+    #[test]
+    fn the_room_a_shrink_frees_is_given_once_the_panel_has_it() {
+        let b = budget(2048, 500, 10);
+        let mut small = server("small", "1", amounts(256, 100));
+        let grow = server("grow", "2", amounts(1792, 100));
+        let ledger =
+            BTreeMap::from([("uid-small".to_string(), amounts(1024, 100)), ("uid-grow".into(), amounts(1024, 100))]);
+        // The shrink is granted at once, but its panel server still holds 1 GiB: no room yet.
+        small.holds = Some(amounts(1024, 100));
+        let out = admit("b", &b, &ledger, &[small.clone(), grow.clone()]);
+        assert_eq!(out.reserved("uid-small"), Some(&Amounts { servers: 1, ..amounts(256, 100) }));
+        assert!(
+            matches!(&out.verdicts["uid-grow"], Verdict::Admitted { resize_rejected: Some(m), .. } if m.contains("memory"))
+        );
+        assert_eq!(out.used.memory_mib, 2048);
+        // The panel has shrunk it: the room is there.
+        let ledger =
+            BTreeMap::from([("uid-small".to_string(), amounts(256, 100)), ("uid-grow".into(), amounts(1024, 100))]);
+        small.holds = Some(amounts(256, 100));
+        let out = admit("b", &b, &ledger, &[small, grow]);
+        assert_eq!(out.reserved("uid-grow"), Some(&Amounts { servers: 1, ..amounts(1792, 100) }));
+        assert_eq!(out.used.memory_mib, 2048);
     }
 
     #[test]
@@ -232,6 +272,8 @@ mod tests {
             Resize(u8, Amounts),
             Delete(u8),
             SetBudget(Amounts),
+            /// The operator sets the server's panel limits to its grant (creating it if need be).
+            Apply(u8),
         }
 
         fn request() -> impl Strategy<Value = Amounts> {
@@ -266,20 +308,24 @@ mod tests {
                 2 => (0u8..8, request()).prop_map(|(id, r)| Op::Resize(id, r)),
                 2 => (0u8..8).prop_map(Op::Delete),
                 1 => a_budget().prop_map(Op::SetBudget),
+                4 => (0u8..8).prop_map(Op::Apply),
             ]
         }
 
         proptest! {
             #![proptest_config(ProptestConfig::with_cases(512))]
 
-            /// For any history, the box never exceeds its budget except after the budget is lowered,
-            /// and then admits nothing new; admitted servers are never evicted; and the verdicts do
-            /// not depend on the order in which servers are presented.
+            /// For any history, and whatever order the operator applies the grants in on the panel,
+            /// the panel never holds more than the box's budget except after the budget is lowered,
+            /// and the box then admits nothing new; admitted servers are never evicted; and the
+            /// verdicts do not depend on the order in which servers are presented.
             #[test]
             fn budget_holds_for_any_history(initial in a_budget(), ops in proptest::collection::vec(op(), 1..40)) {
                 let mut budget = initial;
                 let mut servers: BTreeMap<u8, Candidate> = BTreeMap::new();
                 let mut ledger: BTreeMap<String, Amounts> = BTreeMap::new();
+                // What each panel server holds (by uid): a grant applied, maybe not the latest.
+                let mut panel: BTreeMap<String, Amounts> = BTreeMap::new();
                 let mut used_before = Amounts::default();
                 let mut generation = 0u32;
                 for (step, op) in ops.into_iter().enumerate() {
@@ -294,6 +340,7 @@ mod tests {
                                     created: format!("{:04}", step / 2),
                                     requested,
                                     deleting: false,
+                                    holds: None,
                                 });
                             }
                         }
@@ -301,9 +348,21 @@ mod tests {
                             if let Some(c) = servers.get_mut(&id) { c.requested = requested; }
                         }
                         Op::Delete(id) => {
-                            if let Some(c) = servers.remove(&id) { used_before = used_before.minus(&ledger.get(&c.uid).copied().unwrap_or_default()); }
+                            if let Some(c) = servers.remove(&id) {
+                                let grant = ledger.get(&c.uid).copied().unwrap_or_default();
+                                let held = panel.remove(&c.uid).unwrap_or_default();
+                                used_before = used_before.minus(&grant.max(&held));
+                            }
                         }
                         Op::SetBudget(b) => budget = b,
+                        Op::Apply(id) => {
+                            if let Some(grant) = servers.get(&id).and_then(|c| ledger.get(&c.uid).map(|g| (c.uid.clone(), *g))) {
+                                panel.insert(grant.0, grant.1);
+                            }
+                        }
+                    }
+                    for c in servers.values_mut() {
+                        c.holds = panel.get(&c.uid).copied();
                     }
                     let candidates: Vec<Candidate> = servers.values().cloned().collect();
                     let out = admit("box", &budget, &ledger, &candidates);
@@ -313,11 +372,12 @@ mod tests {
                     reversed.rotate_left(candidates.len() / 2);
                     prop_assert_eq!(&admit("box", &budget, &ledger, &reversed), &out, "order-dependent");
 
-                    let sum = out.verdicts.values().fold(Amounts::default(), |acc, v| match v {
-                        Verdict::Admitted { reserved, .. } => acc.plus(reserved),
+                    // The most the panel can come to hold, whichever grants it applies first.
+                    let worst = out.verdicts.iter().fold(Amounts::default(), |acc, (uid, v)| match v {
+                        Verdict::Admitted { reserved, .. } => acc.plus(&reserved.max(&panel.get(uid).copied().unwrap_or_default())),
                         Verdict::Rejected { .. } => acc,
                     });
-                    prop_assert_eq!(sum, out.used);
+                    prop_assert_eq!(worst, out.used);
                     for r in Resource::ALL {
                         prop_assert!(
                             out.used.get(r) <= budget.get(r).max(used_before.get(r)),

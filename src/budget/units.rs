@@ -225,6 +225,15 @@ impl Amounts {
         out
     }
 
+    /// The larger of `self` and `other`, per resource.
+    pub fn max(&self, other: &Amounts) -> Amounts {
+        let mut out = *self;
+        for r in Resource::ALL {
+            *out.get_mut(r) = self.get(r).max(other.get(r));
+        }
+        out
+    }
+
     /// The resources where `self` is above `limit`.
     pub fn over(&self, limit: &Amounts) -> Vec<Resource> {
         Resource::ALL.into_iter().filter(|&r| self.get(r) > limit.get(r)).collect()

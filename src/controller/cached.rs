@@ -6,12 +6,14 @@ use kube::api::ObjectMeta;
 use kube::core::NamespaceResourceScope;
 use serde::{Deserialize, Deserializer};
 
-use crate::crd::{GameServer, GameServerSpec};
+use crate::budget::{self, Amounts};
+use crate::crd::{GameServer, GameServerSpec, GameServerStatus};
 use crate::names::PAUSED_ANNOTATION;
 use crate::panel::Digest;
 
 /// A GameServer as the cache holds it: the spec and the metadata that box scans and admission read
-/// (name, namespace, uid, resourceVersion, generation, creation and deletion times).
+/// (name, namespace, uid, resourceVersion, generation, creation and deletion times), and what its
+/// panel server may hold (`status.reserved`), which admission counts.
 ///
 /// The cache holds every GameServer all the time. Status, finalizers, labels and annotations are
 /// read only by a server's own reconcile, which reads the whole server from the API server
@@ -26,12 +28,18 @@ pub struct CachedServer {
     /// deletion, its finalizers and its pause annotation. An update that leaves it unchanged (the
     /// status that reconcile wrote, a label) does not reconcile the server again.
     pub wakes: Digest,
+    /// `status.reserved`: what its panel server may hold.
+    pub holds: Option<Amounts>,
 }
 
 impl CachedServer {
-    /// The GameServer without its status (what box scans and admission read).
-    pub fn without_status(&self) -> GameServer {
-        GameServer { metadata: self.metadata.clone(), spec: self.spec.clone(), status: None }
+    /// The GameServer as admission reads it: of its status only `reserved`.
+    pub fn for_admission(&self) -> GameServer {
+        let status = self.holds.map(|held| GameServerStatus {
+            reserved: Some(budget::to_reservation(&held)),
+            ..GameServerStatus::default()
+        });
+        GameServer { metadata: self.metadata.clone(), spec: self.spec.clone(), status }
     }
 }
 
@@ -50,7 +58,8 @@ impl From<GameServer> for CachedServer {
             deletion_timestamp: m.deletion_timestamp,
             ..ObjectMeta::default()
         };
-        Self { metadata, spec: server.spec, wakes }
+        let holds = server.status.and_then(|s| budget::reserved(s.reserved.as_ref()?).ok());
+        Self { metadata, spec: server.spec, wakes, holds }
     }
 }
 
@@ -94,7 +103,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_cached_server_is_the_server_without_status_labels_annotations_and_finalizers() {
+    fn a_cached_server_is_the_server_without_labels_annotations_finalizers_and_status_but_its_reservation() {
         let text = r#"{"apiVersion":"pterobox.io/v1alpha1","kind":"GameServer",
             "metadata":{"name":"lobby","namespace":"shop","uid":"u-1","resourceVersion":"7","generation":2,
               "creationTimestamp":"2026-11-24T09:00:00Z","finalizers":["pterobox.io/cleanup"],
@@ -102,14 +111,17 @@ mod tests {
             "spec":{"box":"basic","egg":"paper","resources":{"memory":"1Gi","disk":"5Gi","cpu":"1"}},
             "status":{"observedGeneration":2,"state":"Ready","conditions":[{"type":"Ready","status":"True",
               "reason":"Ready","message":"running","lastTransitionTime":"2026-11-24T10:00:00Z"}],
-              "panel":{"id":"3","externalId":"u-1","identifier":"abcd1234"},"address":"127.0.0.1:25565"}}"#;
+              "panel":{"id":"3","externalId":"u-1","identifier":"abcd1234"},"address":"127.0.0.1:25565",
+              "reserved":{"memory":"1Gi","disk":"5Gi","cpu":"1","databases":0,"allocations":1,"backups":0}}}"#;
         let server: GameServer = serde_json::from_str(text).expect("server");
         assert!(server.status.is_some());
         let cached: CachedServer = serde_json::from_str(text).expect("cached");
         let json = |s: &GameServer| serde_json::to_value(s).expect("json");
-        let mut expected = GameServer { status: None, ..server.clone() };
+        let reserved = server.status.as_ref().and_then(|s| s.reserved.clone());
+        let status = Some(GameServerStatus { reserved, ..GameServerStatus::default() });
+        let mut expected = GameServer { status, ..server.clone() };
         (expected.metadata.finalizers, expected.metadata.labels, expected.metadata.annotations) = (None, None, None);
-        assert_eq!(json(&cached.without_status()), json(&expected));
+        assert_eq!(json(&cached.for_admission()), json(&expected));
         assert!(cached.metadata.creation_timestamp.is_some());
         assert_eq!(kube::Resource::object_ref(&cached, &()), kube::Resource::object_ref(&server, &()));
     }

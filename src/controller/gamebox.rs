@@ -43,14 +43,14 @@ pub fn controller(
     controller.reconcile_on(super::receiver_stream(servers_changed)).reconcile_on(of_panels)
 }
 
-/// The GameServers that name this box, without their status (which admission does not read).
+/// The GameServers that name this box, as admission reads them.
 pub fn servers_of(ctx: &Context, gbox: &GameBox) -> Vec<GameServer> {
     servers_named(ctx, gbox.metadata.namespace.as_deref(), &gbox.name_any())
 }
 
-/// The GameServers that name box `name` in `namespace` (which may not exist), without their status.
+/// The GameServers that name box `name` in `namespace` (which may not exist), as admission reads them.
 pub fn servers_named(ctx: &Context, namespace: Option<&str>, name: &str) -> Vec<GameServer> {
-    in_box(&ctx.servers, namespace, name).iter().map(|s| s.without_status()).collect()
+    in_box(&ctx.servers, namespace, name).iter().map(|s| s.for_admission()).collect()
 }
 
 /// The cached GameServers that name box `name` in `namespace`. This runs over every cached server

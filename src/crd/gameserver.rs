@@ -144,7 +144,8 @@ pub struct GameServerStatus {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[x_kube(merge_strategy = ListMerge::Map(vec!["type".into()]))]
     pub conditions: Vec<Condition>,
-    /// What the box has granted and the panel has applied.
+    /// What the panel server may hold: the box's grant once the panel has applied it, until then
+    /// the larger of the grant and what it held before. The box counts this.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reserved: Option<Reservation>,
     /// The server on the panel.

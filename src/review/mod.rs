@@ -85,6 +85,7 @@ fn candidates<'a>(
                 created: creation_key(s),
                 requested,
                 deleting: s.metadata.deletion_timestamp.is_some(),
+                holds: s.status.as_ref().and_then(|st| budget::reserved(st.reserved.as_ref()?).ok()),
             });
         }
     }

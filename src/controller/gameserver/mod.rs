@@ -256,10 +256,18 @@ impl Reconciler {
         let (expired, until_expiry) = expiry(&admission.gbox);
         let suspended = self.server.spec.suspended || admission.gbox.spec.suspended || expired;
         let mut report = match self.desired_on_panel(&admission, &target, suspended).await {
-            Ok(current) => self.converged(current, admission.want.clone()),
-            Err(refusal) => self.refused(refusal, admission.want.clone()).await,
+            Ok(current) => {
+                let mut report = self.converged(current, admission.want.clone());
+                // The panel holds the grant now.
+                report.reserved = Some(admission.reserved);
+                report
+            }
+            Err(refusal) => {
+                let mut report = self.refused(refusal, admission.want.clone()).await;
+                report.reserved = Some(self.may_hold(admission.reserved));
+                report
+            }
         };
-        report.reserved = Some(admission.reserved);
         // The instant the box expires, its servers must be suspended.
         if let Some(left) = until_expiry {
             report.requeue = Some(report.requeue.map_or(left, |r| r.min(left)));
@@ -299,13 +307,21 @@ impl Reconciler {
         Ok(Admission { gbox, reserved, want })
     }
 
+    /// What the panel server may hold while the grant has not been applied: the larger of the
+    /// grant and what it held before (a resize not sent yet, or whose answer was lost). The box
+    /// counts it, so that the room a shrink frees goes to another server only once the panel has it.
+    fn may_hold(&self, granted: Amounts) -> Amounts {
+        let held = self.old.reserved.as_ref().and_then(|r| budget::reserved(r).ok());
+        held.map_or(granted, |held| held.max(&granted))
+    }
+
     /// Where an admitted server goes on the panel, or the report of what it waits for.
     fn target(&self, admission: &Admission) -> std::result::Result<Target, Box<Report>> {
         let gbox = &admission.gbox;
         let wait = |why: Reason, message: String, requeue: Option<Duration>| {
             let state = self.kept_state().unwrap_or(ServerState::Pending);
             let mut r = Report::waiting(state, admission.want.clone(), why, message, requeue);
-            r.reserved = Some(admission.reserved);
+            r.reserved = Some(self.may_hold(admission.reserved));
             Box::new(r)
         };
         if paused(&self.server.metadata) || paused(&gbox.metadata) {
