@@ -1,131 +1,201 @@
-//! Chaos: the panel injects 5xx, timeouts, latency spikes, 429 bursts and late write answers while the
-//! operator is SIGKILLed at random moments during the convergence and then the deletion of 55
-//! GameServers in five boxes. An invariant checker polls the panel and the cluster throughout:
-//! never two panel servers for one GameServer, never a panel server whose GameServer is gone, never a
-//! box's panel total above its budget. The figures are printed; the seed (`PTEROBOX_CHAOS_SEED`)
-//! replays the same schedule of faults and kills.
+//! Chaos, on both panels. Two replicas elect a leader on a Lease and serve the webhook behind a
+//! loopback "Service"; the panel injects 500s, 504 timeouts, latency spikes, 429 bursts and late
+//! write answers while the leader is SIGKILLed — when it can be, while a create is in flight.
+//!
+//! Three phases: **convergence** of seven boxes whose budgets each bind on a different resource
+//! (four servers fit, the fifth is refused); **changes** (a resize past the budget, a resize down
+//! whose room another server then takes, a budget lowered below use and one server more for that
+//! box); **deletion** (two servers in five with `deletionPolicy: Orphan`).
+//!
+//! The invariants are checked throughout on the simulator's own records, not on what it refuses:
+//! the panel *accepted* at most one create per GameServer and per box owner, ever (the Wisp run
+//! turns the panel's external-id uniqueness off, so only the operator's own lookups keep them
+//! unique); no panel server outlives its GameServer unless that asked to be orphaned; no box is
+//! over its budget on the panel in any resource; every panel write came from the replica that held
+//! the Lease at that moment. The figures are printed; `PTEROBOX_CHAOS_SEED` replays the schedule
+//! of faults and kills.
 
 mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use k8s_openapi::api::coordination::v1::Lease;
 use kube::api::{Api, DeleteParams};
-use pterobox::crd::{Flavor, GameServer, ServerState};
-use pterobox::sim::Faults;
+use pterobox::crd::{DeletionPolicy, Flavor, GameServer, ServerState};
+use pterobox::sim::{CreatedKind, Faults, Stats};
 use rand::{Rng, SeedableRng};
-use serde_json::json;
-use support::operator::{Operator, World, basic_box, exclusive, server};
-use support::panel::sim_servers;
+use serde_json::{Value, json};
+use support::control_plane::free_port;
+use support::operator::{Operator, World, basic_box};
+use support::panel::{SimServer, made_twice, sim_servers};
+use support::webhook::{Service, register};
 
-const BOXES: usize = 5;
-/// Per box: ten fit the memory budget, the eleventh is refused.
-const SERVERS_PER_BOX: usize = 11;
-const BOX_MEMORY_MIB: i64 = 5 * 1024;
-const BOX_DISK_MIB: i64 = 200 * 1024;
-const BOX_CPU_PERCENT: i64 = 600;
-const BOX_SERVERS: usize = 12;
+/// The resources a box's budget holds, in the order of `Use`.
+const RESOURCES: [&str; 7] = ["memory", "disk", "cpu", "servers", "databases", "allocations", "backups"];
+/// One server's size in each resource, in the panel's units (MiB, MiB, % of a core, counts).
+const SIZE: Use = [512, 2048, 50, 1, 1, 1, 1];
+/// Servers that fit a box: its budget holds this many in its binding resource, twice as many in
+/// the others.
+const FIT: i64 = 4;
+const SERVERS_PER_BOX: usize = 5;
 /// A phase that has not ended in this time fails the test (the run is bounded).
 const PHASE_DEADLINE: Duration = Duration::from_secs(240);
+/// Servers `s1` and `s3` of every box are orphaned on deletion, the others deleted.
+const ORPHANED: [usize; 2] = [1, 3];
 
+/// A box's total (or budget) in each of `RESOURCES`.
+type Use = [i64; 7];
+
+fn box_name(binding: usize) -> String {
+    format!("box-{}", RESOURCES[binding])
+}
+
+fn budget(binding: usize) -> Use {
+    std::array::from_fn(|r| SIZE[r] * if r == binding { FIT } else { 2 * FIT })
+}
+
+fn budget_json(b: &Use) -> Value {
+    json!({"memory": format!("{}Mi", b[0]), "disk": format!("{}Mi", b[1]), "cpu": format!("{}m", b[2] * 10),
+           "servers": b[3], "databases": b[4], "allocations": b[5], "backups": b[6]})
+}
+
+fn chaos_box(panel: &str, binding: usize, budget: &Use) -> Value {
+    let mut b = basic_box(panel);
+    b["metadata"]["name"] = json!(box_name(binding));
+    b["spec"]["owner"] = json!({"email": format!("owner{binding}@example.com"), "username": format!("owner{binding}"),
+                                "firstName": "Box", "lastName": format!("Owner{binding}")});
+    b["spec"]["budget"] = budget_json(budget);
+    b
+}
+
+fn chaos_server(binding: usize, j: usize, size: &Use) -> Value {
+    let resources = json!({"memory": format!("{}Mi", size[0]), "disk": format!("{}Mi", size[1]),
+                               "cpu": format!("{}m", size[2] * 10), "databases": size[4],
+                               "allocations": size[5], "backups": size[6]});
+    let policy = if ORPHANED.contains(&j) { "Orphan" } else { "Delete" };
+    json!({
+        "apiVersion": "pterobox.io/v1alpha1", "kind": "GameServer", "metadata": {"name": format!("b{binding}-s{j}")},
+        "spec": {"box": box_name(binding), "egg": "paper", "resources": resources, "deletionPolicy": policy}
+    })
+}
+
+/// What the invariant checker knows and finds.
 #[derive(Default)]
 struct Checks {
     rounds: u64,
     panel_servers_seen: u64,
     violations: Vec<String>,
+    /// Per box: what the panel may hold in each resource (the budget, or the use when the budget
+    /// was lowered below it: the operator shrinks nothing, it only takes no more).
+    caps: BTreeMap<String, Use>,
+    /// Every GameServer seen, by uid: its box and whether it asked to be orphaned.
+    known: BTreeMap<String, (String, bool)>,
 }
 
 /// One round of the invariants. The panel is read before and after the cluster: a panel server
 /// present in both reads existed while the cluster was read, so its GameServer (which existed
 /// before the panel server, whose external id is its uid) must have been there too.
-async fn check_round(gameservers: &Api<GameServer>, url: &str, checks: &mut Checks) -> Result<(), String> {
+async fn check_round(gameservers: &Api<GameServer>, url: &str, checks: &Mutex<Checks>) -> Result<(), String> {
     let before = sim_servers(url).await?;
     let cluster = gameservers.list(&Default::default()).await.map_err(|e| e.to_string())?.items;
     let after = sim_servers(url).await?;
+    let mut checks = checks.lock().map_err(|e| e.to_string())?;
     checks.rounds += 1;
     checks.panel_servers_seen += after.len() as u64;
-    let box_of: BTreeMap<String, String> =
-        cluster.iter().filter_map(|s| Some((s.metadata.uid.clone()?, s.spec.box_name.clone()))).collect();
-
-    let mut by_external: BTreeMap<&str, Vec<u64>> = BTreeMap::new();
-    for s in &after {
-        match s.external_id.as_deref() {
-            Some(ext) => by_external.entry(ext).or_default().push(s.id),
-            None => checks.violations.push(format!("panel server {} has no external id", s.id)),
-        }
-    }
-    for (ext, ids) in &by_external {
-        if ids.len() > 1 {
-            checks.violations.push(format!("GameServer {ext} has {} panel servers: {ids:?}", ids.len()));
+    let live: BTreeSet<String> = cluster.iter().filter_map(|s| s.metadata.uid.clone()).collect();
+    for s in &cluster {
+        let orphan = s.spec.deletion_policy == Some(DeletionPolicy::Orphan);
+        if let Some(uid) = s.metadata.uid.clone() {
+            checks.known.insert(uid, (s.spec.box_name.clone(), orphan));
         }
     }
     let earlier: BTreeSet<u64> = before.iter().map(|s| s.id).collect();
+    let mut violations = Vec::new();
     for s in after.iter().filter(|s| earlier.contains(&s.id)) {
-        if let Some(ext) = s.external_id.as_deref()
-            && !box_of.contains_key(ext)
-        {
-            checks.violations.push(format!("panel server {} is orphaned: GameServer {ext} is gone", s.id));
+        let ext = s.external_id.clone().unwrap_or_default();
+        match checks.known.get(&ext) {
+            _ if live.contains(&ext) => {}
+            Some((_, true)) => {}
+            _ => violations.push(format!("panel server {} is orphaned: GameServer {ext} is gone", s.id)),
         }
     }
-    let mut totals: BTreeMap<&str, (i64, i64, i64, usize)> = BTreeMap::new();
-    for s in &after {
-        if let Some(gbox) = s.external_id.as_deref().and_then(|ext| box_of.get(ext)) {
-            let t = totals.entry(gbox).or_default();
-            *t = (t.0 + s.memory, t.1 + s.disk, t.2 + s.cpu, t.3 + 1);
+    let mut totals: BTreeMap<String, Use> = BTreeMap::new();
+    for s in after.iter().filter(|s| live.contains(s.external_id.as_deref().unwrap_or_default())) {
+        let Some((gbox, _)) = s.external_id.as_ref().and_then(|ext| checks.known.get(ext)) else { continue };
+        let t = totals.entry(gbox.clone()).or_default();
+        for (r, v) in panel_size(s).iter().enumerate() {
+            t[r] += v;
         }
     }
-    for (gbox, (memory, disk, cpu, count)) in totals {
-        if memory > BOX_MEMORY_MIB || disk > BOX_DISK_MIB || cpu > BOX_CPU_PERCENT || count > BOX_SERVERS {
-            checks.violations.push(format!(
-                "box {gbox} over budget on the panel: {memory} MiB, {disk} MiB disk, {cpu}% cpu, {count} servers"
-            ));
+    for (gbox, total) in totals {
+        let Some(cap) = checks.caps.get(&gbox) else { continue };
+        for r in (0..RESOURCES.len()).filter(|&r| total[r] > cap[r]) {
+            violations.push(format!("box {gbox} over budget on the panel: {} {} > {}", RESOURCES[r], total[r], cap[r]));
         }
     }
+    checks.violations.extend(violations);
     Ok(())
 }
 
+/// A panel server's size in each of `RESOURCES`.
+fn panel_size(s: &SimServer) -> Use {
+    let f = |v: Option<i64>| v.unwrap_or(0);
+    [s.memory, s.disk, s.cpu, 1, f(s.databases), f(s.allocations), f(s.backups)]
+}
+
 /// Polls the invariants until `stop`; read errors (a pooled connection reset) are retried.
-fn spawn_checker(gameservers: Api<GameServer>, url: String, stop: Arc<AtomicBool>) -> tokio::task::JoinHandle<Checks> {
+fn spawn_checker(
+    gameservers: Api<GameServer>,
+    url: String,
+    checks: Arc<Mutex<Checks>>,
+    stop: Arc<AtomicBool>,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let mut checks = Checks::default();
         while !stop.load(Ordering::Relaxed) {
-            if let Err(e) = check_round(&gameservers, &url, &mut checks).await {
+            if let Err(e) = check_round(&gameservers, &url, &checks).await {
                 eprintln!("invariant checker: read failed, retrying: {e}");
             }
             tokio::time::sleep(Duration::from_millis(150)).await;
         }
         // One last round after everything settled.
-        let _ = check_round(&gameservers, &url, &mut checks).await;
-        checks
+        let _ = check_round(&gameservers, &url, &checks).await;
     })
 }
 
-/// A new mix of faults every second or two, until `stop`; returns how many mixes it applied.
+/// The fault mixes, each applied for a second or two; every kind comes round again and again.
+fn fault_mix(i: u64) -> Faults {
+    match i % 6 {
+        0 => Faults { error_rate: 0.3, ..Faults::default() },
+        1 => Faults { timeout_rate: 0.15, timeout_hold_ms: 1_500, ..Faults::default() },
+        2 => Faults { throttle_next: 25, ..Faults::default() },
+        3 => Faults { write_response_delay_ms: 1_500, ..Faults::default() },
+        4 => Faults { spike_rate: 0.3, spike_ms: 1_200, ..Faults::default() },
+        _ => Faults {
+            error_rate: 0.1,
+            timeout_rate: 0.05,
+            timeout_hold_ms: 1_000,
+            spike_rate: 0.1,
+            spike_ms: 800,
+            write_response_delay_ms: 1_500,
+            ..Faults::default()
+        },
+    }
+}
+
+/// A new mix of faults every second or two (in a seeded order), until `stop`; returns how many
+/// mixes it applied.
 fn spawn_faults(panel_url: String, seed: u64, stop: Arc<AtomicBool>) -> tokio::task::JoinHandle<u64> {
     tokio::spawn(async move {
         let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
         let client = reqwest::Client::new();
         let mut mixes = 0;
+        let start = rng.random_range(0..6);
         while !stop.load(Ordering::Relaxed) {
-            let faults = match rng.random_range(0..6) {
-                0 => Faults::default(),
-                1 => Faults { error_rate: 0.3, ..Faults::default() },
-                2 => Faults { timeout_rate: 0.15, timeout_hold_ms: 1_500, ..Faults::default() },
-                3 => Faults { spike_rate: 0.3, spike_ms: 1_200, ..Faults::default() },
-                4 => Faults { throttle_next: 25, ..Faults::default() },
-                _ => Faults {
-                    error_rate: 0.1,
-                    timeout_rate: 0.05,
-                    timeout_hold_ms: 1_000,
-                    spike_rate: 0.1,
-                    spike_ms: 800,
-                    write_response_delay_ms: 1_500,
-                    ..Faults::default()
-                },
-            };
+            let faults = fault_mix(start + mixes);
             if client.put(format!("{panel_url}/_sim/faults")).json(&faults).send().await.is_ok() {
                 mixes += 1;
             }
@@ -136,140 +206,388 @@ fn spawn_faults(panel_url: String, seed: u64, stop: Arc<AtomicBool>) -> tokio::t
     })
 }
 
-/// SIGKILLs the operator at random moments until `done` says the phase is over, restarting it
-/// each time; returns the number of kills.
-async fn kill_until<F, Fut>(world: &mut World, rng: &mut rand::rngs::StdRng, phase: &str, done: F) -> u32
-where
+/// Every holder of the Lease and when it took it (its `acquireTime`, in ms since the epoch), as
+/// polled until `stop`.
+fn spawn_lease_log(
+    leases: Api<Lease>,
+    name: String,
+    stop: Arc<AtomicBool>,
+) -> tokio::task::JoinHandle<Vec<(String, i64)>> {
+    tokio::spawn(async move {
+        let mut tenures: Vec<(String, i64)> = Vec::new();
+        loop {
+            if let Ok(Some(spec)) = leases.get_opt(&name).await.map(|l| l.and_then(|l| l.spec)) {
+                let holder = spec.holder_identity.unwrap_or_default();
+                let since = spec.acquire_time.map_or(0, |t| t.0.as_millisecond());
+                if !holder.is_empty() && tenures.last() != Some(&(holder.clone(), since)) {
+                    tenures.push((holder, since));
+                }
+            }
+            if stop.load(Ordering::Relaxed) {
+                return tenures;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+}
+
+/// The panel writes that did not come from the Lease's holder of the moment.
+async fn writes_without_the_lease(url: &str, tenures: &[(String, i64)]) -> (usize, Vec<String>) {
+    let writes: Vec<pterobox::sim::Write> =
+        reqwest::get(format!("{url}/_sim/writes")).await.expect("writes").json().await.expect("writes JSON");
+    let mut wrong = Vec::new();
+    for w in &writes {
+        let replica = w.agent.split_once(" (").map(|(_, r)| r.trim_end_matches(')')).unwrap_or_default();
+        let holder = tenures.iter().rev().find(|(_, since)| *since <= w.at_ms).map(|(h, _)| h.as_str());
+        if holder != Some(replica) {
+            wrong.push(format!("{} at {} by {replica:?} while the Lease was {holder:?}", w.route, w.at_ms));
+        }
+    }
+    (writes.len(), wrong)
+}
+
+/// The two replicas: `a` lives in the World (its log is the one a failure shows).
+struct Replicas {
+    b: Operator,
+    ns: String,
+    ports: [u16; 2],
+}
+
+fn replica(name: &str, ns: &str, port: u16) -> Operator {
+    let (lease, addr, config) = (format!("lease-{ns}"), format!("127.0.0.1:{port}"), format!("pterobox-{ns}"));
+    Operator::start_with(
+        name,
+        &[
+            "--namespace",
+            ns,
+            "--lease-name",
+            &lease,
+            "--lease-duration-secs",
+            "4",
+            "--webhook-addr",
+            &addr,
+            "--webhook-host",
+            "127.0.0.1",
+            "--webhook-config",
+            &config,
+            "--webhook-secret",
+            "webhook-tls",
+        ],
+        None,
+    )
+}
+
+#[derive(Default)]
+struct Kills {
+    total: u32,
+    /// Kills that landed while the panel was handling a create.
+    during_create: u32,
+}
+
+/// SIGKILLs the leader at random moments (waiting a little for a create in flight) until `done`
+/// says the phase is over, restarting it each time.
+async fn kill_until<F, Fut>(
+    world: &mut World,
+    replicas: &mut Replicas,
+    rng: &mut rand::rngs::StdRng,
+    phase: &str,
+    kills: &mut Kills,
+    done: F,
+) where
     F: Fn() -> Fut,
     Fut: std::future::Future<Output = bool>,
 {
     let started = Instant::now();
-    let mut kills = 0;
+    let url = world.panel.sim.url.clone();
     loop {
-        // The first kill comes soon (writes of the phase in flight), the others at random.
-        let pause =
-            Duration::from_millis(if kills == 0 { rng.random_range(50..400) } else { rng.random_range(300..1_500) });
-        let until = Instant::now() + pause;
+        let until = Instant::now() + Duration::from_millis(rng.random_range(200..1_200));
         while Instant::now() < until {
             if done().await {
-                return kills;
+                return;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         assert!(
             started.elapsed() < PHASE_DEADLINE,
-            "{phase} did not finish within {PHASE_DEADLINE:?} ({kills} kills)\n--- operator log tail:\n{}",
+            "{phase} did not finish within {PHASE_DEADLINE:?} ({} kills)\n--- operator log tail:\n{}",
+            kills.total,
             world.log_tail()
         );
-        world.operator.kill();
-        kills += 1;
-        tokio::time::sleep(Duration::from_millis(rng.random_range(0..800))).await;
-        world.operator = Operator::start("chaos");
+        // Wait up to a second and a half for a create in flight, then kill anyway.
+        let mut in_flight = false;
+        for _ in 0..150 {
+            in_flight = stats(&url).await.is_some_and(|s| s.creates_in_flight > 0);
+            if in_flight {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let leases: Api<Lease> = Api::namespaced(world.client.clone(), &replicas.ns);
+        let holder = leases.get_opt(&format!("lease-{}", replicas.ns)).await.ok().flatten();
+        let holder = holder.and_then(|l| l.spec?.holder_identity).unwrap_or_default();
+        if holder == "replica-b" {
+            replicas.b.kill();
+        } else {
+            world.operator.kill();
+        }
+        kills.total += 1;
+        kills.during_create += u32::from(in_flight);
+        // The second kill, and one in four after it, leaves the leader down past its Lease (4 s):
+        // the standby takes over. Otherwise it is back at once, and takes its own Lease up again.
+        let takeover = kills.total == 2 || rng.random_ratio(1, 4);
+        let down = if takeover { 5_000 } else { rng.random_range(0..800) };
+        tokio::time::sleep(Duration::from_millis(down)).await;
+        if holder == "replica-b" {
+            replicas.b = replica("replica-b", &replicas.ns, replicas.ports[1]);
+        } else {
+            world.operator = replica("replica-a", &replicas.ns, replicas.ports[0]);
+        }
     }
 }
 
-fn chaos_box(panel: &str, i: usize) -> serde_json::Value {
-    let mut b = basic_box(panel);
-    b["metadata"]["name"] = json!(format!("box{i}"));
-    b["spec"]["owner"] = json!({"email": format!("box{i}@example.com"), "username": format!("owner{i}"),
-                                "firstName": "Box", "lastName": format!("Owner{i}")});
-    b["spec"]["budget"] = json!({"memory": format!("{BOX_MEMORY_MIB}Mi"), "disk": format!("{BOX_DISK_MIB}Mi"),
-                                 "cpu": format!("{}m", BOX_CPU_PERCENT * 10), "servers": BOX_SERVERS,
-                                 "databases": 20, "allocations": 20, "backups": 20});
-    b
+async fn stats(url: &str) -> Option<Stats> {
+    reqwest::get(format!("{url}/_sim/stats")).await.ok()?.json().await.ok()
 }
 
-#[tokio::test]
-async fn chaos_kills_and_faults_never_duplicate_orphan_or_overspend() {
-    let _lock = exclusive().await;
+/// Applies `object`, retrying while the webhook cannot be called (a replica killed mid-review);
+/// returns the apiserver's answer otherwise.
+async fn apply(world: &World, object: Value) -> Result<(), String> {
+    for _ in 0..50 {
+        match world.try_apply(object.clone()).await {
+            Ok(()) => return Ok(()),
+            Err(e) if e.to_string().contains("failed calling webhook") => {}
+            Err(e) => return Err(e.to_string()),
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    Err(format!("the webhook could not be called for {}", object["metadata"]["name"]))
+}
+
+fn state(s: &GameServer) -> Option<ServerState> {
+    s.status.as_ref().map(|st| st.state)
+}
+
+async fn chaos(flavor: Flavor) {
+    let _lock = support::operator::exclusive().await;
     let seed = std::env::var("PTEROBOX_CHAOS_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_secs())
     });
-    eprintln!("chaos seed {seed} (PTEROBOX_CHAOS_SEED={seed} replays the schedule)");
+    eprintln!("chaos seed {seed} on {flavor:?} (PTEROBOX_CHAOS_SEED={seed} replays the schedule)");
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let ports = [free_port().expect("port"), free_port().expect("port")];
     // The panel's own limit (600/min) is well under the GamePanel's budget: real 429s too.
-    // Installs take 5 s: the convergence lasts long enough for several kills whatever the faults.
-    let mut world = World::with("chaos", Flavor::Pterodactyl, "10s", |c| {
-        c.rate_limit = 600;
-        c.seed = seed;
-        c.install_delay = Duration::from_secs(5);
-    })
+    // Installs take 6 s: the convergence lasts long enough for several kills whatever the faults.
+    let mut world = World::with_operator(
+        "chaos",
+        flavor,
+        "10s",
+        |c| {
+            c.rate_limit = 600;
+            c.seed = seed;
+            c.install_delay = Duration::from_secs(6);
+            c.unique_external_ids = flavor == Flavor::Pterodactyl;
+        },
+        |ns| replica("replica-a", ns, ports[0]),
+    )
     .await;
+    let mut replicas = Replicas { b: replica("replica-b", &world.ns, ports[1]), ns: world.ns.clone(), ports };
+    let service = Service::start(ports.to_vec()).await;
+    let config = register(&world, service.port).await;
     let url = world.panel.sim.url.clone();
-    let stop = Arc::new(AtomicBool::new(false));
-    let checker = spawn_checker(world.servers(), url.clone(), stop.clone());
-    let faults = spawn_faults(url.clone(), seed.wrapping_add(7), stop.clone());
-    let began = Instant::now();
 
-    for i in 0..BOXES {
-        world.apply(chaos_box(&world.panel_name, i)).await;
+    let checks = Arc::new(Mutex::new(Checks::default()));
+    for binding in 0..RESOURCES.len() {
+        checks.lock().expect("checks").caps.insert(box_name(binding), budget(binding));
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let checker = spawn_checker(world.servers(), url.clone(), checks.clone(), stop.clone());
+    let leases: Api<Lease> = Api::namespaced(world.client.clone(), &world.ns);
+    let lease_log = spawn_lease_log(leases, format!("lease-{}", world.ns), stop.clone());
+    let faults = spawn_faults(url.clone(), seed.wrapping_add(7), stop.clone());
+    let mut kills = Kills::default();
+
+    // Convergence: the fifth server of every box is refused, by the webhook or by the box.
+    let began = Instant::now();
+    let mut denied = BTreeSet::new();
+    for binding in 0..RESOURCES.len() {
+        apply(&world, chaos_box(&world.panel_name, binding, &budget(binding))).await.expect("apply box");
+    }
+    for (binding, resource) in RESOURCES.iter().enumerate() {
         for j in 0..SERVERS_PER_BOX {
-            let mut s = server(&format!("b{i}-s{j:02}"), "paper", "512Mi", "500m");
-            s["spec"]["box"] = json!(format!("box{i}"));
-            world.apply(s).await;
+            let s = chaos_server(binding, j, &SIZE);
+            let name = s["metadata"]["name"].as_str().unwrap_or_default().to_string();
+            match apply(&world, s).await {
+                Ok(()) => {}
+                Err(e) if j == SERVERS_PER_BOX - 1 => {
+                    let what = format!("exceeded budget of box {}", box_name(binding));
+                    assert!(e.contains(&what) && e.contains(resource), "{name} refused otherwise: {e}");
+                    denied.insert(name);
+                }
+                Err(e) => panic!("{name} refused: {e}"),
+            }
         }
     }
     let servers = world.servers();
-    let settled = || async {
+    let converged = || async {
         let Ok(list) = servers.list(&Default::default()).await else { return false };
-        let states: Vec<Option<ServerState>> =
-            list.items.iter().map(|s| s.status.as_ref().map(|st| st.state)).collect();
-        let ready = states.iter().filter(|s| **s == Some(ServerState::Ready)).count();
-        let rejected = states.iter().filter(|s| **s == Some(ServerState::Rejected)).count();
-        ready == BOXES * 10 && rejected == BOXES
+        let ready = list.items.iter().filter(|s| state(s) == Some(ServerState::Ready)).count();
+        let rejected = list.items.iter().filter(|s| state(s) == Some(ServerState::Rejected)).count();
+        ready == RESOURCES.len() * FIT as usize && rejected + denied.len() == RESOURCES.len()
     };
-    let create_kills = kill_until(&mut world, &mut rng, "convergence", settled).await;
+    kill_until(&mut world, &mut replicas, &mut rng, "convergence", &mut kills, converged).await;
     let converged_in = began.elapsed();
-
-    // Each box: ten Ready with a panel server each, the eleventh Rejected and never on the panel.
     let list = world.servers().list(&Default::default()).await.expect("list").items;
-    let on_panel = sim_servers(&url).await.expect("panel servers");
-    let panel_ext: BTreeSet<String> = on_panel.iter().filter_map(|s| s.external_id.clone()).collect();
-    for s in &list {
-        let uid = s.metadata.uid.clone().unwrap_or_default();
-        let state = s.status.as_ref().map(|st| st.state);
-        assert_eq!(state == Some(ServerState::Ready), panel_ext.contains(&uid), "{:?}: {state:?}", s.metadata.name);
+    for s in list.iter().filter(|s| state(s) == Some(ServerState::Rejected)) {
+        let message = s.status.as_ref().and_then(|st| st.message.clone()).unwrap_or_default();
+        assert!(s.metadata.name.as_deref().is_some_and(|n| n.ends_with("-s4")), "{:?} rejected: {message}", s.metadata);
     }
-    assert_eq!(on_panel.len(), BOXES * 10, "one panel server per Ready GameServer");
 
+    // Changes, under the same faults and kills.
+    let began_changes = Instant::now();
+    let (memory, cpu, disk) = (0, 2, 1);
+    // Past the budget: refused (by the webhook, or by the box), the panel keeps the old size.
+    let mut bigger = SIZE;
+    bigger[0] = 1024;
+    let resize_refused_by_webhook = apply(&world, chaos_server(memory, 0, &bigger)).await.is_err();
+    // Down, then another server takes the room (retried until the box has counted the decrease).
+    let mut smaller = SIZE;
+    smaller[0] = 256;
+    apply(&world, chaos_server(memory, 1, &smaller)).await.expect("resize down");
+    let mut grown = SIZE;
+    grown[0] = 768;
+    let mut grow_denials = 0;
+    while let Err(e) = apply(&world, chaos_server(memory, 2, &grown)).await {
+        assert!(e.contains("exceeded budget") && grow_denials < 100, "{e}");
+        grow_denials += 1;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let mut less_cpu = SIZE;
+    less_cpu[2] = 25;
+    apply(&world, chaos_server(cpu, 3, &less_cpu)).await.expect("resize cpu down");
+    // A budget lowered below use: allowed (with a warning); the box then takes no more.
+    let mut lowered = budget(disk);
+    lowered[1] = SIZE[1] * 2;
+    apply(&world, chaos_box(&world.panel_name, disk, &lowered)).await.expect("lower the budget");
+    let extra_denied = apply(&world, chaos_server(disk, 5, &SIZE)).await.is_err();
+    let panel_sizes = |list: &[SimServer], names: &BTreeMap<String, String>| -> BTreeMap<String, Use> {
+        list.iter().filter_map(|p| Some((names.get(p.external_id.as_deref()?)?.clone(), panel_size(p)))).collect()
+    };
+    let changed = || async {
+        let Ok(list) = servers.list(&Default::default()).await else { return false };
+        let names: BTreeMap<String, String> =
+            list.items.iter().filter_map(|s| Some((s.metadata.uid.clone()?, s.metadata.name.clone()?))).collect();
+        let Ok(panel) = sim_servers(&url).await else { return false };
+        let sizes = panel_sizes(&panel, &names);
+        let size = |name: &str| sizes.get(name).copied().unwrap_or_default();
+        let extra = list.items.iter().find(|s| s.metadata.name.as_deref() == Some("b1-s5"));
+        size("b0-s1")[0] == 256
+            && size("b0-s2")[0] == 768
+            && size("b2-s3")[2] == 25
+            && extra.is_none_or(|s| state(s) == Some(ServerState::Rejected))
+            && list.items.iter().filter(|s| state(s) == Some(ServerState::Ready)).count() == RESOURCES.len() * 4
+    };
+    kill_until(&mut world, &mut replicas, &mut rng, "changes", &mut kills, changed).await;
+    let changed_in = began_changes.elapsed();
+    let list = world.servers().list(&Default::default()).await.expect("list").items;
+    let names: BTreeMap<String, String> =
+        list.iter().filter_map(|s| Some((s.metadata.uid.clone()?, s.metadata.name.clone()?))).collect();
+    let sizes = panel_sizes(&sim_servers(&url).await.expect("panel"), &names);
+    assert_eq!(sizes.get("b0-s0").map(|s| s[0]), Some(512), "the refused resize reached the panel");
+    assert!(!sizes.contains_key("b1-s5"), "the lowered box took one more server");
+    let gbox = world.boxes().get(&box_name(disk)).await.expect("box");
+    let exhausted = gbox.status.as_ref().map(|s| s.exhausted.clone()).unwrap_or_default();
+    assert!(exhausted.iter().any(|r| r == "disk"), "the lowered box does not say disk is exhausted: {exhausted:?}");
+
+    // Deletion: orphaned servers stay on the panel, the others go.
     let began_deletion = Instant::now();
+    let keep: BTreeSet<String> = list
+        .iter()
+        .filter(|s| state(s) == Some(ServerState::Ready))
+        .filter(|s| s.spec.deletion_policy == Some(DeletionPolicy::Orphan))
+        .filter_map(|s| s.metadata.uid.clone())
+        .collect();
     for s in &list {
         let name = s.metadata.name.clone().unwrap_or_default();
         world.servers().delete(&name, &DeleteParams::default()).await.expect("delete");
     }
     let gone = || async { servers.list(&Default::default()).await.is_ok_and(|l| l.items.is_empty()) };
-    let delete_kills = kill_until(&mut world, &mut rng, "deletion", gone).await;
+    kill_until(&mut world, &mut replicas, &mut rng, "deletion", &mut kills, gone).await;
     let deleted_in = began_deletion.elapsed();
-    let left = sim_servers(&url).await.expect("panel servers");
-    assert!(left.is_empty(), "every panel server deleted with its GameServer: {left:?}");
+    let left: BTreeSet<String> =
+        sim_servers(&url).await.expect("panel").into_iter().filter_map(|s| s.external_id).collect();
+    assert_eq!(left, keep, "the orphaned servers, and only they, stay on the panel");
 
     stop.store(true, Ordering::Relaxed);
     let mixes = faults.await.expect("fault task");
-    let checks = checker.await.expect("checker task");
+    checker.await.expect("checker task");
+    let tenures = lease_log.await.expect("lease task");
+    let (writes, without_lease) = writes_without_the_lease(&url, &tenures).await;
+    let twice_servers = made_twice(&url, CreatedKind::Server).await;
+    let twice_users = made_twice(&url, CreatedKind::User).await;
     let stats = world.panel.stats().await;
-    let kills = create_kills + delete_kills;
+    let checks = std::mem::take(&mut *checks.lock().expect("checks"));
+    let fault = |kind: &str| stats.faults.get(kind).copied().unwrap_or(0);
+
     let mut out = String::new();
-    let _ = writeln!(out, "\nchaos figures (seed {seed})");
-    let _ = writeln!(out, "  GameServers / boxes                    {} / {BOXES}", BOXES * SERVERS_PER_BOX);
-    let _ = writeln!(out, "  converged (50 Ready, 5 Rejected) in    {:.1} s", converged_in.as_secs_f64());
-    let _ = writeln!(out, "  deleted (all gone, panel empty) in     {:.1} s", deleted_in.as_secs_f64());
-    let _ = writeln!(out, "  SIGKILLs (convergence + deletion)      {kills} ({create_kills} + {delete_kills})");
+    let _ = writeln!(out, "\nchaos figures on {flavor:?} (seed {seed})");
+    // Five servers per box, and one more for the lowered box.
+    let applied = RESOURCES.len() * SERVERS_PER_BOX + 1;
+    let _ = writeln!(out, "  boxes / GameServers applied            {} / {applied}", RESOURCES.len());
+    let _ = writeln!(out, "  fifth servers denied by the webhook    {} of {}", denied.len(), RESOURCES.len());
+    let _ = writeln!(out, "  resize past the budget denied at once  {resize_refused_by_webhook}");
+    let _ = writeln!(out, "  grow denied before the shrink counted  {grow_denials}");
+    let _ = writeln!(out, "  server for the lowered box denied      {extra_denied}");
+    let _ = writeln!(
+        out,
+        "  converged / changed / deleted in       {:.1} / {:.1} / {:.1} s",
+        converged_in.as_secs_f64(),
+        changed_in.as_secs_f64(),
+        deleted_in.as_secs_f64()
+    );
+    let _ = writeln!(out, "  SIGKILLs (during a create)             {} ({})", kills.total, kills.during_create);
+    let _ = writeln!(out, "  Lease tenures                          {}", tenures.len());
     let _ = writeln!(out, "  fault mixes applied                    {mixes}");
-    let _ = writeln!(out, "  faults injected by the panel           {}", stats.faults_injected);
+    let _ = writeln!(out, "  faults by kind                         {:?}", stats.faults);
     let _ = writeln!(out, "  429s answered                          {}", stats.rate_limited);
+    let _ = writeln!(out, "  panel requests / writes                {} / {writes}", stats.total);
     let _ =
-        writeln!(out, "  panel requests / creates               {} / {}", stats.total, stats.count("POST /servers"));
+        writeln!(out, "  creates accepted (servers / users)     {} / {}", stats.servers_created, stats.users_created);
     let _ = writeln!(out, "  invariant rounds / panel servers seen  {} / {}", checks.rounds, checks.panel_servers_seen);
-    let _ = writeln!(out, "  violations                             {}", checks.violations.len());
-    for v in checks.violations.iter().take(20) {
+    let _ = writeln!(out, "  violations                             {}", checks.violations.len() + without_lease.len());
+    for v in checks.violations.iter().chain(&without_lease).take(20) {
         let _ = writeln!(out, "    {v}");
     }
     support::report(&out);
     assert!(checks.violations.is_empty(), "invariants violated (seed {seed})");
-    assert!(kills >= 5, "only {kills} kills happened during the phases (seed {seed})");
+    assert!(without_lease.is_empty(), "panel writes without the Lease (seed {seed})");
+    assert_eq!(twice_servers, vec![], "GameServers the panel made twice (seed {seed})");
+    assert_eq!(twice_users, vec![], "box owners the panel made twice (seed {seed})");
+    assert_eq!(stats.users_created, RESOURCES.len() as u64, "one owner per box");
+    assert!(kills.total >= 6, "only {} kills happened during the phases (seed {seed})", kills.total);
+    assert!(kills.during_create >= 1, "no kill landed during a create (seed {seed})");
+    assert!(tenures.len() >= 2, "the Lease never changed hands (seed {seed})");
+    for (kind, least) in [("error", 3), ("timeout", 2), ("throttled", 3), ("late_answer", 3), ("spike", 1)] {
+        assert!(fault(kind) >= least, "{} {kind} faults, fewer than {least} (seed {seed})", fault(kind));
+    }
     // The checker ran throughout: at least a round per second (it aims at several).
-    let checked_for = (converged_in + deleted_in).as_secs_f64();
-    assert!(stats.faults_injected > 0, "the chaos did not happen");
+    let checked_for = (converged_in + changed_in + deleted_in).as_secs_f64();
     assert!(checks.rounds as f64 >= checked_for, "{} invariant rounds in {checked_for:.1} s", checks.rounds);
+
+    let _ =
+        Api::<k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration>::all(world.client.clone())
+            .delete(&config, &DeleteParams::default())
+            .await;
+    drop(service);
+    replicas.b.stop();
     world.teardown().await;
+}
+
+#[tokio::test]
+async fn pterodactyl_chaos_never_makes_twice_orphans_overspends_or_writes_without_the_lease() {
+    chaos(Flavor::Pterodactyl).await;
+}
+
+#[tokio::test]
+async fn wisp_chaos_never_makes_twice_orphans_overspends_or_writes_without_the_lease() {
+    chaos(Flavor::Wisp).await;
 }

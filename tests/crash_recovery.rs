@@ -1,5 +1,6 @@
 //! Killing the operator between the panel create and the status write, then restarting it, leaves
-//! one panel server, not two.
+//! one panel server, not two. The panel accepts a second server with the same external id here, so
+//! only the operator's own lookup can keep it from making one.
 
 mod support;
 
@@ -8,12 +9,13 @@ use support::panel::AllServers as _;
 use std::time::Duration;
 
 use pterobox::crd::{Flavor, ServerState};
-use pterobox::sim::Faults;
+use pterobox::sim::{CreatedKind, Faults};
 use support::operator::{Operator, World, basic_box, exclusive, server};
+use support::panel::made_twice;
 
 async fn a_crash_after_the_create_makes_no_duplicate(flavor: Flavor) {
     let _lock = exclusive().await;
-    let mut world = World::new("crash", flavor, "10s").await;
+    let mut world = World::with("crash", flavor, "10s", |c| c.unique_external_ids = false).await;
     world.apply(basic_box(&world.panel_name)).await;
     world.wait_box("owner ensured", |b| b.status.as_ref().is_some_and(|s| s.owner.is_some())).await;
     // The panel processes writes, then holds their answers: the operator cannot learn the id.
@@ -41,6 +43,7 @@ async fn a_crash_after_the_create_makes_no_duplicate(flavor: Flavor) {
     assert_eq!(on_panel.len(), 1, "one panel server, not two: {on_panel:#?}");
     assert_eq!(on_panel[0].external_id, s.metadata.uid);
     assert_eq!(world.panel.stats().await.servers_created, 1, "the restarted operator adopted it instead of creating");
+    assert_eq!(made_twice(&world.panel.sim.url, CreatedKind::Server).await, vec![]);
     world.teardown().await;
 }
 

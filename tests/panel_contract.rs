@@ -13,8 +13,8 @@ use pterobox::crd::Flavor;
 use pterobox::panel::{
     Build, Details, Digest, FeatureLimits, InstallState, Limits, NewServer, NewUser, PanelError, PanelUser, Startup,
 };
-use pterobox::sim::Faults;
-use support::panel::{SIM_KEY, TestPanel, start};
+use pterobox::sim::{CreatedKind, Faults};
+use support::panel::{SIM_KEY, TestPanel, made_twice, start};
 
 fn new_user(n: &str) -> NewUser {
     NewUser {
@@ -216,6 +216,16 @@ async fn a_duplicate_external_id_is_refused(flavor: Flavor) {
         other => panic!("expected 422 unique on external_id, got {other:?}"),
     }
     assert_eq!(p.stats().await.servers, 1);
+    assert_eq!(made_twice(&p.sim.url, CreatedKind::Server).await, vec![], "a refused create is not counted");
+
+    // With the check off (Wisp's is unverified) the panel makes a second one, and the record of
+    // accepted creates shows it: what the operator's tests count.
+    let p = start(flavor, |c| c.unique_external_ids = false).await;
+    let user = owner(&p).await;
+    p.client.create_server(&new_server(&user.id, "uid-dup")).await.expect("first");
+    p.client.create_server(&new_server(&user.id, "uid-dup")).await.expect("second, accepted");
+    assert_eq!(made_twice(&p.sim.url, CreatedKind::Server).await, vec![("uid-dup".to_string(), 2)]);
+    assert_eq!(p.stats().await.servers_created, 2);
 }
 
 async fn no_node_or_no_free_port_is_no_capacity(flavor: Flavor) {

@@ -35,7 +35,7 @@ async fn panel_ids(world: &World) -> BTreeMap<String, u64> {
 #[tokio::test]
 async fn a_long_panel_outage_loses_nothing_and_converges_when_it_returns() {
     let _lock = exclusive().await;
-    let world = World::new("outage", Flavor::Pterodactyl, "10s").await;
+    let world = World::with("outage", Flavor::Pterodactyl, "10s", |c| c.unique_external_ids = false).await;
     world.apply(basic_box(&world.panel_name)).await;
     for name in ["keep", "grow", "drop"] {
         world.apply(server(name, "paper", "1Gi", "1")).await;

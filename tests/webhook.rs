@@ -7,36 +7,12 @@ mod support;
 use std::time::Duration;
 
 use k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration;
-use kube::api::{Api, DeleteParams, PostParams};
+use kube::api::{Api, DeleteParams};
 use pterobox::crd::Flavor;
 use serde_json::json;
 use support::control_plane::{free_port, kubectl_apply};
 use support::operator::{Operator, World, basic_box, condition, server};
-
-/// Registers the webhook for the test namespace only, calling the operator on `port`.
-async fn register(world: &World, port: u16) -> String {
-    let name = format!("pterobox-{}", world.ns);
-    let hook = |resource: &str| {
-        json!({
-            "name": format!("{resource}.pterobox.io"),
-            "clientConfig": {"url": format!("https://127.0.0.1:{port}/validate")},
-            "rules": [{"apiGroups": ["pterobox.io"], "apiVersions": ["v1alpha1"],
-                       "operations": ["CREATE", "UPDATE"], "resources": [resource], "scope": "Namespaced"}],
-            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": world.ns}},
-            "failurePolicy": "Fail", "sideEffects": "None", "admissionReviewVersions": ["v1"], "timeoutSeconds": 5
-        })
-    };
-    let config: ValidatingWebhookConfiguration = serde_json::from_value(json!({
-        "apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingWebhookConfiguration",
-        "metadata": {"name": name}, "webhooks": [hook("gameservers"), hook("gameboxes")]
-    }))
-    .expect("webhook configuration");
-    Api::<ValidatingWebhookConfiguration>::all(world.client.clone())
-        .create(&PostParams::default(), &config)
-        .await
-        .expect("create the webhook configuration");
-    name
-}
+use support::webhook::register;
 
 /// `kubectl apply` of one manifest in the test namespace: (success, stdout + stderr).
 fn apply(world: &World, mut manifest: serde_json::Value, extra: &[&str]) -> (bool, String) {
@@ -77,20 +53,7 @@ async fn kubectl_apply_of_an_over_budget_server_is_denied_with_the_quota_message
     )
     .await;
     let config = register(&world, port).await;
-
-    // The operator writes its CA into the configuration; until then the apiserver cannot call it.
     let configs: Api<ValidatingWebhookConfiguration> = Api::all(world.client.clone());
-    let mut filled = false;
-    for _ in 0..100 {
-        let current = configs.get(&config).await.expect("configuration");
-        let hooks = current.webhooks.unwrap_or_default();
-        if hooks.iter().all(|w| w.client_config.ca_bundle.as_ref().is_some_and(|b| !b.0.is_empty())) {
-            filled = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    assert!(filled, "caBundle never filled\n{}", world.log_tail());
 
     world.apply(basic_box(&world.panel_name)).await;
     world

@@ -54,6 +54,9 @@ pub struct HttpSettings {
     pub retry_backoff: Duration,
     /// Attempts after a 429 (reads and writes: a 429 means the request was not processed).
     pub rate_limit_retries: u32,
+    /// Who calls (the replica's name), added to the `User-Agent` so that the panel's access log
+    /// tells replicas apart.
+    pub agent: Option<String>,
 }
 
 impl HttpSettings {
@@ -67,7 +70,17 @@ impl HttpSettings {
             read_retries: 3,
             retry_backoff: Duration::from_millis(200),
             rate_limit_retries: 3,
+            agent: None,
         }
+    }
+}
+
+/// `pterobox/<version>`, or `pterobox/<version> (<agent>)`.
+fn user_agent(agent: Option<&str>) -> String {
+    let product = concat!("pterobox/", env!("CARGO_PKG_VERSION"));
+    match agent.map(|a| a.replace(|c: char| c.is_control() || c == '(' || c == ')', "")) {
+        Some(agent) if !agent.is_empty() => format!("{product} ({agent})"),
+        _ => product.to_string(),
     }
 }
 
@@ -92,7 +105,7 @@ impl HttpCore {
         let client = reqwest::Client::builder()
             .timeout(settings.timeout)
             .connect_timeout(Duration::from_secs(5))
-            .user_agent(concat!("pterobox/", env!("CARGO_PKG_VERSION")))
+            .user_agent(user_agent(settings.agent.as_deref()))
             // A panel redirects to its login page when it does not see a JSON API request.
             .redirect(reqwest::redirect::Policy::none())
             .build()
@@ -415,6 +428,15 @@ mod tests {
         assert_eq!(retry_after("soon"), Duration::from_secs(10));
         assert_eq!(retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), Duration::ZERO, "a date in the past");
         assert_eq!(retry_after("Thu, 01 Jan 2099 00:00:00 GMT"), super::super::limiter::MAX_PAUSE);
+    }
+
+    #[test]
+    fn the_user_agent_names_the_replica_without_breaking_the_header() {
+        let product = concat!("pterobox/", env!("CARGO_PKG_VERSION"));
+        assert_eq!(user_agent(None), product);
+        assert_eq!(user_agent(Some("")), product);
+        assert_eq!(user_agent(Some("pterobox-7d9f-x2")), format!("{product} (pterobox-7d9f-x2)"));
+        assert_eq!(user_agent(Some("a(b)\nc")), format!("{product} (abc)"));
     }
 
     #[test]

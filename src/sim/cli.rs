@@ -51,6 +51,10 @@ pub struct Args {
     /// Wisp: show `container.installed` as 0/1/2 rather than a bool (both forms are inferred).
     #[arg(long)]
     wisp_installed_as_number: bool,
+    /// Accept a second server or user with an `external_id` already taken (Pterodactyl refuses it
+    /// with a 422; whether Wisp does is unverified).
+    #[arg(long)]
+    external_ids_not_unique: bool,
     /// YAML file with locations, nodes and nests/eggs (default: a built-in catalog).
     #[arg(long)]
     seed_file: Option<PathBuf>,
@@ -85,6 +89,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         rate_window: Duration::from_secs(args.rate_window_secs.max(1)),
         install_delay: Duration::from_millis(args.install_delay_ms),
         wisp_installed_as_number: args.wisp_installed_as_number,
+        unique_external_ids: !args.external_ids_not_unique,
         faults: Faults {
             latency_ms: args.latency_ms,
             error_rate: args.error_rate,

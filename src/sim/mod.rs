@@ -39,6 +39,7 @@ pub use access::SimKey;
 use access::{Buckets, Throttled};
 pub use catalog::Catalog;
 use routes::{Query, Request};
+pub use state::{Created, CreatedKind};
 use state::{SimError, State};
 
 use crate::crd::Flavor;
@@ -96,6 +97,10 @@ pub struct SimConfig {
     /// Wisp: `container.installed` as 0/1/2 (Wisp's admin model) instead of a bool (Pterodactyl
     /// 0.7's application API, which Wisp forked): both INFERRED; see `render`.
     pub wisp_installed_as_number: bool,
+    /// Whether `external_id` must be unique among servers and among users. Pterodactyl enforces
+    /// it; Wisp's uniqueness is unverified (wisp-api.md §4), so a run can turn it off and rely on
+    /// the operator's own lookups alone.
+    pub unique_external_ids: bool,
     pub faults: Faults,
     pub catalog: Catalog,
     /// Seed of the placement and fault randomness.
@@ -112,6 +117,7 @@ impl SimConfig {
             rate_window: Duration::from_secs(60),
             install_delay: Duration::from_secs(2),
             wisp_installed_as_number: false,
+            unique_external_ids: true,
             faults: Faults { timeout_hold_ms: 30_000, ..Faults::default() },
             catalog: Catalog::default(),
             seed: 1,
@@ -131,6 +137,11 @@ pub struct Stats {
     pub writes: u64,
     pub rate_limited: u64,
     pub faults_injected: u64,
+    /// The faults by kind: `down` (503 while down), `not_a_panel`, `throttled` (an injected 429),
+    /// `spike` (latency), `timeout` (504), `error` (500), `late_answer` (a write answered late).
+    pub faults: BTreeMap<String, u64>,
+    /// `POST /servers` requests being handled now (a kill then lands while a create is in flight).
+    pub creates_in_flight: u64,
     /// Connections closed unanswered while the panel was down (`SimHandle::set_down`).
     pub connections_refused: u64,
     /// Servers on the panel now.
@@ -152,12 +163,43 @@ struct Sim {
     /// Whether the panel is down, shared with the listener.
     down: Arc<AtomicBool>,
     refused: Arc<AtomicU64>,
+    creates_in_flight: AtomicU64,
+    writes: Mutex<Vec<Write>>,
     state: Mutex<State>,
     keys: Mutex<Vec<SimKey>>,
     faults: Mutex<Faults>,
     stats: Mutex<Stats>,
     buckets: Mutex<Buckets>,
     rng: Mutex<rand::rngs::StdRng>,
+}
+
+/// A write the panel carried out (answered 2xx), at `GET /_sim/writes`: who made it and when, so
+/// that a test can hold every write against the leader Lease of the moment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Write {
+    /// Wall-clock time the panel carried it out, in milliseconds since the Unix epoch.
+    pub at_ms: i64,
+    /// The request's `User-Agent` (the operator's names its replica).
+    pub agent: String,
+    /// e.g. `POST /servers`.
+    pub route: String,
+}
+
+/// Counts a request in a gauge for as long as it is handled (also when its client goes away and
+/// the handler is dropped).
+struct InFlight<'a>(&'a AtomicU64);
+
+impl<'a> InFlight<'a> {
+    fn enter(gauge: &'a AtomicU64) -> Self {
+        gauge.fetch_add(1, Ordering::Relaxed);
+        Self(gauge)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// A running simulator.
@@ -199,15 +241,19 @@ pub async fn spawn(config: SimConfig, listen: SocketAddr) -> anyhow::Result<SimH
     let listener = OutageListener { inner: listener, down: down.clone(), refused: refused.clone() };
     let mut keys = vec![SimKey::full(config.api_key.clone())];
     keys.extend(config.keys.iter().cloned());
+    let mut state = State::new(
+        config.flavor,
+        config.catalog.clone(),
+        config.install_delay,
+        rand::rngs::StdRng::seed_from_u64(config.seed),
+    );
+    state.unique_external_ids = config.unique_external_ids;
     let sim = Arc::new(Sim {
         down,
         refused,
-        state: Mutex::new(State::new(
-            config.flavor,
-            config.catalog.clone(),
-            config.install_delay,
-            rand::rngs::StdRng::seed_from_u64(config.seed),
-        )),
+        creates_in_flight: AtomicU64::new(0),
+        writes: Mutex::new(Vec::new()),
+        state: Mutex::new(state),
         keys: Mutex::new(keys),
         faults: Mutex::new(config.faults.clone()),
         stats: Mutex::new(Stats::default()),
@@ -303,14 +349,14 @@ impl Sim {
         let flavor = self.config.flavor;
         let err = |e: SimError| json_response(e.status, &render::error(flavor, &e));
         if self.down.load(Ordering::Relaxed) {
-            self.stats.lock().await.faults_injected += 1;
+            self.fault("down").await;
             let e = SimError::new(503, "HttpException", "Service Unavailable");
             let mut response = err(e);
             response.headers_mut().insert("connection", HeaderValue::from_static("close"));
             return response;
         }
         if self.faults.lock().await.not_a_panel {
-            self.stats.lock().await.faults_injected += 1;
+            self.fault("not_a_panel").await;
             return html_not_found();
         }
         let Some(api_path) = path.strip_prefix("/api/application") else {
@@ -370,6 +416,8 @@ impl Sim {
             *stats.requests.entry(format!("{method} {}", route_pattern(&segments))).or_default() += 1;
             stats.total += 1;
         }
+        let creating = method == Method::POST && segments == ["servers"];
+        let _in_flight = creating.then(|| InFlight::enter(&self.creates_in_flight));
         let mut response = match self.inject_fault().await {
             Some(fault) => fault,
             None => {
@@ -383,12 +431,26 @@ impl Sim {
         }
         if method != Method::GET && response.status().is_success() {
             self.stats.lock().await.writes += 1;
+            let agent = headers.get("user-agent").and_then(|v| v.to_str().ok()).unwrap_or_default();
+            self.writes.lock().await.push(Write {
+                at_ms: k8s_openapi::jiff::Timestamp::now().as_millisecond(),
+                agent: agent.to_string(),
+                route: format!("{method} {}", route_pattern(&segments)),
+            });
         }
         let delay = self.faults.lock().await.write_response_delay_ms;
         if method != Method::GET && delay > 0 {
+            self.fault("late_answer").await;
             tokio::time::sleep(Duration::from_millis(delay)).await;
         }
         response
+    }
+
+    /// Counts an injected fault of `kind`.
+    async fn fault(&self, kind: &str) {
+        let mut stats = self.stats.lock().await;
+        stats.faults_injected += 1;
+        *stats.faults.entry(kind.to_string()).or_default() += 1;
     }
 
     /// Counts the request in its owner's window: what remains (None without rate limiting), or
@@ -416,7 +478,7 @@ impl Sim {
             f.throttle_next -= 1;
             f.throttle_retry_after.clone().unwrap_or_else(|| "1".to_string())
         };
-        self.stats.lock().await.faults_injected += 1;
+        self.fault("throttled").await;
         Some(self.too_many_attempts(retry_after).await)
     }
 
@@ -470,12 +532,12 @@ impl Sim {
             tokio::time::sleep(Duration::from_millis(latency)).await;
         }
         if spike {
-            self.stats.lock().await.faults_injected += 1;
+            self.fault("spike").await;
         }
         if !(error || timeout) {
             return None;
         }
-        self.stats.lock().await.faults_injected += 1;
+        self.fault(if timeout { "timeout" } else { "error" }).await;
         let flavor = self.config.flavor;
         if timeout {
             tokio::time::sleep(Duration::from_millis(faults.timeout_hold_ms)).await;
@@ -496,6 +558,7 @@ impl Sim {
             ("GET", "/stats") => {
                 let mut stats = self.stats.lock().await.clone();
                 stats.connections_refused = self.refused.load(Ordering::Relaxed);
+                stats.creates_in_flight = self.creates_in_flight.load(Ordering::Relaxed);
                 let state = self.state.lock().await;
                 stats.servers = state.servers.len() as u64;
                 (stats.servers_created, stats.users_created) = state.created();
@@ -506,6 +569,8 @@ impl Sim {
                 self.refused.store(0, Ordering::Relaxed);
                 no_content()
             }
+            ("GET", "/writes") => json_response(200, &json!(*self.writes.lock().await)),
+            ("GET", "/creates") => json_response(200, &json!(self.state.lock().await.creates())),
             ("GET", "/faults") => json_response(200, &json!(self.faults.lock().await.clone())),
             ("GET", "/servers") => {
                 let mut state = self.state.lock().await;
@@ -517,6 +582,8 @@ impl Sim {
                     .map(|s| {
                         json!({"id": s.id, "external_id": s.external_id, "user": s.user, "node": s.node,
                                "memory": s.limits.memory, "disk": s.limits.disk, "cpu": s.limits.cpu,
+                               "databases": s.features.databases, "allocations": s.features.allocations,
+                               "backups": s.features.backups,
                                "suspended": s.suspended(flavor), "status": s.status})
                     })
                     .collect();

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use rand::rngs::StdRng;
 use rand::seq::IndexedRandom;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use tokio::time::Instant;
 
@@ -205,6 +206,22 @@ fn daemon_unreachable() -> SimError {
     )
 }
 
+/// A create the panel accepted: what tests count to prove the operator never made a server
+/// twice, whether or not the panel would have refused the second one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Created {
+    pub kind: CreatedKind,
+    pub id: u64,
+    pub external_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CreatedKind {
+    Server,
+    User,
+}
+
 /// The whole panel.
 pub struct State {
     pub flavor: Flavor,
@@ -215,8 +232,11 @@ pub struct State {
     pub install_delay: Duration,
     /// When each install in progress reports back: (instant, server id).
     installs: BTreeSet<(Instant, u64)>,
-    /// Servers made (and kept: a rolled-back create is not counted).
-    servers_created: u64,
+    /// Every create the panel accepted (a rolled-back server is not one), in order.
+    creates: Vec<Created>,
+    /// Whether `external_id` must be unique (Pterodactyl: validation + a unique index on servers,
+    /// validation on users, panel `app/Models/Server.php`, `app/Models/User.php`; Wisp: unverified).
+    pub unique_external_ids: bool,
     rng: StdRng,
     next_user: u64,
     next_server: u64,
@@ -295,16 +315,28 @@ impl State {
             allocations,
             install_delay,
             installs: BTreeSet::new(),
-            servers_created: 0,
+            creates: Vec::new(),
+            unique_external_ids: true,
             rng,
             next_user: 1,
             next_server: 1,
         }
     }
 
+    /// Every create the panel accepted, in order.
+    pub fn creates(&self) -> &[Created] {
+        &self.creates
+    }
+
     /// How many servers and users the panel has made.
     pub fn created(&self) -> (u64, u64) {
-        (self.servers_created, self.next_user - 1)
+        let servers = self.creates.iter().filter(|c| c.kind == CreatedKind::Server).count() as u64;
+        (servers, self.next_user - 1)
+    }
+
+    /// Whether `external_id` is taken by another row (only when the panel enforces uniqueness).
+    fn taken<'a>(&self, mut others: impl Iterator<Item = Option<&'a str>>, ext: &str) -> bool {
+        self.unique_external_ids && others.any(|o| o == Some(ext))
     }
 
     /// Lets every install due by `now` report back, as Wings does when its install container
@@ -398,7 +430,7 @@ impl State {
         let last_name = c.string("last_name", true, Some(191));
         let external_id = c.string("external_id", false, Some(191));
         if let Some(ext) = &external_id
-            && self.users.values().any(|u| u.external_id.as_deref() == Some(ext))
+            && self.taken(self.users.values().map(|u| u.external_id.as_deref()), ext)
         {
             c.fail("external_id", "unique", "The external id has already been taken.".into());
         }
@@ -415,6 +447,7 @@ impl State {
             last_name: last_name.unwrap_or_default(),
             created_at: now_iso(),
         };
+        self.creates.push(Created { kind: CreatedKind::User, id, external_id: user.external_id.clone() });
         self.users.insert(id, user.clone());
         Ok(user)
     }
@@ -481,7 +514,7 @@ impl State {
         let description = c.string("description", false, None).unwrap_or_default();
         let external_id = c.string("external_id", false, Some(191));
         if let Some(ext) = &external_id
-            && self.servers.values().any(|s| s.external_id.as_deref() == Some(ext))
+            && self.taken(self.servers.values().map(|s| s.external_id.as_deref()), ext)
         {
             c.fail("external_id", "unique", "The external id has already been taken.".into());
         }
@@ -592,8 +625,8 @@ impl State {
         if let Some(a) = self.allocations.iter_mut().find(|a| a.id == allocation) {
             a.server = Some(id);
         }
+        self.creates.push(Created { kind: CreatedKind::Server, id, external_id: server.external_id.clone() });
         self.servers.insert(id, server);
-        self.servers_created += 1;
         // With `skip_scripts` Wings reports the install done at once (wings `server/install.go`).
         let install = Install { succeeds: !install_fails, reinstall: false };
         if skip_scripts && install.succeeds {
@@ -687,7 +720,7 @@ impl State {
         }
         let external_id = c.string("external_id", false, Some(191));
         if let Some(ext) = &external_id
-            && self.servers.values().any(|s| s.id != id && s.external_id.as_deref() == Some(ext))
+            && self.taken(self.servers.values().filter(|s| s.id != id).map(|s| s.external_id.as_deref()), ext)
         {
             c.fail("external_id", "unique", "The external id has already been taken.".into());
         }

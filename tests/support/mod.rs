@@ -6,6 +6,7 @@ pub mod crds;
 pub mod helm;
 pub mod operator;
 pub mod panel;
+pub mod webhook;
 
 pub use control_plane::{admin_client, client_with_token, control_plane, test_namespace};
 

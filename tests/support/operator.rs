@@ -232,6 +232,18 @@ impl World {
         }
     }
 
+    /// As `apply`, returning the apiserver's refusal (e.g. the webhook's denial).
+    pub async fn try_apply(&self, mut object: Value) -> Result<(), kube::Error> {
+        object["metadata"]["namespace"] = json!(self.ns);
+        let name = object["metadata"]["name"].as_str().expect("name").to_string();
+        let params = PatchParams::apply("pterobox-tests").force();
+        match object["kind"].as_str() {
+            Some("GameBox") => self.boxes().patch(&name, &params, &Patch::Apply(&object)).await.map(drop),
+            Some("GameServer") => self.servers().patch(&name, &params, &Patch::Apply(&object)).await.map(drop),
+            other => panic!("apply: unexpected kind {other:?}"),
+        }
+    }
+
     /// Waits until `check` holds for the server `name`, or panics with its last status.
     pub async fn wait_server(&self, name: &str, what: &str, check: impl Fn(&GameServer) -> bool) -> GameServer {
         self.wait_server_in(&self.ns, name, what, check).await

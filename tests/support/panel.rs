@@ -148,6 +148,13 @@ pub struct SimServer {
     pub disk: i64,
     /// Percent of a core.
     pub cpu: i64,
+    /// Feature limits (null when the panel stored none).
+    #[serde(default)]
+    pub databases: Option<i64>,
+    #[serde(default)]
+    pub allocations: Option<i64>,
+    #[serde(default)]
+    pub backups: Option<i64>,
     /// The game node it is on.
     #[serde(default)]
     pub node: i64,
@@ -162,4 +169,25 @@ pub struct SimServer {
 pub async fn sim_servers(url: &str) -> Result<Vec<SimServer>, String> {
     let response = reqwest::get(format!("{url}/_sim/servers")).await.map_err(|e| e.to_string())?;
     response.json().await.map_err(|e| e.to_string())
+}
+
+/// How many creates of `kind` the simulator at `url` accepted, per external id, over its whole
+/// life: what the operator *made*, counted whether or not the panel would refuse a second one.
+pub async fn accepted_creates(
+    url: &str,
+    kind: pterobox::sim::CreatedKind,
+) -> Result<std::collections::BTreeMap<String, usize>, String> {
+    let response = reqwest::get(format!("{url}/_sim/creates")).await.map_err(|e| e.to_string())?;
+    let creates: Vec<pterobox::sim::Created> = response.json().await.map_err(|e| e.to_string())?;
+    let mut per_external = std::collections::BTreeMap::new();
+    for c in creates.iter().filter(|c| c.kind == kind) {
+        *per_external.entry(c.external_id.clone().unwrap_or_default()).or_insert(0) += 1;
+    }
+    Ok(per_external)
+}
+
+/// The external ids the panel accepted more than one create of `kind` for.
+pub async fn made_twice(url: &str, kind: pterobox::sim::CreatedKind) -> Vec<(String, usize)> {
+    let creates = accepted_creates(url, kind).await.expect("the simulator's creates");
+    creates.into_iter().filter(|(_, n)| *n > 1).collect()
 }
