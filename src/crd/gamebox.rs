@@ -71,8 +71,8 @@ pub struct GameBoxSpec {
     #[schemars(length(max = 11))]
     #[x_kube(validation = super::rules::port_range(), validation = super::rules::port_range_span())]
     pub port_range: Option<String>,
-    /// Template of a server's name on the panel (template variables allowed); else `displayName`,
-    /// else the GameServer's name.
+    /// Template of the panel name of a server that gives no `displayName` (template variables
+    /// allowed); without either, the GameServer's name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 191))]
     #[x_kube(validation = super::rules::known_template_variables())]

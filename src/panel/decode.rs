@@ -283,6 +283,95 @@ mod tests {
         }
     }
 
+    /// A server as Pterodactyl's `ServerTransformer` writes it with `include=allocations`.
+    fn pterodactyl_server(status: Value) -> Value {
+        json!({"object": "server", "attributes": {
+            "id": 7, "external_id": "uid-7", "uuid": "9c0e2a4b-6d1f-4e3a-8b2c-5f7a1d9e0c33", "identifier": "9c0e2a4b",
+            "name": "lobby", "description": "", "status": status, "suspended": status == json!("suspended"),
+            "limits": {"memory": 1024, "swap": 0, "disk": 5120, "io": 500, "cpu": 100, "threads": null},
+            "feature_limits": {"databases": 1, "allocations": 2, "backups": 3},
+            "user": 3, "node": 1, "allocation": 11, "nest": 1, "egg": 3,
+            "container": {"startup_command": "java -jar server.jar", "image": "ghcr.io/pterodactyl/yolks:java_17",
+                          "installed": status != json!("installing") && status != json!("install_failed"),
+                          "environment": {"SERVER_JARFILE": "server.jar", "MAX_PLAYERS": 20}},
+            "relationships": {"allocations": {"object": "list", "data": [
+                {"object": "allocation", "attributes": {"id": 12, "ip": "10.0.0.5", "alias": null, "port": 25566}},
+                {"object": "allocation", "attributes": {"id": 11, "ip": "10.0.0.5", "alias": "mc.example.com", "port": 25565}}
+            ]}}
+        }})
+    }
+
+    #[test]
+    fn a_pterodactyl_server_decodes_whole() {
+        let s = server(&pterodactyl_server(Value::Null), StateFields::PterodactylStatus).expect("decodes");
+        assert_eq!((s.id.as_str(), s.external_id.as_deref(), s.identifier.as_str()), ("7", Some("uid-7"), "9c0e2a4b"));
+        assert_eq!((s.user.as_str(), s.node.as_str(), s.allocation.as_str(), s.nest, s.egg), ("3", "1", "11", 1, 3));
+        assert_eq!(s.limits, Limits { memory_mib: 1024, swap_mib: 0, disk_mib: 5120, io: 500, cpu_percent: 100 });
+        assert_eq!(s.features, FeatureLimits { databases: Some(1), allocations: Some(2), backups: Some(3) });
+        assert_eq!((s.name, s.description), (Digest::of("lobby"), Digest::of("")));
+        assert_eq!(s.startup, Digest::of("java -jar server.jar"));
+        assert!(s.environment.has("MAX_PLAYERS", "20"), "numbers are compared as the strings the panel stores");
+        assert_eq!((s.install, s.suspended), (InstallState::Installed, false));
+        let primary = s.primary().expect("the primary allocation among those included");
+        assert_eq!((primary.port, primary.alias.as_deref()), (25565, Some("mc.example.com")));
+    }
+
+    /// `servers.status` as the panel writes it (`app/Models/Server.php`), and what the operator
+    /// reads: `installed` follows the panel's `isInstalled()` (not installing, not install_failed).
+    #[test]
+    fn every_pterodactyl_status_maps_to_an_install_state() {
+        for (status, install, suspended) in [
+            (Value::Null, InstallState::Installed, false),
+            (json!("installing"), InstallState::Installing, false),
+            (json!("install_failed"), InstallState::Failed, false),
+            (json!("reinstall_failed"), InstallState::Installed, false),
+            (json!("restoring_backup"), InstallState::Installed, false),
+            (json!("suspended"), InstallState::Installed, true),
+        ] {
+            let s = server(&pterodactyl_server(status.clone()), StateFields::PterodactylStatus).expect("decodes");
+            assert_eq!((s.install, s.suspended), (install, suspended), "status {status}");
+        }
+        // Suspended while it was still installing (suspension overwrites the status).
+        let mut body = pterodactyl_server(json!("suspended"));
+        body["attributes"]["container"]["installed"] = json!(false);
+        let s = server(&body, StateFields::PterodactylStatus).expect("decodes");
+        assert_eq!((s.install, s.suspended), (InstallState::Installing, true));
+    }
+
+    #[test]
+    fn wisp_flags_map_to_an_install_state_as_a_bool_or_a_number() {
+        for (installed, install) in [
+            (json!(true), InstallState::Installed),
+            (json!(1), InstallState::Installed),
+            (json!(false), InstallState::Installing),
+            (json!(0), InstallState::Installing),
+            (json!(2), InstallState::Failed),
+        ] {
+            let mut body = pterodactyl_server(Value::Null);
+            body["attributes"]["container"]["installed"] = installed.clone();
+            body["attributes"]["suspended"] = json!(true);
+            let s = server(&body, StateFields::WispFlags).expect("decodes");
+            assert_eq!((s.install, s.suspended), (install, true), "installed {installed}");
+        }
+        let mut body = pterodactyl_server(Value::Null);
+        body["attributes"]["container"].as_object_mut().map(|c| c.remove("installed"));
+        body["attributes"]["feature_limits"] = json!({"databases": 0, "allocations": 1, "backup_count_limit": 4});
+        let s = server(&body, StateFields::WispFlags).expect("decodes");
+        assert_eq!(s.install, InstallState::Installed, "no flag: installed");
+        assert_eq!(s.features.backups, Some(4), "Wisp's backup count");
+    }
+
+    #[test]
+    fn a_page_of_servers_carries_its_pagination_and_refuses_an_oversized_page() {
+        let body = json!({"object": "list", "data": [pterodactyl_server(Value::Null)],
+                          "meta": {"pagination": {"total": 101, "count": 1, "per_page": 100, "current_page": 2, "total_pages": 2}}});
+        let page = server_page(&body, 2, 100, StateFields::PterodactylStatus).expect("page");
+        assert_eq!((page.items.len(), page.page, page.total_pages, page.total), (1, 2, 2, 101));
+        let data: Vec<Value> = (0..3).map(|_| pterodactyl_server(Value::Null)).collect();
+        let body = json!({"object": "list", "data": data, "meta": {"pagination": {"total": 3, "total_pages": 1}}});
+        assert!(server_page(&body, 1, 2, StateFields::PterodactylStatus).is_err(), "more items than asked for");
+    }
+
     #[test]
     fn ids_are_numbers_only_when_all_digits() {
         assert_eq!(id_json("42"), json!(42));

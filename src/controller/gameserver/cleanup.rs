@@ -6,7 +6,7 @@ use kube::runtime::reflector::ObjectRef;
 use super::{Reconciler, panel_reason, paused};
 use crate::controller::conditions::{Want, find, merge};
 use crate::controller::{Error, Result, apply_status};
-use crate::crd::{DeletionPolicy, GameBox, GameServerStatus, ServerState};
+use crate::crd::{DeletionPolicy, GameBox, GameServer, GameServerStatus, ServerState};
 use crate::names::{PAUSED_ANNOTATION, Reason, condition};
 use crate::panel::PanelError;
 use crate::panel::informer::{PanelHandle, Seen};
@@ -29,42 +29,20 @@ impl Reconciler {
         if self.old.state != ServerState::Deleting {
             self.deleting(None, "being deleted".into()).await?;
         }
-        match self.what_to_do(self.gbox().as_deref()) {
+        let gbox = self.gbox();
+        let panel_exists = |name: &str| self.ctx.panels.get(&ObjectRef::new(name)).is_some();
+        match what_to_do(&self.server, gbox.as_deref(), panel_exists) {
             Cleanup::Leave { warning, note } => {
                 self.event(warning, Reason::Orphaned, note).await;
                 Ok(Action::await_change())
             }
             Cleanup::Wait(why) => Err(Error::Waiting(why)),
-            Cleanup::Delete(handle) => self.delete_panel_server(&handle).await,
-        }
-    }
-
-    /// What the deletion of this GameServer does on the panel: its policy (the server's, else the
-    /// box's), and whether there is still a box and a panel to do it on.
-    fn what_to_do(&self, gbox: Option<&GameBox>) -> Cleanup {
-        let Some(gbox) = gbox else {
-            let note = format!("box {} is gone: the panel server (if any) is left as it is", self.server.spec.box_name);
-            return Cleanup::Leave { warning: true, note };
-        };
-        if paused(&self.server.metadata) || paused(&gbox.metadata) {
-            return Cleanup::Wait(format!(
-                "{PAUSED_ANNOTATION} is \"true\": the panel server is not deleted while paused"
-            ));
-        }
-        if self.ctx.panels.get(&ObjectRef::new(&gbox.spec.panel_ref)).is_none() {
-            let note = format!("GamePanel {} is gone: the panel server (if any) is left as it is", gbox.spec.panel_ref);
-            return Cleanup::Leave { warning: true, note };
-        }
-        if self.server.spec.deletion_policy.unwrap_or(gbox.spec.deletion_policy) == DeletionPolicy::Orphan {
-            let note = "deletionPolicy Orphan: the panel server is left running".to_string();
-            return Cleanup::Leave { warning: false, note };
-        }
-        match self.ctx.registry.get(&gbox.spec.panel_ref) {
-            Some(handle) => Cleanup::Delete(handle),
-            None => Cleanup::Wait(format!(
-                "GamePanel {} is not connected: cannot delete the panel server yet",
-                gbox.spec.panel_ref
-            )),
+            Cleanup::Delete(panel) => match self.ctx.registry.get(&panel) {
+                Some(handle) => self.delete_panel_server(&handle).await,
+                None => Err(Error::Waiting(format!(
+                    "GamePanel {panel} is not connected: cannot delete the panel server yet"
+                ))),
+            },
         }
     }
 
@@ -128,11 +106,81 @@ impl Reconciler {
 }
 
 /// What deleting a GameServer does on the panel.
+#[derive(Debug, PartialEq)]
 enum Cleanup {
     /// Nothing: the panel server (if any) stays, as the event `note` says.
     Leave { warning: bool, note: String },
     /// Not yet (the reason is logged, and the deletion retried).
     Wait(String),
-    /// Delete the panel server through this panel.
-    Delete(std::sync::Arc<PanelHandle>),
+    /// Delete the panel server on this GamePanel.
+    Delete(String),
+}
+
+/// What the deletion of `server` does on the panel: its policy (the server's, else the box's), and
+/// whether there is still a box and a GamePanel to do it on.
+fn what_to_do(server: &GameServer, gbox: Option<&GameBox>, panel_exists: impl Fn(&str) -> bool) -> Cleanup {
+    let Some(gbox) = gbox else {
+        let note = format!("box {} is gone: the panel server (if any) is left as it is", server.spec.box_name);
+        return Cleanup::Leave { warning: true, note };
+    };
+    if paused(&server.metadata) || paused(&gbox.metadata) {
+        return Cleanup::Wait(format!("{PAUSED_ANNOTATION} is \"true\": the panel server is not deleted while paused"));
+    }
+    if !panel_exists(&gbox.spec.panel_ref) {
+        let note = format!("GamePanel {} is gone: the panel server (if any) is left as it is", gbox.spec.panel_ref);
+        return Cleanup::Leave { warning: true, note };
+    }
+    if server.spec.deletion_policy.unwrap_or(gbox.spec.deletion_policy) == DeletionPolicy::Orphan {
+        let note = "deletionPolicy Orphan: the panel server is left running".to_string();
+        return Cleanup::Leave { warning: false, note };
+    }
+    Cleanup::Delete(gbox.spec.panel_ref.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn objects(server_policy: &str, box_policy: &str) -> (GameServer, GameBox) {
+        let server = format!(
+            "apiVersion: pterobox.io/v1alpha1\nkind: GameServer\nmetadata: {{name: s, namespace: n}}\nspec: {{box: b, egg: paper, resources: {{memory: 1Gi, disk: 1Gi, cpu: '1'}}{server_policy}}}\n"
+        );
+        let gbox = format!(
+            "apiVersion: pterobox.io/v1alpha1\nkind: GameBox\nmetadata: {{name: b, namespace: n}}\nspec: {{panelRef: main, owner: {{email: a@example.com, firstName: A, lastName: B}}, budget: {{memory: 1Gi, disk: 1Gi, cpu: '1', servers: 1}}, eggs: [], locations: [1]{box_policy}}}\n"
+        );
+        (serde_yaml::from_str(&server).expect("server"), serde_yaml::from_str(&gbox).expect("box"))
+    }
+
+    #[test]
+    fn the_servers_policy_wins_over_its_boxs() {
+        let delete = Cleanup::Delete("main".into());
+        let orphan =
+            Cleanup::Leave { warning: false, note: "deletionPolicy Orphan: the panel server is left running".into() };
+        for (server_policy, box_policy, want) in [
+            ("", "", &delete),
+            ("", ", deletionPolicy: Orphan", &orphan),
+            (", deletionPolicy: Delete", ", deletionPolicy: Orphan", &delete),
+            (", deletionPolicy: Orphan", ", deletionPolicy: Delete", &orphan),
+            (", deletionPolicy: Orphan", "", &orphan),
+        ] {
+            let (server, gbox) = objects(server_policy, box_policy);
+            assert_eq!(
+                &what_to_do(&server, Some(&gbox), |_| true),
+                want,
+                "server {server_policy:?}, box {box_policy:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn without_a_box_or_panel_the_server_is_left_and_while_paused_nothing_happens() {
+        let (mut server, mut gbox) = objects("", "");
+        assert!(matches!(what_to_do(&server, None, |_| true), Cleanup::Leave { warning: true, .. }));
+        assert!(matches!(what_to_do(&server, Some(&gbox), |_| false), Cleanup::Leave { warning: true, .. }));
+        gbox.metadata.annotations = Some([(PAUSED_ANNOTATION.to_string(), "true".to_string())].into());
+        assert!(matches!(what_to_do(&server, Some(&gbox), |_| true), Cleanup::Wait(_)));
+        gbox.metadata.annotations = None;
+        server.metadata.annotations = Some([(PAUSED_ANNOTATION.to_string(), "true".to_string())].into());
+        assert!(matches!(what_to_do(&server, Some(&gbox), |_| true), Cleanup::Wait(_)));
+    }
 }

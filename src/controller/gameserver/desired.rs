@@ -287,6 +287,21 @@ mod tests {
         assert!(err.starts_with("spec.displayName:"), "{err}");
     }
 
+    /// A server's own `displayName` wins over its box's `serverName` template; without either, the
+    /// panel name is the GameServer's name. The same order holds for the description.
+    #[test]
+    fn display_name_then_the_box_template_then_the_object_name() {
+        let named = format!("{SURVIVAL}  displayName: Survival\n  description: Mine\n");
+        let d = desired(&server(&named), &gbox(), &egg(), &reserved(), "7", false).unwrap();
+        assert_eq!((d.name.as_str(), d.description.as_str()), ("Survival", "Mine"));
+        let mut plain = gbox();
+        (plain.spec.server_name, plain.spec.server_description) = (None, None);
+        let d = desired(&server(SURVIVAL), &plain, &egg(), &reserved(), "7", false).unwrap();
+        assert_eq!((d.name.as_str(), d.description.as_str()), ("survival", ""));
+        let d = desired(&server(&named), &plain, &egg(), &reserved(), "7", false).unwrap();
+        assert_eq!(d.name, "Survival");
+    }
+
     #[test]
     fn an_unknown_variable_or_image_names_the_field() {
         let bad = SURVIVAL.replace("MINECRAFT_VERSION", "MC_VERSION");
