@@ -102,14 +102,8 @@ pub fn start(
         loop {
             let leads = election.try_acquire_or_renew().await;
             let was_leading = leading.load(Ordering::SeqCst);
-            let lost = match election.renewed {
-                _ if was_leading && !leads => Some("another replica holds it".to_string()),
-                Some(renewed) if leads && renewed.elapsed() > election.settings.renew_deadline => {
-                    Some(format!("not renewed for {:?}", renewed.elapsed()))
-                }
-                _ => None,
-            };
-            if let Some(why) = lost {
+            let since_renewed = election.renewed.map(|r| r.elapsed());
+            if let Some(why) = lost(was_leading, leads, since_renewed, election.settings.renew_deadline) {
                 leading.store(false, Ordering::SeqCst);
                 crate::metrics::get().set_leader(false);
                 let _ = tx.send(false);
@@ -135,6 +129,38 @@ pub fn start(
         }
     });
     (leadership, task)
+}
+
+/// Why a replica that led no longer may, if it may not: another replica holds the Lease, or this
+/// one has not renewed it within the renew deadline (it stops before anyone may take over).
+fn lost(was_leading: bool, leads: bool, since_renewed: Option<Duration>, renew_deadline: Duration) -> Option<String> {
+    match since_renewed {
+        _ if was_leading && !leads => Some("another replica holds it".to_string()),
+        Some(since) if leads && since > renew_deadline => Some(format!("not renewed for {since:?}")),
+        _ => None,
+    }
+}
+
+/// What a replica does with the Lease it has read.
+#[derive(Debug, PartialEq, Eq)]
+enum Step {
+    /// It holds it: renew.
+    Renew,
+    /// Another replica holds it, and renewed it within its duration as this replica has seen.
+    Follow,
+    /// Nobody holds it, or its record has not changed for a whole duration: take it.
+    Take,
+}
+
+/// The step for replica `me` on a Lease held by `holder`, whose record this replica has seen
+/// unchanged for `unchanged_for` on its own clock (the holder's renewTime is on the holder's clock,
+/// which this replica does not trust).
+fn step(me: &str, holder: Option<&str>, unchanged_for: Duration, lease_for: Duration) -> Step {
+    match holder.filter(|h| !h.is_empty()) {
+        Some(h) if h == me => Step::Renew,
+        Some(_) if unchanged_for <= lease_for => Step::Follow,
+        _ => Step::Take,
+    }
 }
 
 /// What identifies one write of the Lease: its holder and renew time.
@@ -181,16 +207,15 @@ impl Election {
         if self.observed.as_ref().map(|(r, _)| r) != Some(&record) {
             self.observed = Some((record.clone(), Instant::now()));
         }
-        let holder = record.0.clone().filter(|h| !h.is_empty());
         let lease_for = Duration::from_secs(spec.lease_duration_seconds.unwrap_or(seconds).max(1) as u64);
-        let expired = self.observed.as_ref().is_some_and(|(_, seen)| seen.elapsed() > lease_for);
-        match holder {
-            Some(h) if h == me => {}
-            Some(_) if !expired => {
+        let unchanged_for = self.observed.as_ref().map_or(Duration::ZERO, |(_, seen)| seen.elapsed());
+        match step(&me, record.0.as_deref(), unchanged_for, lease_for) {
+            Step::Renew => {}
+            Step::Follow => {
                 self.renewed = None;
                 return false;
             }
-            _ => {
+            Step::Take => {
                 spec.holder_identity = Some(me);
                 spec.acquire_time = Some(now.clone());
                 spec.lease_transitions = Some(spec.lease_transitions.unwrap_or(0) + 1);
@@ -235,5 +260,37 @@ impl Election {
             Ok(_) => tracing::info!("released the leader Lease"),
             Err(e) => tracing::warn!(error = %e, "cannot release the leader Lease"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lease_is_taken_over_only_after_a_whole_duration_unchanged_on_the_takers_clock() {
+        let lease = Duration::from_secs(15);
+        assert_eq!(step("a", Some("a"), Duration::from_secs(60), lease), Step::Renew, "its own, however old");
+        assert_eq!(step("a", Some("b"), Duration::ZERO, lease), Step::Follow);
+        assert_eq!(step("a", Some("b"), lease, lease), Step::Follow, "not before the duration has passed");
+        assert_eq!(step("a", Some("b"), lease + Duration::from_millis(1), lease), Step::Take);
+        assert_eq!(step("a", None, Duration::ZERO, lease), Step::Take, "released");
+        assert_eq!(step("a", Some(""), Duration::ZERO, lease), Step::Take, "released");
+    }
+
+    #[test]
+    fn a_leader_stops_when_another_holds_the_lease_or_its_renew_deadline_passes() {
+        let deadline = Duration::from_secs(10);
+        assert_eq!(lost(true, true, Some(Duration::from_secs(2)), deadline), None);
+        assert_eq!(lost(true, false, None, deadline).as_deref(), Some("another replica holds it"));
+        // A failed write keeps leading until the deadline (the Lease is still ours until it expires).
+        assert_eq!(lost(true, true, Some(deadline), deadline), None);
+        assert!(
+            lost(true, true, Some(deadline + Duration::from_millis(1)), deadline)
+                .is_some_and(|w| w.starts_with("not renewed"))
+        );
+        assert_eq!(lost(false, false, None, deadline), None, "a standby loses nothing");
+        let settings = LeaseSettings::new("ns", "lease", "a", Duration::from_secs(15));
+        assert!(settings.renew_deadline < settings.duration && settings.retry_period < settings.renew_deadline);
     }
 }

@@ -142,3 +142,79 @@ pub async fn keep_ca_bundle(client: kube::Client, config: String, ca_pem: String
         tokio::time::sleep(Duration::from_secs(10)).await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use rustls::client::WebPkiServerVerifier;
+    use rustls::client::danger::ServerCertVerifier;
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+
+    use super::*;
+
+    /// What the apiserver does with `caBundle`: verify the serving certificate for the host it calls.
+    fn verifies(cert: &ServingCert, ca_pem: &str, host: &str) -> bool {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(CertificateDer::from_pem_slice(ca_pem.as_bytes()).expect("CA PEM")).expect("CA");
+        let verifier =
+            WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider).build().expect("verifier");
+        let leaf = CertificateDer::from_pem_slice(cert.cert_pem.as_bytes()).expect("certificate PEM");
+        let name = ServerName::try_from(host.to_string()).expect("host");
+        verifier.verify_server_cert(&leaf, &[], &name, &[], UnixTime::now()).is_ok()
+    }
+
+    #[test]
+    fn the_certificate_is_signed_by_its_ca_for_every_host_and_serves_with_its_key() {
+        let hosts = vec!["pterobox-webhook.pterobox-system.svc".to_string(), "127.0.0.1".to_string()];
+        let cert = generate(&hosts).expect("generate");
+        let ca = cert.ca_pem.clone().expect("a made certificate has its CA");
+        for host in &hosts {
+            assert!(verifies(&cert, &ca, host), "{host}");
+        }
+        assert!(!verifies(&cert, &ca, "evil.example.com"), "a host it was not made for");
+        let other = generate(&hosts).expect("generate");
+        assert!(!verifies(&cert, other.ca_pem.as_deref().expect("CA"), "127.0.0.1"), "another CA");
+        // Its key is the certificate's: a TLS server can be built from the pair.
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let chain = vec![CertificateDer::from_pem_slice(cert.cert_pem.as_bytes()).expect("PEM")];
+        let key = PrivateKeyDer::from_pem_slice(cert.key_pem.as_bytes()).expect("key PEM");
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("protocols")
+            .with_no_client_auth();
+        assert!(config.with_single_cert(chain.clone(), key).is_ok());
+        let wrong = PrivateKeyDer::from_pem_slice(other.key_pem.as_bytes()).expect("key PEM");
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("protocols")
+            .with_no_client_auth();
+        assert!(config.with_single_cert(chain, wrong).is_err(), "another certificate's key");
+    }
+
+    #[test]
+    fn a_secret_without_every_part_is_no_certificate() {
+        let cert = generate(&["127.0.0.1".to_string()]).expect("generate");
+        let data = |keys: &[&str]| Secret {
+            data: Some(
+                keys.iter()
+                    .map(|k| {
+                        let pem = match *k {
+                            "tls.crt" => cert.cert_pem.clone(),
+                            "tls.key" => cert.key_pem.clone(),
+                            _ => cert.ca_pem.clone().unwrap_or_default(),
+                        };
+                        (k.to_string(), ByteString(pem.into_bytes()))
+                    })
+                    .collect(),
+            ),
+            ..Secret::default()
+        };
+        assert!(from_secret(&data(&["tls.crt", "tls.key", "ca.crt"])).is_some());
+        assert!(from_secret(&data(&["tls.crt", "tls.key"])).is_none());
+        assert!(from_secret(&Secret::default()).is_none());
+    }
+}
