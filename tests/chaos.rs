@@ -31,7 +31,7 @@ use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
 use support::control_plane::free_port;
 use support::operator::{Operator, World, basic_box};
-use support::panel::{SimServer, made_twice, sim_servers};
+use support::panel::{SimServer, accepted_creates, made_twice, sim_servers};
 use support::webhook::{Service, register};
 
 /// The resources a box's budget holds, in the order of `Use`.
@@ -563,6 +563,18 @@ async fn chaos(flavor: Flavor) {
     assert_eq!(twice_servers, vec![], "GameServers the panel made twice (seed {seed})");
     assert_eq!(twice_users, vec![], "box owners the panel made twice (seed {seed})");
     assert_eq!(stats.users_created, RESOURCES.len() as u64, "one owner per box");
+    // Each owner carries its box's identity: `pterobox-<box uid>`.
+    let owners: BTreeSet<String> = accepted_creates(&url, CreatedKind::User).await.expect("creates").into_keys().collect();
+    let boxes: BTreeSet<String> = world
+        .boxes()
+        .list(&Default::default())
+        .await
+        .expect("boxes")
+        .items
+        .iter()
+        .filter_map(|b| Some(format!("pterobox-{}", b.metadata.uid.as_deref()?)))
+        .collect();
+    assert_eq!(owners, boxes, "the owners' external ids");
     assert!(kills.total >= 6, "only {} kills happened during the phases (seed {seed})", kills.total);
     assert!(kills.during_create >= 1, "no kill landed during a create (seed {seed})");
     assert!(tenures.len() >= 2, "the Lease never changed hands (seed {seed})");

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration;
 use kube::api::{Api, DeleteParams};
-use pterobox::crd::Flavor;
+use pterobox::crd::{Flavor, ServerState};
 use serde_json::json;
 use support::control_plane::{free_port, kubectl_apply};
 use support::operator::{Operator, World, basic_box, condition, server};
@@ -106,10 +106,63 @@ async fn kubectl_apply_of_an_over_budget_server_is_denied_with_the_quota_message
     // Lowering the budget below use is allowed, with a warning.
     let mut lowered = basic_box(&world.panel_name);
     lowered["spec"]["budget"]["memory"] = json!("4Gi");
-    let (ok, text) = apply(&world, lowered, &[]);
+    let (ok, text) = apply(&world, lowered.clone(), &[]);
     assert!(ok, "{text}");
     assert!(text.contains("Warning") && text.contains("spec.budget.memory"), "{text}");
 
-    let _ = configs.delete(&config, &DeleteParams::default()).await;
+    // Dropping an egg that a server uses is allowed, with a warning naming the server.
+    let mut no_paper = lowered.clone();
+    no_paper["spec"]["eggs"] = json!([{"name": "bungeecord", "nest": 1, "egg": 1}]);
+    let (ok, text) = apply(&world, no_paper, &["--dry-run=server"]);
+    assert!(ok && text.contains("spec.eggs: egg \"paper\" is no longer offered but servers use it: big"), "{text}");
+
+    // An unknown template variable is refused before the webhook, by the schema, naming it.
+    let mut unknown = lowered.clone();
+    unknown["spec"]["serverName"] = json!("%owner_nickname%'s server");
+    let (ok, text) = apply(&world, unknown, &[]);
+    assert!(!ok && text.contains("spec.serverName") && text.contains("%owner_nickname%"), "{text}");
+
+    // A panel that does not admit the namespace: the box is refused, naming the panel's list.
+    world.patch_panel(json!({"spec": {"allowedNamespaces": ["elsewhere"]}})).await;
+    let mut refused = String::new();
+    for _ in 0..50 {
+        let (ok, text) = apply(&world, lowered.clone(), &[]);
+        if !ok {
+            refused = text;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let want = format!("does not allow namespace {} (allowedNamespaces: elsewhere)", world.ns);
+    assert!(refused.contains("spec.panelRef") && refused.contains(&want), "{refused}");
+    world.patch_panel(json!({"spec": {"allowedNamespaces": null}})).await;
+
+    // The webhook's denial is the controller's verdict: without the webhook, the same server is
+    // Rejected with the same message.
+    let (ok, text) = apply(&world, server("late", "paper", "1Gi", "1"), &[]);
+    assert!(!ok, "{text}");
+    let denied = text.split("denied the request: ").nth(1).map(str::trim).expect("the webhook's message").to_string();
+    configs.delete(&config, &DeleteParams::default()).await.expect("remove the webhook");
+    let mut admitted = false;
+    for _ in 0..50 {
+        if apply(&world, server("late", "paper", "1Gi", "1"), &[]).0 {
+            admitted = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(admitted, "the apiserver still calls the removed webhook");
+    let late = world
+        .wait_server("late", "Rejected", |s| s.status.as_ref().is_some_and(|st| st.state == ServerState::Rejected))
+        .await;
+    assert_eq!(late.status.and_then(|st| st.message).as_deref(), Some(denied.as_str()));
+
+    // The operator writes status under its own field manager.
+    let big = world.servers().get("big").await.expect("big");
+    let managers: Vec<_> = big.metadata.managed_fields.unwrap_or_default().into_iter().collect();
+    assert!(
+        managers.iter().any(|m| m.manager.as_deref() == Some("pterobox") && m.subresource.as_deref() == Some("status")),
+        "{managers:?}"
+    );
     world.teardown().await;
 }
