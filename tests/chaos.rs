@@ -564,7 +564,8 @@ async fn chaos(flavor: Flavor) {
     assert_eq!(twice_users, vec![], "box owners the panel made twice (seed {seed})");
     assert_eq!(stats.users_created, RESOURCES.len() as u64, "one owner per box");
     // Each owner carries its box's identity: `pterobox-<box uid>`.
-    let owners: BTreeSet<String> = accepted_creates(&url, CreatedKind::User).await.expect("creates").into_keys().collect();
+    let owners: BTreeSet<String> =
+        accepted_creates(&url, CreatedKind::User).await.expect("creates").into_keys().collect();
     let boxes: BTreeSet<String> = world
         .boxes()
         .list(&Default::default())
