@@ -321,83 +321,119 @@ mod tests {
             /// verdicts do not depend on the order in which servers are presented.
             #[test]
             fn budget_holds_for_any_history(initial in a_budget(), ops in proptest::collection::vec(op(), 1..40)) {
-                let mut budget = initial;
-                let mut servers: BTreeMap<u8, Candidate> = BTreeMap::new();
-                let mut ledger: BTreeMap<String, Amounts> = BTreeMap::new();
-                // What each panel server holds (by uid): a grant applied, maybe not the latest.
-                let mut panel: BTreeMap<String, Amounts> = BTreeMap::new();
-                let mut used_before = Amounts::default();
-                let mut generation = 0u32;
+                let mut box_ = History { budget: initial, ..History::default() };
                 for (step, op) in ops.into_iter().enumerate() {
-                    match op {
-                        Op::Create(id, requested) => {
-                            if let std::collections::btree_map::Entry::Vacant(slot) = servers.entry(id) {
-                                generation += 1;
-                                slot.insert(Candidate {
-                                    uid: format!("uid-{id}-{generation}"),
-                                    name: format!("s{id}"),
-                                    // equal creation times happen: the name breaks the tie
-                                    created: format!("{:04}", step / 2),
-                                    requested,
-                                    deleting: false,
-                                    holds: None,
-                                });
-                            }
-                        }
-                        Op::Resize(id, requested) => {
-                            if let Some(c) = servers.get_mut(&id) { c.requested = requested; }
-                        }
-                        Op::Delete(id) => {
-                            if let Some(c) = servers.remove(&id) {
-                                let grant = ledger.get(&c.uid).copied().unwrap_or_default();
-                                let held = panel.remove(&c.uid).unwrap_or_default();
-                                used_before = used_before.minus(&grant.max(&held));
-                            }
-                        }
-                        Op::SetBudget(b) => budget = b,
-                        Op::Apply(id) => {
-                            if let Some(grant) = servers.get(&id).and_then(|c| ledger.get(&c.uid).map(|g| (c.uid.clone(), *g))) {
-                                panel.insert(grant.0, grant.1);
-                            }
-                        }
-                    }
-                    for c in servers.values_mut() {
-                        c.holds = panel.get(&c.uid).copied();
-                    }
-                    let candidates: Vec<Candidate> = servers.values().cloned().collect();
-                    let out = admit("box", &budget, &ledger, &candidates);
-
+                    box_.apply(step, op);
+                    let candidates: Vec<Candidate> = box_.servers.values().cloned().collect();
+                    let out = admit("box", &box_.budget, &box_.ledger, &candidates);
                     let mut reversed = candidates.clone();
                     reversed.reverse();
                     reversed.rotate_left(candidates.len() / 2);
-                    prop_assert_eq!(&admit("box", &budget, &ledger, &reversed), &out, "order-dependent");
+                    prop_assert_eq!(&admit("box", &box_.budget, &box_.ledger, &reversed), &out, "order-dependent");
+                    box_.check(&candidates, &out)?;
+                    box_.record(&out);
+                }
+            }
+        }
 
-                    // The most the panel can come to hold, whichever grants it applies first.
-                    let worst = out.verdicts.iter().fold(Amounts::default(), |acc, (uid, v)| match v {
-                        Verdict::Admitted { reserved, .. } => acc.plus(&reserved.max(&panel.get(uid).copied().unwrap_or_default())),
-                        Verdict::Rejected { .. } => acc,
-                    });
-                    prop_assert_eq!(worst, out.used);
-                    for r in Resource::ALL {
-                        prop_assert!(
-                            out.used.get(r) <= budget.get(r).max(used_before.get(r)),
-                            "{} grew above its budget: {} > max({}, {})", r, out.used.get(r), budget.get(r), used_before.get(r)
-                        );
-                    }
-                    for (uid, _) in ledger.iter().filter(|(uid, _)| candidates.iter().any(|c| &c.uid == *uid)) {
-                        prop_assert!(out.reserved(uid).is_some(), "evicted {}", uid);
-                    }
-                    let newly_admitted = out.verdicts.iter().any(|(uid, v)| matches!(v, Verdict::Admitted { .. }) && !ledger.contains_key(uid));
-                    if newly_admitted {
-                        prop_assert!(out.over_budget.is_empty(), "admitted a new server while over budget");
-                    }
+        /// A box's history: its servers, its record, and what the panel holds.
+        #[derive(Default)]
+        struct History {
+            budget: Amounts,
+            servers: BTreeMap<u8, Candidate>,
+            ledger: BTreeMap<String, Amounts>,
+            /// What each panel server holds (by uid): a grant applied, maybe not the latest.
+            panel: BTreeMap<String, Amounts>,
+            used_before: Amounts,
+            generation: u32,
+        }
 
-                    ledger = out.verdicts.iter().filter_map(|(uid, v)| match v {
+        impl History {
+            fn apply(&mut self, step: usize, op: Op) {
+                match op {
+                    Op::Create(id, requested) => {
+                        if let std::collections::btree_map::Entry::Vacant(slot) = self.servers.entry(id) {
+                            self.generation += 1;
+                            slot.insert(Candidate {
+                                uid: format!("uid-{id}-{}", self.generation),
+                                name: format!("s{id}"),
+                                // equal creation times happen: the name breaks the tie
+                                created: format!("{:04}", step / 2),
+                                requested,
+                                deleting: false,
+                                holds: None,
+                            });
+                        }
+                    }
+                    Op::Resize(id, requested) => {
+                        if let Some(c) = self.servers.get_mut(&id) {
+                            c.requested = requested;
+                        }
+                    }
+                    Op::Delete(id) => {
+                        if let Some(c) = self.servers.remove(&id) {
+                            let grant = self.ledger.get(&c.uid).copied().unwrap_or_default();
+                            let held = self.panel.remove(&c.uid).unwrap_or_default();
+                            self.used_before = self.used_before.minus(&grant.max(&held));
+                        }
+                    }
+                    Op::SetBudget(b) => self.budget = b,
+                    Op::Apply(id) => {
+                        if let Some(c) = self.servers.get(&id)
+                            && let Some(grant) = self.ledger.get(&c.uid)
+                        {
+                            self.panel.insert(c.uid.clone(), *grant);
+                        }
+                    }
+                }
+                for c in self.servers.values_mut() {
+                    c.holds = self.panel.get(&c.uid).copied();
+                }
+            }
+
+            fn check(&self, candidates: &[Candidate], out: &Outcome) -> Result<(), TestCaseError> {
+                // The most the panel can come to hold, whichever grants it applies first.
+                let worst = out.verdicts.iter().fold(Amounts::default(), |acc, (uid, v)| match v {
+                    Verdict::Admitted { reserved, .. } => {
+                        acc.plus(&reserved.max(&self.panel.get(uid).copied().unwrap_or_default()))
+                    }
+                    Verdict::Rejected { .. } => acc,
+                });
+                prop_assert_eq!(worst, out.used);
+                for r in Resource::ALL {
+                    let (used, budget, before) = (out.used.get(r), self.budget.get(r), self.used_before.get(r));
+                    prop_assert!(
+                        used <= budget.max(before),
+                        "{} grew above its budget: {} > max({}, {})",
+                        r,
+                        used,
+                        budget,
+                        before
+                    );
+                }
+                for (uid, _) in self.ledger.iter().filter(|(uid, _)| candidates.iter().any(|c| &c.uid == *uid)) {
+                    prop_assert!(out.reserved(uid).is_some(), "evicted {}", uid);
+                }
+                let newly_admitted = out
+                    .verdicts
+                    .iter()
+                    .any(|(uid, v)| matches!(v, Verdict::Admitted { .. }) && !self.ledger.contains_key(uid));
+                if newly_admitted {
+                    prop_assert!(out.over_budget.is_empty(), "admitted a new server while over budget");
+                }
+                Ok(())
+            }
+
+            fn record(&mut self, out: &Outcome) {
+                self.ledger = out
+                    .verdicts
+                    .iter()
+                    .filter_map(|(uid, v)| match v {
                         Verdict::Admitted { reserved, .. } => Some((uid.clone(), *reserved)),
                         Verdict::Rejected { .. } => None,
-                    }).collect();
-                    used_before = out.used;
-                }
+                    })
+                    .collect();
+                self.used_before = out.used;
             }
         }
     }
