@@ -300,7 +300,7 @@ async fn kill_until<F, Fut>(
     let started = Instant::now();
     let url = world.panel.sim.url.clone();
     loop {
-        let until = Instant::now() + Duration::from_millis(rng.random_range(200..1_200));
+        let until = Instant::now() + Duration::from_millis(rng.random_range(100..700));
         while Instant::now() < until {
             if done().await {
                 return;
@@ -313,9 +313,9 @@ async fn kill_until<F, Fut>(
             kills.total,
             world.log_tail()
         );
-        // Wait up to a second and a half for a create in flight, then kill anyway.
+        // Wait up to a second for a create in flight, then kill anyway.
         let mut in_flight = false;
-        for _ in 0..150 {
+        for _ in 0..100 {
             in_flight = stats(&url).await.is_some_and(|s| s.creates_in_flight > 0);
             if in_flight {
                 break;
@@ -332,10 +332,11 @@ async fn kill_until<F, Fut>(
         }
         kills.total += 1;
         kills.during_create += u32::from(in_flight);
-        // The second kill, and one in four after it, leaves the leader down past its Lease (4 s):
-        // the standby takes over. Otherwise it is back at once, and takes its own Lease up again.
+        // The second kill, and one in four after it, leaves the leader down for 6.5 s: past its
+        // Lease (4 s, plus up to a retry period before the standby sees it expire), so the standby
+        // takes over. Otherwise it is back at once, and takes its own Lease up again.
         let takeover = kills.total == 2 || rng.random_ratio(1, 4);
-        let down = if takeover { 5_000 } else { rng.random_range(0..800) };
+        let down = if takeover { 6_500 } else { rng.random_range(0..800) };
         tokio::time::sleep(Duration::from_millis(down)).await;
         if holder == "replica-b" {
             replicas.b = replica("replica-b", &replicas.ns, replicas.ports[1]);
@@ -576,7 +577,7 @@ async fn chaos(flavor: Flavor) {
         .filter_map(|b| Some(format!("pterobox-{}", b.metadata.uid.as_deref()?)))
         .collect();
     assert_eq!(owners, boxes, "the owners' external ids");
-    assert!(kills.total >= 6, "only {} kills happened during the phases (seed {seed})", kills.total);
+    assert!(kills.total >= 5, "only {} kills happened during the phases (seed {seed})", kills.total);
     assert!(kills.during_create >= 1, "no kill landed during a create (seed {seed})");
     assert!(tenures.len() >= 2, "the Lease never changed hands (seed {seed})");
     for (kind, least) in [("error", 3), ("timeout", 2), ("throttled", 3), ("late_answer", 3), ("spike", 1)] {

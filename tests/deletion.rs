@@ -1,5 +1,6 @@
-//! Deleting servers and boxes: Delete removes the panel server, Orphan leaves it, the budget is
-//! freed only once the panel server is gone, and deleting a box deletes its servers first.
+//! Deleting servers and boxes: Delete removes the panel server, Orphan leaves it (the server's own
+//! policy, else its box's), the budget is freed only once the panel server is gone, and deleting a box
+//! deletes its servers first.
 
 mod support;
 
@@ -46,6 +47,30 @@ async fn delete_removes_the_panel_server_and_orphan_leaves_it() {
             b.status.as_ref().and_then(|s| s.summary.as_ref()).is_some_and(|s| s.servers == "0/10")
         })
         .await;
+    world
+        .wait_event("kept", "an Orphaned event", |(t, r, n)| t == "Normal" && r == "Orphaned" && n.contains("Orphan"))
+        .await;
+
+    // The box's policy applies to servers that set none; a server's own policy wins over it.
+    let mut orphaning = basic_box(&world.panel_name);
+    orphaning["spec"]["deletionPolicy"] = json!("Orphan");
+    world.apply(orphaning).await;
+    world.apply(server("inherits", "paper", "1Gi", "1")).await;
+    let mut overrides = server("overrides", "paper", "1Gi", "1");
+    overrides["spec"]["deletionPolicy"] = json!("Delete");
+    world.apply(overrides).await;
+    let inherits = world.wait_server("inherits", "Ready", state_is(ServerState::Ready)).await;
+    world.wait_server("overrides", "Ready", state_is(ServerState::Ready)).await;
+    world.servers().delete("inherits", &DeleteParams::default()).await.expect("delete");
+    world.servers().delete("overrides", &DeleteParams::default()).await.expect("delete");
+    let on_panel = world.wait_panel("the box's orphan stays, the other goes", |s| s.len() == 2).await;
+    let inherits_uid = inherits.metadata.uid.expect("uid");
+    let mut left: Vec<_> = on_panel.iter().filter_map(|s| s.external_id.clone()).collect();
+    left.sort();
+    let mut want = vec![kept_uid, inherits_uid];
+    want.sort();
+    assert_eq!(left, want);
+    world.wait_event("inherits", "an Orphaned event", |(_, r, _)| r == "Orphaned").await;
     world.teardown().await;
 }
 

@@ -44,6 +44,21 @@ async fn a_paused_server_gets_no_panel_writes() {
             s.iter().any(|p| p.limits.memory_mib == 3072 && p.suspended)
         })
         .await;
+
+    // The annotation on the box pauses every server of the box.
+    world.boxes().patch("basic", &pp, &Patch::Merge(&pause)).await.expect("pause the box");
+    world.wait_server("survival", "ReconcilePaused", |s| synced_reason(s).as_deref() == Some("ReconcilePaused")).await;
+    let writes = world.panel.stats().await.writes;
+    world.apply(json!({"apiVersion": "pterobox.io/v1alpha1", "kind": "GameServer", "metadata": {"name": "survival"},
+        "spec": {"box": "basic", "egg": "paper", "suspended": false, "resources": {"memory": "2Gi", "disk": "10Gi", "cpu": "1", "databases": 1, "allocations": 1, "backups": 1}}})).await;
+    tokio::time::sleep(Duration::from_secs(12)).await; // a resync included
+    assert_eq!(world.panel.stats().await.writes, writes, "no panel write while the box is paused");
+    world.boxes().patch("basic", &pp, &Patch::Merge(&resume)).await.expect("resume the box");
+    world
+        .wait_panel("resized and unsuspended after the box's pause", |s| {
+            s.iter().any(|p| p.limits.memory_mib == 2048 && !p.suspended)
+        })
+        .await;
     world.teardown().await;
 }
 

@@ -216,16 +216,22 @@ async fn ready_and_owner(
         }
         Err(e) => {
             crate::metrics::get().reconcile_failed("GameBox", e.label());
-            let why = match &e {
-                PanelError::Unauthorized { .. } => Reason::CredentialsRejected,
-                PanelError::Forbidden { .. } => Reason::InsufficientPermissions,
-                PanelError::NotAPanel { .. } => Reason::NotAPanel,
-                PanelError::Validation { .. } => Reason::OwnerRefused,
-                _ => Reason::Unreachable,
-            };
+            let why = owner_refused(&e);
             let message = format!("cannot ensure the owner user: {e}");
             (Want::new(condition::READY, false, why, message), None, ctx.retry_delay(&key, &e))
         }
+    }
+}
+
+/// The `Ready` reason of a box whose owner the panel would not find or create.
+fn owner_refused(e: &PanelError) -> Reason {
+    match e {
+        PanelError::Unauthorized { .. } => Reason::CredentialsRejected,
+        PanelError::Forbidden { .. } => Reason::InsufficientPermissions,
+        PanelError::NotAPanel { .. } => Reason::NotAPanel,
+        PanelError::Validation { .. } => Reason::OwnerRefused,
+        PanelError::RateLimited { .. } => Reason::RateLimited,
+        _ => Reason::Unreachable,
     }
 }
 
@@ -324,4 +330,32 @@ pub fn error_policy(gbox: Arc<GameBox>, error: &Error, ctx: Arc<Context>) -> Act
     }
     tracing::warn!(gamebox = %gbox.name_any(), error = %error, "GameBox reconcile failed");
     Action::requeue(ctx.backoff(&Context::key(gbox.as_ref())))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn an_owner_the_panel_would_not_make_says_why() {
+        let cases = [
+            (PanelError::Unauthorized { status: 401, message: "Unauthenticated.".into() }, Reason::CredentialsRejected),
+            (
+                PanelError::Forbidden { permission: "r_users (write)".into(), message: "".into() },
+                Reason::InsufficientPermissions,
+            ),
+            (PanelError::NotAPanel { status: 404, message: "HTML".into() }, Reason::NotAPanel),
+            (
+                PanelError::Validation { field: "email".into(), rule: "unique".into(), message: "taken".into() },
+                Reason::OwnerRefused,
+            ),
+            (PanelError::Unavailable { message: "503".into() }, Reason::Unreachable),
+            (PanelError::RateLimited { retry_after: Duration::from_secs(1) }, Reason::RateLimited),
+        ];
+        for (error, reason) in cases {
+            assert_eq!(owner_refused(&error), reason, "{error:?}");
+        }
+    }
 }

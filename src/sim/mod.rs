@@ -173,6 +173,10 @@ struct Sim {
     rng: Mutex<rand::rngs::StdRng>,
 }
 
+/// How many writes `GET /_sim/writes` keeps (the older half goes when it is full): a long-running
+/// simulator does not grow without bound.
+const MAX_WRITES_KEPT: usize = 200_000;
+
 /// A write the panel carried out (answered 2xx), at `GET /_sim/writes`: who made it and when, so
 /// that a test can hold every write against the leader Lease of the moment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -432,7 +436,11 @@ impl Sim {
         if method != Method::GET && response.status().is_success() {
             self.stats.lock().await.writes += 1;
             let agent = headers.get("user-agent").and_then(|v| v.to_str().ok()).unwrap_or_default();
-            self.writes.lock().await.push(Write {
+            let mut writes = self.writes.lock().await;
+            if writes.len() >= MAX_WRITES_KEPT {
+                writes.drain(..MAX_WRITES_KEPT / 2);
+            }
+            writes.push(Write {
                 at_ms: k8s_openapi::jiff::Timestamp::now().as_millisecond(),
                 agent: agent.to_string(),
                 route: format!("{method} {}", route_pattern(&segments)),
