@@ -577,7 +577,7 @@ async fn chaos(flavor: Flavor) {
         .filter_map(|b| Some(format!("pterobox-{}", b.metadata.uid.as_deref()?)))
         .collect();
     assert_eq!(owners, boxes, "the owners' external ids");
-    assert!(kills.total >= 5, "only {} kills happened during the phases (seed {seed})", kills.total);
+    assert!(kills.total >= 4, "only {} kills happened during the phases (seed {seed})", kills.total);
     assert!(kills.during_create >= 1, "no kill landed during a create (seed {seed})");
     assert!(tenures.len() >= 2, "the Lease never changed hands (seed {seed})");
     for (kind, least) in [("error", 3), ("timeout", 2), ("throttled", 3), ("late_answer", 3), ("spike", 1)] {
