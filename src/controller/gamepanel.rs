@@ -175,7 +175,9 @@ async fn checked(handle: &PanelHandle, catalog: Option<&PanelCatalog>) -> std::r
             Err(Refused::Panel(e))
         }
         // Found good lately: the status stands (this reconcile may be our own status write).
-        (None, Some(catalog)) if handle.checked_within(CATALOG_REFRESH / 2) => Ok(catalog.clone()),
+        (None | Some(PanelError::RateLimited { .. }), Some(catalog)) if handle.checked_within(CATALOG_REFRESH / 2) => {
+            Ok(catalog.clone())
+        }
         _ => match (check(handle.panel.as_ref()).await, catalog) {
             (Err(Refused::Panel(PanelError::RateLimited { .. })), Some(catalog)) => Ok(catalog.clone()),
             (checked, _) => {
