@@ -32,7 +32,7 @@ use serde_json::{Value, json};
 use support::control_plane::free_port;
 use support::operator::{Operator, World, basic_box};
 use support::panel::{SimServer, accepted_creates, made_twice, sim_servers};
-use support::webhook::{Service, register};
+use support::webhook::{Service, register, serving_args};
 
 /// The resources a box's budget holds, in the order of `Use`.
 const RESOURCES: [&str; 7] = ["memory", "disk", "cpu", "servers", "databases", "allocations", "backups"];
@@ -89,8 +89,8 @@ struct Checks {
     rounds: u64,
     panel_servers_seen: u64,
     violations: Vec<String>,
-    /// Per box: what the panel may hold in each resource (the budget, or the use when the budget
-    /// was lowered below it: the operator shrinks nothing, it only takes no more).
+    /// Per box: what the panel may hold in each resource: the budget the box was made with (a
+    /// budget lowered below use later only stops the box from taking more).
     caps: BTreeMap<String, Use>,
     /// Every GameServer seen, by uid: its box and whether it asked to be orphaned.
     known: BTreeMap<String, (String, bool)>,
@@ -145,6 +145,15 @@ async fn check_round(gameservers: &Api<GameServer>, url: &str, checks: &Mutex<Ch
 fn panel_size(s: &SimServer) -> Use {
     let f = |v: Option<i64>| v.unwrap_or(0);
     [s.memory, s.disk, s.cpu, 1, f(s.databases), f(s.allocations), f(s.backups)]
+}
+
+/// The GameServers, and the size of each one's panel server by GameServer name.
+async fn sizes_by_name(servers: &Api<GameServer>, url: &str) -> Option<(Vec<GameServer>, BTreeMap<String, Use>)> {
+    let list = servers.list(&Default::default()).await.ok()?.items;
+    let panel = sim_servers(url).await.ok()?;
+    let name_of = |uid: &str| list.iter().find(|s| s.metadata.uid.as_deref() == Some(uid))?.metadata.name.clone();
+    let sizes = panel.iter().filter_map(|p| Some((name_of(p.external_id.as_deref()?)?, panel_size(p)))).collect();
+    Some((list, sizes))
 }
 
 /// Polls the invariants until `stop`; read errors (a pooled connection reset) are retried.
@@ -254,27 +263,9 @@ struct Replicas {
 }
 
 fn replica(name: &str, ns: &str, port: u16) -> Operator {
-    let (lease, addr, config) = (format!("lease-{ns}"), format!("127.0.0.1:{port}"), format!("pterobox-{ns}"));
-    Operator::start_with(
-        name,
-        &[
-            "--namespace",
-            ns,
-            "--lease-name",
-            &lease,
-            "--lease-duration-secs",
-            "4",
-            "--webhook-addr",
-            &addr,
-            "--webhook-host",
-            "127.0.0.1",
-            "--webhook-config",
-            &config,
-            "--webhook-secret",
-            "webhook-tls",
-        ],
-        None,
-    )
+    let mut args = serving_args(ns, port);
+    args.extend(["--lease-name".into(), format!("lease-{ns}"), "--lease-duration-secs".into(), "4".into()]);
+    Operator::start_with(name, &args.iter().map(String::as_str).collect::<Vec<_>>(), None)
 }
 
 #[derive(Default)]
@@ -470,29 +461,19 @@ async fn chaos(flavor: Flavor) {
     lowered[1] = SIZE[1] * 2;
     apply(&world, chaos_box(&world.panel_name, disk, &lowered)).await.expect("lower the budget");
     let extra_denied = apply(&world, chaos_server(disk, 5, &SIZE)).await.is_err();
-    let panel_sizes = |list: &[SimServer], names: &BTreeMap<String, String>| -> BTreeMap<String, Use> {
-        list.iter().filter_map(|p| Some((names.get(p.external_id.as_deref()?)?.clone(), panel_size(p)))).collect()
-    };
     let changed = || async {
-        let Ok(list) = servers.list(&Default::default()).await else { return false };
-        let names: BTreeMap<String, String> =
-            list.items.iter().filter_map(|s| Some((s.metadata.uid.clone()?, s.metadata.name.clone()?))).collect();
-        let Ok(panel) = sim_servers(&url).await else { return false };
-        let sizes = panel_sizes(&panel, &names);
+        let Some((list, sizes)) = sizes_by_name(&servers, &url).await else { return false };
         let size = |name: &str| sizes.get(name).copied().unwrap_or_default();
-        let extra = list.items.iter().find(|s| s.metadata.name.as_deref() == Some("b1-s5"));
+        let extra = list.iter().find(|s| s.metadata.name.as_deref() == Some("b1-s5"));
         size("b0-s1")[0] == 256
             && size("b0-s2")[0] == 768
             && size("b2-s3")[2] == 25
             && extra.is_none_or(|s| state(s) == Some(ServerState::Rejected))
-            && list.items.iter().filter(|s| state(s) == Some(ServerState::Ready)).count() == RESOURCES.len() * 4
+            && list.iter().filter(|s| state(s) == Some(ServerState::Ready)).count() == RESOURCES.len() * 4
     };
     kill_until(&mut world, &mut replicas, &mut rng, "changes", &mut kills, changed).await;
     let changed_in = began_changes.elapsed();
-    let list = world.servers().list(&Default::default()).await.expect("list").items;
-    let names: BTreeMap<String, String> =
-        list.iter().filter_map(|s| Some((s.metadata.uid.clone()?, s.metadata.name.clone()?))).collect();
-    let sizes = panel_sizes(&sim_servers(&url).await.expect("panel"), &names);
+    let (list, sizes) = sizes_by_name(&servers, &url).await.expect("the GameServers and the panel");
     assert_eq!(sizes.get("b0-s0").map(|s| s[0]), Some(512), "the refused resize reached the panel");
     assert!(!sizes.contains_key("b1-s5"), "the lowered box took one more server");
     let gbox = world.boxes().get(&box_name(disk)).await.expect("box");

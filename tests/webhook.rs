@@ -12,7 +12,7 @@ use pterobox::crd::{Flavor, ServerState};
 use serde_json::json;
 use support::control_plane::{free_port, kubectl_apply};
 use support::operator::{Operator, World, basic_box, condition, server};
-use support::webhook::register;
+use support::webhook::{register, serving_args};
 
 /// `kubectl apply` of one manifest in the test namespace: (success, stdout + stderr).
 fn apply(world: &World, mut manifest: serde_json::Value, extra: &[&str]) -> (bool, String) {
@@ -30,25 +30,9 @@ async fn kubectl_apply_of_an_over_budget_server_is_denied_with_the_quota_message
         "1m",
         |_| {},
         |ns| {
-            let addr = format!("127.0.0.1:{port}");
-            let config = format!("pterobox-{ns}");
-            Operator::start_with(
-                "webhook",
-                &[
-                    "--leader-election=false",
-                    "--namespace",
-                    ns,
-                    "--webhook-addr",
-                    &addr,
-                    "--webhook-host",
-                    "127.0.0.1",
-                    "--webhook-config",
-                    &config,
-                    "--webhook-secret",
-                    "webhook-tls",
-                ],
-                None,
-            )
+            let mut args = serving_args(ns, port);
+            args.push("--leader-election=false".into());
+            Operator::start_with("webhook", &args.iter().map(String::as_str).collect::<Vec<_>>(), None)
         },
     )
     .await;

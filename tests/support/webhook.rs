@@ -13,7 +13,7 @@ use super::operator::World;
 /// `https://127.0.0.1:<port>/validate`; returns the configuration's name (the operators'
 /// `--webhook-config`), once they have filled in its CA.
 pub async fn register(world: &World, port: u16) -> String {
-    let name = format!("pterobox-{}", world.ns);
+    let name = format!("pterobox-{}", world.ns); // as `serving_args` tells the operator
     let hook = |resource: &str| {
         json!({
             "name": format!("{resource}.pterobox.io"),
@@ -41,6 +41,17 @@ pub async fn register(world: &World, port: u16) -> String {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     panic!("caBundle never filled\n{}", world.log_tail());
+}
+
+/// The arguments that make an operator serve the webhook on `127.0.0.1:<port>` and fill in the CA of
+/// the configuration `register` makes for namespace `ns`.
+pub fn serving_args(ns: &str, port: u16) -> Vec<String> {
+    let (addr, config) = (format!("127.0.0.1:{port}"), format!("pterobox-{ns}"));
+    ["--namespace", ns, "--webhook-addr", &addr, "--webhook-host", "127.0.0.1", "--webhook-config", &config]
+        .into_iter()
+        .chain(["--webhook-secret", "webhook-tls"])
+        .map(String::from)
+        .collect()
 }
 
 /// A loopback TCP "Service": each connection goes to the first of `backends` that accepts it,
