@@ -50,3 +50,44 @@ async fn a_box_says_why_it_is_not_ready() {
     assert!(b.status.and_then(|s| s.owner).is_some(), "the owner exists once the box is Ready");
     world.teardown().await;
 }
+
+/// A box whose owner must be found after the key was revoked, or while the panel is down, says so
+/// itself (the GamePanel, resynced every minute, has not looked again yet), and is Ready once the
+/// panel answers again.
+#[tokio::test]
+async fn a_box_names_a_revoked_key_and_an_unreachable_panel() {
+    let _lock = exclusive().await;
+    let world = World::new("reasons-owner", Flavor::Pterodactyl, "1m").await;
+    world.apply(basic_box(&world.panel_name)).await;
+    world.wait_box("Ready", |b| ready(b).is_some_and(|r| r.0 == "True")).await;
+    let another = |name: &str, email: &str| {
+        let mut b = basic_box(&world.panel_name);
+        b["metadata"]["name"] = json!(name);
+        b["spec"]["owner"] = json!({"email": email, "firstName": "Bob", "lastName": "Stone"});
+        b
+    };
+    let reason_is = |want: &'static str| {
+        move |b: &GameBox| ready(b).is_some_and(|(status, reason, _)| status == "False" && reason == want)
+    };
+
+    world.panel.revoke_key(support::panel::SIM_KEY).await;
+    world.apply(another("revoked", "bob@example.com")).await;
+    let b = world.wait_box_named("revoked", "CredentialsRejected", reason_is("CredentialsRejected")).await;
+    let message = ready(&b).map(|r| r.2).unwrap_or_default();
+    assert!(message.starts_with("cannot ensure the owner user:"), "{message}");
+    assert!(!message.contains(support::panel::SIM_KEY), "{message}");
+    world.panel.add_key(support::panel::SIM_KEY, "admin", &[]).await;
+    world.wait_box_named("revoked", "Ready with the key back", |b| ready(b).is_some_and(|r| r.0 == "True")).await;
+
+    world.panel.sim.set_down(true);
+    world.apply(another("unreachable", "carol@example.com")).await;
+    let b = world.wait_box_named("unreachable", "Unreachable", reason_is("Unreachable")).await;
+    let message = ready(&b).map(|r| r.2).unwrap_or_default();
+    assert!(message.starts_with("cannot ensure the owner user:"), "{message}");
+    world.panel.sim.set_down(false);
+    let b = world
+        .wait_box_named("unreachable", "Ready once the panel is back", |b| ready(b).is_some_and(|r| r.0 == "True"))
+        .await;
+    assert!(b.status.and_then(|s| s.owner).is_some());
+    world.teardown().await;
+}

@@ -8,7 +8,8 @@
 //! Admin endpoints under `/_sim/` (no auth, loopback only, neither counted nor faulted):
 //! `GET stats` (request counters by route), `POST reset-stats`, `GET servers` (every server's id,
 //! external id, owner, limits and status, for invariant checks), `GET`/`PUT faults` (change faults at
-//! run time), `POST keys` (add an application key: its owner and permission bits).
+//! run time), `POST keys` (add an application key: its owner and permission bits), `DELETE keys/<key>`
+//! (revoke one).
 
 pub mod access;
 pub mod catalog;
@@ -616,6 +617,14 @@ impl Sim {
                 },
                 Err(e) => json_response(400, &json!({"error": e.to_string()})),
             },
+            // Revoking a key, as an admin deleting it on the panel: its next request is a 401.
+            ("DELETE", revoked) if revoked.starts_with("/keys/") => {
+                let key = &revoked["/keys/".len()..];
+                let mut keys = self.keys.lock().await;
+                let before = keys.len();
+                keys.retain(|k| k.key != key);
+                if keys.len() < before { no_content() } else { json_response(404, &json!({"error": "no such key"})) }
+            }
             _ => json_response(404, &json!({"error": format!("no admin route {method} /_sim{path}")})),
         }
     }

@@ -276,9 +276,14 @@ impl World {
     }
 
     pub async fn wait_box(&self, what: &str, check: impl Fn(&GameBox) -> bool) -> GameBox {
+        self.wait_box_named("basic", what, check).await
+    }
+
+    /// Waits until `check` holds for the box `name`, or panics with its last status.
+    pub async fn wait_box_named(&self, name: &str, what: &str, check: impl Fn(&GameBox) -> bool) -> GameBox {
         let mut last = None;
         for _ in 0..600 {
-            if let Ok(b) = self.boxes().get("basic").await {
+            if let Ok(b) = self.boxes().get(name).await {
                 if check(&b) {
                     return b;
                 }
@@ -287,7 +292,7 @@ impl World {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         panic!(
-            "box basic: {what} did not happen within 60s; last: {:#?}\n--- operator log tail:\n{}",
+            "box {name}: {what} did not happen within 60s; last: {:#?}\n--- operator log tail:\n{}",
             last.map(|b| b.status),
             self.log_tail()
         );

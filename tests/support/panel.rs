@@ -65,6 +65,13 @@ impl TestPanel {
         assert!(response.status().is_success(), "{}", response.status());
     }
 
+    /// Revokes `key` on the simulator, as an admin deleting it: its next request is a 401.
+    pub async fn revoke_key(&self, key: &str) {
+        let response =
+            reqwest::Client::new().delete(format!("{}/_sim/keys/{key}", self.sim.url)).send().await.expect("revoke");
+        assert!(response.status().is_success(), "{}", response.status());
+    }
+
     /// A client of this simulator with another key.
     pub fn client_with_key(&self, key: &str) -> Arc<dyn Panel> {
         let mut s = settings(&self.sim.url);
