@@ -223,7 +223,7 @@ impl Context {
         let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
         let n = failures.entry(key.to_string()).or_insert(0);
         *n = (*n + 1).min(16);
-        Duration::from_secs(1u64 << (*n - 1).min(8)).min(Duration::from_secs(300))
+        backoff_after(*n)
     }
 
     /// Waits until the three caches have their first full listing: a reconcile that ran before
@@ -260,6 +260,14 @@ impl Context {
         self.failures.lock().unwrap_or_else(|p| p.into_inner()).remove(key);
     }
 }
+
+/// The wait after the `failures`-th failure in a row (from 1): 1 s doubling, at most 5 minutes.
+pub fn backoff_after(failures: u32) -> Duration {
+    Duration::from_secs(1u64 << failures.saturating_sub(1).min(9)).min(MAX_BACKOFF)
+}
+
+/// The longest wait between two retries of a transient failure.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(300);
 
 /// Waits until `store` has its first full listing.
 ///
@@ -428,6 +436,14 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn transient_failures_back_off_from_one_second_doubling_to_five_minutes() {
+        let waits: Vec<u64> = (1..=12).map(|n| backoff_after(n).as_secs()).collect();
+        assert_eq!(waits, [1, 2, 4, 8, 16, 32, 64, 128, 256, 300, 300, 300]);
+        assert_eq!(backoff_after(0), Duration::from_secs(1), "a first failure however counted");
+        assert_eq!(backoff_after(u32::MAX), MAX_BACKOFF);
+    }
 
     #[test]
     fn go_durations_parse() {

@@ -561,16 +561,7 @@ impl Reconciler {
         let (why, message, requeue) = match &refusal {
             Refusal::Spec(m) => (Reason::InvalidSpec, m.clone(), None),
             Refusal::Panel(e) => {
-                let requeue = match e {
-                    PanelError::Validation { .. } => Duration::from_secs(300),
-                    PanelError::NoCapacity { .. }
-                    | PanelError::Unauthorized { .. }
-                    | PanelError::Forbidden { .. }
-                    | PanelError::NotAPanel { .. } => Duration::from_secs(60),
-                    PanelError::RateLimited { retry_after } => *retry_after,
-                    PanelError::NotFound { .. } => Duration::from_secs(1),
-                    _ => self.ctx.retry_delay(&self.key, e),
-                };
+                let requeue = retry_after(e, || self.ctx.backoff(&self.key));
                 (panel_reason(e), e.to_string(), Some(requeue))
             }
         };
@@ -619,6 +610,23 @@ fn install_overdue(old: &GameServerStatus, timeout: Duration) -> Option<Duration
     let elapsed = k8s_openapi::jiff::Timestamp::now().duration_since(since);
     let elapsed = Duration::try_from(elapsed).ok()?;
     (elapsed > timeout).then_some(elapsed)
+}
+
+/// When a server whose converge the panel refused with `e` is looked at again (a spec change
+/// reconciles it at once whatever this says): a 422 after 5 minutes, no capacity or a key problem
+/// every minute, a 429 after its `Retry-After`, a server found gone at once (the next pass makes
+/// it again), anything else after the object's `backoff` (1 s doubling to 5 min).
+fn retry_after(e: &PanelError, backoff: impl FnOnce() -> Duration) -> Duration {
+    match e {
+        PanelError::Validation { .. } => Duration::from_secs(300),
+        PanelError::NoCapacity { .. }
+        | PanelError::Unauthorized { .. }
+        | PanelError::Forbidden { .. }
+        | PanelError::NotAPanel { .. } => Duration::from_secs(60),
+        PanelError::RateLimited { retry_after } => *retry_after,
+        PanelError::NotFound { .. } => Duration::from_secs(1),
+        PanelError::Node { .. } | PanelError::Unavailable { .. } | PanelError::Unexpected { .. } => backoff(),
+    }
 }
 
 /// The `Synced` reason for a panel error.
@@ -675,6 +683,27 @@ mod tests {
 
     fn status(conditions: Vec<Condition>) -> GameServerStatus {
         GameServerStatus { conditions, ..Default::default() }
+    }
+
+    #[test]
+    fn each_panel_refusal_is_retried_when_the_readme_says() {
+        let backoff = Duration::from_secs(8);
+        let text = |s: &str| s.to_string();
+        let cases = [
+            (PanelError::Validation { field: text("memory"), rule: text("min"), message: text("m") }, 300),
+            (PanelError::NoCapacity { message: text("no node") }, 60),
+            (PanelError::Unauthorized { status: 401, message: text("m") }, 60),
+            (PanelError::Forbidden { permission: text("r_servers (write)"), message: text("m") }, 60),
+            (PanelError::NotAPanel { status: 200, message: text("html") }, 60),
+            (PanelError::RateLimited { retry_after: Duration::from_secs(7) }, 7),
+            (PanelError::NotFound { what: text("server 3") }, 1),
+            (PanelError::Node { status: 504, message: text("m") }, 8),
+            (PanelError::Unavailable { message: text("m") }, 8),
+            (PanelError::Unexpected { status: 418, message: text("m") }, 8),
+        ];
+        for (e, secs) in cases {
+            assert_eq!(retry_after(&e, || backoff), Duration::from_secs(secs), "{e}");
+        }
     }
 
     #[test]
