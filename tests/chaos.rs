@@ -573,7 +573,7 @@ async fn chaos(flavor: Flavor) {
             .delete(&config, &DeleteParams::default())
             .await;
     drop(service);
-    replicas.b.stop();
+    replicas.b.stop().await;
     world.teardown().await;
 }
 

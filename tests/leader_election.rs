@@ -109,10 +109,74 @@ async fn only_the_leader_writes_and_a_standby_takes_over_when_it_dies() {
     assert_eq!(world.panel.stats().await.servers_created, 3);
 
     // A graceful stop hands the Lease back at once and exits cleanly.
-    let status = standby.stop().expect("the standby was running");
+    let status = standby.stop().await.expect("the standby was running");
     assert!(status.success(), "exit status {status:?}");
     let released = holder(&world).await;
     assert!(released.as_deref().is_none_or(str::is_empty), "the Lease is still held by {released:?}");
+    world.operator = standby;
+    world.teardown().await;
+}
+
+/// A leader stopped with SIGTERM hands the Lease to a warm standby at once (well inside the Lease
+/// duration, which a takeover by expiry must wait out); a leader that finds another holder in the
+/// Lease exits at once, non-zero, and writes nothing more.
+#[tokio::test]
+async fn sigterm_hands_the_lease_to_a_standby_at_once_and_a_displaced_leader_exits() {
+    let _guard = support::operator::exclusive().await;
+    let mut world = World::with_operator(
+        "handoff",
+        Flavor::Pterodactyl,
+        "1m",
+        |c| c.unique_external_ids = false,
+        |ns| replica("replica-c", ns),
+    )
+    .await;
+    wait_holder(&world, |h| h == Some("replica-c"), "replica-c leads").await;
+    let mut standby = replica("replica-d", &world.ns);
+    for _ in 0..100 {
+        if standby.probe("/readyz").await.is_ok_and(|(code, _)| code == 200) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    world.apply(basic_box(&world.panel_name)).await;
+    world.apply(server("one", "paper", "1Gi", "1")).await;
+    world.wait_server("one", "Ready", ready).await;
+
+    let sent = std::time::Instant::now();
+    let status = world.operator.stop().await.expect("the leader was running");
+    assert!(status.success(), "exit status {status:?}");
+    wait_holder(&world, |h| h == Some("replica-d"), "replica-d takes over").await;
+    let handoff = sent.elapsed();
+    support::report(&format!("leader hand-off on SIGTERM: {handoff:?} (Lease 4 s, retry period 533 ms)\n"));
+    assert!(handoff < Duration::from_secs(2), "the standby waited {handoff:?}: the Lease expired, not handed over");
+    world.apply(server("two", "paper", "1Gi", "1")).await;
+    world.wait_server("two", "Ready under the new leader", ready).await;
+
+    // Another identity writes itself into the Lease: the leader sees it on its next round and exits.
+    let leases: Api<Lease> = Api::namespaced(world.client.clone(), &world.ns);
+    let name = format!("lease-{}", world.ns);
+    let mut lease = leases.get(&name).await.expect("the Lease");
+    let spec = lease.spec.get_or_insert_with(Default::default);
+    spec.holder_identity = Some("intruder".into());
+    spec.renew_time =
+        Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime(k8s_openapi::jiff::Timestamp::now()));
+    leases.replace(&name, &Default::default(), &lease).await.expect("take the Lease");
+    let displaced = std::time::Instant::now();
+    let mut exit = None;
+    for _ in 0..50 {
+        exit = standby.exited();
+        if exit.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let log = std::fs::read_to_string(&standby.log).unwrap_or_default();
+    let exit = exit.unwrap_or_else(|| panic!("the displaced leader still runs after 5 s:\n{log}"));
+    assert!(!exit.success(), "a displaced leader exits with an error: {exit:?}");
+    assert!(log.contains("another replica holds it"), "{log}");
+    support::report(&format!("displaced leader exited after {:?}\n", displaced.elapsed()));
+    assert_eq!(holder(&world).await.as_deref(), Some("intruder"), "it did not write the Lease back");
     world.operator = standby;
     world.teardown().await;
 }

@@ -103,8 +103,136 @@ async fn readyz_waits_for_the_caches_and_a_graceful_stop_exits_zero() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(ready, "{}", world.log_tail());
-    let status = world.operator.stop().expect("running");
+    let status = world.operator.stop().await.expect("running");
     assert!(status.success(), "{status:?}\n{}", world.log_tail());
     assert!(world.operator.logs().contains("stopped"), "{}", world.log_tail());
+    world.teardown().await;
+}
+
+/// `/readyz` waits for every cache: an operator allowed to read GamePanels and GameBoxes but not
+/// (yet) GameServers answers `/healthz` and stays not ready, saying why; granted GameServers, it
+/// becomes ready. (RBAC holds one cache back; the CRDs are established from the start.)
+#[tokio::test]
+async fn readyz_is_not_ready_until_every_cache_has_synced() {
+    use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
+    use kube::api::{Api, DeleteParams, PostParams};
+    use support::control_plane::{NOBODY_TOKEN, kubeconfig_with_token};
+
+    let _guard = support::operator::exclusive().await;
+    let admin = support::admin_client().await;
+    let roles: Api<ClusterRole> = Api::all(admin.clone());
+    let bindings: Api<ClusterRoleBinding> = Api::all(admin.clone());
+    let grant = |name: &str, rules: serde_json::Value| {
+        let role: ClusterRole = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": name}, "rules": rules}))
+        .expect("role");
+        let binding: ClusterRoleBinding = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": name},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": name},
+            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "pterobox-test-nobody"}]
+        }))
+        .expect("binding");
+        (role, binding)
+    };
+    let all = serde_json::json!(["get", "list", "watch", "create", "update", "patch", "delete"]);
+    let (role, binding) = grant(
+        "readyz-but-gameservers",
+        serde_json::json!([
+            {"apiGroups": ["apiextensions.k8s.io"], "resources": ["customresourcedefinitions"], "verbs": ["get", "list", "watch"]},
+            {"apiGroups": ["pterobox.io"], "resources": ["gamepanels", "gamepanels/status", "gameboxes", "gameboxes/status"], "verbs": all},
+            {"apiGroups": ["", "events.k8s.io"], "resources": ["secrets", "events"], "verbs": all},
+        ]),
+    );
+    roles.create(&PostParams::default(), &role).await.expect("role");
+    bindings.create(&PostParams::default(), &binding).await.expect("binding");
+
+    let kubeconfig = kubeconfig_with_token(NOBODY_TOKEN);
+    let world = World::with_operator(
+        "readyz-rbac",
+        Flavor::Pterodactyl,
+        "1m",
+        |_| {},
+        |_| Operator::start_with("readyz-rbac", &["--leader-election=false", "--webhook=false"], Some(&kubeconfig)),
+    )
+    .await;
+    let mut healthy = false;
+    for _ in 0..100 {
+        if world.operator_probe_opt("/healthz").await.is_some_and(|(code, _)| code == 200) {
+            healthy = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(healthy, "{}", world.log_tail());
+    // Long enough for the CRD check and the two caches it may read (each well under a second).
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let (code, body) = world.operator_probe("/readyz").await;
+    assert_eq!((code, body.as_str()), (503, "the caches have not synced yet"), "{}", world.log_tail());
+
+    let (more, more_binding) = grant(
+        "readyz-gameservers",
+        serde_json::json!([{"apiGroups": ["pterobox.io"], "resources": ["gameservers", "gameservers/status"], "verbs": all}]),
+    );
+    roles.create(&PostParams::default(), &more).await.expect("role");
+    bindings.create(&PostParams::default(), &more_binding).await.expect("binding");
+    let mut ready = None;
+    for i in 0..600 {
+        if world.operator_probe_opt("/readyz").await.is_some_and(|(code, _)| code == 200) {
+            ready = Some(i);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(ready.is_some(), "not ready 60 s after GameServers were granted:\n{}", world.log_tail());
+    for name in ["readyz-but-gameservers", "readyz-gameservers"] {
+        let _ = bindings.delete(name, &DeleteParams::default()).await;
+        let _ = roles.delete(name, &DeleteParams::default()).await;
+    }
+    world.teardown().await;
+}
+
+/// SIGTERM while a create is in flight (the panel answers writes 3 s late): the operator takes no
+/// new work but lets that reconcile finish, so the GameServer's status records the panel server
+/// before the process exits 0; the next operator finds it there and creates nothing.
+#[tokio::test]
+async fn sigterm_lets_a_running_create_finish_and_record_it() {
+    let _guard = support::operator::exclusive().await;
+    let mut world = World::new("sigterm", Flavor::Pterodactyl, "1m").await;
+    world.apply(basic_box(&world.panel_name)).await;
+    world
+        .wait_box("Ready", |b| {
+            condition(&b.status.clone().unwrap_or_default().conditions, "Ready").is_some_and(|c| c.0 == "True")
+        })
+        .await;
+    world.panel.set_faults(Faults { write_response_delay_ms: 3000, ..Faults::default() }).await;
+    world.apply(server("slow", "paper", "1Gi", "1")).await;
+    let mut in_flight = false;
+    for _ in 0..300 {
+        if world.panel.stats().await.creates_in_flight > 0 {
+            in_flight = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(in_flight, "the create never reached the panel:\n{}", world.log_tail());
+    let sent = std::time::Instant::now();
+    let status = world.operator.stop().await.expect("running");
+    let took = sent.elapsed();
+    assert!(status.success(), "{status:?}\n{}", world.log_tail());
+    support::report(&format!("SIGTERM with a create in flight: exited 0 after {took:?}\n"));
+    let s = world.servers().get("slow").await.expect("the GameServer");
+    let panel_id = s.status.as_ref().and_then(|st| st.panel.as_ref()).map(|p| p.id.clone());
+    assert!(panel_id.is_some(), "the create's answer was dropped: {:#?}\n{}", s.status, world.log_tail());
+    assert_eq!(world.panel.stats().await.creates_in_flight, 0);
+
+    world.panel.set_faults(Faults::default()).await;
+    world.restart_operator("sigterm");
+    let s = world
+        .wait_server("slow", "Ready under the next operator", |s| {
+            s.status.as_ref().is_some_and(|st| condition(&st.conditions, "Ready").is_some_and(|c| c.0 == "True"))
+        })
+        .await;
+    assert_eq!(s.status.and_then(|st| st.panel).map(|p| p.id), panel_id);
+    assert_eq!(world.panel.stats().await.servers_created, 1);
     world.teardown().await;
 }

@@ -75,12 +75,20 @@ impl Operator {
         Operator { child: Some(child), log, probe_addr }
     }
 
-    /// SIGTERM, then waits for the process to exit (a graceful stop, as Kubernetes does).
-    pub fn stop(&mut self) -> Option<std::process::ExitStatus> {
+    /// SIGTERM, then waits for the process to exit (a graceful stop, as Kubernetes does). The wait
+    /// does not block the test's runtime: the in-process simulator must go on answering the
+    /// requests the operator finishes before it exits.
+    pub async fn stop(&mut self) -> Option<std::process::ExitStatus> {
         let mut child = self.child.take()?;
         // SAFETY: kill(2) on a child we spawned and have not reaped.
         unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-        child.wait().ok()
+        loop {
+            match child.try_wait() {
+                Ok(Some(status)) => return Some(status),
+                Ok(None) => tokio::time::sleep(Duration::from_millis(20)).await,
+                Err(_) => return None,
+            }
+        }
     }
 
     /// The process id, while it runs.
@@ -91,6 +99,11 @@ impl Operator {
     /// Whether the process still runs.
     pub fn running(&mut self) -> bool {
         self.child.as_mut().is_some_and(|c| matches!(c.try_wait(), Ok(None)))
+    }
+
+    /// How the process ended, once it has (without waiting).
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.as_mut()?.try_wait().ok().flatten()
     }
 
     /// GET on its probe address (`/metrics`, `/readyz`…): status code and body.
