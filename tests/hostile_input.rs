@@ -357,10 +357,16 @@ impl Answer {
 
 /// A loopback HTTP server that answers every request with the current `Answer`.
 async fn fake_panel(answer: Arc<Mutex<Answer>>) -> String {
+    fake_panel_counting(answer, Arc::default()).await
+}
+
+/// As `fake_panel`, counting the requests (one per connection: every answer closes it).
+async fn fake_panel_counting(answer: Arc<Mutex<Answer>>, requests: Arc<std::sync::atomic::AtomicU64>) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     tokio::spawn(async move {
         while let Ok((mut stream, _)) = listener.accept().await {
+            requests.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             let answer = answer.lock().map(|a| a.clone()).unwrap_or(Answer { status: 500, body: Vec::new() });
             tokio::spawn(async move {
                 let mut request = Vec::new();
@@ -408,6 +414,10 @@ async fn real_bodies(flavor: Flavor) -> Vec<Value> {
         Flavor::Pterodactyl => "application/json",
         Flavor::Wisp => "application/vnd.wisp.v1+json",
     };
+    let mut new = new;
+    if flavor == Flavor::Wisp {
+        new["nest"] = json!(1); // Wisp takes the nest with the egg
+    }
     let created = reqwest::Client::new()
         .post(format!("{}/api/application/servers", p.sim.url))
         .bearer_auth(support::panel::SIM_KEY)
@@ -417,6 +427,7 @@ async fn real_bodies(flavor: Flavor) -> Vec<Value> {
         .await
         .expect("create");
     let created: Value = created.json().await.expect("created json");
+    assert!(created.get("attributes").is_some(), "the real create failed: {created}");
     let mut bodies = vec![created];
     for path in [
         "/servers?include=allocations",
@@ -528,4 +539,41 @@ async fn pterodactyl_panel_decoding_survives_hostile_responses() {
 #[tokio::test]
 async fn wisp_panel_decoding_survives_hostile_responses() {
     panel_decoding_survives_hostile_responses(Flavor::Wisp).await;
+}
+
+/// The two list limits, exactly: a page with more items than asked for is refused, naming the
+/// counts; a panel that claims endless pages is followed for `MAX_LIST_PAGES` requests, then refused.
+async fn list_limits_hold(flavor: Flavor) {
+    let page = real_bodies(flavor).await[1].clone();
+    let with_items = |n: usize, pages: u64| {
+        let mut v = page.clone();
+        v["data"] = Value::Array(vec![page["data"][0].clone(); n]);
+        v["meta"]["pagination"]["total_pages"] = json!(pages);
+        Answer { status: 200, body: v.to_string().into_bytes() }
+    };
+    let answer = Arc::new(Mutex::new(with_items(101, 1)));
+    let requests = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let url = fake_panel_counting(answer.clone(), requests.clone()).await;
+    let client =
+        panel::connect(flavor, HttpSettings::new(&url, panel::ApiKey::new(support::panel::SIM_KEY), 1_000_000))
+            .expect("client");
+
+    let err = client.servers_page(1, 100).await.expect_err("a page larger than asked for");
+    assert!(err.to_string().contains("returned 101 items for per_page=100"), "{err}");
+
+    *answer.lock().expect("answer") = with_items(1, u64::from(u32::MAX));
+    requests.store(0, std::sync::atomic::Ordering::SeqCst);
+    let err = client.all_servers().await.expect_err("endless pagination");
+    assert!(err.to_string().contains(&format!("more than {} pages", panel::MAX_LIST_PAGES)), "{err}");
+    assert_eq!(requests.load(std::sync::atomic::Ordering::SeqCst), u64::from(panel::MAX_LIST_PAGES));
+}
+
+#[tokio::test]
+async fn pterodactyl_list_limits_hold() {
+    list_limits_hold(Flavor::Pterodactyl).await;
+}
+
+#[tokio::test]
+async fn wisp_list_limits_hold() {
+    list_limits_hold(Flavor::Wisp).await;
 }
