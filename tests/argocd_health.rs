@@ -1,5 +1,8 @@
 //! The Argo CD health check (`examples/argocd/health.lua`), run in Lua 5.1 as Argo CD runs it, on
-//! statuses the operator writes: Healthy, Progressing, Degraded and Suspended.
+//! statuses the operator writes: Healthy, Progressing, Degraded and Suspended — written here by
+//! hand for each verdict, and captured from a real operator run.
+
+mod support;
 
 use mlua::{Lua, LuaSerdeExt, SerializeOptions, Table};
 use serde_json::{Value, json};
@@ -145,4 +148,61 @@ fn the_argocd_configmap_carries_this_exact_script_for_each_kind() {
         let embedded = cm["data"][&key].as_str().unwrap_or_else(|| panic!("{key} missing"));
         assert_eq!(embedded.trim(), SCRIPT.trim(), "{key} differs from health.lua");
     }
+}
+
+/// The health of objects as a real operator wrote them: an installing server is Progressing, then
+/// Healthy; a server over budget Degraded with the quota message; a suspended server Suspended; the
+/// box and panel Healthy, and the box Degraded once its budget is lowered below use.
+#[tokio::test]
+async fn statuses_from_a_real_run_get_the_expected_verdicts() {
+    use pterobox::crd::{Flavor, GameBox, GamePanel, GameServer, ServerState};
+    use support::operator::{World, basic_box, exclusive, server};
+
+    let _lock = exclusive().await;
+    let world = World::with("argocd", Flavor::Pterodactyl, "1m", |c| {
+        c.install_delay = std::time::Duration::from_secs(4);
+    })
+    .await;
+    let of = |v: &GameServer| serde_json::to_value(v).expect("json");
+    world.apply(basic_box(&world.panel_name)).await;
+    world.apply(server("lobby", "paper", "2Gi", "1")).await;
+    let state_is = |want: ServerState| move |s: &GameServer| s.status.as_ref().is_some_and(|st| st.state == want);
+    let installing = world.wait_server("lobby", "Installing", state_is(ServerState::Installing)).await;
+    assert_eq!(health(of(&installing)), ("Progressing".into(), "the panel is installing it".into()));
+    let ready = world.wait_server("lobby", "Ready", state_is(ServerState::Ready)).await;
+    assert_eq!(health(of(&ready)).0, "Healthy");
+
+    world.apply(server("huge", "paper", "64Gi", "1")).await;
+    let rejected = world.wait_server("huge", "Rejected", state_is(ServerState::Rejected)).await;
+    let (verdict, message) = health(of(&rejected));
+    assert_eq!(verdict, "Degraded");
+    assert!(message.starts_with("exceeded budget of box basic"), "{message}");
+
+    let mut paused = server("paused", "paper", "1Gi", "1");
+    paused["spec"]["suspended"] = json!(true);
+    world.apply(paused).await;
+    let suspended = world.wait_server("paused", "Suspended", state_is(ServerState::Suspended)).await;
+    assert_eq!(health(of(&suspended)).0, "Suspended");
+
+    let box_ready = |b: &GameBox| {
+        b.status.as_ref().is_some_and(|s| s.conditions.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+    };
+    let gbox = world.wait_box("Ready", box_ready).await;
+    assert_eq!(health(serde_json::to_value(&gbox).expect("json")).0, "Healthy");
+    let panel = kube::Api::<GamePanel>::all(world.client.clone()).get(&world.panel_name).await.expect("panel");
+    assert_eq!(health(serde_json::to_value(&panel).expect("json")).0, "Healthy");
+
+    let mut lowered = basic_box(&world.panel_name);
+    lowered["spec"]["budget"]["memory"] = json!("2Gi");
+    world.apply(lowered).await;
+    let over = world
+        .wait_box("OverBudget", |b| {
+            b.status
+                .as_ref()
+                .is_some_and(|s| s.conditions.iter().any(|c| c.type_ == "OverBudget" && c.status == "True"))
+        })
+        .await;
+    let (verdict, message) = health(serde_json::to_value(&over).expect("json"));
+    assert_eq!(verdict, "Degraded", "{message}");
+    world.teardown().await;
 }
