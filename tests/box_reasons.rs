@@ -23,10 +23,16 @@ async fn a_box_says_why_it_is_not_ready() {
     };
 
     let mut lost = basic_box(&world.panel_name);
+    lost["metadata"]["name"] = json!("lost");
     lost["spec"]["panelRef"] = json!("no-such-panel");
     world.apply(lost).await;
-    let b = world.wait_box("PanelNotFound", reason_is("PanelNotFound")).await;
+    let b = world.wait_box_named("lost", "PanelNotFound", reason_is("PanelNotFound")).await;
     assert_eq!(ready(&b).map(|r| r.2).as_deref(), Some("GamePanel no-such-panel does not exist"));
+    // A box's panel cannot change under it (its servers live there): the schema says how to move.
+    let mut moved = basic_box(&world.panel_name);
+    moved["metadata"]["name"] = json!("lost");
+    let refused = world.try_apply(moved).await.expect_err("panelRef is immutable").to_string();
+    assert!(refused.contains("spec.panelRef is immutable (was no-such-panel"), "{refused}");
 
     let mut odd = basic_box(&world.panel_name);
     odd["spec"]["eggs"] = json!([{"name": "paper", "nest": 1, "egg": 99}]);

@@ -105,13 +105,14 @@ async fn every_invalid_manifest_is_refused_with_a_message_naming_the_field() {
         let api = api_for(&client, &object);
         let result = if case["update"].as_bool().unwrap_or(false) {
             let base_obj: DynamicObject = serde_json::from_value(base).expect("base object");
-            let existing = match api.create(&PostParams::default(), &base_obj).await {
-                Ok(created) => created,
-                Err(_) => api.get(base_obj.metadata.name.as_deref().unwrap_or_default()).await.expect("get base"),
-            };
+            let base_name = base_obj.metadata.name.clone().unwrap_or_default();
+            let existing = api.create(&PostParams::default(), &base_obj).await.expect("create the base");
             let mut updated: DynamicObject = serde_json::from_value(object).expect("object");
             updated.metadata.resource_version = existing.metadata.resource_version.clone();
-            api.replace(existing.metadata.name.as_deref().unwrap_or_default(), &dry_run, &updated).await
+            let result = api.replace(&base_name, &dry_run, &updated).await;
+            // The other cases are applied as new objects of the same name.
+            api.delete(&base_name, &Default::default()).await.expect("delete the base");
+            result
         } else {
             // As `kubectl apply --server-side` sends it: strict field validation, here as a dry run.
             let apply = PatchParams {
@@ -124,7 +125,9 @@ async fn every_invalid_manifest_is_refused_with_a_message_naming_the_field() {
         };
         match result {
             Ok(_) => failures.push(format!("{name}: accepted")),
-            Err(kube::Error::Api(status)) if status.message.contains(field) => {}
+            Err(kube::Error::Api(status))
+                if status.message.contains(field)
+                    && case["message"].as_str().is_none_or(|m| status.message.contains(m)) => {}
             Err(e) => failures.push(format!("{name}: the error does not name {field}: {e}")),
         }
     }
@@ -188,4 +191,87 @@ async fn the_kinds_answer_to_their_short_names_and_category() {
         };
         assert_eq!(short, [expected], "{}", names.kind);
     }
+}
+
+/// A box at its maximum — 1000 admitted servers with the longest names and large reservations,
+/// and the 20 rejected ones the ledger lists with long quota messages — is accepted by the real
+/// apiserver, and its stored size stays under 1 MiB (etcd allows 1.5 MiB per object). The figure
+/// is printed (README, Field reference).
+#[tokio::test]
+async fn a_box_at_its_maximum_ledger_stays_under_the_object_size_limit() {
+    use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+    use pterobox::crd::gamebox::{MAX_LEDGER_ENTRIES, MAX_REJECTED_IN_LEDGER, MAX_SERVERS_PER_BOX};
+    use pterobox::crd::{GameBox, LedgerEntry, LedgerState, Reservation};
+
+    let client = admin_client().await;
+    support::crds::install(&client).await;
+    let ns = test_namespace(&client, "maxbox").await;
+    let table = yaml_documents(&Path::new(ROOT).join("tests/fixtures/invalid-manifests.yaml")).remove(0);
+    let mut base = table["bases"]["GameBox"].clone();
+    base["metadata"]["namespace"] = Value::String(ns.clone());
+    base["spec"]["budget"]["servers"] = serde_json::json!(MAX_SERVERS_PER_BOX);
+    let gbox: GameBox = serde_json::from_value(base).expect("box");
+    let boxes: Api<GameBox> = Api::namespaced(client.clone(), &ns);
+    let name = gbox.metadata.name.clone().expect("name");
+    boxes.create(&PostParams::default(), &gbox).await.expect("a box of the most servers");
+
+    // The longest name a GameServer may have: a DNS subdomain of 253 characters, unique per entry.
+    let long_name = |i: usize| format!("{i:04}-{}", "a".repeat(248));
+    let reserved = Reservation {
+        memory: Quantity("1048576Mi".into()),
+        disk: Quantity("10485760Mi".into()),
+        cpu: Quantity("12345m".into()),
+        databases: 1_000_000,
+        allocations: 1_000_000,
+        backups: 1_000_000,
+    };
+    let mut ledger: Vec<LedgerEntry> = (0..MAX_SERVERS_PER_BOX as usize)
+        .map(|i| LedgerEntry {
+            name: long_name(i),
+            uid: Some(format!("{:08x}-0000-4000-8000-{:012x}", i, i)),
+            state: LedgerState::Admitted,
+            reserved: Some(reserved.clone()),
+            reason: None,
+            message: None,
+        })
+        .collect();
+    ledger.extend((0..MAX_REJECTED_IN_LEDGER).map(|i| LedgerEntry {
+        name: long_name(MAX_SERVERS_PER_BOX as usize + i),
+        uid: Some(format!("{:08x}-1111-4000-8000-{:012x}", i, i)),
+        state: LedgerState::Rejected,
+        reserved: None,
+        reason: Some("BudgetExceeded".into()),
+        message: Some(format!(
+            "exceeded budget of box {name}: requested memory=1048576Mi,disk=10485760Mi,cpu=12345m,databases=1000000,\
+             allocations=1000000,backups=1000000, used memory=1048576Mi,disk=10485760Mi,cpu=12345m, limited \
+             memory=1048576Mi,disk=10485760Mi,cpu=12345m"
+        )),
+    }));
+    assert_eq!(ledger.len(), MAX_LEDGER_ENTRIES);
+    let patch = serde_json::json!({"status": {"observedGeneration": 1, "servers": ledger}});
+    boxes
+        .patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .expect("the apiserver stores the largest ledger");
+    let request = http::Request::get(format!("/apis/pterobox.io/v1alpha1/namespaces/{ns}/gameboxes/{name}"))
+        .body(Vec::new())
+        .expect("request");
+    let stored = client.request_text(request).await.expect("get the box");
+    let got: GameBox = serde_json::from_str(&stored).expect("a box");
+    assert_eq!(got.status.map(|s| s.servers.len()), Some(MAX_LEDGER_ENTRIES));
+    let bytes = stored.len();
+    support::report(&format!(
+        "a box at its maximum ({MAX_SERVERS_PER_BOX} servers + {MAX_REJECTED_IN_LEDGER} rejected, longest names): {bytes} bytes as JSON\n"
+    ));
+    assert!(bytes < 1024 * 1024, "{bytes} bytes: too close to etcd's 1.5 MiB per object");
+
+    // One more entry than the schema allows is refused, naming the field.
+    let mut over = ledger.clone();
+    over.push(LedgerEntry { name: "one-more".into(), ..ledger[0].clone() });
+    let patch = serde_json::json!({"status": {"servers": over}});
+    let refused = boxes
+        .patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .expect_err("a ledger longer than its maximum");
+    assert!(refused.to_string().contains("status.servers"), "{refused}");
 }

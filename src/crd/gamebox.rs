@@ -9,6 +9,18 @@ use serde::{Deserialize, Serialize};
 use super::common::quantity_schema;
 use super::{DeletionPolicy, Reservation, ResourceTotals};
 
+/// The most servers one box may hold. Its ledger (`status.servers`) lists each of them and up to
+/// [`MAX_REJECTED_IN_LEDGER`] rejected ones; at this size a box with the longest names and messages
+/// measures about 0.9 MB as stored (managed fields included: `tests/crds.rs` prints it), under
+/// etcd's 1.5 MiB per object.
+pub const MAX_SERVERS_PER_BOX: i64 = 1000;
+
+/// How many rejected servers the ledger lists (each rejected server's own status has its verdict).
+pub const MAX_REJECTED_IN_LEDGER: usize = 20;
+
+/// The most entries `status.servers` holds: every admitted server and the listed rejected ones.
+pub const MAX_LEDGER_ENTRIES: usize = MAX_SERVERS_PER_BOX as usize + MAX_REJECTED_IN_LEDGER;
+
 /// A box of panel resources sold to one customer: servers declared in the same namespace
 /// (`GameServer.spec.box`) are admitted only while they fit its budget.
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -30,9 +42,18 @@ use super::{DeletionPolicy, Reservation, ResourceTotals};
 )]
 #[serde(rename_all = "camelCase")]
 pub struct GameBoxSpec {
-    /// Name of the cluster-scoped GamePanel whose servers this box sells.
+    /// Name of the cluster-scoped GamePanel whose servers this box sells. Immutable: the box's
+    /// owner and servers live on that panel. To move a box, create a box on the other panel and its
+    /// servers there, then delete the old ones (their `deletionPolicy` says whether their panel
+    /// servers go with them).
     #[schemars(length(max = 253))]
-    #[x_kube(validation = super::rules::non_empty())]
+    #[x_kube(
+        validation = super::rules::non_empty(),
+        validation = super::rules::immutable_because(
+            "spec.panelRef",
+            "the owner and servers of the box live on that panel; to move them, create a box on the other panel and its servers there, then delete these"
+        )
+    )]
     pub panel_ref: String,
     /// The customer who owns every server of the box on the panel (found by exact e-mail, else created).
     pub owner: Owner,
@@ -126,8 +147,9 @@ pub struct Budget {
     #[schemars(schema_with = "quantity_schema")]
     #[x_kube(validation = super::rules::positive_quantity())]
     pub cpu: Quantity,
-    /// How many servers the box may hold (at least 1).
-    #[schemars(range(min = 1))]
+    /// How many servers the box may hold (1 to 1000: the box lists each in its status, which must
+    /// stay well under etcd's object size limit).
+    #[schemars(range(min = 1, max = MAX_SERVERS_PER_BOX))]
     pub servers: i64,
     /// Total databases.
     #[serde(default)]
@@ -214,8 +236,9 @@ pub struct GameBoxStatus {
     /// `used/limit` per resource, for the printer columns.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub summary: Option<Summary>,
-    /// The admission ledger: every admitted server and a bounded number of rejected ones.
+    /// The admission ledger: every admitted server and at most 20 rejected ones.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = MAX_LEDGER_ENTRIES))]
     #[x_kube(merge_strategy = ListMerge::Map(vec!["name".into()]))]
     pub servers: Vec<LedgerEntry>,
 }

@@ -49,6 +49,11 @@ pub fn immutable(field: &str) -> Rule {
     rule("self == oldSelf", format!("'{field} is immutable (was ' + oldSelf + ', got ' + self + ')'"))
 }
 
+/// A field that cannot change once set, with what to do instead.
+pub fn immutable_because(field: &str, instead: &str) -> Rule {
+    rule("self == oldSelf", format!("'{field} is immutable (was ' + oldSelf + ', got ' + self + '): {instead}'"))
+}
+
 /// A template whose `%variables%` are all known.
 pub fn known_template_variables() -> Rule {
     let known = TEMPLATE_VARIABLES.iter().map(|v| format!("'{v}'")).collect::<Vec<_>>().join(", ");

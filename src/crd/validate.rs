@@ -278,6 +278,12 @@ mod tests {
             for e in &errors {
                 assert!(!e.message.is_empty(), "{name}: empty message on {}", e.field);
             }
+            if let Some(want) = case["message"].as_str() {
+                assert!(
+                    errors.iter().any(|e| e.message.contains(want)),
+                    "{name}: no message says {want:?}: {errors:?}"
+                );
+            }
         }
     }
 

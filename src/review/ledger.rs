@@ -12,8 +12,7 @@ use crate::budget::{self, Amounts, Candidate, FieldError, Resource, Verdict};
 use crate::crd::{GameBox, GamePanel, GameServer, LedgerEntry, LedgerState};
 use crate::names::Reason;
 
-/// How many rejected servers the ledger lists (each rejected server's own status has its verdict).
-pub const MAX_REJECTED_IN_LEDGER: usize = 20;
+pub use crate::crd::gamebox::MAX_REJECTED_IN_LEDGER;
 
 /// What a box decides about one server.
 #[derive(Debug, Clone, PartialEq, Eq)]
