@@ -181,7 +181,7 @@ impl Election {
         let now = MicroTime(Timestamp::now());
         let me = self.settings.identity.clone();
         let seconds = i32::try_from(self.settings.duration.as_secs().max(1)).unwrap_or(15);
-        let current = match self.api.get_opt(&self.settings.name).await {
+        let current = match self.bounded(self.api.get_opt(&self.settings.name)).await {
             Ok(lease) => lease,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot read the leader Lease");
@@ -200,7 +200,8 @@ impl Election {
                     ..Default::default()
                 }),
             };
-            return self.write(self.api.create(&PostParams::default(), &lease).await);
+            let created = self.bounded(self.api.create(&PostParams::default(), &lease)).await;
+            return self.write(created);
         };
         let spec = lease.spec.get_or_insert_with(Default::default);
         let record = (spec.holder_identity.clone(), spec.renew_time.as_ref().map(|t| t.0));
@@ -224,8 +225,22 @@ impl Election {
         spec.renew_time = Some(now);
         spec.lease_duration_seconds = Some(seconds);
         // `replace` carries the resourceVersion read above: a concurrent writer makes it a 409.
-        let written = self.api.replace(&self.settings.name, &PostParams::default(), &lease).await;
+        let written = self.bounded(self.api.replace(&self.settings.name, &PostParams::default(), &lease)).await;
         self.write(written)
+    }
+
+    /// A Lease call, given up once it could outlast the renew deadline: kube's client sets no read
+    /// timeout, and a leader whose renewal hangs (a frozen apiserver, a lost connection) must know
+    /// by its deadline that it may no longer lead — well before a standby may take over.
+    async fn bounded<T>(&self, call: impl std::future::Future<Output = kube::Result<T>>) -> kube::Result<T> {
+        let budget = match self.renewed {
+            Some(renewed) => self.settings.renew_deadline.saturating_sub(renewed.elapsed()),
+            None => self.settings.renew_deadline,
+        };
+        tokio::time::timeout(budget, call).await.unwrap_or_else(|_| {
+            let why = format!("no answer within {budget:?} (the renew deadline)");
+            Err(kube::Error::Service(Box::new(std::io::Error::new(std::io::ErrorKind::TimedOut, why))))
+        })
     }
 
     fn write(&mut self, result: kube::Result<Lease>) -> bool {

@@ -122,6 +122,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
 
     let webhook = if args.webhook { Some(webhook_cert(&args, &client).await?) } else { None };
     let webhook_addr = args.webhook_addr;
+    let reload_from = args.webhook_cert_dir.clone();
     let webhook_task = std::sync::Arc::new(std::sync::Mutex::new(None));
     let webhook_slot = webhook_task.clone();
     let controllers = crate::controller::run(
@@ -131,7 +132,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         |ctx| {
             health.watch(ctx.clone());
             if let Some(cert) = webhook {
-                let task = tokio::spawn(crate::webhook::serve(webhook_addr, cert, ctx.clone(), stopped()));
+                let task = tokio::spawn(crate::webhook::serve(webhook_addr, cert, reload_from, ctx.clone(), stopped()));
                 *webhook_slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(task);
             }
         },

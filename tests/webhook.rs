@@ -150,3 +150,98 @@ async fn kubectl_apply_of_an_over_budget_server_is_denied_with_the_quota_message
     );
     world.teardown().await;
 }
+
+/// The certificate a TLS handshake with `127.0.0.1:port` is shown (DER), trusting `cas`.
+fn served_certificate(port: u16, cas: &[&str]) -> Result<Vec<u8>, String> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, ServerName};
+    let mut roots = rustls::RootCertStore::empty();
+    for ca in cas {
+        roots
+            .add(CertificateDer::from_pem_slice(ca.as_bytes()).map_err(|e| e.to_string())?)
+            .map_err(|e| e.to_string())?;
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let name = ServerName::try_from("127.0.0.1").map_err(|e| e.to_string())?;
+    let mut tls = rustls::ClientConnection::new(std::sync::Arc::new(config), name).map_err(|e| e.to_string())?;
+    let mut socket = std::net::TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
+    socket.set_read_timeout(Some(Duration::from_secs(5))).map_err(|e| e.to_string())?;
+    while tls.is_handshaking() {
+        tls.complete_io(&mut socket).map_err(|e| e.to_string())?;
+    }
+    let chain = tls.peer_certificates().ok_or("no certificate")?;
+    chain.first().map(|c| c.to_vec()).ok_or_else(|| "an empty chain".to_string())
+}
+
+/// With certificate files (cert-manager's), a renewal — the files replaced — is served from the next
+/// handshake on, without a restart; files that do not load leave the previous pair served.
+#[tokio::test]
+async fn a_renewed_certificate_is_served_without_a_restart() {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+
+    let _lock = support::operator::exclusive().await;
+    let hosts = ["127.0.0.1".to_string()];
+    let first = pterobox::webhook::certs::generate(&hosts).expect("a certificate");
+    let renewed = pterobox::webhook::certs::generate(&hosts).expect("another certificate");
+    let der = |pem: &str| CertificateDer::from_pem_slice(pem.as_bytes()).expect("PEM").to_vec();
+    let cas = [first.ca_pem.clone().expect("CA"), renewed.ca_pem.clone().expect("CA")];
+    let cas: Vec<&str> = cas.iter().map(String::as_str).collect();
+
+    let dir = support::control_plane().dir.join(format!("webhook-certs-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("cert dir");
+    let write = |cert: &str, key: &str| {
+        std::fs::write(dir.join("tls.crt"), cert).expect("tls.crt");
+        std::fs::write(dir.join("tls.key"), key).expect("tls.key");
+    };
+    write(&first.cert_pem, &first.key_pem);
+    let port = free_port().expect("port");
+    let addr = format!("127.0.0.1:{port}");
+    let cert_dir = dir.display().to_string();
+    let mut world = World::with_operator(
+        "certs",
+        Flavor::Pterodactyl,
+        "1m",
+        |_| {},
+        |_| {
+            let args = ["--leader-election=false", "--webhook-cert-dir", &cert_dir, "--webhook-addr", &addr];
+            Operator::start_with("certs", &args, None)
+        },
+    )
+    .await;
+    let mut shown = Err(String::new());
+    for _ in 0..100 {
+        shown = served_certificate(port, &cas);
+        if shown.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(shown, Ok(der(&first.cert_pem)), "{}", world.log_tail());
+
+    // Files that do not load (a certificate with another's key): the first pair stays served.
+    write(&renewed.cert_pem, &first.key_pem);
+    tokio::time::sleep(pterobox::webhook::CERT_RELOAD_EVERY * 2 + Duration::from_secs(1)).await;
+    assert_eq!(served_certificate(port, &cas), Ok(der(&first.cert_pem)), "{}", world.log_tail());
+    assert!(world.operator.logs().contains("do not load"), "{}", world.log_tail());
+
+    write(&renewed.cert_pem, &renewed.key_pem);
+    let renewal = std::time::Instant::now();
+    let mut now_shown = None;
+    for _ in 0..200 {
+        if served_certificate(port, &cas) == Ok(der(&renewed.cert_pem)) {
+            now_shown = Some(renewal.elapsed());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let after = now_shown.unwrap_or_else(|| panic!("the renewed certificate was not served:\n{}", world.log_tail()));
+    assert!(world.operator.running(), "the same process serves it");
+    support::report(&format!("webhook certificate renewal served after {after:?}\n"));
+    world.teardown().await;
+}

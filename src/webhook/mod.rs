@@ -25,16 +25,27 @@ use review::Decision;
 /// The path the webhook configuration calls.
 pub const PATH: &str = "/validate";
 
-/// Serves the webhook on `listen` until `shutdown` resolves.
+/// How often certificate files (cert-manager's, mounted from a Secret) are read again.
+pub const CERT_RELOAD_EVERY: Duration = Duration::from_secs(5);
+
+/// Serves the webhook on `listen` until `shutdown` resolves. With `reload_from` (a directory of
+/// `tls.crt` and `tls.key`), the files are read again every [`CERT_RELOAD_EVERY`] and a changed pair
+/// is served from the next handshake on: cert-manager renews a certificate well before it expires,
+/// and a pod serving the old one past its end would make every write fail (`failurePolicy: Fail`).
 pub async fn serve(
     listen: SocketAddr,
     cert: certs::ServingCert,
+    reload_from: Option<std::path::PathBuf>,
     ctx: Arc<Context>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let tls = axum_server::tls_rustls::RustlsConfig::from_pem(cert.cert_pem.into_bytes(), cert.key_pem.into_bytes())
+    let served = (cert.cert_pem.into_bytes(), cert.key_pem.into_bytes());
+    let tls = axum_server::tls_rustls::RustlsConfig::from_pem(served.0.clone(), served.1.clone())
         .await
         .map_err(|e| anyhow::anyhow!("webhook certificate: {e}"))?;
+    if let Some(dir) = reload_from {
+        tokio::spawn(reload_when_changed(tls.clone(), dir, served));
+    }
     let app = Router::new().route(PATH, post(validate)).with_state(ctx);
     let handle = axum_server::Handle::new();
     let stopper = handle.clone();
@@ -45,6 +56,37 @@ pub async fn serve(
     tracing::info!(%listen, path = PATH, "serving the admission webhook");
     axum_server::bind_rustls(listen, tls).handle(handle).serve(app.into_make_service()).await?;
     Ok(())
+}
+
+/// Serves the files' certificate and key once they differ from `served` (and parse as a pair: a
+/// half-written update is tried again at the next look).
+async fn reload_when_changed(
+    tls: axum_server::tls_rustls::RustlsConfig,
+    dir: std::path::PathBuf,
+    mut served: (Vec<u8>, Vec<u8>),
+) {
+    let mut failed: Option<(Vec<u8>, Vec<u8>)> = None;
+    loop {
+        tokio::time::sleep(CERT_RELOAD_EVERY).await;
+        let (Ok(cert), Ok(key)) = (std::fs::read(dir.join("tls.crt")), std::fs::read(dir.join("tls.key"))) else {
+            continue;
+        };
+        let files = (cert, key);
+        if files == served || failed.as_ref() == Some(&files) {
+            continue;
+        }
+        match tls.reload_from_pem(files.0.clone(), files.1.clone()).await {
+            Ok(()) => {
+                tracing::info!(dir = %dir.display(), "serving the webhook's renewed certificate");
+                served = files;
+                failed = None;
+            }
+            Err(e) => {
+                tracing::warn!(dir = %dir.display(), error = %e, "the webhook's new certificate files do not load; serving the previous ones");
+                failed = Some(files);
+            }
+        }
+    }
 }
 
 async fn validate(

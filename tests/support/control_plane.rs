@@ -314,6 +314,15 @@ fn start_apiserver(bin_dir: &Path, dir: &Path, pki: &Pki, etcd_url: &str, port: 
     spawn(cmd, &dir.join("kube-apiserver.log"))
 }
 
+/// Sends `signal` to this test binary's kube-apiserver (the last process the control plane
+/// started): SIGSTOP freezes it with every connection open, SIGCONT resumes it.
+pub fn signal_apiserver(signal: i32) {
+    control_plane();
+    let pid = lock_owned().children.last().map(Child::id).expect("the control plane runs");
+    // SAFETY: kill(2) on a child this process spawned and has not reaped.
+    unsafe { libc::kill(pid as i32, signal) };
+}
+
 fn spawn(mut cmd: Command, log: &Path) -> Result<(), String> {
     let out = fs::File::create(log).map_err(|e| format!("create {}: {e}", log.display()))?;
     let err = out.try_clone().map_err(|e| format!("log file: {e}"))?;
