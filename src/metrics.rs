@@ -1,16 +1,20 @@
 //! The operator's Prometheus metrics: reconciles and errors by controller and reason, reconcile
-//! duration, panel requests by panel/operation/outcome and their duration, each box's use and budget,
-//! and whether this replica leads. One process-wide registry, served at `/metrics`.
+//! duration, panel requests by panel/operation/outcome and their duration, each box's use and budget
+//! (in base units, as kube-state-metrics' `kube_resourcequota`), whether this replica leads, its
+//! build, and the process's own figures (`process_*`, from `/proc`). One process-wide registry,
+//! served at `/metrics`.
 
 use std::sync::LazyLock;
 use std::time::Duration;
 
-use prometheus_client::encoding::EncodeLabelSet;
-use prometheus_client::metrics::counter::Counter;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::{Family, MetricConstructor};
-use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
-use prometheus_client::registry::Registry;
+use prometheus_client::metrics::info::Info;
+use prometheus_client::registry::{Registry, Unit};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ControllerLabels {
@@ -36,11 +40,14 @@ pub struct PanelOperationLabels {
     pub operation: String,
 }
 
+/// A box's figure for one resource: `type` is `hard` (the budget) or `used` (what its admitted
+/// servers reserve), as kube-state-metrics labels `kube_resourcequota`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct BoxLabels {
     pub namespace: String,
     pub gamebox: String,
     pub resource: &'static str,
+    pub r#type: &'static str,
 }
 
 /// Buckets from 1 ms to about 33 s.
@@ -60,8 +67,7 @@ pub struct Metrics {
     reconcile_duration: Family<ControllerLabels, Histogram, Seconds>,
     panel_requests: Family<PanelRequestLabels, Counter>,
     panel_request_duration: Family<PanelOperationLabels, Histogram, Seconds>,
-    box_used: Family<BoxLabels, Gauge>,
-    box_budget: Family<BoxLabels, Gauge>,
+    box_resource: Family<BoxLabels, Gauge<f64, std::sync::atomic::AtomicU64>>,
     leader: Gauge,
 }
 
@@ -74,7 +80,9 @@ pub fn get() -> &'static Metrics {
 
 impl Metrics {
     fn new() -> Self {
-        let mut registry = Registry::with_prefix("pterobox");
+        let mut root = Registry::default();
+        root.register_collector(Box::new(Process));
+        let registry = root.sub_registry_with_prefix("pterobox");
         let m = Self {
             registry: Registry::default(),
             reconciles: Family::default(),
@@ -82,8 +90,7 @@ impl Metrics {
             reconcile_duration: Family::new_with_constructor(Seconds),
             panel_requests: Family::default(),
             panel_request_duration: Family::new_with_constructor(Seconds),
-            box_used: Family::default(),
-            box_budget: Family::default(),
+            box_resource: Family::default(),
             leader: Gauge::default(),
         };
         registry.register("reconciles", "Reconciles run, by controller", m.reconciles.clone());
@@ -108,13 +115,14 @@ impl Metrics {
             m.panel_request_duration.clone(),
         );
         registry.register(
-            "box_used",
-            "Resources a box has reserved, in panel units (MiB, percent, counts)",
-            m.box_used.clone(),
+            "box_resource",
+            "A box's budget (type=hard) and what its admitted servers reserve (type=used), by resource: \
+             memory and disk in bytes, cpu in cores, the others in counts",
+            m.box_resource.clone(),
         );
-        registry.register("box_budget", "A box's budget, in panel units (MiB, percent, counts)", m.box_budget.clone());
         registry.register("leader", "1 when this replica holds the leader Lease", m.leader.clone());
-        Self { registry, ..m }
+        registry.register("build", "The running build", Info::new(vec![("version", env!("CARGO_PKG_VERSION"))]));
+        Self { registry: root, ..m }
     }
 
     /// The Prometheus text exposition of every metric.
@@ -157,15 +165,20 @@ impl Metrics {
         figures: Option<(&crate::budget::Amounts, &crate::budget::Amounts)>,
     ) {
         for resource in crate::budget::Resource::ALL {
-            let labels = BoxLabels { namespace: namespace.into(), gamebox: gamebox.into(), resource: resource.name() };
-            match figures {
-                Some((used, budget)) => {
-                    self.box_used.get_or_create(&labels).set(used.get(resource) as i64);
-                    self.box_budget.get_or_create(&labels).set(budget.get(resource) as i64);
-                }
-                None => {
-                    self.box_used.remove(&labels);
-                    self.box_budget.remove(&labels);
+            for (r#type, amounts) in [("used", figures.map(|f| f.0)), ("hard", figures.map(|f| f.1))] {
+                let labels = BoxLabels {
+                    namespace: namespace.into(),
+                    gamebox: gamebox.into(),
+                    resource: resource.name(),
+                    r#type,
+                };
+                match amounts {
+                    Some(a) => {
+                        self.box_resource.get_or_create(&labels).set(in_base_units(resource, a.get(resource)));
+                    }
+                    None => {
+                        self.box_resource.remove(&labels);
+                    }
                 }
             }
         }
@@ -222,5 +235,132 @@ mod tests {
         ] {
             assert!(text.contains(needle), "{needle} missing from:\n{text}");
         }
+    }
+}
+
+/// A panel-unit figure in base units: MiB as bytes, percent of a core as cores, counts as they are.
+pub fn in_base_units(resource: crate::budget::Resource, panel_units: u64) -> f64 {
+    use crate::budget::Resource;
+    match resource {
+        Resource::Memory | Resource::Disk => panel_units as f64 * 1024.0 * 1024.0,
+        Resource::Cpu => panel_units as f64 / 100.0,
+        _ => panel_units as f64,
+    }
+}
+
+/// The process's own figures, read from `/proc/self` at each scrape under the names every
+/// Prometheus client uses (`process_cpu_seconds_total`, `process_resident_memory_bytes`, …).
+#[derive(Debug)]
+struct Process;
+
+/// What `/proc/self/stat`, `/proc/stat` and `/proc/self/fd` say of this process.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct ProcessFigures {
+    cpu_seconds: f64,
+    resident_bytes: f64,
+    virtual_bytes: f64,
+    start_time_seconds: f64,
+    open_fds: f64,
+    max_fds: f64,
+}
+
+impl ProcessFigures {
+    fn read() -> Option<Self> {
+        let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+        let boot = std::fs::read_to_string("/proc/stat").ok()?;
+        let boot_time = boot.lines().find_map(|l| l.strip_prefix("btime "))?.trim().parse::<f64>().ok()?;
+        // SAFETY: sysconf and getrlimit only read process-wide settings into the values given.
+        let (ticks, page) = unsafe { (libc::sysconf(libc::_SC_CLK_TCK), libc::sysconf(libc::_SC_PAGESIZE)) };
+        let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+        let max_fds = match unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } {
+            0 => limit.rlim_cur as f64,
+            _ => 0.0,
+        };
+        let open_fds = std::fs::read_dir("/proc/self/fd").map(|d| d.count() as f64).unwrap_or(0.0);
+        Self::parse(&stat, ticks as f64, page as f64, boot_time, open_fds, max_fds)
+    }
+
+    /// From the text of `/proc/self/stat` (`proc(5)`: fields after the command, which is in
+    /// parentheses and may hold spaces).
+    fn parse(stat: &str, ticks: f64, page: f64, boot_time: f64, open_fds: f64, max_fds: f64) -> Option<Self> {
+        let after_command = &stat[stat.rfind(')')? + 1..];
+        let fields: Vec<&str> = after_command.split_whitespace().collect();
+        // `after_command` starts at field 3 (state): field n is fields[n - 3].
+        let field = |n: usize| fields.get(n - 3)?.parse::<f64>().ok();
+        if ticks <= 0.0 {
+            return None;
+        }
+        Some(Self {
+            cpu_seconds: (field(14)? + field(15)?) / ticks,
+            start_time_seconds: boot_time + field(22)? / ticks,
+            virtual_bytes: field(23)?,
+            resident_bytes: field(24)? * page,
+            open_fds,
+            max_fds,
+        })
+    }
+}
+
+impl Collector for Process {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let Some(p) = ProcessFigures::read() else { return Ok(()) };
+        let cpu = ConstCounter::new(p.cpu_seconds);
+        let help = "Total user and system CPU time spent in seconds";
+        cpu.encode(encoder.encode_descriptor("process_cpu", help, Some(&Unit::Seconds), cpu.metric_type())?)?;
+        let gauges: [(&str, &str, Option<&Unit>, f64); 5] = [
+            ("process_resident_memory", "Resident memory size in bytes", Some(&Unit::Bytes), p.resident_bytes),
+            ("process_virtual_memory", "Virtual memory size in bytes", Some(&Unit::Bytes), p.virtual_bytes),
+            (
+                "process_start_time",
+                "Start time of the process since the Unix epoch in seconds",
+                Some(&Unit::Seconds),
+                p.start_time_seconds,
+            ),
+            ("process_open_fds", "Number of open file descriptors", None, p.open_fds),
+            ("process_max_fds", "Maximum number of open file descriptors", None, p.max_fds),
+        ];
+        for (name, help, unit, value) in gauges {
+            let gauge = ConstGauge::new(value);
+            gauge.encode(encoder.encode_descriptor(name, help, unit, gauge.metric_type())?)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod process_tests {
+    use super::*;
+
+    #[test]
+    fn proc_stat_is_read_past_a_command_with_spaces_and_parentheses() {
+        // pid (comm) state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime
+        // cutime cstime priority nice threads itrealvalue starttime vsize rss …
+        let stat = "42 (pte (ro) box) S 1 42 42 0 -1 4194560 900 0 0 0 250 50 0 0 20 0 8 0 1000 123456789 2048 18446744073709551615";
+        let p = ProcessFigures::parse(stat, 100.0, 4096.0, 1_700_000_000.0, 12.0, 1024.0).expect("parses");
+        assert_eq!(p.cpu_seconds, 3.0);
+        assert_eq!(p.start_time_seconds, 1_700_000_010.0);
+        assert_eq!(p.virtual_bytes, 123_456_789.0);
+        assert_eq!(p.resident_bytes, 2048.0 * 4096.0);
+        assert_eq!((p.open_fds, p.max_fds), (12.0, 1024.0));
+        assert_eq!(ProcessFigures::parse("garbage", 100.0, 4096.0, 0.0, 0.0, 0.0), None);
+    }
+
+    #[test]
+    fn box_figures_are_in_base_units() {
+        use crate::budget::Resource;
+        assert_eq!(in_base_units(Resource::Memory, 2048), 2048.0 * 1_048_576.0);
+        assert_eq!(in_base_units(Resource::Disk, 1), 1_048_576.0);
+        assert_eq!(in_base_units(Resource::Cpu, 150), 1.5);
+        assert_eq!(in_base_units(Resource::Servers, 10), 10.0);
+    }
+
+    #[test]
+    fn the_exposition_has_process_and_build_figures() {
+        let text = get().encode();
+        for family in ["process_cpu_seconds_total", "process_resident_memory_bytes", "process_start_time_seconds"] {
+            assert!(text.lines().any(|l| l.starts_with(family)), "{family} missing:\n{text}");
+        }
+        let version = format!("pterobox_build_info{{version=\"{}\"", env!("CARGO_PKG_VERSION"));
+        assert!(text.contains(&version), "{text}");
     }
 }

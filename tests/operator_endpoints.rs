@@ -9,6 +9,13 @@ use pterobox::crd::Flavor;
 use pterobox::sim::Faults;
 use support::operator::{Operator, World, basic_box, condition, metric, server};
 
+const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
+
+/// The `pterobox_box_resource` series of box `basic` for `resource` and `type_` (`used`, `hard`).
+fn box_resource(ns: &str, resource: &str, type_: &str) -> String {
+    format!("pterobox_box_resource{{namespace=\"{ns}\",gamebox=\"basic\",resource=\"{resource}\",type=\"{type_}\"}}")
+}
+
 #[tokio::test]
 async fn metrics_after_a_convergence_show_every_family_with_values() {
     let _guard = support::operator::exclusive().await;
@@ -61,9 +68,18 @@ async fn metrics_after_a_convergence_show_every_family_with_values() {
         (format!("pterobox_panel_requests_total{{panel=\"{panel}\",operation=\"GET /servers\",outcome=\"ok\"}}"), 1.0),
         (format!("pterobox_panel_requests_total{{panel=\"{panel}\""), 4.0),
         (format!("pterobox_panel_request_duration_seconds_count{{panel=\"{panel}\""), 4.0),
-        (format!("pterobox_box_used{{namespace=\"{ns}\",gamebox=\"basic\",resource=\"memory\"}}"), 3072.0),
-        (format!("pterobox_box_budget{{namespace=\"{ns}\",gamebox=\"basic\",resource=\"memory\"}}"), 8192.0),
+        // Base units, as kube-state-metrics: 3 GiB used of 8 GiB in bytes, 2 of 5 cores.
+        (box_resource(ns, "memory", "used"), 3.0 * GIB),
+        (box_resource(ns, "memory", "hard"), 8.0 * GIB),
+        (box_resource(ns, "cpu", "used"), 2.0),
+        (box_resource(ns, "cpu", "hard"), 5.0),
+        (box_resource(ns, "servers", "used"), 2.0),
         ("pterobox_leader ".to_string(), 1.0),
+        (format!("pterobox_build_info{{version=\"{}\"}}", env!("CARGO_PKG_VERSION")), 1.0),
+        ("process_resident_memory_bytes ".to_string(), 1_000_000.0),
+        ("process_cpu_seconds_total ".to_string(), 0.001),
+        ("process_start_time_seconds ".to_string(), 1_700_000_000.0),
+        ("process_open_fds ".to_string(), 3.0),
     ] {
         let value = metric(&text, &prefix);
         assert!(value >= at_least, "{prefix}: {value} < {at_least}\n{text}");
