@@ -17,6 +17,9 @@ bash scripts/build-k8s.sh
 say "helm (for the chart tests)"
 bash scripts/build-helm.sh
 
+say "Flux's kstatus (for tests/kstatus.rs)"
+bash scripts/build-kstatus.sh >/dev/null
+
 say "cargo fmt --check"
 cargo fmt --check
 

@@ -28,6 +28,10 @@ pub mod condition {
     pub const ADMITTED: &str = "Admitted";
     /// GameServer: the panel matches the spec.
     pub const SYNCED: &str = "Synced";
+    /// Every kind (kstatus): only a human can move it on; written only when True.
+    pub const STALLED: &str = "Stalled";
+    /// Every kind (kstatus): work is under way; written only when True.
+    pub const RECONCILING: &str = "Reconciling";
 }
 
 /// Every reason the operator writes, in conditions and in events: `Reason::X.as_str()` is `"X"`.

@@ -87,7 +87,8 @@ fn a_rejected_server_a_refused_resize_and_a_box_over_budget_are_degraded() {
         "GameServer",
         1,
         json!({"observedGeneration": 1, "state": "Rejected", "message": "exceeded budget of box basic: …",
-               "conditions": [condition("Admitted", "False", "BudgetExceeded", "exceeded budget of box basic: …")]}),
+               "conditions": [condition("Admitted", "False", "BudgetExceeded", "exceeded budget of box basic: …"),
+                              condition("Stalled", "True", "BudgetExceeded", "exceeded budget of box basic: …")]}),
     );
     let (status, message) = health(rejected);
     assert_eq!(status, "Degraded");
@@ -97,26 +98,30 @@ fn a_rejected_server_a_refused_resize_and_a_box_over_budget_are_degraded() {
         1,
         json!({"observedGeneration": 1, "state": "Ready",
                "conditions": [condition("Admitted", "False", "ResizeRejected", "the resize does not fit"),
-                              condition("Ready", "True", "Ready", "")]}),
+                              condition("Ready", "True", "Ready", ""),
+                              condition("Stalled", "True", "ResizeRejected", "the resize does not fit")]}),
     );
     assert_eq!(health(resize).0, "Degraded");
     let over = object(
         "GameBox",
         1,
         json!({"observedGeneration": 1, "conditions": [condition("Ready", "True", "Ready", ""),
-               condition("OverBudget", "True", "BudgetLowered", "use is above the budget")]}),
+               condition("OverBudget", "True", "BudgetLowered", "use is above the budget"),
+               condition("Stalled", "True", "BudgetLowered", "use is above the budget")]}),
     );
     assert_eq!(health(over), ("Degraded".into(), "use is above the budget".into()));
     let bad_key = object(
         "GamePanel",
         1,
-        json!({"observedGeneration": 1, "conditions": [condition("Ready", "False", "CredentialsRejected", "401")]}),
+        json!({"observedGeneration": 1, "conditions": [condition("Ready", "False", "CredentialsRejected", "401"),
+               condition("Stalled", "True", "CredentialsRejected", "401")]}),
     );
     assert_eq!(health(bad_key).0, "Degraded");
     let unreachable = object(
         "GamePanel",
         1,
-        json!({"observedGeneration": 1, "conditions": [condition("Ready", "False", "Unreachable", "timed out")]}),
+        json!({"observedGeneration": 1, "conditions": [condition("Ready", "False", "Unreachable", "timed out"),
+               condition("Reconciling", "True", "Unreachable", "timed out")]}),
     );
     assert_eq!(health(unreachable).0, "Progressing");
 }

@@ -1,7 +1,7 @@
 -- Argo CD health check for the pterobox.io kinds (GamePanel, GameBox, GameServer).
 -- Install it under resource.customizations.health.pterobox.io_<Kind> (see argocd-cm.yaml beside it).
--- Verdicts follow the objects' status: observedGeneration, the Ready condition, and per kind the
--- conditions or state that say "suspended" or "needs a human".
+-- Verdicts follow the objects' status: observedGeneration, the state or condition that says
+-- "suspended", kstatus' Stalled condition ("needs a human"), and the Ready condition.
 local hs = {}
 
 local function conditions(status)
@@ -43,53 +43,29 @@ if ready ~= nil and ready.message ~= nil then
   why = ready.message
 end
 
--- Reasons of Ready=False that a retry will not fix: a human must act.
-local stuck = {
-  InvalidSpec = true, PanelNotFound = true, PanelNotAllowed = true, OwnerRefused = true,
-  CredentialsMissing = true, CredentialsRejected = true, PanelRefused = true,
-  BudgetExceeded = true, Rejected = true,
-}
-
-if obj.kind == "GameServer" then
-  if status.state == "Suspended" then
-    hs.status = "Suspended"
-    hs.message = status.message or "Suspended on the panel"
-    return hs
-  end
-  if status.state == "Rejected" or status.state == "Failed" then
-    hs.status = "Degraded"
-    hs.message = status.message or why
-    return hs
-  end
-  local admitted = c["Admitted"]
-  local refusals = { InvalidSpec = true, BudgetExceeded = true, ResizeRejected = true }
-  if admitted ~= nil and admitted.status == "False" and refusals[admitted.reason] then
-    hs.status = "Degraded"
-    hs.message = admitted.message or admitted.reason
-    return hs
-  end
+if obj.kind == "GameServer" and status.state == "Suspended" then
+  hs.status = "Suspended"
+  hs.message = status.message or "Suspended on the panel"
+  return hs
+end
+if obj.kind == "GameBox" and isTrue(c["Suspended"]) then
+  hs.status = "Suspended"
+  hs.message = c["Suspended"].message or "Suspended"
+  return hs
 end
 
-if obj.kind == "GameBox" then
-  if isTrue(c["Suspended"]) then
-    hs.status = "Suspended"
-    hs.message = c["Suspended"].message or "Suspended"
-    return hs
-  end
-  if isTrue(c["OverBudget"]) then
-    hs.status = "Degraded"
-    hs.message = c["OverBudget"].message or "Over budget"
-    return hs
-  end
+-- kstatus' Stalled: the operator found a state that only a human can move on (a rejected server
+-- or resize, a failed install, the panel's refusal, a box over budget, an invalid spec, refused
+-- credentials). The same condition makes Flux report Failed.
+local stalled = c["Stalled"]
+if isTrue(stalled) then
+  hs.status = "Degraded"
+  hs.message = stalled.message or stalled.reason
+  return hs
 end
 
 if isTrue(ready) then
   hs.status = "Healthy"
-  hs.message = why
-  return hs
-end
-if ready ~= nil and stuck[ready.reason] then
-  hs.status = "Degraded"
   hs.message = why
   return hs
 end
