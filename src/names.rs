@@ -60,6 +60,8 @@ macro_rules! reasons {
 reasons! {
     // GamePanel `Ready`.
     Connected,
+    /// GamePanel: its Secret is in a namespace the operator may not read (`--secret-namespaces`).
+    SecretOutOfScope,
     CredentialsMissing,
     /// A wrong key, or a key refused on every resource.
     CredentialsRejected,

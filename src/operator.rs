@@ -19,6 +19,10 @@ pub struct Args {
     /// The operator's own namespace: its leader Lease and webhook certificate Secret live there.
     #[arg(long, env = "POD_NAMESPACE", default_value = "pterobox-system")]
     pub namespace: String,
+    /// Namespaces whose Secrets GamePanels may name (comma-separated; `*` for every namespace). The
+    /// operator reads and watches Secrets there only. Default: its own namespace.
+    #[arg(long, env = "PTEROBOX_SECRET_NAMESPACES", value_delimiter = ',')]
+    pub secret_namespaces: Option<Vec<String>>,
     /// How often to check a panel server that is still installing, in milliseconds.
     #[arg(long, default_value_t = 3000)]
     pub install_poll_ms: u64,
@@ -85,8 +89,16 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         install_poll: Duration::from_millis(args.install_poll_ms.max(100)),
         install_timeout: Duration::from_secs(args.install_timeout_secs),
         concurrency: args.concurrency,
+        secrets: crate::controller::SecretScope::parse(
+            args.secret_namespaces.as_deref().unwrap_or(std::slice::from_ref(&args.namespace)),
+        ),
     };
-    tracing::info!(instance = %settings.instance, namespace = %args.namespace, "pterobox operator starting");
+    tracing::info!(
+        instance = %settings.instance,
+        namespace = %args.namespace,
+        secrets = %settings.secrets.describe(),
+        "pterobox operator starting"
+    );
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let stopped = move || {
         let mut rx = stop_rx.clone();

@@ -7,7 +7,8 @@ mod support;
 
 use std::time::Duration;
 
-use kube::api::Api;
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{Api, PostParams};
 use pterobox::crd::{Flavor, GameBox, GamePanel, GameServer, ServerState};
 use serde_json::Value;
 use support::control_plane::{CHART_SA_TOKEN, free_port, kubeconfig_with_token, kubectl_apply};
@@ -210,4 +211,62 @@ async fn the_operator_converges_the_examples_under_exactly_the_charts_rbac() {
 
     let logs = operator.logs();
     assert!(!logs.to_lowercase().contains("forbidden"), "the chart's RBAC refused something:\n{logs}");
+
+    // Secrets are in scope in the release's namespace only (secretNamespaces is empty by default):
+    // the operator's identity cannot read one elsewhere, and a GamePanel naming one says why.
+    let sa = support::client_with_token(CHART_SA_TOKEN).await;
+    Api::<Secret>::namespaced(sa.clone(), RELEASE_NAMESPACE).list(&Default::default()).await.expect("in scope");
+    match Api::<Secret>::namespaced(sa, "customer-alice").list(&Default::default()).await {
+        Err(kube::Error::Api(status)) => assert_eq!(status.code, 403, "{status:?}"),
+        other => panic!("the chart lets the operator read Secrets of customer-alice: {other:?}"),
+    }
+    let stray: Secret = serde_json::from_value(serde_json::json!({"metadata": {"name": "stray-key"},
+        "stringData": {"apiKey": "ptla_demo0000000demo000000000000000000000000000000"}}))
+    .expect("secret");
+    Api::<Secret>::namespaced(client.clone(), "customer-alice")
+        .create(&PostParams::default(), &stray)
+        .await
+        .expect("a Secret outside the scope");
+    let panels: Api<GamePanel> = Api::all(client.clone());
+    let outside: GamePanel = serde_json::from_value(serde_json::json!({"metadata": {"name": "out-of-scope"},
+        "spec": {"flavor": "Pterodactyl", "url": ptero.sim.url,
+                 "credentialsSecretRef": {"namespace": "customer-alice", "name": "stray-key", "key": "apiKey"}}}))
+    .expect("panel");
+    panels.create(&PostParams::default(), &outside).await.expect("a GamePanel naming it");
+    let mut said = None;
+    for _ in 0..300 {
+        let p = panels.get("out-of-scope").await.expect("panel");
+        if let Some(c) = p.status.unwrap_or_default().conditions.into_iter().find(|c| c.type_ == "Ready") {
+            said = Some((c.status, c.reason, c.message));
+            if said.as_ref().is_some_and(|s| s.1 == "SecretOutOfScope") {
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (status, reason, message) = said.unwrap_or_else(|| panic!("no Ready condition:\n{}", operator.logs()));
+    assert_eq!((status.as_str(), reason.as_str()), ("False", "SecretOutOfScope"), "{message}");
+    assert!(
+        message.contains("customer-alice/stray-key")
+            && message.contains(&format!("Secrets in {RELEASE_NAMESPACE} only")),
+        "{message}"
+    );
+    panels.delete("out-of-scope", &Default::default()).await.expect("delete the GamePanel");
+}
+
+#[test]
+fn secret_namespaces_render_a_role_in_each_and_the_operators_flag() {
+    let docs = render(&["secretNamespaces={games,pterobox-system,games}"]);
+    let roles: Vec<&Value> =
+        docs.iter().filter(|d| d["kind"] == "Role" && d["rules"].to_string().contains("secrets")).collect();
+    let namespaces: Vec<&str> = roles.iter().filter_map(|r| r["metadata"]["namespace"].as_str()).collect();
+    assert_eq!(namespaces, [RELEASE_NAMESPACE, "games"], "one Role per namespace, the release's first");
+    let cluster = find(&docs, "ClusterRole").expect("ClusterRole");
+    assert!(!cluster["rules"].to_string().contains("secrets"), "no cluster-wide Secret access by default");
+    assert!(deployment_args(&docs, 1).contains(&format!("--secret-namespaces={RELEASE_NAMESPACE},games")));
+
+    let everywhere = render(&["secretNamespaces={*}"]);
+    let cluster = find(&everywhere, "ClusterRole").expect("ClusterRole");
+    assert!(cluster["rules"].to_string().contains("secrets"), "\"*\" is a ClusterRole rule");
+    assert!(deployment_args(&everywhere, 1).contains(&"--secret-namespaces=*".to_string()));
 }

@@ -28,11 +28,12 @@ impl Want {
 /// Reasons of a False condition that no retry fixes: a human must act (kstatus `Stalled`). A box
 /// or panel that does not exist yet (`BoxNotFound`, `PanelNotFound`) is waited for: a GitOps sync
 /// may apply it a moment later.
-pub const NEEDS_A_HUMAN: [Reason; 12] = [
+pub const NEEDS_A_HUMAN: [Reason; 13] = [
     Reason::InvalidSpec,
     Reason::PanelNotAllowed,
     Reason::OwnerRefused,
     Reason::CredentialsMissing,
+    Reason::SecretOutOfScope,
     Reason::CredentialsRejected,
     Reason::InsufficientPermissions,
     Reason::NotAPanel,

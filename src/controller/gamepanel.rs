@@ -29,6 +29,7 @@ const CATALOG_REFRESH: Duration = Duration::from_secs(600);
 /// every panel it applies (for the GameBox controller, whose readiness reads this cache).
 pub fn controller(
     client: Client,
+    secrets: &super::SecretScope,
     health: tokio::sync::mpsc::Receiver<String>,
     changed: tokio::sync::mpsc::UnboundedSender<String>,
 ) -> Controller<GamePanel> {
@@ -40,17 +41,23 @@ pub fn controller(
     let controller =
         super::slim_controller(Api::<GamePanel>::all(client.clone()), changed, |p| Some(p.name_any()), |_| None)
             .reconcile_all_on(health);
-    let store = controller.store();
     // Metadata only: a Secret's change of resourceVersion is the trigger; its data is never cached.
-    let secrets = Api::<PartialObjectMeta<Secret>>::all(client);
-    controller.watches(secrets, watcher::Config::default(), move |secret| {
-        let (ns, name) = (secret.namespace().unwrap_or_default(), secret.name_any());
-        store
-            .state()
-            .into_iter()
-            .filter(|p| p.spec.credentials_secret_ref.namespace == ns && p.spec.credentials_secret_ref.name == name)
-            .map(|p| ObjectRef::from_obj(&*p))
-            .collect::<Vec<_>>()
+    // Watched only where the operator may read Secrets (one watch per namespace).
+    let watched: Vec<Api<PartialObjectMeta<Secret>>> = match secrets {
+        super::SecretScope::All => vec![Api::all(client)],
+        super::SecretScope::Namespaces(names) => names.iter().map(|ns| Api::namespaced(client.clone(), ns)).collect(),
+    };
+    watched.into_iter().fold(controller, |controller, secrets| {
+        let store = controller.store();
+        controller.watches(secrets, watcher::Config::default(), move |secret| {
+            let (ns, name) = (secret.namespace().unwrap_or_default(), secret.name_any());
+            store
+                .state()
+                .into_iter()
+                .filter(|p| p.spec.credentials_secret_ref.namespace == ns && p.spec.credentials_secret_ref.name == name)
+                .map(|p| ObjectRef::from_obj(&*p))
+                .collect::<Vec<_>>()
+        })
     })
 }
 
@@ -59,17 +66,42 @@ pub fn resync_interval(panel: &GamePanel) -> Duration {
     parse_duration(&panel.spec.resync_interval).unwrap_or(Duration::from_secs(300)).max(Duration::from_secs(10))
 }
 
-async fn read_key(client: &Client, panel: &GamePanel) -> Result<std::result::Result<ApiKey, String>> {
+/// The API key from the panel's Secret, or why there is none: the Secret is outside the
+/// namespaces the operator may read (or RBAC refuses it), it does not exist, or it lacks the key.
+async fn read_key(
+    client: &Client,
+    scope: &super::SecretScope,
+    panel: &GamePanel,
+) -> Result<std::result::Result<ApiKey, (Reason, String)>> {
     let r = &panel.spec.credentials_secret_ref;
+    let out_of_scope = |why: &str| {
+        let message = format!(
+            "spec.credentialsSecretRef: Secret {}/{} {why}; the operator reads Secrets in {} only              (--secret-namespaces; the chart's secretNamespaces)",
+            r.namespace,
+            r.name,
+            scope.describe()
+        );
+        Ok(Err((Reason::SecretOutOfScope, message)))
+    };
+    if !scope.allows(&r.namespace) {
+        return out_of_scope("is in a namespace the operator may not read");
+    }
     let secrets: Api<Secret> = Api::namespaced(client.clone(), &r.namespace);
-    let Some(secret) = secrets.get_opt(&r.name).await? else {
-        return Ok(Err(format!("Secret {}/{} does not exist", r.namespace, r.name)));
+    let secret = match secrets.get_opt(&r.name).await {
+        Ok(Some(secret)) => secret,
+        Ok(None) => {
+            return Ok(Err((Reason::CredentialsMissing, format!("Secret {}/{} does not exist", r.namespace, r.name))));
+        }
+        Err(kube::Error::Api(status)) if status.code == 403 => {
+            return out_of_scope("cannot be read: RBAC refuses the operator (403)");
+        }
+        Err(e) => return Err(e.into()),
     };
     let value =
         secret.data.as_ref().and_then(|d| d.get(&r.key)).map(|v| String::from_utf8_lossy(&v.0).trim().to_string());
     match value {
         Some(key) if !key.is_empty() => Ok(Ok(ApiKey::new(key))),
-        _ => Ok(Err(format!("Secret {}/{} has no key {:?}", r.namespace, r.name, r.key))),
+        _ => Ok(Err((Reason::CredentialsMissing, format!("Secret {}/{} has no key {:?}", r.namespace, r.name, r.key)))),
     }
 }
 
@@ -100,10 +132,10 @@ async fn apply(panel: Arc<GamePanel>, ctx: Arc<Context>) -> Result<Action> {
     ctx.caches_ready().await?;
     let old = panel.status.clone().unwrap_or_default();
     let key = Context::key(panel.as_ref());
-    let checked = match read_key(&ctx.client, &panel).await? {
+    let checked = match read_key(&ctx.client, &ctx.settings.secrets, &panel).await? {
         Err(missing) => {
             ctx.registry.remove(&panel.name_any()).await;
-            Err((Reason::CredentialsMissing, missing))
+            Err(missing)
         }
         Ok(api_key) => {
             let handle = connect(&ctx, &panel, &api_key).await?;

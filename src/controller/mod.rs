@@ -155,6 +155,44 @@ pub struct Settings {
     pub install_timeout: Duration,
     /// Reconciles run at once, per kind.
     pub concurrency: u16,
+    /// The namespaces whose Secrets GamePanels may name.
+    pub secrets: SecretScope,
+}
+
+/// The namespaces whose Secrets the operator may read (and watch the metadata of): a GamePanel's
+/// key must be in one of them. The chart grants exactly these (a Role in each), so the operator
+/// cannot read a Secret anywhere else in the cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretScope {
+    /// Every namespace (`*`: cluster-wide rights, as a single-tenant or development cluster may give).
+    All,
+    /// These namespaces only.
+    Namespaces(Vec<String>),
+}
+
+impl SecretScope {
+    /// From the `--secret-namespaces` list: `*` for every namespace, else the names given
+    /// (empty entries dropped).
+    pub fn parse(list: &[String]) -> Self {
+        let names: Vec<String> = list.iter().map(|n| n.trim().to_string()).filter(|n| !n.is_empty()).collect();
+        if names.iter().any(|n| n == "*") { SecretScope::All } else { SecretScope::Namespaces(names) }
+    }
+
+    pub fn allows(&self, namespace: &str) -> bool {
+        match self {
+            SecretScope::All => true,
+            SecretScope::Namespaces(names) => names.iter().any(|n| n == namespace),
+        }
+    }
+
+    /// For messages: `ops, games` or `every namespace`.
+    pub fn describe(&self) -> String {
+        match self {
+            SecretScope::All => "every namespace".to_string(),
+            SecretScope::Namespaces(names) if names.is_empty() => "no namespace".to_string(),
+            SecretScope::Namespaces(names) => names.join(", "),
+        }
+    }
 }
 
 /// Shared by every reconcile.
@@ -303,7 +341,7 @@ pub async fn run(
     let (servers_changed_tx, servers_changed_rx) = mpsc::unbounded_channel();
     let (boxes_changed_tx, boxes_changed_rx) = mpsc::unbounded_channel();
     let (panels_changed_tx, panels_changed_rx) = mpsc::unbounded_channel();
-    let panel_controller = gamepanel::controller(client.clone(), health_rx, panels_changed_tx);
+    let panel_controller = gamepanel::controller(client.clone(), &settings.secrets, health_rx, panels_changed_tx);
     let box_controller = gamebox::controller(client.clone(), boxes_changed_tx, servers_changed_rx, panels_changed_rx);
     let server_controller =
         gameserver::controller(client.clone(), servers_changed_tx, boxes_changed_rx, box_controller.store(), listed_rx);
@@ -436,6 +474,18 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_secret_scope_is_a_list_of_namespaces_or_every_one() {
+        let list = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let scope = SecretScope::parse(&list(&["ops", " games ", ""]));
+        assert_eq!(scope, SecretScope::Namespaces(list(&["ops", "games"])));
+        assert!(scope.allows("ops") && scope.allows("games") && !scope.allows("default"));
+        assert_eq!(scope.describe(), "ops, games");
+        assert_eq!(SecretScope::parse(&list(&["ops", "*"])), SecretScope::All);
+        assert!(SecretScope::All.allows("anything"));
+        assert!(!SecretScope::parse(&[]).allows("ops"));
+    }
 
     #[test]
     fn transient_failures_back_off_from_one_second_doubling_to_five_minutes() {

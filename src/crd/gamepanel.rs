@@ -65,7 +65,8 @@ fn default_resync_interval() -> String {
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct SecretKeyRef {
-    /// Namespace of the Secret (usually the operator's).
+    /// Namespace of the Secret: the operator's, or one it may read Secrets in (`--secret-namespaces`,
+    /// the chart's `secretNamespaces`); elsewhere the GamePanel is `Ready=False SecretOutOfScope`.
     #[schemars(length(max = 63))]
     #[x_kube(validation = super::rules::dns_label())]
     pub namespace: String,

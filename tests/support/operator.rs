@@ -57,9 +57,14 @@ impl Operator {
             if args.iter().any(|a| a.starts_with("--log-format")) { &[] } else { &["--log-format", "text"] };
         let install_poll: &[&str] =
             if args.iter().any(|a| a.starts_with("--install-poll-ms")) { &[] } else { &["--install-poll-ms", "300"] };
+        // Each test keeps its panel's Secret in its own namespace; the chart test runs with the
+        // chart's scope instead (tests/chart.rs checks that one).
+        let secrets: &[&str] =
+            if args.iter().any(|a| a.starts_with("--secret-namespaces")) { &[] } else { &["--secret-namespaces=*"] };
         let child = Command::new(env!("CARGO_BIN_EXE_pterobox"))
             .args(["run", "--instance", name])
             .args(install_poll)
+            .args(secrets)
             .args(log_format)
             .args(["--probe-addr", &probe_addr])
             .args(args)

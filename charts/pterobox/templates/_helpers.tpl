@@ -31,3 +31,26 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 {{- define "pterobox.webhookSecret" -}}
 {{ include "pterobox.fullname" . }}-webhook-tls
 {{- end -}}
+
+{{/*
+The namespaces besides the release's whose Secrets the operator may read, as a JSON list (none
+when secretNamespaces has "*": a ClusterRole rule covers every namespace).
+*/}}
+{{- define "pterobox.extraSecretNamespaces" -}}
+{{- if has "*" .Values.secretNamespaces -}}
+[]
+{{- else -}}
+{{- without (uniq .Values.secretNamespaces) .Release.Namespace | toJson -}}
+{{- end -}}
+{{- end }}
+
+{{/*
+The operator's --secret-namespaces: the release's namespace and secretNamespaces, or "*".
+*/}}
+{{- define "pterobox.secretNamespaces" -}}
+{{- if has "*" .Values.secretNamespaces -}}
+*
+{{- else -}}
+{{- prepend (without (uniq .Values.secretNamespaces) .Release.Namespace) .Release.Namespace | join "," -}}
+{{- end -}}
+{{- end }}
