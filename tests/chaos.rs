@@ -203,12 +203,23 @@ fn spawn_faults(panel_url: String, seed: u64, stop: Arc<AtomicBool>) -> tokio::t
         let client = reqwest::Client::new();
         let mut mixes = 0;
         let start = rng.random_range(0..6);
+        let throttled = || async {
+            let stats = reqwest::get(format!("{panel_url}/_sim/stats")).await.ok()?.json::<Stats>().await.ok()?;
+            Some(stats.faults.get("throttled").copied().unwrap_or(0))
+        };
         while !stop.load(Ordering::Relaxed) {
             let faults = fault_mix(start + mixes);
+            let before = throttled().await;
             if client.put(format!("{panel_url}/_sim/faults")).json(&faults).send().await.is_ok() {
                 mixes += 1;
             }
             tokio::time::sleep(Duration::from_millis(rng.random_range(1_000..2_000))).await;
+            // A burst of 429s is held until some of it lands (the operator may be quiet, or
+            // restarting), for at most 5 s more: a burst nobody met tested nothing.
+            let held = Instant::now();
+            while faults.throttle_next > 0 && throttled().await == before && held.elapsed() < Duration::from_secs(5) {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
         }
         let _ = client.put(format!("{panel_url}/_sim/faults")).json(&Faults::default()).send().await;
         mixes

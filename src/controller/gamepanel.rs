@@ -76,7 +76,8 @@ async fn read_key(
     let r = &panel.spec.credentials_secret_ref;
     let out_of_scope = |why: &str| {
         let message = format!(
-            "spec.credentialsSecretRef: Secret {}/{} {why}; the operator reads Secrets in {} only              (--secret-namespaces; the chart's secretNamespaces)",
+            "spec.credentialsSecretRef: Secret {}/{} {why}; the operator reads Secrets in {} only \
+             (--secret-namespaces; the chart's secretNamespaces)",
             r.namespace,
             r.name,
             scope.describe()
