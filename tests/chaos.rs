@@ -203,21 +203,38 @@ fn spawn_faults(panel_url: String, seed: u64, stop: Arc<AtomicBool>) -> tokio::t
         let client = reqwest::Client::new();
         let mut mixes = 0;
         let start = rng.random_range(0..6);
-        let throttled = || async {
-            let stats = reqwest::get(format!("{panel_url}/_sim/stats")).await.ok()?.json::<Stats>().await.ok()?;
-            Some(stats.faults.get("throttled").copied().unwrap_or(0))
+        // How many faults of the kinds a mix injects the panel has answered so far.
+        let landed = |faults: Faults| {
+            let url = panel_url.clone();
+            async move {
+                let stats = reqwest::get(format!("{url}/_sim/stats")).await.ok()?.json::<Stats>().await.ok()?;
+                let kinds = [
+                    ("error", faults.error_rate > 0.0),
+                    ("timeout", faults.timeout_rate > 0.0),
+                    ("throttled", faults.throttle_next > 0),
+                    ("late_answer", faults.write_response_delay_ms > 0),
+                    ("spike", faults.spike_rate > 0.0),
+                ];
+                Some(
+                    kinds
+                        .iter()
+                        .filter(|(_, on)| *on)
+                        .map(|(k, _)| stats.faults.get(*k).copied().unwrap_or(0))
+                        .sum::<u64>(),
+                )
+            }
         };
         while !stop.load(Ordering::Relaxed) {
             let faults = fault_mix(start + mixes);
-            let before = throttled().await;
+            let before = landed(faults.clone()).await;
             if client.put(format!("{panel_url}/_sim/faults")).json(&faults).send().await.is_ok() {
                 mixes += 1;
             }
             tokio::time::sleep(Duration::from_millis(rng.random_range(1_000..2_000))).await;
-            // A burst of 429s is held until some of it lands (the operator may be quiet, or
-            // restarting), for at most 5 s more: a burst nobody met tested nothing.
+            // A mix is held until some of its faults landed (the operator may have been quiet, or
+            // restarting, or not writing), for at most 5 s more: a fault nobody met tested nothing.
             let held = Instant::now();
-            while faults.throttle_next > 0 && throttled().await == before && held.elapsed() < Duration::from_secs(5) {
+            while landed(faults.clone()).await == before && held.elapsed() < Duration::from_secs(5) {
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
         }
