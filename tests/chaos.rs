@@ -231,10 +231,12 @@ fn spawn_faults(panel_url: String, seed: u64, stop: Arc<AtomicBool>) -> tokio::t
                 mixes += 1;
             }
             tokio::time::sleep(Duration::from_millis(rng.random_range(1_000..2_000))).await;
-            // A mix is held until some of its faults landed (the operator may have been quiet, or
-            // restarting, or not writing), for at most 5 s more: a fault nobody met tested nothing.
+            // A mix is held until three of its faults landed (the operator may have been quiet, or
+            // restarting, or not writing; after a 429 it waits a second), for at most 5 s more: a
+            // fault nobody met tested nothing, and a short run may apply each mix only once or twice.
             let held = Instant::now();
-            while landed(faults.clone()).await == before && held.elapsed() < Duration::from_secs(5) {
+            let enough = before.map(|b| b + 3);
+            while landed(faults.clone()).await < enough && held.elapsed() < Duration::from_secs(5) {
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
         }

@@ -11,32 +11,13 @@ use k8s_openapi::api::events::v1::Event;
 use kube::api::Api;
 use pterobox::crd::{Flavor, GameServer};
 use pterobox::sim::CreatedKind;
+use support::leader::{holder, wait_holder};
 use support::operator::{Operator, World, basic_box, condition, metric, server};
 use support::panel::made_twice;
 
+/// A replica on this test's Lease of 4 s.
 fn replica(name: &str, ns: &str) -> Operator {
-    let lease = format!("lease-{ns}");
-    Operator::start_with(
-        name,
-        &["--webhook=false", "--namespace", ns, "--lease-name", &lease, "--lease-duration-secs", "4"],
-        None,
-    )
-}
-
-async fn holder(world: &World) -> Option<String> {
-    let leases: Api<Lease> = Api::namespaced(world.client.clone(), &world.ns);
-    leases.get_opt(&format!("lease-{}", world.ns)).await.ok().flatten()?.spec?.holder_identity
-}
-
-async fn wait_holder(world: &World, want: impl Fn(Option<&str>) -> bool, what: &str) -> Option<String> {
-    for _ in 0..300 {
-        let h = holder(world).await;
-        if want(h.as_deref()) {
-            return h;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("the Lease: {what} did not happen in 30s (holder {:?})", holder(world).await);
+    support::leader::replica(name, ns, 4)
 }
 
 fn ready(s: &GameServer) -> bool {

@@ -8,33 +8,21 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use k8s_openapi::api::coordination::v1::Lease;
-use kube::api::Api;
 use pterobox::crd::{Flavor, GameServer};
 use pterobox::sim::{CreatedKind, Faults, Write};
 use support::control_plane::signal_apiserver;
+use support::leader::{holder, wait_holder};
 use support::operator::{Operator, World, basic_box, condition, server};
 use support::panel::made_twice;
 
 const LEASE_SECS: u64 = 4;
 
 fn replica(name: &str, ns: &str) -> Operator {
-    let lease = format!("lease-{ns}");
-    let secs = LEASE_SECS.to_string();
-    Operator::start_with(
-        name,
-        &["--webhook=false", "--namespace", ns, "--lease-name", &lease, "--lease-duration-secs", &secs],
-        None,
-    )
+    support::leader::replica(name, ns, LEASE_SECS)
 }
 
 fn ready(s: &GameServer) -> bool {
     s.status.as_ref().is_some_and(|st| condition(&st.conditions, "Ready").is_some_and(|c| c.0 == "True"))
-}
-
-async fn holder(world: &World) -> Option<String> {
-    let leases: Api<Lease> = Api::namespaced(world.client.clone(), &world.ns);
-    leases.get_opt(&format!("lease-{}", world.ns)).await.ok().flatten()?.spec?.holder_identity
 }
 
 /// The panel's writes by replica: (replica, time in ms).
@@ -61,12 +49,7 @@ async fn a_leader_cut_off_from_the_apiserver_stops_before_another_leads() {
         |ns| replica("freeze-a", ns),
     )
     .await;
-    for _ in 0..100 {
-        if holder(&world).await.as_deref() == Some("freeze-a") {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_holder(&world, |h| h == Some("freeze-a"), "freeze-a leads").await;
     let standby = replica("freeze-b", &world.ns);
     world.apply(basic_box(&world.panel_name)).await;
     world.apply(server("first", "paper", "512Mi", "500m")).await;

@@ -4,6 +4,7 @@
 pub mod control_plane;
 pub mod crds;
 pub mod helm;
+pub mod leader;
 pub mod operator;
 pub mod panel;
 pub mod webhook;
