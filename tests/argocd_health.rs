@@ -161,7 +161,7 @@ fn the_argocd_configmap_carries_this_exact_script_for_each_kind() {
 #[tokio::test]
 async fn statuses_from_a_real_run_get_the_expected_verdicts() {
     use pterobox::crd::{Flavor, GameBox, GamePanel, GameServer, ServerState};
-    use support::operator::{World, basic_box, exclusive, server};
+    use support::operator::{World, basic_box, exclusive, server, state_is};
 
     let _lock = exclusive().await;
     let world = World::with("argocd", Flavor::Pterodactyl, "1m", |c| {
@@ -171,7 +171,6 @@ async fn statuses_from_a_real_run_get_the_expected_verdicts() {
     let of = |v: &GameServer| serde_json::to_value(v).expect("json");
     world.apply(basic_box(&world.panel_name)).await;
     world.apply(server("lobby", "paper", "2Gi", "1")).await;
-    let state_is = |want: ServerState| move |s: &GameServer| s.status.as_ref().is_some_and(|st| st.state == want);
     let installing = world.wait_server("lobby", "Installing", state_is(ServerState::Installing)).await;
     assert_eq!(health(of(&installing)), ("Progressing".into(), "the panel is installing it".into()));
     let ready = world.wait_server("lobby", "Ready", state_is(ServerState::Ready)).await;

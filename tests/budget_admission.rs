@@ -9,11 +9,7 @@ use support::panel::AllServers as _;
 use kube::api::{DeleteParams, Patch, PatchParams};
 use pterobox::crd::{Flavor, ServerState};
 use serde_json::json;
-use support::operator::{World, basic_box, condition, exclusive, server};
-
-fn state_is(state: ServerState) -> impl Fn(&pterobox::crd::GameServer) -> bool {
-    move |s| s.status.as_ref().is_some_and(|st| st.state == state)
-}
+use support::operator::{World, basic_box, condition, exclusive, server, state_is};
 
 #[tokio::test]
 async fn a_server_that_does_not_fit_is_rejected_then_admitted_once_another_is_deleted() {

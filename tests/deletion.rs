@@ -12,11 +12,7 @@ use kube::api::DeleteParams;
 use pterobox::crd::{Flavor, ServerState};
 use pterobox::sim::Faults;
 use serde_json::json;
-use support::operator::{World, basic_box, exclusive, server};
-
-fn state_is(state: ServerState) -> impl Fn(&pterobox::crd::GameServer) -> bool {
-    move |s| s.status.as_ref().is_some_and(|st| st.state == state)
-}
+use support::operator::{World, basic_box, exclusive, server, state_is};
 
 #[tokio::test]
 async fn delete_removes_the_panel_server_and_orphan_leaves_it() {

@@ -17,7 +17,7 @@ use kube::api::{Api, DeleteParams, PostParams};
 use pterobox::crd::{Flavor, GameBox, GamePanel, GameServer, ServerState};
 use pterobox::sim::Faults;
 use serde_json::{Value, json};
-use support::operator::{World, basic_box, condition, exclusive, server};
+use support::operator::{World, basic_box, condition, exclusive, server, state_is};
 
 /// The judge, built (or found in the cache) by the script the test command runs first.
 fn judge() -> PathBuf {
@@ -52,10 +52,6 @@ fn verdicts(objects: &[Value]) -> Vec<(String, String)> {
             )
         })
         .collect()
-}
-
-fn state_is(want: ServerState) -> impl Fn(&GameServer) -> bool {
-    move |s| s.status.as_ref().is_some_and(|st| st.state == want)
 }
 
 fn reason_is(

@@ -9,19 +9,15 @@ use std::time::Duration;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::events::v1::Event;
 use kube::api::Api;
-use pterobox::crd::{Flavor, GameServer};
+use pterobox::crd::Flavor;
 use pterobox::sim::CreatedKind;
 use support::leader::{holder, wait_holder};
-use support::operator::{Operator, World, basic_box, condition, metric, server};
+use support::operator::{Operator, World, basic_box, metric, server, server_ready};
 use support::panel::made_twice;
 
 /// A replica on this test's Lease of 4 s.
 fn replica(name: &str, ns: &str) -> Operator {
     support::leader::replica(name, ns, 4)
-}
-
-fn ready(s: &GameServer) -> bool {
-    s.status.as_ref().is_some_and(|st| condition(&st.conditions, "Ready").is_some_and(|c| c.0 == "True"))
 }
 
 /// The `reportingInstance` of every event in the namespace.
@@ -49,20 +45,12 @@ async fn only_the_leader_writes_and_a_standby_takes_over_when_it_dies() {
     world.apply(basic_box(&world.panel_name)).await;
     world.apply(server("one", "paper", "1Gi", "1")).await;
     world.apply(server("two", "paper", "1Gi", "1")).await;
-    world.wait_server("one", "Ready", ready).await;
-    world.wait_server("two", "Ready", ready).await;
+    world.wait_server("one", "Ready", server_ready).await;
+    world.wait_server("two", "Ready", server_ready).await;
 
     // The standby is warm (its caches synced: ready) but never reconciled anything.
-    let mut standby_ready = false;
-    for _ in 0..100 {
-        if standby.probe("/readyz").await.is_ok_and(|(code, _)| code == 200) {
-            standby_ready = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
     assert!(
-        standby_ready,
+        standby.answers_ok("/readyz", Duration::from_secs(10)).await,
         "the standby never became ready:\n{}",
         std::fs::read_to_string(&standby.log).unwrap_or_default()
     );
@@ -80,7 +68,7 @@ async fn only_the_leader_writes_and_a_standby_takes_over_when_it_dies() {
     world.operator.kill();
     wait_holder(&world, |h| h == Some("replica-b"), "replica-b takes over").await;
     world.apply(server("three", "paper", "1Gi", "1")).await;
-    world.wait_server("three", "Ready", ready).await;
+    world.wait_server("three", "Ready", server_ready).await;
     let after = reporters(&world).await;
     assert!(after.iter().any(|r| r == "replica-b"), "the new leader published nothing: {after:?}");
     // The panel would accept a second server for one external id: only the operators' own
@@ -114,15 +102,10 @@ async fn sigterm_hands_the_lease_to_a_standby_at_once_and_a_displaced_leader_exi
     .await;
     wait_holder(&world, |h| h == Some("replica-c"), "replica-c leads").await;
     let mut standby = replica("replica-d", &world.ns);
-    for _ in 0..100 {
-        if standby.probe("/readyz").await.is_ok_and(|(code, _)| code == 200) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    assert!(standby.answers_ok("/readyz", Duration::from_secs(10)).await, "the standby never became ready");
     world.apply(basic_box(&world.panel_name)).await;
     world.apply(server("one", "paper", "1Gi", "1")).await;
-    world.wait_server("one", "Ready", ready).await;
+    world.wait_server("one", "Ready", server_ready).await;
 
     let sent = std::time::Instant::now();
     let status = world.operator.stop().await.expect("the leader was running");
@@ -132,7 +115,7 @@ async fn sigterm_hands_the_lease_to_a_standby_at_once_and_a_displaced_leader_exi
     support::report(&format!("leader hand-off on SIGTERM: {handoff:?} (Lease 4 s, retry period 533 ms)\n"));
     assert!(handoff < Duration::from_secs(2), "the standby waited {handoff:?}: the Lease expired, not handed over");
     world.apply(server("two", "paper", "1Gi", "1")).await;
-    world.wait_server("two", "Ready under the new leader", ready).await;
+    world.wait_server("two", "Ready under the new leader", server_ready).await;
 
     // Another identity writes itself into the Lease: the leader sees it on its next round and exits.
     let leases: Api<Lease> = Api::namespaced(world.client.clone(), &world.ns);

@@ -8,21 +8,17 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use pterobox::crd::{Flavor, GameServer};
+use pterobox::crd::Flavor;
 use pterobox::sim::{CreatedKind, Faults, Write};
 use support::control_plane::signal_apiserver;
 use support::leader::{holder, wait_holder};
-use support::operator::{Operator, World, basic_box, condition, server};
+use support::operator::{Operator, World, basic_box, server, server_ready};
 use support::panel::made_twice;
 
 const LEASE_SECS: u64 = 4;
 
 fn replica(name: &str, ns: &str) -> Operator {
     support::leader::replica(name, ns, LEASE_SECS)
-}
-
-fn ready(s: &GameServer) -> bool {
-    s.status.as_ref().is_some_and(|st| condition(&st.conditions, "Ready").is_some_and(|c| c.0 == "True"))
 }
 
 /// The panel's writes by replica: (replica, time in ms).
@@ -53,14 +49,9 @@ async fn a_leader_cut_off_from_the_apiserver_stops_before_another_leads() {
     let standby = replica("freeze-b", &world.ns);
     world.apply(basic_box(&world.panel_name)).await;
     world.apply(server("first", "paper", "512Mi", "500m")).await;
-    world.wait_server("first", "Ready", ready).await;
+    world.wait_server("first", "Ready", server_ready).await;
     assert_eq!(holder(&world).await.as_deref(), Some("freeze-a"));
-    for _ in 0..100 {
-        if standby.probe("/readyz").await.is_ok_and(|(code, _)| code == 200) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    assert!(standby.answers_ok("/readyz", Duration::from_secs(10)).await, "the standby never became ready");
 
     // Work in flight on the panel when the apiserver stops: creates 300 ms each.
     world.panel.set_faults(Faults { latency_ms: 300, ..Faults::default() }).await;
@@ -92,7 +83,7 @@ async fn a_leader_cut_off_from_the_apiserver_stops_before_another_leads() {
     world.operator = standby;
     world.apply(server("after", "paper", "512Mi", "500m")).await;
     for name in ["after", "busy-0", "busy-1", "busy-2", "busy-3", "busy-4", "busy-5"] {
-        world.wait_server(name, "Ready under the new leader", ready).await;
+        world.wait_server(name, "Ready under the new leader", server_ready).await;
     }
     assert_eq!(holder(&world).await.as_deref(), Some("freeze-b"));
     let writes = writes(&world.panel.sim.url).await;

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use pterobox::crd::Flavor;
 use pterobox::sim::Faults;
-use support::operator::{Operator, World, basic_box, condition, metric, server};
+use support::operator::{Operator, World, basic_box, condition, metric, server, server_ready};
 
 const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
 
@@ -38,19 +38,11 @@ async fn metrics_after_a_convergence_show_every_family_with_values() {
 
     world.apply(basic_box(&world.panel_name)).await;
     world.apply(server("lobby", "paper", "2Gi", "1")).await;
-    world
-        .wait_server("lobby", "Ready", |s| {
-            s.status.as_ref().is_some_and(|st| condition(&st.conditions, "Ready").is_some_and(|c| c.0 == "True"))
-        })
-        .await;
+    world.wait_server("lobby", "Ready", server_ready).await;
     // The next four requests fail (the create, then its lookup): a failed reconcile, then recovery.
     world.panel.set_faults(Faults { fail_next: 4, ..Faults::default() }).await;
     world.apply(server("arena", "paper", "1Gi", "1")).await;
-    world
-        .wait_server("arena", "Ready after the failures", |s| {
-            s.status.as_ref().is_some_and(|st| condition(&st.conditions, "Ready").is_some_and(|c| c.0 == "True"))
-        })
-        .await;
+    world.wait_server("arena", "Ready after the failures", server_ready).await;
 
     let (code, body) = world.operator_probe("/readyz").await;
     assert_eq!(code, 200, "{body}");
@@ -110,15 +102,7 @@ async fn metrics_after_a_convergence_show_every_family_with_values() {
 async fn readyz_waits_for_the_caches_and_a_graceful_stop_exits_zero() {
     let _guard = support::operator::exclusive().await;
     let mut world = World::new("readyz", Flavor::Pterodactyl, "1m").await;
-    let mut ready = false;
-    for _ in 0..100 {
-        if world.operator_probe_opt("/readyz").await.is_some_and(|(code, _)| code == 200) {
-            ready = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(ready, "{}", world.log_tail());
+    assert!(world.operator.answers_ok("/readyz", Duration::from_secs(10)).await, "{}", world.log_tail());
     let status = world.operator.stop().await.expect("running");
     assert!(status.success(), "{status:?}\n{}", world.log_tail());
     assert!(world.operator.logs().contains("stopped"), "{}", world.log_tail());
@@ -171,15 +155,7 @@ async fn readyz_is_not_ready_until_every_cache_has_synced() {
         |_| Operator::start_with("readyz-rbac", &["--leader-election=false", "--webhook=false"], Some(&kubeconfig)),
     )
     .await;
-    let mut healthy = false;
-    for _ in 0..100 {
-        if world.operator_probe_opt("/healthz").await.is_some_and(|(code, _)| code == 200) {
-            healthy = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(healthy, "{}", world.log_tail());
+    assert!(world.operator.answers_ok("/healthz", Duration::from_secs(10)).await, "{}", world.log_tail());
     // Long enough for the CRD check and the two caches it may read (each well under a second).
     tokio::time::sleep(Duration::from_secs(5)).await;
     let (code, body) = world.operator_probe("/readyz").await;
@@ -191,15 +167,11 @@ async fn readyz_is_not_ready_until_every_cache_has_synced() {
     );
     roles.create(&PostParams::default(), &more).await.expect("role");
     bindings.create(&PostParams::default(), &more_binding).await.expect("binding");
-    let mut ready = None;
-    for i in 0..600 {
-        if world.operator_probe_opt("/readyz").await.is_some_and(|(code, _)| code == 200) {
-            ready = Some(i);
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(ready.is_some(), "not ready 60 s after GameServers were granted:\n{}", world.log_tail());
+    assert!(
+        world.operator.answers_ok("/readyz", Duration::from_secs(60)).await,
+        "not ready 60 s after GameServers were granted:\n{}",
+        world.log_tail()
+    );
     for name in ["readyz-but-gameservers", "readyz-gameservers"] {
         let _ = bindings.delete(name, &DeleteParams::default()).await;
         let _ = roles.delete(name, &DeleteParams::default()).await;
@@ -243,11 +215,7 @@ async fn sigterm_lets_a_running_create_finish_and_record_it() {
 
     world.panel.set_faults(Faults::default()).await;
     world.restart_operator("sigterm");
-    let s = world
-        .wait_server("slow", "Ready under the next operator", |s| {
-            s.status.as_ref().is_some_and(|st| condition(&st.conditions, "Ready").is_some_and(|c| c.0 == "True"))
-        })
-        .await;
+    let s = world.wait_server("slow", "Ready under the next operator", server_ready).await;
     assert_eq!(s.status.and_then(|st| st.panel).map(|p| p.id), panel_id);
     assert_eq!(world.panel.stats().await.servers_created, 1);
     world.teardown().await;

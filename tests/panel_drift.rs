@@ -6,10 +6,10 @@ mod support;
 
 use std::collections::BTreeMap;
 
-use pterobox::crd::{Flavor, GameServer, ServerState};
+use pterobox::crd::{Flavor, ServerState};
 use pterobox::panel::{Build, Details, Limits, Startup};
 use serde_json::json;
-use support::operator::{World, basic_box, condition, exclusive, server};
+use support::operator::{World, basic_box, condition, exclusive, server, state_is};
 
 async fn hand_changes_are_reverted_and_a_deleted_server_is_recreated(flavor: Flavor) {
     let _lock = exclusive().await;
@@ -76,10 +76,6 @@ async fn pterodactyl_hand_changes_are_reverted_and_a_deleted_server_is_recreated
 #[tokio::test]
 async fn wisp_hand_changes_are_reverted_and_a_deleted_server_is_recreated() {
     hand_changes_are_reverted_and_a_deleted_server_is_recreated(Flavor::Wisp).await;
-}
-
-fn state_is(want: ServerState) -> impl Fn(&GameServer) -> bool {
-    move |s| s.status.as_ref().is_some_and(|st| st.state == want)
 }
 
 /// Startup command, image and variables changed by hand are put back; so is a suspended server

@@ -8,14 +8,10 @@ use kube::api::{DeleteParams, Patch, PatchParams};
 use pterobox::crd::{Flavor, GameServer, ServerState};
 use pterobox::sim::Faults;
 use serde_json::json;
-use support::operator::{World, basic_box, condition, exclusive, server};
+use support::operator::{World, basic_box, condition, exclusive, server, state_is};
 
 fn synced_reason(s: &GameServer) -> Option<String> {
     s.status.as_ref().and_then(|st| condition(&st.conditions, "Synced")).map(|c| c.1)
-}
-
-fn state_is(state: ServerState) -> impl Fn(&GameServer) -> bool {
-    move |s| s.status.as_ref().is_some_and(|st| st.state == state)
 }
 
 async fn a_node_that_is_down_delays_but_never_duplicates_or_orphans(flavor: Flavor) {

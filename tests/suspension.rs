@@ -6,11 +6,7 @@ mod support;
 use kube::api::{Patch, PatchParams};
 use pterobox::crd::{Flavor, ServerState};
 use serde_json::json;
-use support::operator::{World, basic_box, condition, exclusive, server};
-
-fn state_is(state: ServerState) -> impl Fn(&pterobox::crd::GameServer) -> bool {
-    move |s| s.status.as_ref().is_some_and(|st| st.state == state)
-}
+use support::operator::{World, basic_box, condition, exclusive, server, state_is};
 
 async fn suspended_on_panel(world: &World, n: usize) {
     world.wait_panel(&format!("{n} suspended"), |s| s.iter().filter(|p| p.suspended).count() == n).await;

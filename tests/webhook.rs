@@ -11,7 +11,7 @@ use kube::api::{Api, DeleteParams};
 use pterobox::crd::{Flavor, ServerState};
 use serde_json::json;
 use support::control_plane::{free_port, kubectl_apply};
-use support::operator::{Operator, World, basic_box, condition, server};
+use support::operator::{Operator, World, basic_box, condition, server, server_ready};
 use support::webhook::{register, serving_args};
 
 /// `kubectl apply` of one manifest in the test namespace: (success, stdout + stderr).
@@ -59,11 +59,7 @@ async fn kubectl_apply_of_an_over_budget_server_is_denied_with_the_quota_message
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     assert!(admitted, "a fitting server was refused: {last}\n{}", world.log_tail());
-    world
-        .wait_server("big", "Ready", |s| {
-            s.status.as_ref().is_some_and(|st| condition(&st.conditions, "Ready").is_some_and(|c| c.0 == "True"))
-        })
-        .await;
+    world.wait_server("big", "Ready", server_ready).await;
 
     // Over budget: refused at apply time with the quota message, nothing created.
     let (ok, text) = apply(&world, server("extra", "paper", "4Gi", "1"), &[]);

@@ -111,6 +111,20 @@ impl Operator {
         self.child.as_mut()?.try_wait().ok().flatten()
     }
 
+    /// Polls `path` (`/readyz`, `/healthz`) until it answers 200, for at most `within`; whether it did.
+    pub async fn answers_ok(&self, path: &str, within: Duration) -> bool {
+        let until = std::time::Instant::now() + within;
+        loop {
+            if self.probe(path).await.is_ok_and(|(code, _)| code == 200) {
+                return true;
+            }
+            if std::time::Instant::now() >= until {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// GET on its probe address (`/metrics`, `/readyz`…): status code and body.
     pub async fn probe(&self, path: &str) -> Result<(u16, String), String> {
         let url = format!("http://{}{path}", self.probe_addr);
@@ -348,11 +362,6 @@ impl World {
         panic!("{path}: {last}\n{}", self.log_tail());
     }
 
-    /// GET on the operator's probe address, once.
-    pub async fn operator_probe_opt(&self, path: &str) -> Option<(u16, String)> {
-        self.operator.probe(path).await.ok()
-    }
-
     pub fn log_tail(&self) -> String {
         let logs = self.operator.logs();
         let lines: Vec<&str> = logs.lines().rev().take(40).collect();
@@ -473,6 +482,16 @@ impl World {
         }
         let _ = Api::<GamePanel>::all(self.client.clone()).delete(&self.panel_name, &DeleteParams::default()).await;
     }
+}
+
+/// A check for `wait_server`: the server is in `state`.
+pub fn state_is(state: pterobox::crd::ServerState) -> impl Fn(&GameServer) -> bool {
+    move |s| s.status.as_ref().is_some_and(|st| st.state == state)
+}
+
+/// A check for `wait_server`: the server's `Ready` condition is True.
+pub fn server_ready(s: &GameServer) -> bool {
+    s.status.as_ref().is_some_and(|st| condition(&st.conditions, "Ready").is_some_and(|c| c.0 == "True"))
 }
 
 /// A condition of a status, as (status, reason).
