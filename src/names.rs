@@ -100,6 +100,9 @@ reasons! {
     NodeUnavailable,
     PanelUnavailable,
     PanelServerGone,
+    /// The panel server named in `spec.adopt` does not exist, belongs to another GameServer, or
+    /// runs another game than the GameServer's egg.
+    AdoptionRefused,
     Installing,
     /// The panel's install of a server failed (a Warning event too).
     InstallFailed,
@@ -108,6 +111,8 @@ reasons! {
     Deleting,
     // Events only.
     Created,
+    /// A GameServer took over the panel server named in `spec.adopt`.
+    Adopted,
     Resized,
     Updated,
     Unsuspended,

@@ -145,6 +145,31 @@ async fn ensure_owner(ctx: &Context, gbox: &GameBox) -> std::result::Result<Stri
     Err(refused)
 }
 
+/// The panel user `spec.owner.panelUserId` names, checked against `spec.owner.email` (a typo in an
+/// id must not hand a customer's servers to someone else); `Ok(Err(why))` when it cannot be used.
+async fn named_owner(
+    ctx: &Context,
+    gbox: &GameBox,
+    id: &str,
+) -> std::result::Result<std::result::Result<String, String>, PanelError> {
+    let Some(handle) = ctx.registry.get(&gbox.spec.panel_ref) else {
+        return Err(PanelError::Unavailable {
+            message: format!("no client for GamePanel {} yet", gbox.spec.panel_ref),
+        });
+    };
+    let email = &gbox.spec.owner.email;
+    Ok(match handle.panel.user(id).await? {
+        None => {
+            Err(format!("spec.owner.panelUserId: panel user {id} does not exist on GamePanel {}", gbox.spec.panel_ref))
+        }
+        Some(user) if !user.email.eq_ignore_ascii_case(email) => Err(format!(
+            "spec.owner.panelUserId: panel user {id} has the e-mail {}, not spec.owner.email {email}",
+            user.email
+        )),
+        Some(user) => Ok(user.id),
+    })
+}
+
 fn summary(used: &Amounts, limit: &Amounts) -> Summary {
     let pair = |r: Resource| format!("{}/{}", r.show(used.get(r)), r.show(limit.get(r)));
     Summary {
@@ -203,16 +228,24 @@ async fn ready_and_owner(
         // A panel that becomes ready triggers its boxes; this is only a safety net.
         return (Want::new(condition::READY, false, why, message), owner, Duration::from_secs(30));
     }
-    if owner.is_some() {
+    let named = gbox.spec.owner.panel_user_id.as_deref();
+    if owner.as_ref().is_some_and(|o| named.is_none_or(|id| id == o.panel_user_id)) {
         let (want, owner) = ready(owner);
         return (want, owner, Duration::from_secs(600));
     }
     let key = Context::key(gbox);
-    match ensure_owner(ctx, gbox).await {
-        Ok(id) => {
+    let found = match named {
+        Some(id) => named_owner(ctx, gbox, id).await,
+        None => ensure_owner(ctx, gbox).await.map(Ok),
+    };
+    match found {
+        Ok(Ok(id)) => {
             ctx.succeeded(&key);
             let (want, owner) = ready(Some(OwnerStatus { panel_user_id: id }));
             (want, owner, Duration::from_secs(600))
+        }
+        Ok(Err(message)) => {
+            (Want::new(condition::READY, false, Reason::OwnerRefused, message), None, Duration::from_secs(60))
         }
         Err(e) => {
             crate::metrics::get().reconcile_failed("GameBox", e.label());

@@ -55,7 +55,8 @@ pub struct GameBoxSpec {
         )
     )]
     pub panel_ref: String,
-    /// The customer who owns every server of the box on the panel (found by exact e-mail, else created).
+    /// The customer who owns every server of the box on the panel (`panelUserId` if given, else found
+    /// by exact e-mail, else created).
     pub owner: Owner,
     /// Product name (`%product_name%` in templates).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -116,6 +117,12 @@ pub struct Owner {
     #[schemars(length(max = 191))]
     #[x_kube(validation = super::rules::email())]
     pub email: String,
+    /// An existing panel user to use (its id on the panel), instead of finding one by e-mail. Its
+    /// e-mail must be `email`: a box never hands servers to a user it was not told about.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 64))]
+    #[x_kube(validation = Rule::new("self.matches('^[A-Za-z0-9_-]+$')").message(Message::Expression("'must be a panel user id such as 12, got ' + self".into())))]
+    pub panel_user_id: Option<String>,
     /// Panel username (Pterodactyl only; derived from the e-mail when unset).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 191))]

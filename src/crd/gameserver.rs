@@ -30,6 +30,7 @@ use super::{DeletionPolicy, Reservation};
     printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
+#[x_kube(validation = Rule::new("has(self.adopt) == has(oldSelf.adopt) && (!has(self.adopt) || self.adopt == oldSelf.adopt)").message(Message::Expression("'spec.adopt is set when the GameServer is created and cannot change: to adopt another panel server, create another GameServer'".into())))]
 #[serde(rename_all = "camelCase")]
 pub struct GameServerSpec {
     /// Name of the GameBox (same namespace) whose budget this server uses. Immutable.
@@ -72,6 +73,39 @@ pub struct GameServerSpec {
     /// Overrides the box's `deletionPolicy` for this server: `Delete` or `Orphan`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deletion_policy: Option<DeletionPolicy>,
+    /// An existing panel server to take over instead of creating one (set at creation only). Once
+    /// the box admits this GameServer, the operator sets that server's external id to this
+    /// GameServer's UID, gives it to the box's owner and manages it from then on, resizing it to
+    /// `resources`; nothing on the panel changes before admission. `pterobox import` writes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adopt: Option<Adopt>,
+}
+
+/// The panel server a GameServer takes over: exactly one of `id` and `externalId`.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[x_kube(validation = Rule::new("has(self.id) != has(self.externalId)").message(Message::Expression("'give exactly one of id and externalId'".into())))]
+#[serde(rename_all = "camelCase")]
+pub struct Adopt {
+    /// The server's panel id (the number in the admin area's URL; a `srv_` id on Wisp's v2 API).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 64))]
+    #[x_kube(validation = Rule::new("self.matches('^[A-Za-z0-9_-]+$')").message(Message::Expression("'must be a panel server id such as 42, got ' + self".into())))]
+    pub id: Option<String>,
+    /// The server's current external id on the panel (e.g. a billing module's service id).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 191))]
+    #[x_kube(validation = super::rules::non_blank())]
+    pub external_id: Option<String>,
+}
+
+impl std::fmt::Display for Adopt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (&self.id, &self.external_id) {
+            (Some(id), _) => write!(f, "panel server {id}"),
+            (None, Some(external)) => write!(f, "the panel server with external id {external:?}"),
+            (None, None) => f.write_str("no panel server"),
+        }
+    }
 }
 
 /// What a server asks of its box.

@@ -19,7 +19,7 @@ pub use gamebox::{
 pub use gamepanel::{
     CatalogEgg, CatalogLocation, GamePanel, GamePanelSpec, GamePanelStatus, PanelCatalog, SecretKeyRef,
 };
-pub use gameserver::{GameServer, GameServerSpec, GameServerStatus, PanelRef, ServerResources, ServerState};
+pub use gameserver::{Adopt, GameServer, GameServerSpec, GameServerStatus, PanelRef, ServerResources, ServerState};
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::CustomResourceExt;

@@ -117,6 +117,20 @@ impl<D: Dialect> Panel for Client<D> {
         decode::user(&body.unwrap_or(Value::Null))
     }
 
+    async fn user(&self, id: &str) -> Result<Option<PanelUser>> {
+        let body = found(self.http.get(&format!("/users/{}", segment(id)), &[]).await)?;
+        body.map(|b| decode::user(&b)).transpose()
+    }
+
+    async fn nodes(&self) -> Result<Vec<Node>> {
+        self.http.get_all("/nodes", &[]).await?.iter().map(decode::node).collect()
+    }
+
+    async fn described_servers(&self, page: u32, per_page: u32) -> Result<Page<(PanelServer, ServerText)>> {
+        let body = self.http.get("/servers", &D::servers_query(page, per_page)).await?;
+        decode::described_page(&body, page, per_page, D::STATE)
+    }
+
     async fn locations(&self) -> Result<Vec<Location>> {
         self.http.get_all("/locations", &[]).await?.iter().map(decode::location).collect()
     }

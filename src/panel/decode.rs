@@ -68,6 +68,29 @@ pub(crate) fn user(item: &Value) -> Result<PanelUser> {
     })
 }
 
+pub(crate) fn node(item: &Value) -> Result<Node> {
+    let a = attributes(item, "node")?;
+    Ok(Node { id: id(a, "node", "id")?, location: int(a, "node", "location_id")? })
+}
+
+/// The text of a server (see [`ServerText`]); a field the panel omits reads as empty.
+pub(crate) fn server_text(item: &Value) -> Result<ServerText> {
+    let a = attributes(item, "server")?;
+    let text = |v: Option<&Value>| v.and_then(Value::as_str).unwrap_or_default().to_string();
+    let environment = a
+        .pointer("/container/environment")
+        .and_then(Value::as_object)
+        .map(|m| m.iter().map(|(k, v)| (k.clone(), scalar_string(v))).collect())
+        .unwrap_or_default();
+    Ok(ServerText {
+        name: text(a.get("name")),
+        description: text(a.get("description")),
+        startup: text(a.pointer("/container/startup_command")),
+        image: text(a.pointer("/container/image")),
+        environment,
+    })
+}
+
 pub(crate) fn location(item: &Value) -> Result<Location> {
     let a = attributes(item, "location")?;
     Ok(Location { id: int(a, "location", "id")?, short: string(a, "location", "short")?, long: opt_string(a, "long") })
@@ -235,9 +258,23 @@ fn allocation(item: &Value) -> Result<Allocation> {
 
 /// A list page of servers.
 pub(crate) fn server_page(body: &Value, page: u32, per_page: u32, state: StateFields) -> Result<Page<PanelServer>> {
+    page_of(body, page, per_page, |item| server(item, state))
+}
+
+/// A page of servers with their text (for `pterobox import`).
+pub(crate) fn described_page(
+    body: &Value,
+    page: u32,
+    per_page: u32,
+    state: StateFields,
+) -> Result<Page<(PanelServer, ServerText)>> {
+    page_of(body, page, per_page, |item| Ok((server(item, state)?, server_text(item)?)))
+}
+
+fn page_of<T>(body: &Value, page: u32, per_page: u32, decode: impl Fn(&Value) -> Result<T>) -> Result<Page<T>> {
     let (data, total_pages) = super::http::list_page(body)?;
     super::http::at_most(data.len(), per_page, "GET /servers")?;
-    let items = data.iter().map(|item| server(item, state)).collect::<Result<Vec<_>>>()?;
+    let items = data.iter().map(decode).collect::<Result<Vec<_>>>()?;
     let total = body.pointer("/meta/pagination/total").and_then(Value::as_u64).unwrap_or(items.len() as u64);
     Ok(Page { items, page, total_pages, total })
 }

@@ -47,9 +47,13 @@ pub trait Panel: Send + Sync {
     async fn user_by_email(&self, email: &str) -> Result<Option<PanelUser>>;
     /// Creates a user.
     async fn create_user(&self, user: &NewUser) -> Result<PanelUser>;
+    /// A user by its panel id, or `None`.
+    async fn user(&self, id: &str) -> Result<Option<PanelUser>>;
 
     /// Every location.
     async fn locations(&self) -> Result<Vec<Location>>;
+    /// Every game node, with its location.
+    async fn nodes(&self) -> Result<Vec<Node>>;
     /// Every nest.
     async fn nests(&self) -> Result<Vec<Nest>>;
     /// The eggs of a nest (without variables).
@@ -64,6 +68,8 @@ pub trait Panel: Send + Sync {
     /// A page (1-based) of servers, newest (highest id) first, with their allocations; `None` where
     /// the panel cannot sort so (Wisp: unknown).
     async fn newest_servers(&self, page: u32, per_page: u32) -> Result<Option<Vec<PanelServer>>>;
+    /// A page of servers (1-based) with their text, for `pterobox import`.
+    async fn described_servers(&self, page: u32, per_page: u32) -> Result<Page<(PanelServer, ServerText)>>;
     /// A server by its panel id.
     async fn server(&self, id: &str) -> Result<PanelServer>;
     /// A server by its external id (exact), or `None`.

@@ -226,6 +226,25 @@ impl PanelServer {
     }
 }
 
+/// The text of a panel server that [`PanelServer`] keeps only as digests: what `pterobox import`
+/// writes into a GameServer.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ServerText {
+    pub name: String,
+    pub description: String,
+    pub startup: String,
+    pub image: String,
+    /// Every key of the panel's `container.environment`, egg variables and the panel's own.
+    pub environment: BTreeMap<String, String>,
+}
+
+/// A game node: where a server runs, and the location it belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Node {
+    pub id: String,
+    pub location: i64,
+}
+
 /// A server to create, with automatic placement.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewServer {

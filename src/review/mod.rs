@@ -70,11 +70,13 @@ fn candidates<'a>(
     gbox: &GameBox,
     servers: impl IntoIterator<Item = &'a GameServer>,
 ) -> (Vec<Candidate>, BTreeMap<String, String>) {
+    let servers: Vec<&GameServer> = servers.into_iter().collect();
+    let claimed = adoption_claims(gbox, &servers);
     let mut candidates = Vec::new();
     let mut invalid = BTreeMap::new();
     for s in servers {
         let uid = s.uid().unwrap_or_default();
-        if let Some(problem) = server_problem(gbox, s) {
+        if let Some(problem) = server_problem(gbox, s).or_else(|| claimed.get(&uid).cloned()) {
             invalid.insert(uid, problem);
             continue;
         }
@@ -90,6 +92,34 @@ fn candidates<'a>(
         }
     }
     (candidates, invalid)
+}
+
+/// The servers of a box that name a panel server another of its servers already adopts (by UID,
+/// why): of the servers naming one panel server, the one the ledger admitted keeps it, else the
+/// first created (then by name).
+fn adoption_claims(gbox: &GameBox, servers: &[&GameServer]) -> BTreeMap<String, String> {
+    let admitted = admitted(gbox.status.as_ref());
+    let mut by_target: BTreeMap<&crate::crd::Adopt, Vec<&GameServer>> = BTreeMap::new();
+    for s in servers {
+        if let Some(adopt) = &s.spec.adopt {
+            by_target.entry(adopt).or_default().push(s);
+        }
+    }
+    let mut refused = BTreeMap::new();
+    for (target, mut claimants) in by_target.into_iter().filter(|(_, c)| c.len() > 1) {
+        claimants.sort_by_key(|s| {
+            let held = s.uid().is_some_and(|uid| admitted.contains_key(&uid));
+            (!held, creation_key(s), s.name_any())
+        });
+        let winner = claimants[0].name_any();
+        for loser in &claimants[1..] {
+            refused.insert(
+                loser.uid().unwrap_or_default(),
+                format!("spec.adopt: {target} is already adopted by GameServer {winner} of box {}", gbox.name_any()),
+            );
+        }
+    }
+    refused
 }
 
 /// The ledger's admitted reservations, by UID.

@@ -24,10 +24,10 @@ use super::conditions::{Want, is_true};
 use super::gamebox::{in_box, servers_of};
 use super::{Context, Error, Result};
 use crate::budget::{self, Amounts};
-use crate::crd::{Flavor, GameBox, GameServer, GameServerStatus, LedgerState, ServerState};
+use crate::crd::{Adopt, Flavor, GameBox, GameServer, GameServerStatus, LedgerState, ServerState};
 use crate::names::{FINALIZER, PAUSED_ANNOTATION, Reason, condition};
 use crate::panel::informer::{Listed, PanelHandle, Seen};
-use crate::panel::{InstallState, PanelError, PanelServer};
+use crate::panel::{Details, InstallState, PanelError, PanelServer};
 use crate::review::{self, ServerVerdict, expiry};
 use desired::Desired;
 
@@ -456,24 +456,139 @@ impl Reconciler {
     ) -> std::result::Result<PanelServer, Refusal> {
         let panel = handle.panel.as_ref();
         let uid = self.uid();
-        Ok(match handle.seen(&uid) {
-            Seen::Present(s) => Arc::unwrap_or_clone(s),
+        let found = match handle.seen(&uid) {
+            Seen::Present(s) => Some(Arc::unwrap_or_clone(s)),
             // A complete listing (which saw every server made before it started) and our own
             // writes since say there is none. Should one have appeared meanwhile (a create by an
             // earlier leader still in flight), the panel refuses the duplicate external id and
             // `create` adopts the existing server.
             // Wisp's uniqueness of external ids is not confirmed (wisp-api.md): there, ask anyway.
-            Seen::Absent if panel.flavor() == Flavor::Pterodactyl => self.create(handle, desired).await?,
+            Seen::Absent if panel.flavor() == Flavor::Pterodactyl => None,
             // No listing yet, or a create of ours got no answer: ask the panel first, so that a
             // crash or a timeout between a create and our status write does not make a second one.
-            Seen::Absent | Seen::Unknown => match panel.server_by_external_id(&uid).await? {
-                Some(s) => {
+            Seen::Absent | Seen::Unknown => {
+                let found = panel.server_by_external_id(&uid).await?;
+                if let Some(s) = &found {
                     handle.record(s.clone());
-                    s
                 }
-                None => self.create(handle, desired).await?,
+                found
+            }
+        };
+        if let Some(found) = found {
+            return Ok(found);
+        }
+        if let Some(adopt) = &self.server.spec.adopt
+            && let Some(adopted) = self.adopt(handle, adopt, desired).await?
+        {
+            return Ok(adopted);
+        }
+        self.create(handle, desired).await
+    }
+
+    /// Takes over the panel server `spec.adopt` names: checks that it exists, that no other
+    /// GameServer holds it and that it runs this server's game, then writes its details (external
+    /// id = UID, the box's owner, name and description) in one call; the converge that follows
+    /// sends the rest (build, startup, suspension). `None` when it was adopted before and has been
+    /// deleted on the panel since: it is made again, like any server deleted by hand.
+    async fn adopt(
+        &self,
+        handle: &PanelHandle,
+        adopt: &Adopt,
+        desired: &Desired,
+    ) -> std::result::Result<Option<PanelServer>, Refusal> {
+        let panel = handle.panel.as_ref();
+        let refuse = |why: String| Err(Refusal::Adopt(format!("spec.adopt: {adopt} {why}")));
+        let target = match (&adopt.id, &adopt.external_id) {
+            (Some(id), _) => match panel.server(id).await {
+                Ok(s) => Some(s),
+                Err(PanelError::NotFound { .. }) => None,
+                Err(e) => return Err(e.into()),
             },
+            (None, Some(external_id)) => panel.server_by_external_id(external_id).await?,
+            (None, None) => None,
+        };
+        let Some(target) = target else {
+            if self.old.panel.is_some() {
+                return Ok(None);
+            }
+            return refuse("does not exist on the panel: nothing was changed there".into());
+        };
+        let uid = self.uid();
+        if let Some(other) = target.external_id.as_deref().filter(|e| *e != uid).and_then(|e| self.live_server(e)) {
+            return refuse(format!("belongs to GameServer {other}: its external id is that GameServer's UID"));
+        }
+        if let Some(other) = self.earlier_claimant(adopt) {
+            return refuse(format!("is adopted by GameServer {other}, admitted by its box and created first"));
+        }
+        if target.egg != desired.egg {
+            return refuse(format!(
+                "runs egg {} (nest {}), not egg {} (nest {}) that spec.egg {:?} names: adoption never changes a server's game",
+                target.egg, target.nest, desired.egg, desired.nest, self.server.spec.egg
+            ));
+        }
+        // (Panel `app/Services/Servers/DetailsModificationService.php`: name, owner, external id
+        // and description are replaced together; an owner change revokes the old owner's access.)
+        let details = Details {
+            name: desired.name.clone(),
+            description: desired.description.clone(),
+            user: desired.user.clone(),
+            external_id: uid,
+        };
+        let updated = panel.update_details(&target.id, &details).await?;
+        let mut note = format!(
+            "adopted panel server {} (external id {} → this GameServer's UID",
+            target.id,
+            target.external_id.as_deref().map_or("none".to_string(), |e| format!("{e:?}"))
+        );
+        if target.user != desired.user {
+            note.push_str(&format!(", owner user {} → {}", target.user, desired.user));
+        }
+        note.push(')');
+        if target.limits != desired.limits {
+            note.push_str(&format!("; its limits {} become {}", target.limits, desired.limits));
+        }
+        let current = merge_write(target, updated);
+        handle.record(current.clone());
+        self.event(false, Reason::Adopted, note).await;
+        Ok(Some(current))
+    }
+
+    /// `namespace/name` of the GameServer whose UID is `uid`, if it exists (and is not this one).
+    fn live_server(&self, uid: &str) -> Option<String> {
+        self.ctx.servers.state().iter().find(|s| s.metadata.uid.as_deref() == Some(uid)).map(|s| {
+            format!(
+                "{}/{}",
+                s.metadata.namespace.as_deref().unwrap_or_default(),
+                s.metadata.name.as_deref().unwrap_or_default()
+            )
         })
+    }
+
+    /// Another GameServer naming the same panel server, on the same panel, admitted by its box and
+    /// created before this one (a box admits only one of its own servers naming a panel server;
+    /// this orders servers of different boxes).
+    fn earlier_claimant(&self, adopt: &Adopt) -> Option<String> {
+        let panel_ref = self.gbox()?.spec.panel_ref.clone();
+        let key = |s: &GameServer| (review::creation_key(s), s.metadata.namespace.clone(), s.name_any());
+        let mine = key(&self.server);
+        self.ctx
+            .servers
+            .state()
+            .iter()
+            .filter(|s| s.spec.adopt.as_ref() == Some(adopt) && s.metadata.uid != self.server.metadata.uid)
+            .map(|s| s.for_admission())
+            .filter(|s| key(s) < mine)
+            .find(|s| {
+                let namespace = s.metadata.namespace.as_deref().unwrap_or_default();
+                let gbox = self.ctx.boxes.get(&ObjectRef::new(&s.spec.box_name).within(namespace));
+                gbox.is_some_and(|b| {
+                    b.spec.panel_ref == panel_ref
+                        && b.status.as_ref().is_some_and(|st| {
+                            st.servers.iter().any(|e| e.uid == s.metadata.uid && e.state == LedgerState::Admitted)
+                        })
+                })
+            })
+            .map(|s| format!("{}/{}", s.metadata.namespace.as_deref().unwrap_or_default(), s.name_any()))
     }
 
     async fn create(&self, handle: &PanelHandle, desired: &Desired) -> std::result::Result<PanelServer, Refusal> {
@@ -560,6 +675,8 @@ impl Reconciler {
     async fn refused(&self, refusal: Refusal, admitted: Want) -> Report {
         let (why, message, requeue) = match &refusal {
             Refusal::Spec(m) => (Reason::InvalidSpec, m.clone(), None),
+            // The panel server may appear, or its holder go: look again now and then.
+            Refusal::Adopt(m) => (Reason::AdoptionRefused, m.clone(), Some(Duration::from_secs(60))),
             Refusal::Panel(e) => {
                 let requeue = retry_after(e, || self.ctx.backoff(&self.key));
                 (panel_reason(e), e.to_string(), Some(requeue))
@@ -580,7 +697,9 @@ impl Reconciler {
         }
         let state = match self.kept_state() {
             Some(state) => state,
-            None if why == Reason::InvalidSpec || why == Reason::PanelRefused => ServerState::Failed,
+            None if matches!(why, Reason::InvalidSpec | Reason::PanelRefused | Reason::AdoptionRefused) => {
+                ServerState::Failed
+            }
             None => ServerState::Creating,
         };
         Report::waiting(state, admitted, why, message, requeue)
@@ -647,6 +766,8 @@ fn panel_reason(e: &PanelError) -> Reason {
 /// Why a converge stopped.
 enum Refusal {
     Spec(String),
+    /// `spec.adopt` names a panel server this GameServer may not take over.
+    Adopt(String),
     Panel(PanelError),
 }
 
