@@ -6,6 +6,7 @@ pub mod check;
 pub mod controller;
 pub mod crd;
 pub mod http;
+pub mod import;
 pub mod leader;
 pub mod metrics;
 pub mod names;

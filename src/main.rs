@@ -21,6 +21,8 @@ enum Command {
     Crds,
     /// Validate manifests offline and print the admission verdict per server (exit 1 on any rejection).
     Check(pterobox::check::Args),
+    /// Write GameBox and GameServer manifests that adopt what already runs on a panel (reads only).
+    Import(pterobox::import::Args),
     /// Serve an in-memory Pterodactyl or Wisp panel for tests and demos.
     PanelSim(pterobox::sim::cli::Args),
 }
@@ -62,6 +64,7 @@ async fn async_main() -> anyhow::Result<std::process::ExitCode> {
             pterobox::operator::run(args).await?
         }
         Command::Check(args) => return pterobox::check::run(args),
+        Command::Import(args) => return pterobox::import::run(args).await,
     }
     Ok(std::process::ExitCode::SUCCESS)
 }

@@ -186,8 +186,12 @@ pub struct Write {
     pub at_ms: i64,
     /// The request's `User-Agent` (the operator's names its replica).
     pub agent: String,
-    /// e.g. `POST /servers`.
+    /// e.g. `POST /servers`, `PATCH /servers/{id}/details`.
     pub route: String,
+    /// The path as requested, e.g. `/servers/7/details` (so a test can count the writes to one
+    /// server).
+    #[serde(default)]
+    pub path: String,
 }
 
 /// Counts a request in a gauge for as long as it is handled (also when its client goes away and
@@ -445,6 +449,7 @@ impl Sim {
                 at_ms: k8s_openapi::jiff::Timestamp::now().as_millisecond(),
                 agent: agent.to_string(),
                 route: format!("{method} {}", route_pattern(&segments)),
+                path: format!("/{}", segments.join("/")),
             });
         }
         let delay = self.faults.lock().await.write_response_delay_ms;
