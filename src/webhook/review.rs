@@ -162,6 +162,24 @@ spec:
     }
 
     #[test]
+    fn a_second_server_adopting_the_same_panel_server_is_denied() {
+        let mut first = server("first", Some("uid-first"), "512Mi");
+        first.spec.adopt = Some(crate::crd::Adopt { id: Some("42".into()), external_id: None });
+        first.metadata.creation_timestamp =
+            Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(k8s_openapi::jiff::Timestamp::UNIX_EPOCH));
+        let mut second = server("second", None, "512Mi");
+        second.spec.adopt = first.spec.adopt.clone();
+        match server_verdict(&second, &gbox("2Gi"), &[&first]) {
+            Decision::Deny { message } => {
+                assert_eq!(message, "spec.adopt: panel server 42 is already adopted by GameServer first of box starter")
+            }
+            other => panic!("{other:?}"),
+        }
+        second.spec.adopt = Some(crate::crd::Adopt { id: Some("43".into()), external_id: None });
+        assert_eq!(server_verdict(&second, &gbox("2Gi"), &[&first]), Decision::allow());
+    }
+
+    #[test]
     fn an_egg_the_box_does_not_offer_is_denied_and_a_missing_box_only_warns() {
         let mut s = server("a", None, "1Gi");
         s.spec.egg = "rust".into();
