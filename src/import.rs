@@ -316,6 +316,14 @@ fn box_plan(
             server_name: None,
             server_description: None,
             deletion_policy: Default::default(),
+            // The other owners whose servers this box takes (`--box-owner`).
+            adopt_from: kept
+                .iter()
+                .map(|e| e.0.user.to_string())
+                .filter(|u| *u != user.id)
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .collect(),
         },
     );
     gbox.metadata.namespace = Some(namespace.clone());
@@ -792,6 +800,15 @@ mod tests {
             assert_eq!(s.changes, vec!["external id: none → the GameServer's UID".to_string()], "{}", s.panel_id);
         }
         assert_eq!(plan.boxes[1].gbox.metadata.name.as_deref(), Some("ben"));
+        assert!(plan.boxes.iter().all(|b| b.gbox.spec.adopt_from.is_empty()), "each box adopts its owner's");
+        // One box for both owners: it may adopt ben's servers, which are given to ann.
+        let one = super::plan(
+            &view(vec![server("1", "7", "A"), server("3", "8", "B")]),
+            &Options { box_owner: Some("7".into()), ..options() },
+        )
+        .unwrap();
+        assert_eq!(one.boxes[0].gbox.spec.adopt_from, vec!["8".to_string()]);
+        assert_eq!(one.boxes[0].servers[1].changes[1], "owner: panel user 8 → 7");
     }
 
     /// What the box cannot say as it is, adoption changes: the dry run lists it, field by field.
@@ -816,6 +833,7 @@ mod tests {
         assert_eq!(plan.boxes.len(), 1);
         let b = &plan.boxes[0];
         assert!(b.namespace.is_none());
+        assert_eq!(b.gbox.spec.adopt_from, Vec::<String>::new(), "--owner 7: only ann's servers");
         assert_eq!((b.gbox.spec.budget.memory.0.as_str(), b.gbox.spec.budget.disk.0.as_str()), ("8Gi", "15Gi"));
         assert_eq!(b.gbox.spec.per_server.swap.0, "0", "the swap most servers have");
         let odd = &b.servers[0];

@@ -256,11 +256,15 @@ async fn adoption_is_refused_where_it_must_be() {
     let mut small = basic_box(&world.panel_name);
     small["spec"]["budget"]["memory"] = json!("3Gi");
     small["spec"]["perServer"]["swap"] = json!("0");
-    world.apply(small).await;
     let zoe = user(&world, "zoe@example.com", "zoe").await;
+    let yan = user(&world, "yan@example.com", "yan").await;
+    // The box (which tenants cannot write) may take zoe's servers, not yan's.
+    small["spec"]["adoptFrom"] = json!([zoe]);
+    world.apply(small).await;
     let big = panel_server(&world, "big", &zoe, "", 4096, "1.20.1").await;
     let shared = panel_server(&world, "shared", &zoe, "", 1024, "1.20.1").await;
     let shrink = panel_server(&world, "shrink", &zoe, "", 2048, "1.20.1").await;
+    let foreign = panel_server(&world, "foreign", &yan, "", 256, "1.20.1").await;
     let mark = writes(&world).await.len();
 
     // Over the budget: the quota message, and the panel server untouched.
@@ -291,21 +295,30 @@ async fn adoption_is_refused_where_it_must_be() {
         world.wait_server("third", "AdoptionRefused", |s| synced(s).is_some_and(|c| c.1 == "AdoptionRefused")).await;
     let message = synced(&s).map(|c| c.2).unwrap_or_default();
     let first_uid = world.servers().get("first").await.expect("first").metadata.uid.unwrap_or_default();
-    assert!(
-        message.starts_with(&format!("spec.adopt: panel server {shared} belongs to GameServer {}/first", world.ns)),
-        "{message}"
+    assert_eq!(
+        message,
+        format!(
+            "spec.adopt: panel server {shared} belongs to GameServer first: its external id is that GameServer's UID"
+        )
     );
     assert_eq!(server_by_id(&world, &shared).await.external_id.as_deref(), Some(first_uid.as_str()));
     assert_eq!(s.status.as_ref().map(|st| st.state), Some(ServerState::Failed));
 
-    // A panel server that does not exist, and one that runs another game.
-    world.apply(adopting("ghost", "9999", "256Mi")).await;
-    let s =
-        world.wait_server("ghost", "AdoptionRefused", |s| synced(s).is_some_and(|c| c.1 == "AdoptionRefused")).await;
-    assert_eq!(
-        synced(&s).map(|c| c.2).as_deref(),
-        Some("spec.adopt: panel server 9999 does not exist on the panel: nothing was changed there")
-    );
+    // A panel server that does not exist, one of another customer (the same answer: a tenant
+    // learns nothing of others' servers), and one that runs another game.
+    let alice = world.wait_box("an owner", |b| b.status.as_ref().and_then(|s| s.owner.clone()).is_some()).await;
+    let alice = alice.status.and_then(|s| s.owner).map(|o| o.panel_user_id).unwrap_or_default();
+    for (name, id) in [("ghost", "9999"), ("theft", foreign.as_str())] {
+        world.apply(adopting(name, id, "256Mi")).await;
+        let s =
+            world.wait_server(name, "AdoptionRefused", |s| synced(s).is_some_and(|c| c.1 == "AdoptionRefused")).await;
+        let want = format!(
+            "spec.adopt: panel server {id} is not a server this box may adopt: it does not exist on the panel, or its \
+             owner is neither the box's owner (panel user {alice}) nor a user in the box's spec.adoptFrom; nothing was \
+             changed there"
+        );
+        assert_eq!(synced(&s).map(|c| c.2), Some(want));
+    }
     let mut bungee = adopting("bungee", &shrink, "256Mi");
     bungee["spec"]["egg"] = json!("bungeecord");
     world.apply(bungee).await;
@@ -322,7 +335,7 @@ async fn adoption_is_refused_where_it_must_be() {
     let done = operator_writes(&world, mark).await;
     let routes: Vec<String> = done.iter().map(|w| format!("{} {}", w.route, w.path)).collect();
     assert!(!done.iter().any(|w| w.route.starts_with("POST /servers")), "{routes:#?}");
-    for id in [&big, &shrink] {
+    for id in [&big, &shrink, &foreign] {
         assert!(!done.iter().any(|w| w.path.starts_with(&format!("/servers/{id}/"))), "{id}: {routes:#?}");
     }
     let untouched = server_by_id(&world, &big).await;
@@ -353,14 +366,15 @@ async fn adoption_is_refused_where_it_must_be() {
         )
         .await
         .expect("orphan first");
-    for name in ["first", "shrunk", "ghost"] {
+    for name in ["first", "shrunk", "ghost", "theft"] {
         world.servers().delete(name, &Default::default()).await.expect("delete");
     }
-    for name in ["first", "shrunk", "ghost"] {
+    for name in ["first", "shrunk", "ghost", "theft"] {
         gone(&world, name).await;
     }
     let left: Vec<String> = world.panel.servers().await.iter().map(|s| s.id.to_string()).collect();
-    assert!(left.contains(&shared) && left.contains(&big) && !left.contains(&shrink), "{left:?}");
+    assert!(left.contains(&shared) && left.contains(&big) && left.contains(&foreign), "{left:?}");
+    assert!(!left.contains(&shrink), "shrunk was deleted with its GameServer: {left:?}");
     world.teardown().await;
 }
 

@@ -107,6 +107,13 @@ pub struct GameBoxSpec {
     /// What deleting a server does on the panel: `Delete` (default) or `Orphan`.
     #[serde(default)]
     pub deletion_policy: DeletionPolicy,
+    /// Panel users (ids) whose servers this box's GameServers may adopt (`spec.adopt`) besides the
+    /// owner's own; an adopted server is given to the box's owner. A GameServer never adopts a
+    /// server of anyone else: whoever may write GameServers cannot take another customer's server.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 64), inner(length(min = 1, max = 64), regex(pattern = r"^[A-Za-z0-9_-]+$")))]
+    #[x_kube(merge_strategy = ListMerge::Set)]
+    pub adopt_from: Vec<String>,
 }
 
 /// The owner of a box's servers on the panel.

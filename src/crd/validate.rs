@@ -198,6 +198,16 @@ fn check_length(schema: &Value, s: &str, path: &str, errors: &mut Vec<FieldError
     {
         errors.push(FieldError::new(path, format!("Too long: may not be more than {max} bytes")));
     }
+    if let Some(min) = schema.get("minLength").and_then(Value::as_u64)
+        && (s.chars().count() as u64) < min
+    {
+        errors.push(FieldError::new(path, format!("should be at least {min} chars long, got {s:?}")));
+    }
+    if let Some(pattern) = schema.get("pattern").and_then(Value::as_str)
+        && regex::Regex::new(pattern).is_ok_and(|re| !re.is_match(s))
+    {
+        errors.push(FieldError::new(path, format!("should match '{pattern}', got {s:?}")));
+    }
 }
 
 fn check_bounds(schema: &Value, n: i64, path: &str, errors: &mut Vec<FieldError>) {

@@ -485,8 +485,10 @@ impl Reconciler {
         self.create(handle, desired).await
     }
 
-    /// Takes over the panel server `spec.adopt` names: checks that it exists, that no other
-    /// GameServer holds it and that it runs this server's game, then writes its details (external
+    /// Takes over the panel server `spec.adopt` names: checks that it exists and belongs to the
+    /// box's owner or a user the box's `adoptFrom` names (the box, which tenants cannot write, is
+    /// the authority), that no other GameServer holds it and that it runs this server's game, then
+    /// writes its details (external
     /// id = UID, the box's owner, name and description) in one call; the converge that follows
     /// sends the rest (build, startup, suspension). `None` when it was adopted before and has been
     /// deleted on the panel since: it is made again, like any server deleted by hand.
@@ -507,18 +509,32 @@ impl Reconciler {
             (None, Some(external_id)) => panel.server_by_external_id(external_id).await?,
             (None, None) => None,
         };
+        // Who may write GameServers must not learn of, or take, other customers' servers: one
+        // answer for "none" and "not yours", and GameServers of other namespaces are not named.
+        let not_adoptable = || {
+            refuse(format!(
+                "is not a server this box may adopt: it does not exist on the panel, or its owner is neither the \
+                 box's owner (panel user {}) nor a user in the box's spec.adoptFrom; nothing was changed there",
+                desired.user
+            ))
+        };
         let Some(target) = target else {
+            // Adopted before, deleted on the panel since: made again, like any server deleted by hand.
             if self.old.panel.is_some() {
                 return Ok(None);
             }
-            return refuse("does not exist on the panel: nothing was changed there".into());
+            return not_adoptable();
         };
+        let adopt_from = self.gbox().map(|b| b.spec.adopt_from.clone()).unwrap_or_default();
+        if target.user != desired.user && !adopt_from.iter().any(|u| *u == target.user) {
+            return not_adoptable();
+        }
         let uid = self.uid();
         if let Some(other) = target.external_id.as_deref().filter(|e| *e != uid).and_then(|e| self.live_server(e)) {
-            return refuse(format!("belongs to GameServer {other}: its external id is that GameServer's UID"));
+            return refuse(format!("belongs to {other}: its external id is that GameServer's UID"));
         }
         if let Some(other) = self.earlier_claimant(adopt) {
-            return refuse(format!("is adopted by GameServer {other}, admitted by its box and created first"));
+            return refuse(format!("is adopted by {other}, admitted by its box and created first"));
         }
         if target.egg != desired.egg {
             return refuse(format!(
@@ -553,15 +569,18 @@ impl Reconciler {
         Ok(Some(current))
     }
 
-    /// `namespace/name` of the GameServer whose UID is `uid`, if it exists (and is not this one).
+    /// The GameServer whose UID is `uid`, if it exists, as this one may see it named.
     fn live_server(&self, uid: &str) -> Option<String> {
-        self.ctx.servers.state().iter().find(|s| s.metadata.uid.as_deref() == Some(uid)).map(|s| {
-            format!(
-                "{}/{}",
-                s.metadata.namespace.as_deref().unwrap_or_default(),
-                s.metadata.name.as_deref().unwrap_or_default()
-            )
-        })
+        let servers = self.ctx.servers.state();
+        servers.iter().find(|s| s.metadata.uid.as_deref() == Some(uid)).map(|s| self.named(&s.metadata))
+    }
+
+    /// "GameServer <name>" for a GameServer of this namespace; another namespace's is not named.
+    fn named(&self, other: &kube::api::ObjectMeta) -> String {
+        match other.namespace == self.server.metadata.namespace {
+            true => format!("GameServer {}", other.name.as_deref().unwrap_or_default()),
+            false => "a GameServer of another namespace".to_string(),
+        }
     }
 
     /// Another GameServer naming the same panel server, on the same panel, admitted by its box and
@@ -588,7 +607,7 @@ impl Reconciler {
                         })
                 })
             })
-            .map(|s| format!("{}/{}", s.metadata.namespace.as_deref().unwrap_or_default(), s.name_any()))
+            .map(|s| self.named(&s.metadata))
     }
 
     async fn create(&self, handle: &PanelHandle, desired: &Desired) -> std::result::Result<PanelServer, Refusal> {
