@@ -63,9 +63,17 @@ async fn server_by_id(world: &World, id: &str) -> PanelServer {
     world.panel.client.server(id).await.expect("panel server")
 }
 
+/// How `pterobox import` finds the panel.
+enum Source {
+    /// `--url`, `--flavor`, `--api-key-file`, `--panel-ref`.
+    Url,
+    /// `--gamepanel`: the GamePanel and its Secret, read from the cluster.
+    GamePanel,
+}
+
 /// Runs `pterobox import` against the world's panel; its stdout. (Async: the simulator runs on
 /// this test's thread.)
-async fn import(world: &World, args: &[&str]) -> String {
+async fn import(world: &World, source: Source, args: &[&str]) -> String {
     let dir = tempfile::tempdir().expect("tempdir");
     let key = dir.path().join("key");
     std::fs::write(&key, SIM_KEY).expect("key file");
@@ -73,15 +81,16 @@ async fn import(world: &World, args: &[&str]) -> String {
         Flavor::Pterodactyl => "pterodactyl",
         Flavor::Wisp => "wisp",
     };
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_pterobox"))
-        .args(["import", "--url", &world.panel.sim.url, "--flavor", flavor, "--panel-ref", &world.panel_name])
-        .arg("--api-key-file")
-        .arg(&key)
-        .args(["--namespace", &world.ns])
-        .args(args)
-        .output()
-        .await
-        .expect("run pterobox import");
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_pterobox"));
+    command.arg("import").env("KUBECONFIG", &support::control_plane::control_plane().kubeconfig);
+    match source {
+        Source::Url => command
+            .args(["--url", &world.panel.sim.url, "--flavor", flavor, "--panel-ref", &world.panel_name])
+            .arg("--api-key-file")
+            .arg(&key),
+        Source::GamePanel => command.args(["--gamepanel", &world.panel_name]),
+    };
+    let out = command.args(["--namespace", &world.ns]).args(args).output().await.expect("run pterobox import");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "pterobox import {args:?} failed: {stderr}");
     assert!(!stderr.contains(SIM_KEY) && !String::from_utf8_lossy(&out.stdout).contains(SIM_KEY));
@@ -116,7 +125,7 @@ async fn imported_servers_are_adopted_as_they_run(flavor: Flavor, test: &str) {
     .collect();
 
     let asked = ["--owner", "dave@example.com", "--owner", "erin@example.com", "--box-owner", "dave@example.com"];
-    let plan = import(&world, &[&asked[..], &["--dry-run"]].concat()).await;
+    let plan = import(&world, Source::GamePanel, &[&asked[..], &["--dry-run"]].concat()).await;
     support::report(&format!("pterobox import --dry-run ({flavor:?}):\n{plan}\n"));
     assert!(plan.contains(&format!("adopts panel server {billed}: 1 change(s)")), "{plan}");
     assert!(plan.contains("external id: \"whmcs-17\" → the GameServer's UID"), "{plan}");
@@ -124,7 +133,7 @@ async fn imported_servers_are_adopted_as_they_run(flavor: Flavor, test: &str) {
     assert!(plan.contains(&format!("owner: panel user {erin} → {dave}")), "{plan}");
     assert!(!plan.contains(&format!("panel server {other}")), "frank was not asked for: {plan}");
 
-    let manifests = documents(&import(&world, &asked).await);
+    let manifests = documents(&import(&world, Source::Url, &asked).await);
     let kinds: Vec<&str> = manifests.iter().filter_map(|d| d["kind"].as_str()).collect();
     assert_eq!(kinds, ["GameBox", "GameServer", "GameServer", "GameServer"], "--namespace: no Namespace");
     let mark = writes(&world).await.len();
@@ -263,7 +272,7 @@ async fn adoption_is_refused_where_it_must_be() {
     world.apply(small).await;
     let big = panel_server(&world, "big", &zoe, "", 4096, "1.20.1").await;
     let shared = panel_server(&world, "shared", &zoe, "", 1024, "1.20.1").await;
-    let shrink = panel_server(&world, "shrink", &zoe, "", 2048, "1.20.1").await;
+    let shrink = panel_server(&world, "shrink", &zoe, "billing-5", 2048, "1.20.1").await;
     let foreign = panel_server(&world, "foreign", &yan, "", 256, "1.20.1").await;
     let mark = writes(&world).await.len();
 
@@ -344,8 +353,11 @@ async fn adoption_is_refused_where_it_must_be() {
         (None, 4096, zoe.as_str())
     );
 
-    // Larger on the panel than its spec asks: adopted, then brought down to its reservation.
-    world.apply(adopting("shrunk", &shrink, "1Gi")).await;
+    // Larger on the panel than its spec asks: adopted (by its billing module's external id), then
+    // brought down to its reservation.
+    let mut shrunk = adopting("shrunk", &shrink, "1Gi");
+    shrunk["spec"]["adopt"] = json!({"externalId": "billing-5"});
+    world.apply(shrunk).await;
     world.wait_server("shrunk", "Ready", server_ready).await;
     assert_eq!(server_by_id(&world, &shrink).await.limits.memory_mib, 1024);
     let events = world.wait_event("shrunk", "Resized", |e| e.1 == "Resized").await;
