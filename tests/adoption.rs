@@ -236,17 +236,6 @@ fn condition(
     conditions.iter().find(|c| c.type_ == type_).map(|c| (c.status.clone(), c.reason.clone(), c.message.clone()))
 }
 
-/// Waits until GameServer `name` is gone (its finalizer done).
-async fn gone(world: &World, name: &str) {
-    for _ in 0..600 {
-        if world.servers().get_opt(name).await.expect("get").is_none() {
-            return;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    panic!("GameServer {name} was not deleted within 60 s\n{}", world.log_tail());
-}
-
 fn admitted(s: &GameServer) -> Option<(String, String, String)> {
     condition(&s.status.as_ref()?.conditions, "Admitted")
 }
@@ -382,7 +371,7 @@ async fn adoption_is_refused_where_it_must_be() {
         world.servers().delete(name, &Default::default()).await.expect("delete");
     }
     for name in ["first", "shrunk", "ghost", "theft"] {
-        gone(&world, name).await;
+        support::operator::wait_gone(&world.servers(), name).await;
     }
     let left: Vec<String> = world.panel.servers().await.iter().map(|s| s.id.to_string()).collect();
     assert!(left.contains(&shared) && left.contains(&big) && left.contains(&foreign), "{left:?}");

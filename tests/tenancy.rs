@@ -26,17 +26,6 @@ fn forbidden<T: std::fmt::Debug>(result: Result<T, kube::Error>, what: &str) {
     }
 }
 
-/// Waits until the GameServer `name` is gone (its finalizer done).
-async fn gone(servers: &Api<GameServer>, name: &str) {
-    for _ in 0..300 {
-        if servers.get_opt(name).await.is_ok_and(|s| s.is_none()) {
-            return;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    panic!("GameServer {name} was not removed within 30s");
-}
-
 fn in_namespace(mut object: serde_json::Value, ns: &str) -> serde_json::Value {
     object["metadata"]["namespace"] = json!(ns);
     object
@@ -132,7 +121,7 @@ async fn a_tenant_edits_its_servers_but_not_its_box_the_panel_or_any_secret() {
     let b = admin_boxes.get("basic").await.expect("box");
     assert_eq!(b.spec.budget.memory.0, "8Gi", "the budget is the admin's");
     servers.delete("survival", &DeleteParams::default()).await.expect("the tenant deletes its server");
-    gone(&servers, "survival").await;
+    support::operator::wait_gone(&servers, "survival").await;
     assert!(world.panel.client.all_servers().await.expect("list").is_empty(), "deleted from the panel too");
     world.teardown().await;
 }
@@ -158,6 +147,6 @@ async fn a_server_cannot_use_a_box_of_another_namespace() {
     tokio::time::sleep(std::time::Duration::from_secs(2)).await;
     assert!(world.panel.client.all_servers().await.expect("list").is_empty(), "no panel server for it");
     servers.delete("sneaky", &DeleteParams::default()).await.expect("delete");
-    gone(&servers, "sneaky").await;
+    support::operator::wait_gone(&servers, "sneaky").await;
     world.teardown().await;
 }

@@ -506,3 +506,14 @@ pub fn condition(
 pub fn metric(text: &str, prefix: &str) -> f64 {
     text.lines().filter(|l| l.starts_with(prefix)).filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok()).sum()
 }
+
+/// Waits until the GameServer `name` is gone (its finalizer done), or panics.
+pub async fn wait_gone(servers: &Api<GameServer>, name: &str) {
+    for _ in 0..600 {
+        if servers.get_opt(name).await.is_ok_and(|s| s.is_none()) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("GameServer {name} was not removed within 60 s");
+}
