@@ -93,7 +93,6 @@ fn parse_budget(text: &str) -> Result<BTreeMap<Resource, u64>, String> {
 /// What import reads of a panel.
 #[derive(Debug, Clone, Default)]
 pub struct PanelView {
-    pub flavor: Flavor,
     /// Every server with its text.
     pub servers: Vec<(PanelServer, ServerText)>,
     /// The owners of those servers (and `--box-owner`), by id.
@@ -564,7 +563,7 @@ pub async fn read(panel: &dyn Panel, extra_users: &[String]) -> Result<PanelView
             Err(e) => return Err(e),
         }
     }
-    Ok(PanelView { flavor: panel.flavor(), servers, users, nodes: panel.nodes().await?, eggs })
+    Ok(PanelView { servers, users, nodes: panel.nodes().await?, eggs })
 }
 
 /// A user named by id or e-mail.
@@ -733,7 +732,6 @@ mod tests {
 
     fn view(servers: Vec<(PanelServer, ServerText)>) -> PanelView {
         PanelView {
-            flavor: Flavor::Pterodactyl,
             servers,
             users: [
                 ("7".to_string(), user("7", "ann@example.com", "ann")),

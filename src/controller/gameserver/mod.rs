@@ -488,10 +488,10 @@ impl Reconciler {
     /// Takes over the panel server `spec.adopt` names: checks that it exists and belongs to the
     /// box's owner or a user the box's `adoptFrom` names (the box, which tenants cannot write, is
     /// the authority), that no other GameServer holds it and that it runs this server's game, then
-    /// writes its details (external
-    /// id = UID, the box's owner, name and description) in one call; the converge that follows
-    /// sends the rest (build, startup, suspension). `None` when it was adopted before and has been
-    /// deleted on the panel since: it is made again, like any server deleted by hand.
+    /// writes its details (external id = UID, the box's owner, name and description) in one call;
+    /// the converge that follows sends the rest (build, startup, suspension). `None` when it was
+    /// adopted before and has been deleted on the panel since: it is made again, like any server
+    /// deleted by hand.
     async fn adopt(
         &self,
         handle: &PanelHandle,
