@@ -12,6 +12,7 @@ pub mod metrics;
 pub mod names;
 pub mod operator;
 pub mod panel;
+pub mod release;
 pub mod review;
 pub mod sim;
 pub mod webhook;

@@ -23,8 +23,18 @@ enum Command {
     Check(pterobox::check::Args),
     /// Write GameBox and GameServer manifests that adopt what already runs on a panel (reads only).
     Import(pterobox::import::Args),
+    /// Remove PteroBox's finalizer from GameServers and GameBoxes left behind by an uninstalled
+    /// operator (their panel servers stay on the panel); asks first.
+    Release(pterobox::release::Args),
     /// Serve an in-memory Pterodactyl or Wisp panel for tests and demos.
     PanelSim(pterobox::sim::cli::Args),
+    /// Print the version (also `--version`), the API group and version it serves.
+    Version,
+    /// Print a shell completion script, e.g. `pterobox completions bash > /etc/bash_completion.d/pterobox`.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
 }
 
 fn init_tracing(json: bool) {
@@ -57,6 +67,18 @@ async fn async_main() -> anyhow::Result<std::process::ExitCode> {
     init_tracing(json);
     match cli.command {
         Command::Crds => print!("{}", pterobox::crd::to_yaml()?),
+        Command::Version => println!(
+            "pterobox {} ({}/{}, kinds GamePanel, GameBox, GameServer)",
+            env!("CARGO_PKG_VERSION"),
+            pterobox::names::GROUP,
+            pterobox::names::VERSION
+        ),
+        Command::Completions { shell } => clap_complete::generate(
+            shell,
+            &mut <Cli as clap::CommandFactory>::command(),
+            "pterobox",
+            &mut std::io::stdout(),
+        ),
         Command::PanelSim(args) => pterobox::sim::cli::run(args).await?,
         Command::Run(args) => {
             #[cfg(all(target_os = "linux", target_env = "gnu"))]
@@ -65,6 +87,7 @@ async fn async_main() -> anyhow::Result<std::process::ExitCode> {
         }
         Command::Check(args) => return pterobox::check::run(args),
         Command::Import(args) => return pterobox::import::run(args).await,
+        Command::Release(args) => return pterobox::release::run(args).await,
     }
     Ok(std::process::ExitCode::SUCCESS)
 }

@@ -134,37 +134,45 @@ async fn every_invalid_manifest_is_refused_with_a_message_naming_the_field() {
     assert!(failures.is_empty(), "{} of {} cases failed:\n{}", failures.len(), cases.len(), failures.join("\n"));
 }
 
-/// The columns `kubectl get` prints, read through the Table API as kubectl does.
-async fn table_columns(client: &Client, path: &str) -> Vec<String> {
+/// The columns `kubectl get` prints, read through the Table API as kubectl does: the default ones,
+/// then those `-o wide` adds (priority 1).
+async fn table_columns(client: &Client, path: &str) -> (Vec<String>, Vec<String>) {
     let request = http::Request::get(path)
         .header("Accept", "application/json;as=Table;v=v1;g=meta.k8s.io")
         .body(Vec::new())
         .expect("request");
     let table: Value = client.request(request).await.expect("table");
-    table["columnDefinitions"]
-        .as_array()
-        .expect("columnDefinitions")
-        .iter()
-        .map(|c| c["name"].as_str().unwrap_or_default().to_uppercase())
-        .collect()
+    let columns = table["columnDefinitions"].as_array().expect("columnDefinitions");
+    let named = |wide: bool| {
+        columns
+            .iter()
+            .filter(|c| (c["priority"].as_i64().unwrap_or(0) > 0) == wide)
+            .map(|c| c["name"].as_str().unwrap_or_default().to_uppercase())
+            .collect()
+    };
+    (named(false), named(true))
 }
 
 #[tokio::test]
 async fn kubectl_get_shows_the_columns_of_the_design() {
     let client = admin_client().await;
     support::crds::install(&client).await;
-    assert_eq!(
-        table_columns(&client, "/apis/pterobox.io/v1alpha1/gameboxes").await,
-        ["NAME", "SERVERS", "MEMORY", "CPU", "DISK", "READY", "AGE"]
-    );
-    assert_eq!(
-        table_columns(&client, "/apis/pterobox.io/v1alpha1/gameservers").await,
-        ["NAME", "STATE", "BOX", "EGG", "MEMORY", "ADDRESS", "READY", "AGE"]
-    );
-    assert_eq!(
-        table_columns(&client, "/apis/pterobox.io/v1alpha1/gamepanels").await,
-        ["NAME", "FLAVOR", "URL", "READY", "AGE"]
-    );
+    let (columns, wide) = table_columns(&client, "/apis/pterobox.io/v1alpha1/gameboxes").await;
+    assert_eq!(columns, ["NAME", "SERVERS", "MEMORY", "CPU", "DISK", "READY", "AGE"]);
+    assert_eq!(wide, ["PANEL", "OVER BUDGET", "MESSAGE"]);
+    let (columns, wide) = table_columns(&client, "/apis/pterobox.io/v1alpha1/gameservers").await;
+    assert_eq!(columns, ["NAME", "STATE", "BOX", "EGG", "MEMORY", "ADDRESS", "READY", "AGE"]);
+    assert_eq!(wide, ["PANEL ID", "MESSAGE"]);
+    let (columns, wide) = table_columns(&client, "/apis/pterobox.io/v1alpha1/gamepanels").await;
+    assert_eq!(columns, ["NAME", "FLAVOR", "URL", "READY", "AGE"]);
+    assert_eq!(wide, ["MESSAGE"]);
+    // `kubectl explain gamebox` starts with the kind's own description.
+    for crd in pterobox::crd::all() {
+        let schema = crd.spec.versions[0].schema.as_ref().and_then(|s| s.open_api_v3_schema.as_ref());
+        let description = schema.and_then(|s| s.description.clone()).unwrap_or_default();
+        let kind = &crd.spec.names.kind;
+        assert!(description.starts_with("A ") && !description.contains("Auto-generated"), "{kind}: {description}");
+    }
 }
 
 #[tokio::test]

@@ -38,7 +38,11 @@ pub const MAX_LEDGER_ENTRIES: usize = MAX_SERVERS_PER_BOX as usize + MAX_REJECTE
     printcolumn = r#"{"name":"CPU","type":"string","jsonPath":".status.summary.cpu"}"#,
     printcolumn = r#"{"name":"Disk","type":"string","jsonPath":".status.summary.disk"}"#,
     printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
-    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
+    printcolumn = r#"{"name":"Panel","type":"string","priority":1,"jsonPath":".spec.panelRef"}"#,
+    printcolumn = r#"{"name":"Over Budget","type":"string","priority":1,"jsonPath":".status.conditions[?(@.type==\"OverBudget\")].status"}"#,
+    printcolumn = r#"{"name":"Message","type":"string","priority":1,"jsonPath":".status.conditions[?(@.type==\"Ready\")].message"}"#,
+    doc = "A box of game-server resources sold to one customer on a GamePanel: a budget (memory, disk, CPU, servers, databases, allocations, backups), the games (eggs) on offer, placement and owner. GameServers of the same namespace that name it are admitted only while they fit; status.servers is the admission ledger."
 )]
 #[serde(rename_all = "camelCase")]
 pub struct GameBoxSpec {

@@ -21,7 +21,9 @@ use super::{Flavor, WispApiVersion};
     printcolumn = r#"{"name":"Flavor","type":"string","jsonPath":".spec.flavor"}"#,
     printcolumn = r#"{"name":"URL","type":"string","jsonPath":".spec.url"}"#,
     printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
-    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
+    printcolumn = r#"{"name":"Message","type":"string","priority":1,"jsonPath":".status.conditions[?(@.type==\"Ready\")].message"}"#,
+    doc = "A Pterodactyl or Wisp game panel (cluster-scoped): its URL, flavor and the Secret holding its application API key, which GameBoxes name in spec.panelRef. The operator checks the key's permissions, lists the panel's servers periodically and reports the panel's locations and eggs in status.catalog."
 )]
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("!has(self.wispApiVersion) || self.flavor == 'Wisp'").message(Message::Expression("'wispApiVersion is for Wisp panels only, got flavor ' + self.flavor".into())))]

@@ -28,7 +28,10 @@ use super::{DeletionPolicy, Reservation};
     printcolumn = r#"{"name":"Memory","type":"string","jsonPath":".spec.resources.memory"}"#,
     printcolumn = r#"{"name":"Address","type":"string","jsonPath":".status.address"}"#,
     printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
-    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
+    printcolumn = r#"{"name":"Panel ID","type":"string","priority":1,"jsonPath":".status.panel.id"}"#,
+    printcolumn = r#"{"name":"Message","type":"string","priority":1,"jsonPath":".status.conditions[?(@.type==\"Ready\")].message"}"#,
+    doc = "A game server on a Pterodactyl or Wisp panel, carved out of the budget of a GameBox in the same namespace. The box admits it while it fits; the operator then creates it on the panel (or adopts an existing one, spec.adopt) with the reserved resources, keeps it as specified, and reports it in status."
 )]
 #[x_kube(validation = Rule::new("has(self.adopt) == has(oldSelf.adopt) && (!has(self.adopt) || self.adopt == oldSelf.adopt)").message(Message::Expression("'spec.adopt is set when the GameServer is created and cannot change: to adopt another panel server, create another GameServer'".into())))]
 #[serde(rename_all = "camelCase")]
@@ -162,6 +165,22 @@ pub enum ServerState {
     Failed,
     /// Being removed from the panel.
     Deleting,
+}
+
+impl ServerState {
+    /// The state as the API shows it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ServerState::Pending => "Pending",
+            ServerState::Rejected => "Rejected",
+            ServerState::Creating => "Creating",
+            ServerState::Installing => "Installing",
+            ServerState::Ready => "Ready",
+            ServerState::Suspended => "Suspended",
+            ServerState::Failed => "Failed",
+            ServerState::Deleting => "Deleting",
+        }
+    }
 }
 
 /// What the operator observed of the server.
