@@ -50,6 +50,17 @@ pub struct BoxLabels {
     pub r#type: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StateLabels {
+    pub state: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReviewLabels {
+    pub kind: String,
+    pub verdict: &'static str,
+}
+
 /// Buckets from 1 ms to about 33 s.
 #[derive(Clone)]
 struct Seconds;
@@ -69,6 +80,10 @@ pub struct Metrics {
     panel_request_duration: Family<PanelOperationLabels, Histogram, Seconds>,
     box_resource: Family<BoxLabels, Gauge<f64, std::sync::atomic::AtomicU64>>,
     leader: Gauge,
+    servers: Family<StateLabels, Gauge>,
+    /// The state each GameServer was last reported in, by UID (to move it between states).
+    server_states: std::sync::Mutex<std::collections::HashMap<String, &'static str>>,
+    webhook_reviews: Family<ReviewLabels, Counter>,
 }
 
 static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::new);
@@ -92,6 +107,9 @@ impl Metrics {
             panel_request_duration: Family::new_with_constructor(Seconds),
             box_resource: Family::default(),
             leader: Gauge::default(),
+            servers: Family::default(),
+            server_states: Default::default(),
+            webhook_reviews: Family::default(),
         };
         registry.register("reconciles", "Reconciles run, by controller", m.reconciles.clone());
         registry.register(
@@ -121,7 +139,25 @@ impl Metrics {
             m.box_resource.clone(),
         );
         registry.register("leader", "1 when this replica holds the leader Lease", m.leader.clone());
+        registry.register(
+            "gameservers",
+            "GameServers by the state the leader last reported (Pending, Installing, Ready, Failed, …)",
+            m.servers.clone(),
+        );
+        registry.register(
+            "webhook_reviews",
+            "Admission reviews answered, by kind and verdict (allowed, denied, or invalid: a review it could not read)",
+            m.webhook_reviews.clone(),
+        );
         registry.register("build", "The running build", Info::new(vec![("version", env!("CARGO_PKG_VERSION"))]));
+        // Every review counter exists from the start (at zero), so that alerts and dashboards see
+        // the family before the first review.
+        for kind in ["GameServer", "GameBox"] {
+            for verdict in ["allowed", "denied"] {
+                drop(m.webhook_reviews.get_or_create(&ReviewLabels { kind: kind.into(), verdict }));
+            }
+        }
+        drop(m.webhook_reviews.get_or_create(&ReviewLabels { kind: "unknown".into(), verdict: "invalid" }));
         Self { registry: root, ..m }
     }
 
@@ -184,6 +220,28 @@ impl Metrics {
         }
     }
 
+    /// Records the state a GameServer was reported in; `None` forgets it (it is gone).
+    pub fn server_state(&self, uid: &str, state: Option<&'static str>) {
+        let mut states = self.server_states.lock().unwrap_or_else(|p| p.into_inner());
+        let before = match state {
+            Some(state) => states.insert(uid.to_string(), state),
+            None => states.remove(uid),
+        };
+        if before == state {
+            return;
+        }
+        if let Some(before) = before {
+            self.servers.get_or_create(&StateLabels { state: before }).dec();
+        }
+        if let Some(state) = state {
+            self.servers.get_or_create(&StateLabels { state }).inc();
+        }
+    }
+
+    pub fn webhook_review(&self, kind: &str, verdict: &'static str) {
+        self.webhook_reviews.get_or_create(&ReviewLabels { kind: kind.to_string(), verdict }).inc();
+    }
+
     pub fn set_leader(&self, leader: bool) {
         self.leader.set(i64::from(leader));
     }
@@ -217,6 +275,23 @@ mod tests {
         assert_eq!(route("/servers"), "/servers");
         assert_eq!(route("/nests/1/eggs/3"), "/nests/{id}/eggs/{id}");
         assert_eq!(route("/servers/server_01kt0000000000000000000042/suspend"), "/servers/{id}/suspend");
+    }
+
+    #[test]
+    fn servers_move_between_states_and_are_forgotten() {
+        let m = Metrics::new();
+        let count = |state: &'static str| m.servers.get_or_create(&StateLabels { state }).get();
+        m.server_state("a", Some("Installing"));
+        m.server_state("b", Some("Installing"));
+        m.server_state("a", Some("Ready"));
+        m.server_state("a", Some("Ready"));
+        assert_eq!((count("Installing"), count("Ready")), (1, 1));
+        m.server_state("b", None);
+        m.server_state("b", None);
+        assert_eq!((count("Installing"), count("Ready")), (0, 1));
+        m.webhook_review("GameServer", "denied");
+        assert!(m.encode().contains("pterobox_webhook_reviews_total{kind=\"GameServer\",verdict=\"denied\"} 1"));
+        assert!(m.encode().contains("pterobox_gameservers{state=\"Ready\"} 1"));
     }
 
     #[test]

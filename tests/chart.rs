@@ -86,7 +86,11 @@ fn deployment_args(docs: &[Value], webhook_port: u16) -> Vec<String> {
         .iter()
         .filter_map(Value::as_str)
         .skip(1) // `run`: the harness adds it
-        .filter(|a| !["--probe-addr", "--webhook-addr", "--lease-duration-secs"].iter().any(|f| a.starts_with(f)))
+        .filter(|a| {
+            !["--probe-addr", "--webhook-addr", "--lease-duration-secs", "--install-poll-ms"]
+                .iter()
+                .any(|f| a.starts_with(f))
+        })
         .map(String::from)
         .collect();
     out.extend([
@@ -269,4 +273,151 @@ fn secret_namespaces_render_a_role_in_each_and_the_operators_flag() {
     let cluster = find(&everywhere, "ClusterRole").expect("ClusterRole");
     assert!(cluster["rules"].to_string().contains("secrets"), "\"*\" is a ClusterRole rule");
     assert!(deployment_args(&everywhere, 1).contains(&"--secret-namespaces=*".to_string()));
+}
+
+/// The chart's values are checked by its schema (a wrong type fails `helm lint` and `helm install`
+/// naming the value), and its options render as documented.
+#[test]
+fn the_schema_refuses_wrong_values_and_the_options_render() {
+    let refused = support::helm::helm_fails(&["lint", "--strict", CHART, "--set", "replicaCount=two"]);
+    assert!(refused.contains("/replicaCount") && refused.contains("want integer"), "{refused}");
+    let refused = support::helm::helm_fails(&["lint", "--strict", CHART, "--set", "webhook.failurePolicy=Maybe"]);
+    assert!(refused.contains("/webhook/failurePolicy"), "{refused}");
+    let refused = support::helm::helm_fails(&["lint", "--strict", CHART, "--set", "replicaCont=2"]);
+    assert!(refused.contains("replicaCont"), "a misspelt value is named: {refused}");
+
+    let docs = render(&[
+        "serviceAccount.create=false",
+        "serviceAccount.name=platform-sa",
+        "concurrency=4",
+        "installPollMs=1500",
+        "extraArgs={--install-timeout-secs=3600}",
+        "extraEnv[0].name=HTTPS_PROXY",
+        "extraEnv[0].value=http://proxy:3128",
+        "podSecurityContext.runAsUser=null",
+        "podSecurityContext.runAsGroup=null",
+    ]);
+    assert!(find(&docs, "ServiceAccount").is_none(), "serviceAccount.create=false");
+    let deployment = find(&docs, "Deployment").expect("Deployment");
+    let pod = &deployment["spec"]["template"]["spec"];
+    assert_eq!(pod["serviceAccountName"], "platform-sa");
+    let binding = find(&docs, "ClusterRoleBinding").expect("ClusterRoleBinding");
+    assert_eq!(binding["subjects"][0]["name"], "platform-sa");
+    let args: Vec<&str> =
+        pod["containers"][0]["args"].as_array().expect("args").iter().filter_map(Value::as_str).collect();
+    for want in ["--concurrency=4", "--install-poll-ms=1500", "--install-timeout-secs=3600"] {
+        assert!(args.contains(&want), "{want} not in {args:?}");
+    }
+    let env = &pod["containers"][0]["env"];
+    assert!(env.as_array().expect("env").iter().any(|e| e["name"] == "HTTPS_PROXY"), "{env}");
+    // OpenShift's restricted SCC picks the uid: none is set, the rest stays.
+    assert!(pod["securityContext"].get("runAsUser").is_none(), "{}", pod["securityContext"]);
+    assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
+    let spread = &pod["topologySpreadConstraints"][0];
+    assert_eq!(spread["topologyKey"], "kubernetes.io/hostname");
+    assert_eq!(spread["labelSelector"]["matchLabels"]["app.kubernetes.io/name"], "pterobox");
+    let refused = support::helm::helm_fails(&["template", "pterobox", CHART, "--set", "serviceAccount.create=false"]);
+    assert!(refused.contains("serviceAccount.name is required"), "{refused}");
+}
+
+/// A minimal CRD for the Prometheus Operator's PrometheusRule (the test apiserver has none).
+const PROMETHEUS_RULE_CRD: &str = r#"
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: prometheusrules.monitoring.coreos.com}
+spec:
+  group: monitoring.coreos.com
+  scope: Namespaced
+  names: {kind: PrometheusRule, plural: prometheusrules, singular: prometheusrule}
+  versions:
+    - name: v1
+      served: true
+      storage: true
+      schema:
+        openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}
+"#;
+
+/// Every metric family the alerts and the dashboard query.
+fn queried_metrics(docs: &[Value]) -> std::collections::BTreeSet<String> {
+    let mut exprs = Vec::new();
+    let rule = find(docs, "PrometheusRule").expect("PrometheusRule");
+    for group in rule["spec"]["groups"].as_array().expect("groups") {
+        for r in group["rules"].as_array().expect("rules") {
+            exprs.push(r["expr"].as_str().expect("expr").to_string());
+        }
+    }
+    let dashboard = find(docs, "ConfigMap").expect("dashboard ConfigMap");
+    let json: Value = serde_json::from_str(dashboard["data"]["pterobox.json"].as_str().expect("dashboard json"))
+        .expect("the dashboard is JSON");
+    for panel in json["panels"].as_array().expect("panels") {
+        for target in panel["targets"].as_array().expect("targets") {
+            exprs.push(target["expr"].as_str().expect("expr").to_string());
+        }
+    }
+    for variable in json["templating"]["list"].as_array().expect("variables") {
+        if variable["type"] == "query" {
+            exprs.push(variable["query"].as_str().unwrap_or_default().to_string());
+        }
+    }
+    let name = regex::Regex::new(r"\b(pterobox_[a-z_]+|process_[a-z_]+)\b").expect("regex");
+    exprs.iter().flat_map(|e| name.find_iter(e).map(|m| m.as_str().to_string()).collect::<Vec<_>>()).collect()
+}
+
+/// The rendered chart with every optional object on applies to the real apiserver, and every
+/// metric its alerts and dashboard query is one a running operator serves at `/metrics`.
+#[tokio::test]
+async fn the_alerts_and_dashboard_query_metrics_the_operator_serves() {
+    let _guard = support::operator::exclusive().await;
+    let docs = render(&["prometheusRule.enabled=true", "dashboard.enabled=true", "networkPolicy.enabled=true"]);
+    for kind in ["PrometheusRule", "ConfigMap", "NetworkPolicy"] {
+        assert!(find(&docs, kind).is_some(), "{kind} not rendered");
+    }
+    let (ok, text) = apply(PROMETHEUS_RULE_CRD);
+    assert!(ok, "{text}");
+    let (ok, text) = apply(&format!("apiVersion: v1\nkind: Namespace\nmetadata: {{name: {RELEASE_NAMESPACE}}}\n"));
+    assert!(ok, "{text}");
+    let mut manifests = String::new();
+    for doc in &docs {
+        manifests.push_str("---\n");
+        manifests.push_str(&serde_yaml::to_string(doc).expect("yaml"));
+    }
+    // The CRD may take a moment to be served.
+    let mut last = String::new();
+    for _ in 0..50 {
+        let (ok, text) = kubectl_apply(&manifests, &["--force-conflicts", "--dry-run=server"]);
+        if ok {
+            last.clear();
+            break;
+        }
+        last = text;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(last.is_empty(), "the chart with its optional objects does not apply:\n{last}");
+
+    let names = queried_metrics(&docs);
+    assert!(names.len() >= 8, "{names:?}");
+    let world = support::operator::World::new("chart-metrics", Flavor::Pterodactyl, "10s").await;
+    world.apply(support::operator::basic_box(&world.panel_name)).await;
+    world.apply(support::operator::server("metered", "paper", "1Gi", "1")).await;
+    world.wait_server("metered", "Ready", support::operator::server_ready).await;
+    // A server the panel refuses (its jar file fails the egg's rule): a reconcile error counted.
+    let mut refused = support::operator::server("refused", "paper", "256Mi", "1");
+    refused["spec"]["environment"] = serde_json::json!({"SERVER_JARFILE": "not-a-jar"});
+    world.apply(refused).await;
+    world
+        .wait_server("refused", "PanelRefused", |s| {
+            s.status
+                .as_ref()
+                .is_some_and(|st| condition(&st.conditions, "Synced").is_some_and(|c| c.1 == "PanelRefused"))
+        })
+        .await;
+    let (status, metrics) = world.operator_probe("/metrics").await;
+    assert_eq!(status, 200);
+    // A name is served when a sample of it is (`name{…} v` or `name v`).
+    let served: std::collections::BTreeSet<&str> =
+        metrics.lines().filter(|l| !l.starts_with('#')).filter_map(|l| l.split(['{', ' ']).next()).collect();
+    let missing: Vec<&String> = names.iter().filter(|n| !served.contains(n.as_str())).collect();
+    assert!(missing.is_empty(), "queried but not served: {missing:?}\nserved: {served:?}");
+    assert!(metrics.contains("pterobox_gameservers{state=\"Ready\"} 1"), "{metrics}");
+    world.teardown().await;
 }

@@ -95,9 +95,17 @@ async fn validate(
 ) -> Json<AdmissionReview<DynamicObject>> {
     let request: AdmissionRequest<DynamicObject> = match review.try_into() {
         Ok(r) => r,
-        Err(e) => return Json(AdmissionResponse::invalid(e.to_string()).into_review()),
+        Err(e) => {
+            crate::metrics::get().webhook_review("unknown", "invalid");
+            return Json(AdmissionResponse::invalid(e.to_string()).into_review());
+        }
     };
     let decision = decide(&ctx, &request);
+    let verdict = match decision {
+        Decision::Allow { .. } => "allowed",
+        Decision::Deny { .. } => "denied",
+    };
+    crate::metrics::get().webhook_review(&request.kind.kind, verdict);
     tracing::debug!(
         kind = %request.kind.kind, namespace = ?request.namespace, name = %request.name,
         dry_run = request.dry_run, ?decision, "admission review"

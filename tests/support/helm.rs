@@ -29,6 +29,14 @@ pub fn helm(args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// helm `args`, which must fail: its output (stdout and stderr).
+pub fn helm_fails(args: &[&str]) -> String {
+    let out = Command::new(helm_bin()).args(args).output().expect("run helm");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(!out.status.success(), "helm {args:?} succeeded, expected a refusal:\n{text}");
+    text
+}
+
 /// The chart's manifests as `helm template` renders them with `--set` values `sets`.
 pub fn render(sets: &[&str]) -> Vec<Value> {
     let mut args = vec!["template", "pterobox", CHART, "--namespace", RELEASE_NAMESPACE];

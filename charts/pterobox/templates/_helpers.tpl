@@ -24,6 +24,14 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 {{- end -}}
 
+{{- define "pterobox.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{ default (include "pterobox.fullname" .) .Values.serviceAccount.name }}
+{{- else -}}
+{{ required "serviceAccount.name is required when serviceAccount.create is false" .Values.serviceAccount.name }}
+{{- end -}}
+{{- end -}}
+
 {{- define "pterobox.webhookService" -}}
 {{ include "pterobox.fullname" . }}-webhook
 {{- end -}}

@@ -17,9 +17,11 @@ impl Reconciler {
     pub(super) async fn cleanup(self) -> Result<Action> {
         let key = self.key.clone();
         let ctx = self.ctx.clone();
+        let uid = self.uid();
         let done = self.cleanup_panel().await;
         if done.is_ok() {
             ctx.succeeded(&key);
+            crate::metrics::get().server_state(&uid, None);
         }
         done
     }

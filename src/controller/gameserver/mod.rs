@@ -87,7 +87,10 @@ pub async fn reconcile(cached: Arc<CachedServer>, ctx: Arc<Context>) -> Result<A
     let server = match api.get_with(&cached.name_any(), &at).instrument(span.clone()).await {
         Ok(server) => Arc::new(server),
         // Deleted since the event: the cache will drop it.
-        Err(kube::Error::Api(e)) if e.is_not_found() => return Ok(Action::await_change()),
+        Err(kube::Error::Api(e)) if e.is_not_found() => {
+            crate::metrics::get().server_state(&cached.uid().unwrap_or_default(), None);
+            return Ok(Action::await_change());
+        }
         Err(e) => return Err(e.into()),
     };
     finalizer(&api, FINALIZER, server, |event| async {

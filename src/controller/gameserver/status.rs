@@ -12,6 +12,7 @@ use crate::names::{Reason, condition};
 impl Reconciler {
     /// Writes the status (only if it changed) and the events of state transitions.
     pub(super) async fn write(&self, report: Report) -> Result<Action> {
+        crate::metrics::get().server_state(&self.uid(), Some(report.state.as_str()));
         let old = &self.old;
         let generation = self.server.metadata.generation;
         if report.state == ServerState::Rejected && old.state != ServerState::Rejected {
