@@ -6,7 +6,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 say() { printf '\n=== %s\n' "$*"; }
 
-for tool in cargo go; do
+for tool in cargo go python3 dpkg-deb strip tar; do
   command -v "$tool" >/dev/null || { echo "error: $tool is required but not installed" >&2; exit 1; }
 done
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
@@ -19,6 +19,9 @@ bash scripts/build-helm.sh
 
 say "Flux's kstatus (for tests/kstatus.rs)"
 bash scripts/build-kstatus.sh >/dev/null
+
+say "the operator image (built twice: the digests must be equal; tests/image.rs checks it)"
+bash scripts/build-image.sh --reproducible
 
 say "cargo fmt --check"
 cargo fmt --check
