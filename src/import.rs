@@ -583,15 +583,10 @@ async fn connect(args: &Args) -> anyhow::Result<(std::sync::Arc<dyn Panel>, Stri
         let r = &gp.spec.credentials_secret_ref;
         let secret: k8s_openapi::api::core::v1::Secret =
             kube::Api::namespaced(client, &r.namespace).get(&r.name).await?;
-        let key = secret
-            .data
-            .as_ref()
-            .and_then(|d| d.get(&r.key))
-            .map(|v| String::from_utf8_lossy(&v.0).trim().to_string())
-            .filter(|k| !k.is_empty())
+        let key = crate::controller::gamepanel::api_key_in(&secret, &r.key)
             .ok_or_else(|| anyhow::anyhow!("Secret {}/{} has no key {:?}", r.namespace, r.name, r.key))?;
         let rpm = u32::try_from(gp.spec.requests_per_minute).unwrap_or(240);
-        let settings = panel::HttpSettings::new(gp.spec.url.clone(), panel::ApiKey::new(key), rpm);
+        let settings = panel::HttpSettings::new(gp.spec.url.clone(), key, rpm);
         let client = panel::connect_with(gp.spec.flavor, gp.spec.wisp_api_version.unwrap_or_default(), settings)?;
         let panel_ref = args.panel_ref.clone().unwrap_or_else(|| name.clone());
         return Ok((client, panel_ref, format!("GamePanel {name} ({})", gp.spec.url)));

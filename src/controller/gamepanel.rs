@@ -98,12 +98,18 @@ async fn read_key(
         }
         Err(e) => return Err(e.into()),
     };
-    let value =
-        secret.data.as_ref().and_then(|d| d.get(&r.key)).map(|v| String::from_utf8_lossy(&v.0).trim().to_string());
-    match value {
-        Some(key) if !key.is_empty() => Ok(Ok(ApiKey::new(key))),
-        _ => Ok(Err((Reason::CredentialsMissing, format!("Secret {}/{} has no key {:?}", r.namespace, r.name, r.key)))),
+    match api_key_in(&secret, &r.key) {
+        Some(key) => Ok(Ok(key)),
+        None => {
+            Ok(Err((Reason::CredentialsMissing, format!("Secret {}/{} has no key {:?}", r.namespace, r.name, r.key))))
+        }
     }
+}
+
+/// The API key under `key` in a Secret (trimmed), if it holds a non-blank one.
+pub fn api_key_in(secret: &Secret, key: &str) -> Option<ApiKey> {
+    let value = secret.data.as_ref()?.get(key).map(|v| String::from_utf8_lossy(&v.0).trim().to_string())?;
+    (!value.is_empty()).then(|| ApiKey::new(value))
 }
 
 async fn catalog(panel: &dyn panel::Panel) -> panel::Result<PanelCatalog> {
