@@ -344,11 +344,25 @@ async fn adoption_is_refused_where_it_must_be() {
 
     // Larger on the panel than its spec asks: adopted (by its billing module's external id), then
     // brought down to its reservation.
+    // Someone pinned its CPUs and turned the OOM killer on: a resize keeps both (the panel keeps
+    // what a build omits).
+    let allocation = server_by_id(&world, &shrink).await.allocation.to_string();
+    let pin = json!({
+        "allocation": allocation.parse::<u64>().expect("a numeric allocation id"),
+        "limits": {"memory": 2048, "swap": 0, "disk": 5120, "io": 500, "cpu": 100, "threads": "0-1"},
+        "feature_limits": {"databases": 1, "allocations": 1, "backups": 2},
+        "oom_disabled": false,
+    });
+    let (status, _, body) = world.panel.raw("PATCH", &format!("/servers/{shrink}/build"), SIM_KEY, Some(pin)).await;
+    assert_eq!(status, 200, "{body}");
     let mut shrunk = adopting("shrunk", &shrink, "1Gi");
     shrunk["spec"]["adopt"] = json!({"externalId": "billing-5"});
     world.apply(shrunk).await;
     world.wait_server("shrunk", "Ready", server_ready).await;
     assert_eq!(server_by_id(&world, &shrink).await.limits.memory_mib, 1024);
+    let (_, _, now) = world.panel.raw_get(&format!("/servers/{shrink}")).await;
+    let limits = &now["attributes"]["limits"];
+    assert_eq!((limits["threads"].as_str(), limits["oom_disabled"].as_bool()), (Some("0-1"), Some(false)), "{limits}");
     let events = world.wait_event("shrunk", "Resized", |e| e.1 == "Resized").await;
     assert!(
         events.iter().any(|(_, r, note)| r == "Adopted"

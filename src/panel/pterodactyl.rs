@@ -14,7 +14,7 @@ use crate::crd::Flavor;
 pub struct Pterodactyl;
 
 fn limits(l: &Limits) -> Value {
-    json!({"memory": l.memory_mib, "swap": l.swap_mib, "disk": l.disk_mib, "io": l.io, "cpu": l.cpu_percent, "threads": null})
+    json!({"memory": l.memory_mib, "swap": l.swap_mib, "disk": l.disk_mib, "io": l.io, "cpu": l.cpu_percent})
 }
 
 fn feature_limits(f: &FeatureLimits) -> Value {
@@ -97,12 +97,15 @@ impl Dialect for Pterodactyl {
         })
     }
 
+    /// Neither `threads` nor `oom_disabled`: the panel keeps what it has for a field a build
+    /// omits (`UpdateServerBuildConfigurationRequest::validated()` and
+    /// `BuildModificationService`, which takes `Arr::only` of the fields sent), so a resize never
+    /// clears a CPU pin or turns the OOM killer back off on a server someone else set up (adopted).
     fn build_body(b: &Build) -> Value {
         json!({
             "allocation": id_json(&b.allocation),
             "limits": limits(&b.limits),
             "feature_limits": feature_limits(&b.features),
-            "oom_disabled": true,
         })
     }
 
@@ -182,7 +185,7 @@ pub(crate) mod tests {
         assert_eq!(body["allocation"], 118);
         assert_eq!(body["feature_limits"], json!({"databases": 0, "allocations": 1, "backups": 0}));
         assert_eq!(body["limits"]["memory"], 1024);
-        assert_eq!(body["oom_disabled"], true);
+        assert!(body.get("oom_disabled").is_none() && body["limits"].get("threads").is_none(), "{body}");
     }
 
     #[test]

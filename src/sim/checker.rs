@@ -42,7 +42,7 @@ impl<'a> Checker<'a> {
         (!v.is_null()).then_some(v)
     }
 
-    fn has_key(&self, path: &str) -> bool {
+    pub fn has_key(&self, path: &str) -> bool {
         let (parent, last) = path.rsplit_once('.').map_or(("", path), |(p, l)| (p, l));
         let parent = if parent.is_empty() { Some(self.body) } else { self.get(parent) };
         parent.and_then(Value::as_object).is_some_and(|m| m.contains_key(last))

@@ -223,7 +223,7 @@ pub fn server(state: &State, s: &Server, view: View, allocations: Include) -> Va
             // (panel `app/Transformers/Api/Application/ServerTransformer.php`).
             pairs.push(("status", json!(s.status)));
             limits = json!({"memory": s.limits.memory, "swap": s.limits.swap, "disk": s.limits.disk, "io": s.limits.io,
-                "cpu": s.limits.cpu, "threads": null, "oom_disabled": s.oom_disabled});
+                "cpu": s.limits.cpu, "threads": s.threads, "oom_disabled": s.oom_disabled});
             features = json!({"databases": s.features.databases, "allocations": s.features.allocations, "backups": s.features.backups.unwrap_or(0)});
             // Panel-added keys: clients must not take them for egg variables.
             let location = state.catalog.nodes.iter().find(|n| n.id == s.node).map(|n| n.location);

@@ -125,6 +125,8 @@ pub struct Server {
     pub limits: Limits,
     pub features: Features,
     pub oom_disabled: bool,
+    /// Pterodactyl's CPU pinning (`limits.threads`, e.g. `0-1,4`), `None` when unpinned.
+    pub threads: Option<String>,
     /// `servers.status` as Pterodactyl keeps it: None once installed, `installing`,
     /// `install_failed`, `reinstall_failed` or `suspended` — one column for install and suspension
     /// (panel `app/Models/Server.php`). On Wisp only the install's part (see `wisp_suspended`).
@@ -465,6 +467,24 @@ impl State {
         }
     }
 
+    /// `threads` (`nullable|regex:/^[0-9-,]+$/`): `None` when the field is not sent, `Some(None)`
+    /// when it is null.
+    fn check_threads(&self, c: &mut Checker, field: &str) -> Option<Option<String>> {
+        if !c.has_key(field) {
+            return None;
+        }
+        match c.get(field).cloned().unwrap_or(Value::Null) {
+            Value::Null => Some(None),
+            Value::String(t) if !t.is_empty() && t.chars().all(|ch| ch.is_ascii_digit() || ch == '-' || ch == ',') => {
+                Some(Some(t))
+            }
+            _ => {
+                c.fail(field, "regex", format!("The {field} format is invalid."));
+                None
+            }
+        }
+    }
+
     fn check_features(&self, c: &mut Checker) -> Features {
         c.required("feature_limits");
         c.present("feature_limits.databases");
@@ -542,6 +562,7 @@ impl State {
         let limits = self.check_limits(&mut c, "limits");
         let features = self.check_features(&mut c);
         let oom_disabled = c.boolean("oom_disabled").unwrap_or(self.flavor == Flavor::Pterodactyl);
+        let threads = self.check_threads(&mut c, "limits.threads").flatten();
         let skip_scripts = c.boolean("skip_scripts").unwrap_or(false);
         let deploy = c.get("deploy").cloned();
         let mut locations = Vec::new();
@@ -614,6 +635,7 @@ impl State {
             limits,
             features,
             oom_disabled,
+            threads,
             status: Some(status::INSTALLING),
             wisp_suspended: false,
             install: None,
@@ -751,6 +773,12 @@ impl State {
         };
         let features = self.check_features(&mut c);
         let oom = c.boolean("oom_disabled");
+        // Only a field that is sent changes (panel `BuildModificationService`: `Arr::only`).
+        let threads = match (self.flavor, c.get("limits").is_some()) {
+            (Flavor::Pterodactyl, true) => self.check_threads(&mut c, "limits.threads"),
+            (Flavor::Pterodactyl, false) => self.check_threads(&mut c, "threads"),
+            (Flavor::Wisp, _) => None,
+        };
         c.finish()?;
         let allocation = allocation.unwrap_or_default();
         if !self.allocations.iter().any(|a| a.id == allocation && a.server == Some(id)) {
@@ -771,6 +799,9 @@ impl State {
         }
         if let Some(oom) = oom {
             server.oom_disabled = oom;
+        }
+        if let Some(threads) = threads {
+            server.threads = threads;
         }
         server.updated_at = now_iso();
         Ok(server.clone())
