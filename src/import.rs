@@ -19,7 +19,7 @@ use crate::budget::units::{mib_to_quantity, percent_to_quantity};
 use crate::budget::{self, Amounts, Resource};
 use crate::controller::gameserver::desired;
 use crate::crd::{
-    Adopt, Budget, EggOffer, Flavor, GameBox, GameBoxSpec, GamePanel, GameServer, GameServerSpec, Owner, PerServer,
+    Adopt, EggOffer, Flavor, GameBox, GameBoxSpec, GamePanel, GameServer, GameServerSpec, Owner, PerServer,
     ServerResources, WispApiVersion,
 };
 use crate::panel::{self, Egg, Node, Panel, PanelServer, PanelUser, ServerText, as_stored};
@@ -275,6 +275,27 @@ fn box_plan(
     if locations.is_empty() {
         return Err("the panel lists no node, so the box would have no location".into());
     }
+    // The servers first: the box's budget is what they ask, unless `--budget` says otherwise.
+    let mut server_names = BTreeSet::new();
+    let mut described = Vec::new();
+    let mut used = Amounts::default();
+    for entry in kept.iter().copied() {
+        let (s, text) = (&entry.0, &entry.1);
+        let (Some(egg), Some(offer)) = (view.eggs.get(&(s.nest, s.egg)), offers.get(&(s.nest, s.egg))) else {
+            continue;
+        };
+        let name = unique(label(&text.name, &format!("server-{}", s.id)), &mut server_names);
+        let server = game_server(&name, &namespace, &box_name, offer, egg, s, text);
+        let requested = budget::requested(&server.spec.resources).map_err(|e| e.to_string())?;
+        used = used.plus(&Amounts { servers: 1, ..requested });
+        described.push((server, requested, egg, entry));
+    }
+    let limits = Resource::ALL.into_iter().fold(used, |mut limits, r| {
+        if let Some(given) = options.budget.get(&r) {
+            limits.set(r, *given);
+        }
+        limits
+    });
     let names_of = |name: &str| {
         let name = as_stored(name);
         if name.is_empty() { local.to_string() } else { name.to_string() }
@@ -299,15 +320,7 @@ fn box_plan(
             service_id: None,
             expires_at: None,
             suspended: false,
-            budget: Budget {
-                memory: Quantity("1".into()),
-                disk: Quantity("1".into()),
-                cpu: Quantity("1".into()),
-                servers: 1,
-                databases: 0,
-                allocations: 0,
-                backups: 0,
-            },
+            budget: budget::to_budget(&limits),
             per_server: PerServer { swap: Quantity(mib_to_quantity(swap)), io: i64::try_from(io).unwrap_or(500) },
             eggs: offers.values().cloned().collect(),
             locations: locations.into_iter().collect(),
@@ -326,33 +339,11 @@ fn box_plan(
         },
     );
     gbox.metadata.namespace = Some(namespace.clone());
-
-    let mut server_names = BTreeSet::new();
     let mut planned = Vec::new();
-    let mut used = Amounts::default();
-    for entry in kept {
-        let (s, text) = (&entry.0, &entry.1);
-        let (Some(egg), Some(offer)) = (view.eggs.get(&(s.nest, s.egg)), offers.get(&(s.nest, s.egg))) else {
-            continue;
-        };
-        let name = unique(label(&text.name, &format!("server-{}", s.id)), &mut server_names);
-        let server = game_server(&name, &namespace, &box_name, offer, egg, s, text);
-        let requested = budget::requested(&server.spec.resources).map_err(|e| e.to_string())?;
-        used = used.plus(&Amounts { servers: 1, ..requested });
+    for (server, requested, egg, (s, text)) in described {
         let changes = changes(&server, &gbox, egg, &requested, &user.id, s, text)?;
         planned.push(ServerPlan { server, panel_id: s.id.to_string(), changes });
     }
-    let limit = |r: Resource| options.budget.get(&r).copied().unwrap_or(used.get(r));
-    let count = |r: Resource| i64::try_from(limit(r)).unwrap_or(i64::MAX);
-    gbox.spec.budget = Budget {
-        memory: Quantity(mib_to_quantity(limit(Resource::Memory))),
-        disk: Quantity(mib_to_quantity(limit(Resource::Disk))),
-        cpu: Quantity(percent_to_quantity(limit(Resource::Cpu))),
-        servers: count(Resource::Servers),
-        databases: count(Resource::Databases),
-        allocations: count(Resource::Allocations),
-        backups: count(Resource::Backups),
-    };
     let namespace = new_namespace.then(|| Namespace {
         metadata: ObjectMeta { name: Some(namespace), ..Default::default() },
         ..Default::default()

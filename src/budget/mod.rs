@@ -127,6 +127,20 @@ pub fn to_totals(a: &Amounts) -> ResourceTotals {
     }
 }
 
+/// A budget that is exactly these amounts.
+pub fn to_budget(a: &Amounts) -> Budget {
+    let t = to_totals(a);
+    Budget {
+        memory: t.memory,
+        disk: t.disk,
+        cpu: t.cpu,
+        servers: t.servers,
+        databases: t.databases,
+        allocations: t.allocations,
+        backups: t.backups,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -195,6 +195,10 @@ impl Amounts {
         }
     }
 
+    pub fn set(&mut self, r: Resource, amount: u64) {
+        *self.get_mut(r) = amount;
+    }
+
     fn get_mut(&mut self, r: Resource) -> &mut u64 {
         match r {
             Resource::Memory => &mut self.memory_mib,
