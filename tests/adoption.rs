@@ -236,6 +236,13 @@ fn condition(
     conditions.iter().find(|c| c.type_ == type_).map(|c| (c.status.clone(), c.reason.clone(), c.message.clone()))
 }
 
+/// Waits until `name` is `Synced=False AdoptionRefused`; the server and that condition's message.
+async fn adoption_refused(world: &World, name: &str) -> (GameServer, String) {
+    let s = world.wait_server(name, "AdoptionRefused", |s| synced(s).is_some_and(|c| c.1 == "AdoptionRefused")).await;
+    let message = synced(&s).map(|c| c.2).unwrap_or_default();
+    (s, message)
+}
+
 fn admitted(s: &GameServer) -> Option<(String, String, String)> {
     condition(&s.status.as_ref()?.conditions, "Admitted")
 }
@@ -289,9 +296,7 @@ async fn adoption_is_refused_where_it_must_be() {
     let mut third = adopting("third", &shared, "1Gi");
     third["spec"]["box"] = json!("other");
     world.apply(third).await;
-    let s =
-        world.wait_server("third", "AdoptionRefused", |s| synced(s).is_some_and(|c| c.1 == "AdoptionRefused")).await;
-    let message = synced(&s).map(|c| c.2).unwrap_or_default();
+    let (s, message) = adoption_refused(&world, "third").await;
     let first_uid = world.servers().get("first").await.expect("first").metadata.uid.unwrap_or_default();
     assert_eq!(
         message,
@@ -308,21 +313,18 @@ async fn adoption_is_refused_where_it_must_be() {
     let alice = alice.status.and_then(|s| s.owner).map(|o| o.panel_user_id).unwrap_or_default();
     for (name, id) in [("ghost", "9999"), ("theft", foreign.as_str())] {
         world.apply(adopting(name, id, "256Mi")).await;
-        let s =
-            world.wait_server(name, "AdoptionRefused", |s| synced(s).is_some_and(|c| c.1 == "AdoptionRefused")).await;
+        let (_, message) = adoption_refused(&world, name).await;
         let want = format!(
             "spec.adopt: panel server {id} is not a server this box may adopt: it does not exist on the panel, or its \
              owner is neither the box's owner (panel user {alice}) nor a user in the box's spec.adoptFrom; nothing was \
              changed there"
         );
-        assert_eq!(synced(&s).map(|c| c.2), Some(want));
+        assert_eq!(message, want);
     }
     let mut bungee = adopting("bungee", &shrink, "256Mi");
     bungee["spec"]["egg"] = json!("bungeecord");
     world.apply(bungee).await;
-    let s =
-        world.wait_server("bungee", "AdoptionRefused", |s| synced(s).is_some_and(|c| c.1 == "AdoptionRefused")).await;
-    let message = synced(&s).map(|c| c.2).unwrap_or_default();
+    let (_, message) = adoption_refused(&world, "bungee").await;
     assert!(
         message.contains("runs egg 3 (nest 1), not egg 1") && message.contains("never changes a server's game"),
         "{message}"
