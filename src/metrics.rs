@@ -81,8 +81,10 @@ pub struct Metrics {
     box_resource: Family<BoxLabels, Gauge<f64, std::sync::atomic::AtomicU64>>,
     leader: Gauge,
     servers: Family<StateLabels, Gauge>,
-    /// The state each GameServer was last reported in, by UID (to move it between states).
-    server_states: std::sync::Mutex<std::collections::HashMap<String, &'static str>>,
+    /// The state each GameServer was last reported in, by a digest of its UID (to move it between
+    /// states): about 25 bytes a server rather than about 90 with the UID's text (0.25 rather than
+    /// 0.9 MiB of the leader's memory at 10,000 servers).
+    server_states: std::sync::Mutex<std::collections::HashMap<crate::panel::Digest, &'static str>>,
     webhook_reviews: Family<ReviewLabels, Counter>,
 }
 
@@ -222,10 +224,11 @@ impl Metrics {
 
     /// Records the state a GameServer was reported in; `None` forgets it (it is gone).
     pub fn server_state(&self, uid: &str, state: Option<&'static str>) {
+        let key = crate::panel::Digest::of(uid);
         let mut states = self.server_states.lock().unwrap_or_else(|p| p.into_inner());
         let before = match state {
-            Some(state) => states.insert(uid.to_string(), state),
-            None => states.remove(uid),
+            Some(state) => states.insert(key, state),
+            None => states.remove(&key),
         };
         if before == state {
             return;
