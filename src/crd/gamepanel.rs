@@ -39,7 +39,10 @@ pub struct GamePanelSpec {
     pub url: String,
     /// The Secret key that holds the panel's application API key.
     pub credentials_secret_ref: SecretKeyRef,
-    /// Client-side request budget per minute, kept under the panel's own limit (Pterodactyl: 240).
+    /// The operator's share of the panel's rate limit: at most this many requests in each of the
+    /// panel's one-minute windows, never more than the panel says remains in it (per rolling minute
+    /// where the panel does not say). What it leaves of the panel's limit (Pterodactyl: 240) is for
+    /// the admin's other integrations.
     #[serde(default = "default_requests_per_minute")]
     #[schemars(range(min = 1, max = 100_000))]
     pub requests_per_minute: i64,

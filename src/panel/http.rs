@@ -168,7 +168,7 @@ impl HttpCore {
         let operation = format!("{method} {}", crate::metrics::route(path));
         let result = match self.exchange(&method, path, query, body).await {
             Ok(answer) => {
-                self.limiter.answered(permit, answer.remaining).await;
+                self.limiter.answered(permit, answer.remaining, answer.limit).await;
                 self.interpret(&method, path, answer).await
             }
             Err(e) => {
@@ -206,10 +206,11 @@ impl HttpCore {
         let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim).map(str::to_string);
         let retry_after = header("retry-after").map(|v| retry_after(&v));
         let remaining = header("x-ratelimit-remaining").and_then(|v| v.parse().ok());
+        let limit = header("x-ratelimit-limit").and_then(|v| v.parse().ok());
         let location = header("location");
         let not_json = header("content-type").is_some_and(|t| !t.contains("json"));
         let text = response.text().await.map_err(|e| self.transport_error(&what, &e))?;
-        Ok(Answer { status, retry_after, remaining, location, not_json, text })
+        Ok(Answer { status, retry_after, remaining, limit, location, not_json, text })
     }
 
     /// What an answer means: its JSON, or the error it is.
@@ -365,7 +366,9 @@ fn retry_after(value: &str) -> Duration {
 struct Answer {
     status: StatusCode,
     retry_after: Option<Duration>,
+    /// `X-RateLimit-Remaining` and `X-RateLimit-Limit`.
     remaining: Option<u32>,
+    limit: Option<u32>,
     location: Option<String>,
     /// The body is not JSON by its content type (an HTML page, say).
     not_json: bool,
