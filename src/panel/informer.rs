@@ -89,14 +89,21 @@ impl PanelHandle {
             .collect()
     }
 
-    /// Records servers read at `read_at` (kept through a listing that started earlier).
-    fn record_read(&self, servers: Vec<PanelServer>, read_at: Instant) {
+    /// Records servers read at `read_at` (kept through a listing that started earlier); returns the
+    /// external ids of those that changed.
+    fn record_read(&self, servers: Vec<PanelServer>, read_at: Instant) -> Vec<String> {
         let mut snapshot = self.write();
+        let mut changed = Vec::new();
         for server in servers {
-            if let Some(external_id) = server.external_id.clone() {
-                snapshot.put(external_id, Some(server), read_at);
+            let Some(external_id) = server.external_id.clone() else { continue };
+            // Unchanged: keep the entry the reconciles share.
+            if snapshot.servers.get(&external_id).and_then(|e| e.server.as_deref()) == Some(&server) {
+                continue;
             }
+            changed.push(external_id.clone());
+            snapshot.put(external_id, Some(server), read_at);
         }
+        changed
     }
 
     /// Records that a create got no answer: whether the server exists is unknown until the panel
@@ -288,7 +295,7 @@ impl Registry {
         let mut tasks =
             vec![tokio::spawn(list_forever(Arc::downgrade(&handle), self.listed.clone(), self.health.clone()))];
         if handle.watches_installs {
-            tasks.push(tokio::spawn(watch_installs(Arc::downgrade(&handle), self.install_poll)));
+            tasks.push(tokio::spawn(watch_installs(Arc::downgrade(&handle), self.listed.clone(), self.install_poll)));
         }
         handle.tasks.write().unwrap_or_else(|p| p.into_inner()).extend(tasks);
         self.panels.write().unwrap_or_else(|p| p.into_inner()).insert(name.to_string(), handle.clone());
@@ -364,8 +371,10 @@ const WATCH_PAGES: u32 = 10;
 /// While servers install (or lack their allocations after a create), reads the panel's servers
 /// newest first every `every`, page after page until the listing has passed every installing
 /// server: one page observes up to a hundred recent creates, where polling each server would cost
-/// one request per server per interval. (A server deleted meanwhile is left to the resync's listing.)
-async fn watch_installs(handle: std::sync::Weak<PanelHandle>, every: Duration) {
+/// one request per server per interval. The GameServers whose panel servers it finds changed (an
+/// install that ended) are reconciled at once. (A server deleted meanwhile is left to the resync's
+/// listing.)
+async fn watch_installs(handle: std::sync::Weak<PanelHandle>, listed: mpsc::UnboundedSender<Listed>, every: Duration) {
     loop {
         tokio::time::sleep(every).await;
         let Some(h) = handle.upgrade() else { return };
@@ -384,7 +393,10 @@ async fn watch_installs(handle: std::sync::Weak<PanelHandle>, every: Duration) {
             };
             let last = servers.len() < crate::panel::LIST_PAGE_SIZE as usize;
             let lowest = servers.iter().filter_map(|s| s.id.parse::<u64>().ok()).min().unwrap_or(0);
-            h.record_read(servers, read_at);
+            let changed = h.record_read(servers, read_at);
+            if !changed.is_empty() {
+                let _ = listed.send(Listed::Changed(changed));
+            }
             if last || lowest <= oldest {
                 break;
             }

@@ -19,9 +19,9 @@ use kube::{Client, Resource, ResourceExt};
 use tokio::sync::mpsc;
 use tracing::Instrument;
 
-use super::cached::CachedServer;
+use super::cached::{ByBox, CachedServer};
 use super::conditions::{Want, is_true};
-use super::gamebox::{in_box, servers_of};
+use super::gamebox::servers_of;
 use super::{Context, Error, Result};
 use crate::budget::{self, Amounts};
 use crate::crd::{Adopt, Flavor, GameBox, GameServer, GameServerStatus, LedgerState, ServerState};
@@ -42,14 +42,19 @@ pub fn controller(
     boxes_changed: mpsc::UnboundedReceiver<ObjectRef<GameBox>>,
     boxes: Store<GameBox>,
     listed: mpsc::UnboundedReceiver<Listed>,
+    by_box: Arc<ByBox>,
 ) -> Controller<CachedServer> {
     let box_of = |s: &CachedServer| Some(ObjectRef::new(&s.spec.box_name).within(s.metadata.namespace.as_deref()?));
-    let wakes = |s: &CachedServer| Some(s.wakes);
-    let controller = super::slim_controller(Api::<CachedServer>::all(client), changed, box_of, wakes);
-    let (store, servers) = (controller.store(), controller.store());
+    let (admits, wakes) = (|s: &CachedServer| Some(s.admits), |s: &CachedServer| Some(s.wakes));
+    let follow = {
+        let by_box = by_box.clone();
+        move |event: &_, cache: &_| by_box.follow(event, cache)
+    };
+    let controller = super::slim_controller(Api::<CachedServer>::all(client), changed, box_of, admits, wakes, follow);
+    let store = controller.store();
     let mut views = trigger::BoxViews::default();
     let of_boxes = futures::StreamExt::flat_map(super::receiver_stream(boxes_changed), move |gbox| {
-        let of_box = in_box(&servers, gbox.namespace.as_deref(), &gbox.name);
+        let of_box = by_box.of(gbox.namespace.as_deref(), &gbox.name);
         let now = boxes.get(&gbox);
         futures::stream::iter(views.changed(gbox, now.as_deref(), &of_box))
     });
@@ -88,7 +93,9 @@ pub async fn reconcile(cached: Arc<CachedServer>, ctx: Arc<Context>) -> Result<A
         Ok(server) => Arc::new(server),
         // Deleted since the event: the cache will drop it.
         Err(kube::Error::Api(e)) if e.is_not_found() => {
-            crate::metrics::get().server_state(&cached.uid().unwrap_or_default(), None);
+            let uid = cached.uid().unwrap_or_default();
+            crate::metrics::get().server_state(&uid, None);
+            ctx.first_status_written(&uid);
             return Ok(Action::await_change());
         }
         Err(e) => return Err(e.into()),
@@ -110,6 +117,12 @@ pub fn error_policy(server: Arc<CachedServer>, error: &Error, ctx: Arc<Context>)
     {
         tracing::info!(gameserver = %server.name_any(), %why, "cleanup waits");
         return Action::requeue(Duration::from_secs(10));
+    }
+    if crate::controller::stale_finalizer_read(error) {
+        // The server was read from the API server's watch cache before it had our own finalizer
+        // write: the patch's precondition failed and nothing changed. Read it again shortly.
+        tracing::debug!(gameserver = %server.name_any(), "read before our finalizer write; again");
+        return Action::requeue(Duration::from_millis(200));
     }
     tracing::warn!(gameserver = %server.name_any(), error = %error, "GameServer reconcile failed");
     Action::requeue(ctx.backoff(&Context::key(server.as_ref())))
@@ -260,7 +273,7 @@ impl Reconciler {
         let suspended = self.server.spec.suspended || admission.gbox.spec.suspended || expired;
         let mut report = match self.desired_on_panel(&admission, &target, suspended).await {
             Ok(current) => {
-                let mut report = self.converged(current, admission.want.clone());
+                let mut report = self.converged(current, admission.want.clone(), target.handle.watches_installs());
                 // The panel holds the grant now.
                 report.reserved = Some(admission.reserved);
                 report
@@ -633,6 +646,10 @@ impl Reconciler {
             }
         };
         handle.record(created.clone());
+        if self.server.status.is_none() {
+            self.ctx.first_status_waits(&self.uid(), 2 * self.ctx.settings.install_poll);
+        }
+        // A first create is told by the status (`Synced`, `status.panel`); making one again is news.
         if self.old.panel.is_some() {
             self.event(
                 true,
@@ -640,18 +657,13 @@ impl Reconciler {
                 format!("the panel server was gone (deleted by hand?): created it again as {}", created.id),
             )
             .await;
-        } else {
-            self.event(
-                false,
-                Reason::Created,
-                format!("created panel server {} with the reserved resources", created.id),
-            )
-            .await;
         }
         Ok(created)
     }
 
-    fn converged(&self, current: PanelServer, admitted: Want) -> Report {
+    /// The report of a server that matches its spec on the panel; `watched`: the install watcher
+    /// observes its install (and wakes it when the install ends).
+    fn converged(&self, current: PanelServer, admitted: Want, watched: bool) -> Report {
         let installing = |why: Reason, message: String| (ServerState::Installing, false, why, message);
         let (state, ready, why, message) = match (current.install, current.suspended) {
             (InstallState::Installing, _) => match install_overdue(&self.old, self.ctx.settings.install_timeout) {
@@ -679,9 +691,12 @@ impl Reconciler {
             }
         };
         self.ctx.succeeded(&self.key);
-        // An install in progress is looked at again; a failed one waits for the panel's listing
-        // (a reinstall by hand shows there) rather than asking the panel in a loop.
-        let requeue = (state == ServerState::Installing).then_some(self.ctx.settings.install_poll);
+        // An install in progress is looked at again each install poll — where the install watcher
+        // observes it and wakes the server when it ends, only now and then (for its timeout); a
+        // failed one waits for the panel's listing (a reinstall by hand shows there) rather than
+        // asking the panel in a loop.
+        let poll = self.ctx.settings.install_poll;
+        let requeue = (state == ServerState::Installing).then_some(if watched { 10 * poll } else { poll });
         Report {
             state,
             admitted,

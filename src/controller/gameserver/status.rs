@@ -1,25 +1,26 @@
 //! The status a reconcile writes, and the events of its transitions.
 
+use std::time::Duration;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::runtime::controller::Action;
 
 use super::{Reconciler, Report};
 use crate::budget;
-use crate::controller::conditions::{find, is_true, merge};
+use crate::controller::conditions::{find, merge};
 use crate::controller::{Result, apply_status};
 use crate::crd::{GameServerStatus, PanelRef, ServerState};
 use crate::names::{Reason, condition};
 
 impl Reconciler {
-    /// Writes the status (only if it changed) and the events of state transitions.
+    /// Writes the status (only if it changed) and the events of the transitions a user reads about
+    /// (the conditions tell the rest, with their times).
     pub(super) async fn write(&self, report: Report) -> Result<Action> {
         crate::metrics::get().server_state(&self.uid(), Some(report.state.as_str()));
         let old = &self.old;
         let generation = self.server.metadata.generation;
         if report.state == ServerState::Rejected && old.state != ServerState::Rejected {
             self.event(true, Reason::Rejected, report.admitted.message.clone()).await;
-        }
-        if report.admitted.status && !is_true(&old.conditions, condition::ADMITTED) {
-            self.event(false, Reason::Admitted, report.admitted.message.clone()).await;
         }
         // A failed or overdue install is told once, when the server comes to it.
         for why in [Reason::InstallFailed, Reason::InstallTimeout] {
@@ -56,6 +57,29 @@ impl Reconciler {
             }
             None => (old.panel.clone(), old.address.clone(), old.ports.clone()),
         };
+        // A new server the box will admit (the ledger's function over the box's inputs says so)
+        // but has not recorded yet: the box's status write, moments away, wakes it again. A status
+        // saying so would be stale before anyone read it, so a server that has none yet gets none
+        // for its first seconds; if the box is slower than that, it is written.
+        if report.admitted.reason == Reason::Pending
+            && self.server.status.is_none()
+            && let Some(left) = young(&self.server.metadata)
+        {
+            return Ok(Action::requeue(left));
+        }
+        // A GameServer with no status yet whose panel server this process has just made and is
+        // installing: its first status waits a little for the install to end (two install polls).
+        // A short install then shows as `Ready` in one write, a long one as `Installing` two polls
+        // after the create; every condition means what it did.
+        let uid = self.uid();
+        if self.server.status.is_none()
+            && report.state == ServerState::Installing
+            && let Some(left) = self.ctx.first_status_wait(&uid)
+        {
+            tracing::debug!("installing; its first status waits for the install to end");
+            return Ok(Action::requeue(left));
+        }
+        self.ctx.first_status_written(&uid);
         let reserved = report.reserved.map(|r| budget::to_reservation(&r)).or_else(|| old.reserved.clone());
         let status = GameServerStatus {
             observed_generation: generation,
@@ -71,4 +95,15 @@ impl Reconciler {
         tracing::debug!(state = ?status.state, status_written = written, "reconciled");
         Ok(report.requeue.map_or_else(Action::await_change, Action::requeue))
     }
+}
+
+/// How long a server created moments ago stays without a status while the box has not recorded it.
+const FIRST_STATUS_GRACE: Duration = Duration::from_secs(5);
+
+/// What is left of the grace of an object created less than [`FIRST_STATUS_GRACE`] ago.
+fn young(meta: &ObjectMeta) -> Option<Duration> {
+    let created = meta.creation_timestamp.as_ref()?.0;
+    let age = k8s_openapi::jiff::Timestamp::now().duration_since(created);
+    let age = Duration::try_from(age).ok()?;
+    FIRST_STATUS_GRACE.checked_sub(age).filter(|left| !left.is_zero())
 }
