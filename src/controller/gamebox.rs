@@ -9,12 +9,11 @@ use kube::api::{Api, DeleteParams};
 use kube::runtime::Controller;
 use kube::runtime::controller::Action;
 use kube::runtime::finalizer::{Event as Finalizer, finalizer};
-use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::reflector::ObjectRef;
 use kube::{Client, ResourceExt};
 use tokio::sync::mpsc;
 use tracing::Instrument;
 
-use super::cached::CachedServer;
 use super::conditions::{Want, merge};
 use super::{Context, Error, Result, apply_status};
 use crate::budget::{self, Amounts, Resource};
@@ -33,8 +32,14 @@ pub fn controller(
     servers_changed: mpsc::UnboundedReceiver<ObjectRef<GameBox>>,
     panels_changed: mpsc::UnboundedReceiver<String>,
 ) -> Controller<GameBox> {
-    let controller =
-        super::slim_controller(Api::<GameBox>::all(client), changed, |b| Some(ObjectRef::from_obj(b)), |_| None);
+    let controller = super::slim_controller(
+        Api::<GameBox>::all(client),
+        changed,
+        |b| Some(ObjectRef::from_obj(b)),
+        |_| None,
+        |_| None,
+        |_, _| {},
+    );
     let boxes = controller.store();
     let of_panels = futures::StreamExt::flat_map(super::receiver_stream(panels_changed), move |panel| {
         let of_panel = boxes.state().into_iter().filter(|b| b.spec.panel_ref == panel);
@@ -50,17 +55,7 @@ pub fn servers_of(ctx: &Context, gbox: &GameBox) -> Vec<GameServer> {
 
 /// The GameServers that name box `name` in `namespace` (which may not exist), as admission reads them.
 pub fn servers_named(ctx: &Context, namespace: Option<&str>, name: &str) -> Vec<GameServer> {
-    in_box(&ctx.servers, namespace, name).iter().map(|s| s.for_admission()).collect()
-}
-
-/// The cached GameServers that name box `name` in `namespace`. This runs over every cached server
-/// on each box event, so it compares in place rather than copying each one's namespace.
-pub fn in_box(servers: &Store<CachedServer>, namespace: Option<&str>, name: &str) -> Vec<Arc<CachedServer>> {
-    servers
-        .state()
-        .into_iter()
-        .filter(|s| s.metadata.namespace.as_deref() == namespace && s.spec.box_name == name)
-        .collect()
+    ctx.by_box.of(namespace, name).iter().map(|s| s.for_admission()).collect()
 }
 
 /// Why a box cannot serve its servers, if it cannot: checks of the panel, eggs and templates.
@@ -360,6 +355,9 @@ pub fn error_policy(gbox: Arc<GameBox>, error: &Error, ctx: Arc<Context>) -> Act
     {
         tracing::debug!(%why);
         return Action::requeue(Duration::from_secs(2));
+    }
+    if super::stale_finalizer_read(error) {
+        return Action::requeue(Duration::from_millis(200));
     }
     tracing::warn!(gamebox = %gbox.name_any(), error = %error, "GameBox reconcile failed");
     Action::requeue(ctx.backoff(&Context::key(gbox.as_ref())))

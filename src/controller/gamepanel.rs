@@ -38,9 +38,15 @@ pub fn controller(
         tracing::info!(panel = %name, "the panel's listings changed health");
         Some(((), rx))
     });
-    let controller =
-        super::slim_controller(Api::<GamePanel>::all(client.clone()), changed, |p| Some(p.name_any()), |_| None)
-            .reconcile_all_on(health);
+    let controller = super::slim_controller(
+        Api::<GamePanel>::all(client.clone()),
+        changed,
+        |p| Some(p.name_any()),
+        |_| None,
+        |_| None,
+        |_, _| {},
+    )
+    .reconcile_all_on(health);
     // Metadata only: a Secret's change of resourceVersion is the trigger; its data is never cached.
     // Watched only where the operator may read Secrets (one watch per namespace).
     let watched: Vec<Api<PartialObjectMeta<Secret>>> = match secrets {

@@ -38,16 +38,18 @@ pub enum Error {
 }
 
 impl Error {
-    /// Whether the reconcile only waits for something else (in itself, or as a finalizer's cleanup):
-    /// not a failure, and not counted as one.
+    /// Whether the reconcile only waits for something else (in itself, as a finalizer's cleanup, or
+    /// for the watch cache to have our own finalizer write): not a failure, and not counted as one.
     pub fn is_waiting(&self) -> bool {
         match self {
             Error::Waiting(_) => true,
-            Error::Finalizer(inner) => matches!(
-                inner.as_ref(),
-                kube::runtime::finalizer::Error::ApplyFailed(Error::Waiting(_))
-                    | kube::runtime::finalizer::Error::CleanupFailed(Error::Waiting(_))
-            ),
+            Error::Finalizer(inner) => {
+                matches!(
+                    inner.as_ref(),
+                    kube::runtime::finalizer::Error::ApplyFailed(Error::Waiting(_))
+                        | kube::runtime::finalizer::Error::CleanupFailed(Error::Waiting(_))
+                ) || stale_finalizer_read(self)
+            }
             _ => false,
         }
     }
@@ -70,6 +72,15 @@ impl Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// Whether `error` is kube's finalizer patch refused for its precondition (the finalizer list it
+/// tests is not what the object has: 422 `Invalid`), because the object it read was older than our
+/// own finalizer write — the watch cache answers a read at the cached version before it has the
+/// write. Nothing was changed.
+pub fn stale_finalizer_read(error: &Error) -> bool {
+    matches!(error, Error::Finalizer(inner)
+        if matches!(inner.as_ref(), kube::runtime::finalizer::Error::AddFinalizer(kube::Error::Api(s)) if s.code == 422))
+}
+
 /// A controller whose cache holds its objects without `managedFields` and kubectl's
 /// last-applied annotation, which no reconcile reads and which are most of a small object's size
 /// (the memory of 10,000 cached GameServers). For each object it applies or removes, `trigger(object)`
@@ -78,14 +89,18 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// event. (A second watch of the same kind could deliver an event first; it would also be a second
 /// copy of every object.)
 ///
-/// `wakes(object)` is what the object's own reconcile must see, as a digest (None: everything):
-/// an update that leaves it as it was, such as the status that reconcile has just written, does
-/// not reconcile the object again.
+/// `tells(object)` is what that other controller reads of it, as a digest (None: everything): an
+/// update that leaves it as it was is not sent. `wakes(object)` is what the object's own reconcile
+/// must see, likewise: an update that leaves it as it was, such as the status that reconcile has
+/// just written, does not reconcile the object again. `follow(event, cache)` sees each event once the
+/// cache holds it, before anything is sent (an index of the cache kept beside it).
 fn slim_controller<K, T>(
     api: kube::Api<K>,
     changed: mpsc::UnboundedSender<T>,
     trigger: impl Fn(&K) -> Option<T> + Send + 'static,
+    tells: fn(&K) -> Option<Digest>,
     wakes: fn(&K) -> Option<Digest>,
+    follow: impl Fn(&watcher::Event<K>, &Store<K>) + Send + 'static,
 ) -> Controller<K>
 where
     K: kube::Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
@@ -94,14 +109,29 @@ where
     use futures::TryStreamExt;
     use kube::runtime::{WatchStreamExt, reflector};
     let mut relisted = Vec::new();
-    let applied = move |event: &watcher::Event<K>| match event {
-        watcher::Event::Apply(o) | watcher::Event::Delete(o) => {
+    let uid = |o: &K| Digest::of(o.meta().uid.as_deref().unwrap_or_default());
+    // What the other controller last read of each object, by the digest of its UID.
+    let mut told = std::collections::HashMap::<Digest, Digest>::new();
+    let mut applied = move |event: &watcher::Event<K>| match event {
+        watcher::Event::Apply(o) => {
+            let news = tells(o).is_none_or(|now| told.insert(uid(o), now) != Some(now));
+            if let Some(t) = trigger(o).filter(|_| news) {
+                let _ = changed.send(t);
+            }
+        }
+        watcher::Event::Delete(o) => {
+            told.remove(&uid(o));
             if let Some(t) = trigger(o) {
                 let _ = changed.send(t);
             }
         }
         watcher::Event::Init => relisted.clear(),
-        watcher::Event::InitApply(o) => relisted.extend(trigger(o)),
+        watcher::Event::InitApply(o) => {
+            if let Some(now) = tells(o) {
+                told.insert(uid(o), now);
+            }
+            relisted.extend(trigger(o));
+        }
         watcher::Event::InitDone => {
             for o in relisted.drain(..) {
                 let _ = changed.send(o);
@@ -110,19 +140,16 @@ where
     };
     // What each object's reconcile last saw, by the digest of its UID.
     let mut seen = std::collections::HashMap::<Digest, Digest>::new();
-    let mut woken = move |event: watcher::Event<K>| {
-        let uid = |o: &K| Digest::of(o.meta().uid.as_deref().unwrap_or_default());
-        match event {
-            watcher::Event::Apply(o) | watcher::Event::InitApply(o) => match wakes(&o) {
-                Some(now) => (seen.insert(uid(&o), now) != Some(now)).then_some(o),
-                None => Some(o),
-            },
-            watcher::Event::Delete(o) => {
-                seen.remove(&uid(&o));
-                None
-            }
-            watcher::Event::Init | watcher::Event::InitDone => None,
+    let mut woken = move |event: watcher::Event<K>| match event {
+        watcher::Event::Apply(o) | watcher::Event::InitApply(o) => match wakes(&o) {
+            Some(now) => (seen.insert(uid(&o), now) != Some(now)).then_some(o),
+            None => Some(o),
+        },
+        watcher::Event::Delete(o) => {
+            seen.remove(&uid(&o));
+            None
         }
+        watcher::Event::Init | watcher::Event::InitDone => None,
     };
     let (reader, writer) = reflector::store();
     let stream = watcher(api, watcher::Config::default())
@@ -134,7 +161,13 @@ where
             }
         })
         .reflect(writer)
-        .inspect_ok(applied)
+        .inspect_ok({
+            let reader = reader.clone();
+            move |event| {
+                follow(event, &reader);
+                applied(event);
+            }
+        })
         .try_filter_map(move |event| futures::future::ready(Ok(woken(event))));
     Controller::for_stream(stream, reader)
 }
@@ -202,11 +235,16 @@ pub struct Context {
     pub panels: Store<GamePanel>,
     pub boxes: Store<GameBox>,
     pub servers: Store<CachedServer>,
+    /// The cached GameServers of each box.
+    pub by_box: Arc<cached::ByBox>,
     pub settings: Settings,
     /// Only the leader reconciles; standbys keep their caches warm.
     pub leadership: crate::leader::Leadership,
     /// Consecutive transient failures per object, for exponential backoff.
     pub failures: std::sync::Mutex<std::collections::HashMap<String, u32>>,
+    /// GameServers (by UID) whose panel server this process made while they had no status yet:
+    /// until when their first status may wait for the install to end (see `gameserver::status`).
+    pub first_status: std::sync::Mutex<std::collections::HashMap<String, tokio::time::Instant>>,
     /// Set once the three caches have their first full listing.
     synced: std::sync::atomic::AtomicBool,
 }
@@ -293,6 +331,32 @@ impl Context {
         }
     }
 
+    /// Lets the first status of GameServer `uid`, whose panel server was just made, wait `for_` for
+    /// the install to end.
+    pub fn first_status_waits(&self, uid: &str, for_: Duration) {
+        let until = tokio::time::Instant::now() + for_;
+        self.first_status.lock().unwrap_or_else(|p| p.into_inner()).insert(uid.to_string(), until);
+    }
+
+    /// How much longer the first status of GameServer `uid` may wait, if it may; forgets it when
+    /// not (its status is written now).
+    pub fn first_status_wait(&self, uid: &str) -> Option<Duration> {
+        let mut waiting = self.first_status.lock().unwrap_or_else(|p| p.into_inner());
+        let left = waiting.get(uid).map(|until| until.saturating_duration_since(tokio::time::Instant::now()));
+        match left {
+            Some(left) if !left.is_zero() => Some(left),
+            _ => {
+                waiting.remove(uid);
+                None
+            }
+        }
+    }
+
+    /// Forgets a GameServer's first-status wait (its status is written, or it is gone).
+    pub fn first_status_written(&self, uid: &str) {
+        self.first_status.lock().unwrap_or_else(|p| p.into_inner()).remove(uid);
+    }
+
     /// Clears the backoff of `key` after a success, or once its object is gone.
     pub fn succeeded(&self, key: &str) {
         self.failures.lock().unwrap_or_else(|p| p.into_inner()).remove(key);
@@ -343,18 +407,27 @@ pub async fn run(
     let (panels_changed_tx, panels_changed_rx) = mpsc::unbounded_channel();
     let panel_controller = gamepanel::controller(client.clone(), &settings.secrets, health_rx, panels_changed_tx);
     let box_controller = gamebox::controller(client.clone(), boxes_changed_tx, servers_changed_rx, panels_changed_rx);
-    let server_controller =
-        gameserver::controller(client.clone(), servers_changed_tx, boxes_changed_rx, box_controller.store(), listed_rx);
+    let by_box = Arc::new(cached::ByBox::default());
+    let server_controller = gameserver::controller(
+        client.clone(),
+        servers_changed_tx,
+        boxes_changed_rx,
+        box_controller.store(),
+        listed_rx,
+        by_box.clone(),
+    );
 
     let ctx = Arc::new(Context {
         registry: Registry::new(listed_tx, health_tx, settings.install_poll),
         panels: panel_controller.store(),
         boxes: box_controller.store(),
         servers: server_controller.store(),
+        by_box,
         client,
         settings,
         leadership: leadership.clone(),
         failures: Default::default(),
+        first_status: Default::default(),
         synced: Default::default(),
     });
     tokio::spawn(ctx.clone().mark_synced());
@@ -409,9 +482,15 @@ async fn measured(
     result
 }
 
-fn log_result<T: std::fmt::Debug, E: std::fmt::Display>(kind: &str, result: std::result::Result<T, E>) {
+fn log_result<T: std::fmt::Debug>(
+    kind: &str,
+    result: std::result::Result<T, kube::runtime::controller::Error<Error, kube::runtime::watcher::Error>>,
+) {
     match result {
         Ok(o) => tracing::trace!(kind, object = ?o, "reconciled"),
+        Err(kube::runtime::controller::Error::ReconcilerFailed(e, _)) if e.is_waiting() => {
+            tracing::debug!(kind, error = %e, "reconcile waits")
+        }
         Err(e) => tracing::warn!(kind, error = %e, "reconcile failed"),
     }
 }
