@@ -110,7 +110,6 @@ reasons! {
     InstallTimeout,
     Deleting,
     // Events only.
-    Created,
     /// A GameServer took over the panel server named in `spec.adopt`.
     Adopted,
     Resized,

@@ -224,17 +224,25 @@ async fn ready_and_owner(
         return (Want::new(condition::READY, false, why, message), owner, Duration::from_secs(30));
     }
     let named = gbox.spec.owner.panel_user_id.as_deref();
+    let uid = gbox.uid().unwrap_or_default();
     if owner.as_ref().is_some_and(|o| named.is_none_or(|id| id == o.panel_user_id)) {
+        ctx.owner_recorded(&uid);
         let (want, owner) = ready(owner);
         return (want, owner, Duration::from_secs(600));
     }
     let key = Context::key(gbox);
-    let found = match named {
-        Some(id) => named_owner(ctx, gbox, id).await,
-        None => ensure_owner(ctx, gbox).await.map(Ok),
+    let found = match (named, ctx.owner_made(&uid)) {
+        (Some(id), _) => named_owner(ctx, gbox, id).await,
+        // Made by an earlier reconcile whose status write this box, from the cache, does not show
+        // yet: making it again would cost a refused create and a lookup.
+        (None, Some(id)) => Ok(Ok(id)),
+        (None, None) => ensure_owner(ctx, gbox).await.map(Ok),
     };
     match found {
         Ok(Ok(id)) => {
+            if named.is_none() {
+                ctx.owner_makes(&uid, &id);
+            }
             ctx.succeeded(&key);
             let (want, owner) = ready(Some(OwnerStatus { panel_user_id: id }));
             (want, owner, Duration::from_secs(600))

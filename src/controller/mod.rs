@@ -245,6 +245,8 @@ pub struct Context {
     /// GameServers (by UID) whose panel server this process made while they had no status yet:
     /// until when their first status may wait for the install to end (see `gameserver::status`).
     pub first_status: std::sync::Mutex<std::collections::HashMap<String, tokio::time::Instant>>,
+    /// Owner users this process made, by box UID, until the box's cached status shows them.
+    pub owners: std::sync::Mutex<std::collections::HashMap<String, String>>,
     /// Set once the three caches have their first full listing.
     synced: std::sync::atomic::AtomicBool,
 }
@@ -357,6 +359,21 @@ impl Context {
         self.first_status.lock().unwrap_or_else(|p| p.into_inner()).remove(uid);
     }
 
+    /// Records that this process made (or found) `user` as the owner of the box `uid`.
+    pub fn owner_makes(&self, uid: &str, user: &str) {
+        self.owners.lock().unwrap_or_else(|p| p.into_inner()).insert(uid.to_string(), user.to_string());
+    }
+
+    /// The owner this process made for box `uid`, while its cached status may not show it yet.
+    pub fn owner_made(&self, uid: &str) -> Option<String> {
+        self.owners.lock().unwrap_or_else(|p| p.into_inner()).get(uid).cloned()
+    }
+
+    /// Forgets the owner made for box `uid`: its status shows it.
+    pub fn owner_recorded(&self, uid: &str) {
+        self.owners.lock().unwrap_or_else(|p| p.into_inner()).remove(uid);
+    }
+
     /// Clears the backoff of `key` after a success, or once its object is gone.
     pub fn succeeded(&self, key: &str) {
         self.failures.lock().unwrap_or_else(|p| p.into_inner()).remove(key);
@@ -428,6 +445,7 @@ pub async fn run(
         leadership: leadership.clone(),
         failures: Default::default(),
         first_status: Default::default(),
+        owners: Default::default(),
         synced: Default::default(),
     });
     tokio::spawn(ctx.clone().mark_synced());
