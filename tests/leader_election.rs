@@ -60,6 +60,9 @@ async fn only_the_leader_writes_and_a_standby_takes_over_when_it_dies() {
     let (_, metrics_a) = world.operator.probe("/metrics").await.expect("leader metrics");
     assert_eq!(metric(&metrics_a, "pterobox_leader "), 1.0, "{metrics_a}");
     assert!(metric(&metrics_a, "pterobox_reconciles_total") > 0.0, "{metrics_a}");
+    // A resize is told in an event (a first create is not: its conditions say it).
+    world.apply(server("two", "paper", "2Gi", "1")).await;
+    world.wait_event("two", "Resized", |(_, reason, _)| reason == "Resized").await;
     let before = reporters(&world).await;
     assert!(!before.is_empty());
     assert!(before.iter().all(|r| r == "replica-a"), "events from a non-leader: {before:?}");
@@ -69,6 +72,8 @@ async fn only_the_leader_writes_and_a_standby_takes_over_when_it_dies() {
     wait_holder(&world, |h| h == Some("replica-b"), "replica-b takes over").await;
     world.apply(server("three", "paper", "1Gi", "1")).await;
     world.wait_server("three", "Ready", server_ready).await;
+    world.apply(server("one", "paper", "2Gi", "1")).await;
+    world.wait_event("one", "Resized", |(_, reason, _)| reason == "Resized").await;
     let after = reporters(&world).await;
     assert!(after.iter().any(|r| r == "replica-b"), "the new leader published nothing: {after:?}");
     // The panel would accept a second server for one external id: only the operators' own

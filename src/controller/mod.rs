@@ -247,6 +247,8 @@ pub struct Context {
     pub first_status: std::sync::Mutex<std::collections::HashMap<String, tokio::time::Instant>>,
     /// Owner users this process made, by box UID, until the box's cached status shows them.
     pub owners: std::sync::Mutex<std::collections::HashMap<String, String>>,
+    /// Set once the operator stops: the reconciles still running record what they did at once.
+    pub stopping: std::sync::atomic::AtomicBool,
     /// Set once the three caches have their first full listing.
     synced: std::sync::atomic::AtomicBool,
 }
@@ -446,9 +448,17 @@ pub async fn run(
         failures: Default::default(),
         first_status: Default::default(),
         owners: Default::default(),
+        stopping: Default::default(),
         synced: Default::default(),
     });
     tokio::spawn(ctx.clone().mark_synced());
+    tokio::spawn({
+        let (ctx, shutdown) = (ctx.clone(), shutdown.clone());
+        async move {
+            shutdown.await;
+            ctx.stopping.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+    });
     started(&ctx);
 
     let limits = kube::runtime::controller::Config::default().concurrency(ctx.settings.concurrency);

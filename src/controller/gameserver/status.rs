@@ -70,9 +70,11 @@ impl Reconciler {
         // A GameServer with no status yet whose panel server this process has just made and is
         // installing: its first status waits a little for the install to end (two install polls).
         // A short install then shows as `Ready` in one write, a long one as `Installing` two polls
-        // after the create; every condition means what it did.
+        // after the create; every condition means what it did. An operator that stops records
+        // the create at once: the next one should not have to find it.
         let uid = self.uid();
         if self.server.status.is_none()
+            && !self.ctx.stopping.load(std::sync::atomic::Ordering::Relaxed)
             && report.state == ServerState::Installing
             && let Some(left) = self.ctx.first_status_wait(&uid)
         {
