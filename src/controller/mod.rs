@@ -342,18 +342,11 @@ impl Context {
         self.first_status.lock().unwrap_or_else(|p| p.into_inner()).insert(uid.to_string(), until);
     }
 
-    /// How much longer the first status of GameServer `uid` may wait, if it may; forgets it when
-    /// not (its status is written now).
+    /// How much longer the first status of GameServer `uid` may wait, if it may.
     pub fn first_status_wait(&self, uid: &str) -> Option<Duration> {
-        let mut waiting = self.first_status.lock().unwrap_or_else(|p| p.into_inner());
-        let left = waiting.get(uid).map(|until| until.saturating_duration_since(tokio::time::Instant::now()));
-        match left {
-            Some(left) if !left.is_zero() => Some(left),
-            _ => {
-                waiting.remove(uid);
-                None
-            }
-        }
+        let waiting = self.first_status.lock().unwrap_or_else(|p| p.into_inner());
+        let until = waiting.get(uid)?;
+        Some(until.saturating_duration_since(tokio::time::Instant::now())).filter(|left| !left.is_zero())
     }
 
     /// Forgets a GameServer's first-status wait (its status is written, or it is gone).

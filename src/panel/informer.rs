@@ -96,12 +96,9 @@ impl PanelHandle {
         let mut changed = Vec::new();
         for server in servers {
             let Some(external_id) = server.external_id.clone() else { continue };
-            // Unchanged: keep the entry the reconciles share.
-            if snapshot.servers.get(&external_id).and_then(|e| e.server.as_deref()) == Some(&server) {
-                continue;
+            if snapshot.read(external_id.clone(), server, read_at) {
+                changed.push(external_id);
             }
-            changed.push(external_id.clone());
-            snapshot.put(external_id, Some(server), read_at);
         }
         changed
     }

@@ -48,6 +48,16 @@ impl Snapshot {
         self.servers.insert(external_id, Entry { server: server.map(Arc::new), written: Some(at), listing });
     }
 
+    /// Records `server` as read at `at` (see `put`); whether it differs from what the snapshot knew.
+    pub(super) fn read(&mut self, external_id: String, server: PanelServer, at: Instant) -> bool {
+        // Unchanged: keep the entry the reconciles share.
+        if self.servers.get(&external_id).and_then(|e| e.server.as_deref()) == Some(&server) {
+            return false;
+        }
+        self.put(external_id, Some(server), at);
+        true
+    }
+
     /// Merges one page of listing `number` (started at `started`) into the snapshot.
     pub(super) fn merge(&mut self, number: u64, started: Instant, page: Vec<PanelServer>, changed: &mut Vec<String>) {
         for server in page {
