@@ -509,6 +509,12 @@ async fn run(config: &Config) -> Report {
     // share at once, so the fastest possible run takes one window less per `share` calls.
     let window_bound = Duration::from_secs(60 * (needed.div_ceil(u64::from(share)).saturating_sub(1)));
     let window_ratio = (!window_bound.is_zero()).then(|| converged.as_secs_f64() / window_bound.as_secs_f64());
+    // The panel's windows while converging (the admin's: the operator's and the other client's
+    // requests), from the one current when the clock started; their starts on the bench's clock.
+    let zero = panel_before.uptime;
+    let first = panel_before.windows.last().map_or(f64::MIN, |w| w.started);
+    let windows: Vec<(f64, u32)> =
+        panel_converged.windows.iter().filter(|w| w.started >= first).map(|w| (w.started - zero, w.counted)).collect();
     let rate_limited = (panel_converged.rate_limited - panel_before.rate_limited).saturating_sub(other_limited);
     let cpu_converging = cpu_converged - cpu_before;
     let cpu_rest_per_resync = (cpu_rest - cpu_rest_before) / 2.0;
@@ -557,6 +563,10 @@ async fn run(config: &Config) -> Report {
             Some(r) => format!("{:.1} s (ratio {r:.2})", window_bound.as_secs_f64()),
             None => "0 s: every call fits in one window".into(),
         },
+    );
+    row(
+        "panel windows while converging (start: counted)",
+        windows.iter().map(|(at, n)| format!("{at:.1} s: {n}")).collect::<Vec<_>>().join(", "),
     );
     row("panel calls during convergence", format!("{call_total} ({:.2} per server)", per_server(call_total)));
     for (route, n) in &calls {
@@ -614,6 +624,7 @@ async fn run(config: &Config) -> Report {
         "latency_ms": config.latency_ms, "converge_seconds": converged.as_secs_f64(),
         "bound_seconds": bound.as_secs_f64(), "calls_needed": needed, "ratio": ratio,
         "window_bound_seconds": window_bound.as_secs_f64(), "window_ratio": window_ratio,
+        "panel_windows": windows.iter().map(|(at, n)| json!({"started_seconds": at, "counted": n})).collect::<Vec<_>>(),
         "panel_calls": calls, "panel_calls_total": call_total, "creates_per_server": per_server(creates),
         "rate_limited": rate_limited, "kube_writes_by_operator": operator_kube, "kube_writes": kube, "kube_reads": kube_reads,
         "rest": {"resync": config.resync, "list_pages": rest_lists, "gets": rest_gets, "panel_writes": rest_writes,

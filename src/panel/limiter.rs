@@ -90,13 +90,28 @@ struct PanelWindow {
     /// It started at or after `lo` and at or before `hi`.
     lo: Instant,
     hi: Instant,
-    /// What the panel said remains, less what we sent since.
-    remaining: u32,
+    /// The least an answer in it said remains: the panel had counted that answer's request and
+    /// every one it said less than `said` for. (What remains now is less by the requests still out:
+    /// [`PanelWindow::remaining`].)
+    said: u32,
     /// Our requests sent in it.
     ours: u32,
+    /// Those of them whose answer said nothing of the window (a request that failed on the way may
+    /// still have been counted).
+    unheard: u32,
 }
 
 impl PanelWindow {
+    /// What surely remains in it while `in_flight` requests are out: the panel counts requests in
+    /// order and says less remains each time, so a request counted after the one that said least
+    /// is still out — but one still out may also have been counted already (its answer comes
+    /// later), and a least-so-far kept instead (each answer's `said` less the requests then out)
+    /// would take those twice, and leave a window's share unspent. A request whose answer said
+    /// nothing counts as spent.
+    fn remaining(&self, in_flight: u32) -> u32 {
+        self.said.saturating_sub(in_flight).saturating_sub(self.unheard)
+    }
+
     /// Before this it has surely not ended; after `ends_by` it surely has.
     fn surely_until(&self, length: Duration) -> Instant {
         self.lo + length
@@ -143,6 +158,7 @@ impl State {
         }
         if let Some(w) = self.window.filter(|w| w.ends_by(length) <= now) {
             // Surely over: the next window starts no earlier than this one could end.
+            tracing::debug!(ours = w.ours, said = w.said, in_flight = self.in_flight, waiting, "panel window over");
             self.next_after = Some(self.next_after.map_or(w.surely_until(length), |t| t.max(w.surely_until(length))));
             self.window = None;
         }
@@ -157,7 +173,7 @@ impl State {
         // What the panel's limit holds beyond our budget is the other integrations': it stays in the
         // window whoever began it and wherever its edges fall among our requests.
         let theirs = self.limit.filter(|l| *l != u32::MAX).map_or(0, |l| l.saturating_sub(budget));
-        let left = w.remaining.saturating_sub(theirs).min(budget.saturating_sub(w.ours));
+        let left = w.remaining(self.in_flight).saturating_sub(theirs).min(budget.saturating_sub(w.ours));
         let (surely, ends_by) = (w.surely_until(length), w.ends_by(length));
         // A window whose start is known only roughly (another integration began it): while more
         // requests wait or are out than remain, the last few of our share find where it ends, one at a time,
@@ -193,8 +209,22 @@ impl State {
             self.probing = Some(now);
         }
         if let Some(w) = self.window.as_mut() {
-            w.remaining = w.remaining.saturating_sub(1);
             w.ours += 1;
+        }
+    }
+
+    /// A request is back (answered or not).
+    fn returned(&mut self, permit: &Permit) {
+        self.in_flight = self.in_flight.saturating_sub(1);
+        if permit.probe {
+            self.probing = None;
+        }
+    }
+
+    /// A request came back saying nothing of the panel's window: spent, if it was sent in it.
+    fn unheard(&mut self, permit: &Permit) {
+        if let Some(w) = self.window.as_mut().filter(|w| permit.sent >= w.lo) {
+            w.unheard += 1;
         }
     }
 
@@ -202,14 +232,14 @@ impl State {
     fn counted(&mut self, sent: Instant, now: Instant, said: u32, limit: Option<u32>, probe: bool, length: Duration) {
         // A panel that says what remains but not of how much still counts in windows.
         self.limit = limit.or(self.limit).or(Some(u32::MAX));
-        // Requests still out may be counted after this one: what remains for us is less by them.
+        // Our requests still out.
         let others = self.in_flight;
         match self.window.as_mut() {
             // Sent before this window can have begun: an answer of an older window.
             Some(w) if sent < w.lo => return,
             // A probe, alone in flight, that finds more left than we counted: a new window began,
             // after the one we know ended.
-            Some(w) if probe && others == 0 && said > w.remaining => {
+            Some(w) if probe && others == 0 && said > w.said => {
                 let ended = w.surely_until(length);
                 self.next_after = Some(self.next_after.map_or(ended, |t| t.max(ended)));
             }
@@ -217,7 +247,7 @@ impl State {
             // we counted (an answer that comes back after later ones, which the panel counted
             // before them) is not taken for a new window — only what it says less is.
             Some(w) => {
-                w.remaining = w.remaining.min(said.saturating_sub(others));
+                w.said = w.said.min(said);
                 if let Some(earliest) = sent.checked_sub(length) {
                     w.lo = w.lo.max(earliest).min(w.hi);
                 }
@@ -237,8 +267,7 @@ impl State {
         if first {
             lo = lo.max(sent);
         }
-        self.window =
-            Some(PanelWindow { lo: lo.min(now), hi: now, remaining: said.saturating_sub(others), ours: 1 + others });
+        self.window = Some(PanelWindow { lo: lo.min(now), hi: now, said, ours: 1 + others, unheard: 0 });
         self.next_after = None;
     }
 }
@@ -339,30 +368,31 @@ impl Limiter {
         }
     }
 
+    /// Requests waiting for the budget now.
+    pub fn waiting(&self) -> u32 {
+        self.waiting.load(Ordering::Relaxed)
+    }
+
     /// A request came back; `remaining` and `limit` are the panel's `X-RateLimit-Remaining` and
     /// `X-RateLimit-Limit`, if it sent them.
     pub async fn answered(&self, permit: Permit, remaining: Option<u32>, limit: Option<u32>) {
         {
             let mut state = self.state.lock().await;
-            state.in_flight = state.in_flight.saturating_sub(1);
-            if permit.probe {
-                state.probing = None;
-            }
-            if let Some(said) = remaining {
-                state.counted(permit.sent, Instant::now(), said, limit, permit.probe, self.panel_window);
+            state.returned(&permit);
+            match remaining {
+                Some(said) => state.counted(permit.sent, Instant::now(), said, limit, permit.probe, self.panel_window),
+                None => state.unheard(&permit),
             }
         }
         self.answers.notify_waiters();
     }
 
-    /// A request came back without counting (it failed before an answer).
+    /// A request came back without an answer (it failed on the way; the panel may have counted it).
     pub async fn unanswered(&self, permit: Permit) {
         {
             let mut state = self.state.lock().await;
-            state.in_flight = state.in_flight.saturating_sub(1);
-            if permit.probe {
-                state.probing = None;
-            }
+            state.returned(&permit);
+            state.unheard(&permit);
         }
         self.answers.notify_waiters();
     }
@@ -377,7 +407,7 @@ impl Limiter {
         let length = self.panel_window;
         let hi = until.checked_sub(length).unwrap_or(now).min(now);
         let lo = now.checked_sub(length).unwrap_or(now).min(hi);
-        state.window = Some(PanelWindow { lo, hi, remaining: 0, ours: state.budget() });
+        state.window = Some(PanelWindow { lo, hi, said: 0, ours: state.budget(), unheard: 0 });
     }
 }
 
@@ -458,6 +488,25 @@ mod tests {
         let start = Instant::now();
         send(&limiter, Some(200)).await;
         assert!(start.elapsed() >= WINDOW / 2, "waited {:?}", start.elapsed());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_request_counted_before_an_answer_is_not_taken_twice() {
+        let limiter = Limiter::new(1_000);
+        send(&limiter, Some(10)).await;
+        // Three go out; the panel counts the last two first, and the first one's answer comes back
+        // first: it says 7 remain, and the two still out are in that already.
+        let (a, b, c) = (limiter.acquire().await, limiter.acquire().await, limiter.acquire().await);
+        limiter.answered(a, Some(7), None).await;
+        limiter.answered(b, Some(9), None).await;
+        limiter.answered(c, Some(8), None).await;
+        let start = Instant::now();
+        for _ in 0..7 {
+            send(&limiter, None).await;
+        }
+        assert_eq!(start.elapsed(), Duration::ZERO, "the 7 that remain go at once");
+        send(&limiter, None).await;
+        assert!(start.elapsed() >= WINDOW / 2, "an eighth waits: {:?}", start.elapsed());
     }
 
     #[tokio::test(start_paused = true)]
@@ -561,12 +610,16 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn alone_it_spends_each_whole_window_at_once() {
-        let panel = Panel::new(240);
-        let limiter = Arc::new(Limiter::new(240));
-        let took = spend(&panel, &limiter, 1_110).await;
-        let bound = window_bound(1_110, 240);
-        assert_eq!(panel.refused.load(std::sync::atomic::Ordering::Relaxed), 0);
-        assert!(took >= bound && took <= bound + Duration::from_secs(2), "{took:?} against {bound:?}");
+        // Five whole windows: each must be spent to its last request (answers come back in another
+        // order than the panel counted them, and none may be taken for two).
+        for total in [1_110, 1_200] {
+            let panel = Panel::new(240);
+            let limiter = Arc::new(Limiter::new(240));
+            let took = spend(&panel, &limiter, total).await;
+            let bound = window_bound(total, 240);
+            assert_eq!(panel.refused.load(std::sync::atomic::Ordering::Relaxed), 0);
+            assert!(took >= bound && took <= bound + Duration::from_secs(2), "{total}: {took:?} against {bound:?}");
+        }
     }
 
     #[tokio::test(start_paused = true)]

@@ -81,6 +81,20 @@ struct Window {
 #[derive(Debug, Default)]
 pub struct Buckets {
     windows: HashMap<String, Window>,
+    /// Windows that ended, oldest first (the last [`WINDOWS_KEPT`]): what each owner spent in each.
+    ended: std::collections::VecDeque<(String, Window)>,
+}
+
+/// How many ended windows [`Buckets`] keeps.
+const WINDOWS_KEPT: usize = 1000;
+
+/// One window of one key owner, for `GET /_sim/stats`: when it started (seconds after `since`) and
+/// how many requests it counted.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CountedWindow {
+    pub owner: String,
+    pub started: f64,
+    pub counted: u32,
 }
 
 /// What the throttle said of one request.
@@ -97,7 +111,11 @@ impl Buckets {
     pub fn hit(&mut self, owner: &str, limit: u32, window: Duration, now: Instant) -> Throttled {
         let w = self.windows.entry(owner.to_string()).or_insert(Window { started: now, count: 0 });
         if now.duration_since(w.started) >= window {
-            *w = Window { started: now, count: 0 };
+            let ended = std::mem::replace(w, Window { started: now, count: 0 });
+            if self.ended.len() == WINDOWS_KEPT {
+                self.ended.pop_front();
+            }
+            self.ended.push_back((owner.to_string(), ended));
         }
         if w.count < limit {
             w.count += 1;
@@ -105,6 +123,23 @@ impl Buckets {
         }
         let reset = window.saturating_sub(now.duration_since(w.started));
         Throttled::Refused { retry_after: reset.as_secs() + u64::from(reset.subsec_nanos() > 0) }
+    }
+
+    /// Every window kept, ended or current, in the order they started; `since` is time zero.
+    pub fn counted(&self, since: Instant) -> Vec<CountedWindow> {
+        let mut all: Vec<CountedWindow> = self
+            .ended
+            .iter()
+            .map(|(owner, w)| (owner, w))
+            .chain(&self.windows)
+            .map(|(owner, w)| CountedWindow {
+                owner: owner.clone(),
+                started: w.started.saturating_duration_since(since).as_secs_f64(),
+                counted: w.count,
+            })
+            .collect();
+        all.sort_by(|a, b| a.started.total_cmp(&b.started));
+        all
     }
 }
 

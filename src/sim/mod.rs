@@ -150,6 +150,13 @@ pub struct Stats {
     /// Servers and users the panel made (a create it refused, or rolled back, made none).
     pub servers_created: u64,
     pub users_created: u64,
+    /// The rate limiter's fixed windows, each key owner's, oldest first: when each started
+    /// (seconds after the simulator did) and how many requests it counted.
+    #[serde(default)]
+    pub windows: Vec<access::CountedWindow>,
+    /// Seconds since the simulator started, when these stats were read.
+    #[serde(default)]
+    pub uptime: f64,
 }
 
 impl Stats {
@@ -171,6 +178,8 @@ struct Sim {
     faults: Mutex<Faults>,
     stats: Mutex<Stats>,
     buckets: Mutex<Buckets>,
+    /// When the simulator started: time zero of its windows in the stats.
+    started: Instant,
     rng: Mutex<rand::rngs::StdRng>,
 }
 
@@ -267,6 +276,7 @@ pub async fn spawn(config: SimConfig, listen: SocketAddr) -> anyhow::Result<SimH
         faults: Mutex::new(config.faults.clone()),
         stats: Mutex::new(Stats::default()),
         buckets: Mutex::new(Buckets::default()),
+        started: Instant::now(),
         rng: Mutex::new(rand::rngs::StdRng::seed_from_u64(config.seed.wrapping_add(1))),
         config,
     });
@@ -576,6 +586,8 @@ impl Sim {
                 let state = self.state.lock().await;
                 stats.servers = state.servers.len() as u64;
                 (stats.servers_created, stats.users_created) = state.created();
+                stats.windows = self.buckets.lock().await.counted(self.started);
+                stats.uptime = self.started.elapsed().as_secs_f64();
                 json_response(200, &json!(stats))
             }
             ("POST", "/reset-stats") => {
