@@ -196,7 +196,7 @@ async fn connect(ctx: &Context, panel: &GamePanel, key: &ApiKey) -> Result<Arc<P
         &rpm.to_string(),
     ]);
     let limiter = ctx.registry.limiter(&spec.url, &name, rpm).await;
-    let handle = ctx.registry.ensure(&name, fingerprint, resync_interval(panel), || {
+    let handle = ctx.registry.ensure(&name, fingerprint, resync_interval(panel), limiter.clone(), || {
         let mut settings = HttpSettings::new(spec.url.clone(), key.clone(), rpm);
         settings.panel = name.clone();
         settings.limiter = limiter;

@@ -47,6 +47,8 @@ pub struct GamePanelSpec {
     #[schemars(range(min = 1, max = 100_000))]
     pub requests_per_minute: i64,
     /// How often the operator re-reads the panel to detect drift (a Go duration, at least `10s`).
+    /// A re-read that falls due while requests wait for the panel's request budget (a mass apply)
+    /// waits until none do, for an interval and at least five minutes.
     #[serde(default = "default_resync_interval")]
     #[schemars(length(max = 32))]
     #[x_kube(validation = super::rules::resync_duration())]

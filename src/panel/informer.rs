@@ -1,6 +1,7 @@
 //! One handle per GamePanel: its client, the lister's snapshot of its servers, and an egg cache.
 //!
-//! The lister pages through all of a panel's servers once per resync interval and keeps them by
+//! The lister pages through all of a panel's servers once per resync interval (put off while
+//! requests wait for the panel's budget) and keeps them by
 //! external id, page by page; reconciles read that snapshot and write directly, recording what they
 //! wrote so a listing that started before a write cannot bring back stale data. Each listing tells
 //! the GameServer controller which servers appeared, changed or disappeared, and only those are
@@ -269,6 +270,7 @@ impl Registry {
         name: &str,
         fingerprint: u64,
         resync: Duration,
+        limiter: Arc<Limiter>,
         panel: impl FnOnce() -> Result<Arc<dyn Panel>>,
     ) -> Result<Arc<PanelHandle>> {
         if let Some(existing) = self.get(name)
@@ -289,8 +291,12 @@ impl Registry {
             tasks: RwLock::new(Vec::new()),
             checked: RwLock::new(None),
         });
-        let mut tasks =
-            vec![tokio::spawn(list_forever(Arc::downgrade(&handle), self.listed.clone(), self.health.clone()))];
+        let mut tasks = vec![tokio::spawn(list_forever(
+            Arc::downgrade(&handle),
+            limiter,
+            self.listed.clone(),
+            self.health.clone(),
+        ))];
         if handle.watches_installs {
             tasks.push(tokio::spawn(watch_installs(Arc::downgrade(&handle), self.listed.clone(), self.install_poll)));
         }
@@ -316,13 +322,28 @@ impl Registry {
     }
 }
 
+/// The longest a resync listing is put off while requests wait for the panel's budget, unless the
+/// interval is longer.
+pub const PUT_OFF_AT_MOST: Duration = Duration::from_secs(300);
+
 async fn list_forever(
     handle: std::sync::Weak<PanelHandle>,
+    limiter: Arc<Limiter>,
     listed: mpsc::UnboundedSender<Listed>,
     health: mpsc::Sender<String>,
 ) {
     let mut failures = 0u32;
+    let mut listed_once = false;
     loop {
+        // A resync due while requests wait for the panel's budget (a mass apply) waits until none
+        // do, for an interval and at least five minutes: the creates and updates go first, and
+        // drift can wait that long. Its pages would take their place in the panel's windows. (Not
+        // the first listing, which tells reconciles which servers exist, nor one after a failure,
+        // which tells the panel's health.)
+        if listed_once && failures == 0 {
+            let Some(resync) = handle.upgrade().map(|h| h.resync) else { return };
+            put_off(&limiter, resync.max(PUT_OFF_AT_MOST)).await;
+        }
         let Some(h) = handle.upgrade() else { return };
         let resync = h.resync;
         let failing = h.listing_error().is_some();
@@ -338,6 +359,7 @@ async fn list_forever(
             Ok(n) => {
                 tracing::debug!(panel = %h.name, servers = n, "listed panel servers");
                 failures = 0;
+                listed_once = true;
                 resync
             }
             Err(e) => {
@@ -350,6 +372,20 @@ async fn list_forever(
         // One listing per interval, however long a listing takes; a failed one is tried again
         // sooner, so that a passing fault does not leave the panel unhealthy for a whole interval.
         tokio::time::sleep(next.saturating_sub(started.elapsed())).await;
+    }
+}
+
+/// Waits while requests wait for `limiter`, for `at_most`.
+async fn put_off(limiter: &Limiter, at_most: Duration) {
+    let until = Instant::now() + at_most;
+    if limiter.waiting() > 0 {
+        tracing::debug!(
+            waiting = limiter.waiting(),
+            "resync listing put off while requests wait for the panel's budget"
+        );
+    }
+    while limiter.waiting() > 0 && Instant::now() < until {
+        tokio::time::sleep(Duration::from_secs(1).min(until.saturating_duration_since(Instant::now()))).await;
     }
 }
 
@@ -410,6 +446,36 @@ mod tests {
         assert_eq!(panel_key("https://Panel.Example.com/"), panel_key("https://panel.example.com:443"));
         assert_ne!(panel_key("https://panel.example.com"), panel_key("http://panel.example.com"));
         assert_ne!(panel_key("https://panel.example.com"), panel_key("https://panel.example.com/other"));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_resync_waits_while_requests_wait_for_the_budget() {
+        let limiter = Arc::new(Limiter::new(10));
+        let start = Instant::now();
+        put_off(&limiter, PUT_OFF_AT_MOST).await;
+        assert_eq!(start.elapsed(), Duration::ZERO, "nothing waits: it lists at once");
+        // A request waits 30 s for the budget: the listing goes once it has gone.
+        limiter.pause(Duration::from_secs(30)).await;
+        let waiter = {
+            let limiter = limiter.clone();
+            tokio::spawn(async move { limiter.unanswered(limiter.acquire().await).await })
+        };
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        put_off(&limiter, PUT_OFF_AT_MOST).await;
+        let waited = start.elapsed();
+        assert!(waited >= Duration::from_secs(30) && waited <= Duration::from_secs(32), "{waited:?}");
+        waiter.await.expect("the request went");
+        // Requests that wait longer than it may put off a listing: it goes anyway.
+        limiter.pause(Duration::from_secs(120)).await;
+        let waiter = {
+            let limiter = limiter.clone();
+            tokio::spawn(async move { limiter.unanswered(limiter.acquire().await).await })
+        };
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        let start = Instant::now();
+        put_off(&limiter, Duration::from_secs(45)).await;
+        assert_eq!(start.elapsed().as_secs(), 45);
+        waiter.abort();
     }
 
     #[test]
