@@ -330,7 +330,7 @@ impl HttpCore {
             let (data, total_pages) = list_page(&body)?;
             at_most(data.len(), 100, path)?;
             let last = page >= total_pages || data.is_empty();
-            items.extend(data);
+            items.extend_from_slice(data);
             if last {
                 return Ok(items);
             }
@@ -409,13 +409,15 @@ pub(crate) fn at_most(items: usize, per_page: u32, what: &str) -> Result<()> {
     Ok(())
 }
 
-pub(crate) fn list_page(body: &Value) -> Result<(Vec<Value>, u32)> {
+/// The items of a list response (borrowed: a page of servers is decoded from the response itself,
+/// not from a copy of it) and how many pages the list has.
+pub(crate) fn list_page(body: &Value) -> Result<(&[Value], u32)> {
     let data = body.get("data").and_then(Value::as_array).ok_or_else(|| PanelError::Unexpected {
         status: 200,
         message: "a list response without a `data` array".into(),
     })?;
     let total_pages = body.pointer("/meta/pagination/total_pages").and_then(Value::as_u64).unwrap_or(1);
-    Ok((data.clone(), u32::try_from(total_pages).unwrap_or(u32::MAX).max(1)))
+    Ok((data, u32::try_from(total_pages).unwrap_or(u32::MAX).max(1)))
 }
 
 #[cfg(test)]
