@@ -422,6 +422,14 @@ mod tests {
         limiter.answered(permit, remaining, None).await;
     }
 
+    /// Three requests out at once, answered in the order they went, saying `said` remain.
+    async fn three_out(limiter: &Limiter, said: [u32; 3]) {
+        let out = [limiter.acquire().await, limiter.acquire().await, limiter.acquire().await];
+        for (permit, said) in out.into_iter().zip(said) {
+            limiter.answered(permit, Some(said), None).await;
+        }
+    }
+
     #[tokio::test(start_paused = true)]
     async fn without_the_panels_word_the_budget_holds_over_any_minute() {
         let limiter = Limiter::new(3);
@@ -481,10 +489,7 @@ mod tests {
         let limiter = Limiter::new(1_000);
         send(&limiter, Some(3)).await;
         // Three go out at once; the first answer says 2 remain, the two others not yet counted.
-        let (a, b, c) = (limiter.acquire().await, limiter.acquire().await, limiter.acquire().await);
-        limiter.answered(a, Some(2), None).await;
-        limiter.answered(b, Some(1), None).await;
-        limiter.answered(c, Some(0), None).await;
+        three_out(&limiter, [2, 1, 0]).await;
         let start = Instant::now();
         send(&limiter, Some(200)).await;
         assert!(start.elapsed() >= WINDOW / 2, "waited {:?}", start.elapsed());
@@ -496,10 +501,7 @@ mod tests {
         send(&limiter, Some(10)).await;
         // Three go out; the panel counts the last two first, and the first one's answer comes back
         // first: it says 7 remain, and the two still out are in that already.
-        let (a, b, c) = (limiter.acquire().await, limiter.acquire().await, limiter.acquire().await);
-        limiter.answered(a, Some(7), None).await;
-        limiter.answered(b, Some(9), None).await;
-        limiter.answered(c, Some(8), None).await;
+        three_out(&limiter, [7, 9, 8]).await;
         let start = Instant::now();
         for _ in 0..7 {
             send(&limiter, None).await;
