@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use pterobox::crd::{Flavor, GameBox, GameServer, ServerState};
 use pterobox::panel::{FeatureLimits, Limits, NewServer, NewUser, PanelServer};
-use pterobox::sim::Write;
+use pterobox::sim::Answered as Write;
 use serde_json::{Value, json};
 use support::operator::{World, basic_box, exclusive, server_ready, state_is};
 use support::panel::SIM_KEY;

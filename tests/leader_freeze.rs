@@ -9,7 +9,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use pterobox::crd::Flavor;
-use pterobox::sim::{CreatedKind, Faults, Write};
+use pterobox::sim::{Answered, CreatedKind, Faults};
 use support::control_plane::signal_apiserver;
 use support::leader::{holder, wait_holder};
 use support::operator::{Operator, World, basic_box, server, server_ready};
@@ -23,7 +23,7 @@ fn replica(name: &str, ns: &str) -> Operator {
 
 /// The panel's writes by replica: (replica, time in ms).
 async fn writes(url: &str) -> Vec<(String, i64)> {
-    let writes: Vec<Write> =
+    let writes: Vec<Answered> =
         reqwest::get(format!("{url}/_sim/writes")).await.expect("writes").json().await.expect("writes JSON");
     writes
         .into_iter()
@@ -37,13 +37,9 @@ async fn writes(url: &str) -> Vec<(String, i64)> {
 #[tokio::test]
 async fn a_leader_cut_off_from_the_apiserver_stops_before_another_leads() {
     let _guard = support::operator::exclusive().await;
-    let mut world = World::with_operator(
-        "freeze",
-        Flavor::Pterodactyl,
-        "1m",
-        |c| c.unique_external_ids = false,
-        |ns| replica("freeze-a", ns),
-    )
+    let mut world = World::with_operator("freeze", Flavor::Pterodactyl, "1m", support::panel::no_uniqueness, |ns| {
+        replica("freeze-a", ns)
+    })
     .await;
     wait_holder(&world, |h| h == Some("freeze-a"), "freeze-a leads").await;
     let standby = replica("freeze-b", &world.ns);

@@ -55,6 +55,10 @@ pub struct Args {
     /// with a 422; whether Wisp does is unverified).
     #[arg(long)]
     external_ids_not_unique: bool,
+    /// Accept a second user with an e-mail or username already taken (both panels refuse it with a
+    /// 422): only the client's own lookups then keep users unique.
+    #[arg(long)]
+    users_not_unique: bool,
     /// YAML file with locations, nodes and nests/eggs (default: a built-in catalog).
     #[arg(long)]
     seed_file: Option<PathBuf>,
@@ -90,6 +94,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         install_delay: Duration::from_millis(args.install_delay_ms),
         wisp_installed_as_number: args.wisp_installed_as_number,
         unique_external_ids: !args.external_ids_not_unique,
+        unique_users: !args.users_not_unique,
         faults: Faults {
             latency_ms: args.latency_ms,
             error_rate: args.error_rate,

@@ -6,7 +6,9 @@
 //! panel). Where it differs from a real panel, that is a bug.
 //!
 //! Admin endpoints under `/_sim/` (no auth, loopback only, neither counted nor faulted):
-//! `GET stats` (request counters by route), `POST reset-stats`, `GET servers` (every server's id,
+//! `GET stats` (request counters by route, 429s by key), `POST reset-stats`, `GET requests` (every
+//! answer to a known key: when, who, which route, its status), `GET writes` (the writes it carried
+//! out), `GET creates` (every create it accepted), `GET servers` (every server's id,
 //! external id, owner, limits and status, for invariant checks), `GET`/`PUT faults` (change faults at
 //! run time), `POST keys` (add an application key: its owner and permission bits), `DELETE keys/<key>`
 //! (revoke one).
@@ -102,6 +104,9 @@ pub struct SimConfig {
     /// it; Wisp's uniqueness is unverified (wisp-api.md §4), so a run can turn it off and rely on
     /// the operator's own lookups alone.
     pub unique_external_ids: bool,
+    /// Whether a user's e-mail and username must be unique (both panels refuse a taken one; a run
+    /// can turn it off so that only the operator's own lookups keep owners unique).
+    pub unique_users: bool,
     pub faults: Faults,
     pub catalog: Catalog,
     /// Seed of the placement and fault randomness.
@@ -119,6 +124,7 @@ impl SimConfig {
             install_delay: Duration::from_secs(2),
             wisp_installed_as_number: false,
             unique_external_ids: true,
+            unique_users: true,
             faults: Faults { timeout_hold_ms: 30_000, ..Faults::default() },
             catalog: Catalog::default(),
             seed: 1,
@@ -137,6 +143,10 @@ pub struct Stats {
     /// refused (a 403, a 422…) changed nothing.
     pub writes: u64,
     pub rate_limited: u64,
+    /// The 429s by key (its identifier: the first 16 characters, as the panel's
+    /// `api_keys.identifier`), injected ones included: whose requests the panel refused.
+    #[serde(default)]
+    pub rate_limited_by_key: BTreeMap<String, u64>,
     pub faults_injected: u64,
     /// The faults by kind: `down` (503 while down), `not_a_panel`, `throttled` (an injected 429),
     /// `spike` (latency), `timeout` (504), `error` (500), `late_answer` (a write answered late).
@@ -172,7 +182,7 @@ struct Sim {
     down: Arc<AtomicBool>,
     refused: Arc<AtomicU64>,
     creates_in_flight: AtomicU64,
-    writes: Mutex<Vec<Write>>,
+    answered: Mutex<Vec<Answered>>,
     state: Mutex<State>,
     keys: Mutex<Vec<SimKey>>,
     faults: Mutex<Faults>,
@@ -183,24 +193,51 @@ struct Sim {
     rng: Mutex<rand::rngs::StdRng>,
 }
 
-/// How many writes `GET /_sim/writes` keeps (the older half goes when it is full): a long-running
+/// How many answers `GET /_sim/requests` keeps (the older half goes when it is full): a long-running
 /// simulator does not grow without bound.
-const MAX_WRITES_KEPT: usize = 200_000;
+const MAX_ANSWERS_KEPT: usize = 200_000;
 
-/// A write the panel carried out (answered 2xx), at `GET /_sim/writes`: who made it and when, so
-/// that a test can hold every write against the leader Lease of the moment.
+/// A request the panel answered once it knew the key (429s included), at `GET /_sim/requests`:
+/// who sent it, when, and what it got — what a test counts to tell what the operator *sent* from
+/// what the panel kept. `GET /_sim/writes` lists the writes it carried out (2xx), so that a test can
+/// hold every write against the leader Lease of the moment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Write {
-    /// Wall-clock time the panel carried it out, in milliseconds since the Unix epoch.
+pub struct Answered {
+    /// Wall-clock time the panel answered it (a write: carried it out), in milliseconds since the
+    /// Unix epoch.
     pub at_ms: i64,
     /// The request's `User-Agent` (the operator's names its replica).
     pub agent: String,
+    /// The key's identifier: its first 16 characters, as the panel's `api_keys.identifier`.
+    #[serde(default)]
+    pub key: String,
     /// e.g. `POST /servers`, `PATCH /servers/{id}/details`.
     pub route: String,
     /// The path as requested, e.g. `/servers/7/details` (so a test can count the writes to one
     /// server).
     #[serde(default)]
     pub path: String,
+    #[serde(default)]
+    pub status: u16,
+    /// A 429's `Retry-After`, as sent.
+    #[serde(default)]
+    pub retry_after: Option<String>,
+    /// The `external_id` a write's body carried (a create's, a details update's).
+    #[serde(default)]
+    pub external_id: Option<String>,
+}
+
+impl Answered {
+    /// A write the panel carried out.
+    pub fn is_write(&self) -> bool {
+        !self.route.starts_with("GET ") && (200..300).contains(&self.status)
+    }
+}
+
+/// The identifier of a key: its first 16 characters (panel `app/Models/ApiKey.php`:
+/// `IDENTIFIER_LENGTH`).
+pub fn key_identifier(key: &str) -> String {
+    key.chars().take(16).collect()
 }
 
 /// Counts a request in a gauge for as long as it is handled (also when its client goes away and
@@ -266,11 +303,12 @@ pub async fn spawn(config: SimConfig, listen: SocketAddr) -> anyhow::Result<SimH
         rand::rngs::StdRng::seed_from_u64(config.seed),
     );
     state.unique_external_ids = config.unique_external_ids;
+    state.unique_users = config.unique_users;
     let sim = Arc::new(Sim {
         down,
         refused,
         creates_in_flight: AtomicU64::new(0),
-        writes: Mutex::new(Vec::new()),
+        answered: Mutex::new(Vec::new()),
         state: Mutex::new(state),
         keys: Mutex::new(keys),
         faults: Mutex::new(config.faults.clone()),
@@ -423,51 +461,70 @@ impl Sim {
             // No route: the router answers before the API group's middleware (no throttle).
             return err(SimError::no_route(&path));
         }
-        let remaining = match self.rate_limit(&key.owner).await {
-            Ok(remaining) => remaining,
-            Err(limited) => return limited,
-        };
-        if let Some(throttled) = self.throttle().await {
-            return throttled;
-        }
-        {
-            let mut stats = self.stats.lock().await;
-            *stats.requests.entry(format!("{method} {}", route_pattern(&segments))).or_default() += 1;
-            stats.total += 1;
-        }
+        let route = format!("{method} {}", route_pattern(&segments));
+        // In flight until answered, a late answer included.
         let creating = method == Method::POST && segments == ["servers"];
         let _in_flight = creating.then(|| InFlight::enter(&self.creates_in_flight));
-        let mut response = match self.inject_fault().await {
-            Some(fault) => fault,
-            None => {
-                let request =
-                    Request { method: &method, segments: &segments, query: &query, body: &body, key: &key, view };
-                self.route(request).await.unwrap_or_else(err)
-            }
-        };
-        if let Some(remaining) = remaining {
-            self.rate_limit_headers(&mut response, remaining, None);
-        }
-        if method != Method::GET && response.status().is_success() {
+        let request = Request { method: &method, segments: &segments, query: &query, body: &body, key: &key, view };
+        let response = self.counted(request, &route).await;
+        let status = response.status();
+        if method != Method::GET && status.is_success() {
             self.stats.lock().await.writes += 1;
-            let agent = headers.get("user-agent").and_then(|v| v.to_str().ok()).unwrap_or_default();
-            let mut writes = self.writes.lock().await;
-            if writes.len() >= MAX_WRITES_KEPT {
-                writes.drain(..MAX_WRITES_KEPT / 2);
-            }
-            writes.push(Write {
-                at_ms: k8s_openapi::jiff::Timestamp::now().as_millisecond(),
-                agent: agent.to_string(),
-                route: format!("{method} {}", route_pattern(&segments)),
-                path: format!("/{}", segments.join("/")),
-            });
         }
+        let agent = headers.get("user-agent").and_then(|v| v.to_str().ok()).unwrap_or_default();
+        let retry_after = response.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_string);
+        self.log(Answered {
+            at_ms: k8s_openapi::jiff::Timestamp::now().as_millisecond(),
+            agent: agent.to_string(),
+            key: key_identifier(&key.key),
+            route,
+            path: format!("/{}", segments.join("/")),
+            status: status.as_u16(),
+            retry_after,
+            external_id: body.get("external_id").and_then(Value::as_str).map(str::to_string),
+        })
+        .await;
         let delay = self.faults.lock().await.write_response_delay_ms;
-        if method != Method::GET && delay > 0 {
+        if method != Method::GET && status != StatusCode::TOO_MANY_REQUESTS && delay > 0 {
             self.fault("late_answer").await;
             tokio::time::sleep(Duration::from_millis(delay)).await;
         }
         response
+    }
+
+    /// A request of a known key on a route the panel has: the throttle (the panel's, then an
+    /// injected one), the faults, then the route.
+    async fn counted(&self, r: Request<'_>, route: &str) -> Response {
+        let remaining = match self.rate_limit(r.key).await {
+            Ok(remaining) => remaining,
+            Err(limited) => return limited,
+        };
+        if let Some(throttled) = self.throttle(r.key).await {
+            return throttled;
+        }
+        {
+            let mut stats = self.stats.lock().await;
+            *stats.requests.entry(route.to_string()).or_default() += 1;
+            stats.total += 1;
+        }
+        let flavor = self.config.flavor;
+        let mut response = match self.inject_fault().await {
+            Some(fault) => fault,
+            None => self.route(r).await.unwrap_or_else(|e| json_response(e.status, &render::error(flavor, &e))),
+        };
+        if let Some(remaining) = remaining {
+            self.rate_limit_headers(&mut response, remaining, None);
+        }
+        response
+    }
+
+    /// Keeps one answer for `GET /_sim/requests` (and `/_sim/writes`).
+    async fn log(&self, answered: Answered) {
+        let mut log = self.answered.lock().await;
+        if log.len() >= MAX_ANSWERS_KEPT {
+            log.drain(..MAX_ANSWERS_KEPT / 2);
+        }
+        log.push(answered);
     }
 
     /// Counts an injected fault of `kind`.
@@ -479,21 +536,21 @@ impl Sim {
 
     /// Counts the request in its owner's window: what remains (None without rate limiting), or
     /// the 429.
-    async fn rate_limit(&self, owner: &str) -> Result<Option<u32>, Response> {
+    async fn rate_limit(&self, key: &SimKey) -> Result<Option<u32>, Response> {
         let limit = self.config.rate_limit;
         if limit == 0 {
             return Ok(None);
         }
-        let throttled = self.buckets.lock().await.hit(owner, limit, self.config.rate_window, Instant::now());
+        let throttled = self.buckets.lock().await.hit(&key.owner, limit, self.config.rate_window, Instant::now());
         match throttled {
             Throttled::Passed { remaining } => Ok(Some(remaining)),
-            Throttled::Refused { retry_after } => Err(self.too_many_attempts(retry_after.to_string()).await),
+            Throttled::Refused { retry_after } => Err(self.too_many_attempts(key, retry_after.to_string()).await),
         }
     }
 
     /// A fault: the next `throttle_next` requests are throttled (for a second, or as
     /// `throttle_retry_after` says).
-    async fn throttle(&self) -> Option<Response> {
+    async fn throttle(&self, key: &SimKey) -> Option<Response> {
         let retry_after = {
             let mut f = self.faults.lock().await;
             if f.throttle_next == 0 {
@@ -503,7 +560,7 @@ impl Sim {
             f.throttle_retry_after.clone().unwrap_or_else(|| "1".to_string())
         };
         self.fault("throttled").await;
-        Some(self.too_many_attempts(retry_after).await)
+        Some(self.too_many_attempts(key, retry_after).await)
     }
 
     /// `X-RateLimit-Limit` and `X-RateLimit-Remaining` (and, on a 429, `Retry-After` and
@@ -529,8 +586,12 @@ impl Sim {
     }
 
     /// A 429 with the rate-limit headers, retryable after `retry_after` seconds.
-    async fn too_many_attempts(&self, retry_after: String) -> Response {
-        self.stats.lock().await.rate_limited += 1;
+    async fn too_many_attempts(&self, key: &SimKey, retry_after: String) -> Response {
+        {
+            let mut stats = self.stats.lock().await;
+            stats.rate_limited += 1;
+            *stats.rate_limited_by_key.entry(key_identifier(&key.key)).or_default() += 1;
+        }
         let body =
             render::error(self.config.flavor, &SimError::new(429, "ThrottleRequestsException", "Too Many Attempts."));
         let mut response = json_response(429, &body);
@@ -595,7 +656,11 @@ impl Sim {
                 self.refused.store(0, Ordering::Relaxed);
                 no_content()
             }
-            ("GET", "/writes") => json_response(200, &json!(*self.writes.lock().await)),
+            ("GET", "/requests") => json_response(200, &json!(*self.answered.lock().await)),
+            ("GET", "/writes") => {
+                let log = self.answered.lock().await;
+                json_response(200, &json!(log.iter().filter(|a| a.is_write()).collect::<Vec<_>>()))
+            }
             ("GET", "/creates") => json_response(200, &json!(self.state.lock().await.creates())),
             ("GET", "/faults") => json_response(200, &json!(self.faults.lock().await.clone())),
             ("GET", "/servers") => {

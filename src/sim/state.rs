@@ -239,6 +239,9 @@ pub struct State {
     /// Whether `external_id` must be unique (Pterodactyl: validation + a unique index on servers,
     /// validation on users, panel `app/Models/Server.php`, `app/Models/User.php`; Wisp: unverified).
     pub unique_external_ids: bool,
+    /// Whether a user's e-mail and username must be unique (`unique:users,email`,
+    /// `unique:users,username` in panel `app/Models/User.php`).
+    pub unique_users: bool,
     rng: StdRng,
     next_user: u64,
     next_server: u64,
@@ -319,6 +322,7 @@ impl State {
             installs: BTreeSet::new(),
             creates: Vec::new(),
             unique_external_ids: true,
+            unique_users: true,
             rng,
             next_user: 1,
             next_server: 1,
@@ -404,7 +408,7 @@ impl State {
         if let Some(e) = &email {
             if !e.contains('@') || e.starts_with('@') || e.ends_with('@') {
                 c.fail("email", "email", "The email field must be a valid email address.".into());
-            } else if self.users.values().any(|u| u.email.eq_ignore_ascii_case(e)) {
+            } else if self.unique_users && self.users.values().any(|u| u.email.eq_ignore_ascii_case(e)) {
                 c.fail("email", "unique", "The email has already been taken.".into());
             }
         }
@@ -419,7 +423,9 @@ impl State {
                         && lower.chars().all(|ch| ch.is_ascii_alphanumeric() || matches!(ch, '_' | '.' | '-'));
                     if !ok {
                         c.fail("username", "p_username", "The username must start and end with alpha-numeric characters and contain only letters, numbers, dashes, underscores, and periods.".into());
-                    } else if self.users.values().any(|x| x.username.as_deref() == Some(lower.as_str())) {
+                    } else if self.unique_users
+                        && self.users.values().any(|x| x.username.as_deref() == Some(lower.as_str()))
+                    {
                         c.fail("username", "unique", "The username has already been taken.".into());
                     }
                 }

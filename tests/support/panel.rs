@@ -193,6 +193,21 @@ pub async fn accepted_creates(
     Ok(per_external)
 }
 
+/// Every answer the simulator at `url` gave to a known key, oldest first (`GET /_sim/requests`):
+/// what clients *sent*, whatever the panel kept.
+pub async fn requests(url: &str) -> Result<Vec<pterobox::sim::Answered>, String> {
+    let response = reqwest::get(format!("{url}/_sim/requests")).await.map_err(|e| e.to_string())?;
+    response.json().await.map_err(|e| e.to_string())
+}
+
+/// A simulator tweak: no uniqueness of external ids, e-mails or usernames, so that only the
+/// operator's own lookups keep servers and owners from being made twice (a duplicate check on a
+/// panel that refuses the second create could not fail).
+pub fn no_uniqueness(c: &mut SimConfig) {
+    c.unique_external_ids = false;
+    c.unique_users = false;
+}
+
 /// The external ids the panel accepted more than one create of `kind` for.
 pub async fn made_twice(url: &str, kind: pterobox::sim::CreatedKind) -> Vec<(String, usize)> {
     let creates = accepted_creates(url, kind).await.expect("the simulator's creates");
