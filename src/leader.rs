@@ -6,7 +6,7 @@
 //! the renew deadline it gives leadership up, before anyone else may take it.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
@@ -45,10 +45,15 @@ impl LeaseSettings {
     }
 }
 
-/// Whether this replica leads; cheap to read from every reconcile.
+/// Whether this replica leads; cheap to read from every reconcile and before every panel write.
 #[derive(Debug, Clone)]
 pub struct Leadership {
     leading: Arc<AtomicBool>,
+    /// When the Lease was last renewed: milliseconds after `epoch`, as this replica sent the renewal.
+    renewed: Arc<AtomicU64>,
+    epoch: std::time::Instant,
+    /// How long a renewal lets this replica lead (the renew deadline); `None`: always.
+    holds_for: Option<Duration>,
     changes: watch::Receiver<bool>,
 }
 
@@ -56,11 +61,36 @@ impl Leadership {
     /// A replica that leads from the start (election disabled: a single replica).
     pub fn always() -> Self {
         let (_tx, changes) = watch::channel(true);
-        Self { leading: Arc::new(AtomicBool::new(true)), changes }
+        Self::new(true, None, changes)
     }
 
+    fn new(leading: bool, holds_for: Option<Duration>, changes: watch::Receiver<bool>) -> Self {
+        Self {
+            leading: Arc::new(AtomicBool::new(leading)),
+            renewed: Arc::new(AtomicU64::new(0)),
+            epoch: std::time::Instant::now(),
+            holds_for,
+            changes,
+        }
+    }
+
+    /// Whether this replica leads now: it holds the Lease and renewed it within the renew deadline,
+    /// on its own clock. A leader that was frozen (SIGSTOP, a paused VM) past its Lease wakes up not
+    /// leading, before its election loop has looked: the replica that took over meanwhile is the
+    /// only one that writes.
     pub fn is_leader(&self) -> bool {
-        self.leading.load(Ordering::SeqCst)
+        if !self.leading.load(Ordering::SeqCst) {
+            return false;
+        }
+        let Some(holds_for) = self.holds_for else { return true };
+        let renewed = Duration::from_millis(self.renewed.load(Ordering::SeqCst));
+        self.epoch.elapsed().saturating_sub(renewed) < holds_for
+    }
+
+    /// The Lease was renewed by a request sent at `sent`.
+    fn renewed_at(&self, sent: std::time::Instant) {
+        let at = sent.saturating_duration_since(self.epoch).as_millis();
+        self.renewed.fetch_max(u64::try_from(at).unwrap_or(u64::MAX), Ordering::SeqCst);
     }
 
     /// Yields once each time this replica becomes the leader.
@@ -93,14 +123,18 @@ pub fn start(
     stop: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> (Leadership, tokio::task::JoinHandle<Result<(), Lost>>) {
     let (tx, changes) = watch::channel(false);
-    let leading = Arc::new(AtomicBool::new(false));
-    let leadership = Leadership { leading: leading.clone(), changes };
+    let leadership = Leadership::new(false, Some(settings.renew_deadline), changes);
+    let (leading, renewals) = (leadership.leading.clone(), leadership.clone());
     let api: Api<Lease> = Api::namespaced(client, &settings.namespace);
     let task = tokio::spawn(async move {
         let mut election = Election { api, settings, observed: None, renewed: None };
         tokio::pin!(stop);
         loop {
+            let sent = std::time::Instant::now();
             let leads = election.try_acquire_or_renew().await;
+            if leads && election.renewed.is_some_and(|r| r.into_std() >= sent) {
+                renewals.renewed_at(sent);
+            }
             let was_leading = leading.load(Ordering::SeqCst);
             let since_renewed = election.renewed.map(|r| r.elapsed());
             if let Some(why) = lost(was_leading, leads, since_renewed, election.settings.renew_deadline) {
@@ -291,6 +325,22 @@ mod tests {
         assert_eq!(step("a", Some("b"), lease + Duration::from_millis(1), lease), Step::Take);
         assert_eq!(step("a", None, Duration::ZERO, lease), Step::Take, "released");
         assert_eq!(step("a", Some(""), Duration::ZERO, lease), Step::Take, "released");
+    }
+
+    #[test]
+    fn a_leader_frozen_past_its_renew_deadline_wakes_up_not_leading() {
+        let (_tx, changes) = watch::channel(true);
+        let leadership = Leadership::new(true, Some(Duration::from_millis(200)), changes);
+        leadership.renewed_at(std::time::Instant::now());
+        assert!(leadership.is_leader());
+        // Frozen: no renewal for longer than the deadline (the clock runs on while a process is stopped).
+        std::thread::sleep(Duration::from_millis(250));
+        assert!(!leadership.is_leader(), "a renewal older than the deadline still leads");
+        leadership.renewed_at(std::time::Instant::now());
+        assert!(leadership.is_leader(), "renewed again");
+        leadership.leading.store(false, Ordering::SeqCst);
+        assert!(!leadership.is_leader());
+        assert!(Leadership::always().is_leader());
     }
 
     #[test]

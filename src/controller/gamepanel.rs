@@ -201,6 +201,7 @@ async fn connect(ctx: &Context, panel: &GamePanel, key: &ApiKey) -> Result<Arc<P
         settings.panel = name.clone();
         settings.limiter = limiter;
         settings.agent = Some(ctx.settings.instance.clone());
+        settings.leadership = Some(ctx.leadership.clone());
         // A 429 pauses the whole panel in the limiter; the reconcile reports it and is requeued
         // after Retry-After, rather than holding a worker while it waits.
         settings.rate_limit_retries = 0;

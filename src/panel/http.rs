@@ -57,6 +57,10 @@ pub struct HttpSettings {
     /// Who calls (the replica's name), added to the `User-Agent` so that the panel's access log
     /// tells replicas apart.
     pub agent: Option<String>,
+    /// When set, a write is sent only while this replica leads, checked when it is about to go
+    /// (after any wait for the budget): a leader frozen past its Lease does not write beside the
+    /// replica that took over.
+    pub leadership: Option<crate::leader::Leadership>,
 }
 
 impl HttpSettings {
@@ -71,6 +75,7 @@ impl HttpSettings {
             retry_backoff: Duration::from_millis(200),
             rate_limit_retries: 3,
             agent: None,
+            leadership: None,
         }
     }
 }
@@ -166,6 +171,12 @@ impl HttpCore {
         let permit = self.limiter.acquire().await;
         let started = std::time::Instant::now();
         let operation = format!("{method} {}", crate::metrics::route(path));
+        if method != Method::GET && self.settings.leadership.as_ref().is_some_and(|l| !l.is_leader()) {
+            self.limiter.unanswered(permit).await;
+            let message = format!("{method} {path} not sent: this replica no longer leads");
+            crate::metrics::get().panel_request(&self.settings.panel, &operation, "not_leader", started.elapsed());
+            return Err(PanelError::Unavailable { message });
+        }
         let result = match self.exchange(&method, path, query, body).await {
             Ok(answer) => {
                 self.limiter.answered(permit, answer.remaining, answer.limit).await;
