@@ -500,7 +500,9 @@ async fn run(config: &Config) -> Report {
     let call_total: u64 = calls.values().sum();
     let creates = calls.get("POST /servers").copied().unwrap_or(0);
     let owner_creates = calls.get("POST /users").copied().unwrap_or(0);
-    let needed = total as u64 + config.boxes as u64 + (total as u64).div_ceil(100);
+    // A create per server, a lookup and a create per owner (looked up first: an owner an earlier
+    // leader made is found, not made twice), a listing page per 100 servers.
+    let needed = total as u64 + 2 * config.boxes as u64 + (total as u64).div_ceil(100);
     // What the panel leaves the operator: its limit, less the other client's share.
     let share = config.operator_budget();
     let bound = Duration::from_secs_f64(needed as f64 * 60.0 / f64::from(share));
@@ -676,10 +678,10 @@ fn main() {
         assert_eq!(j["rate_limited"], 0, "429s although the operator's budget is under the panel's limit: {j}");
         assert_eq!(j["rest"]["panel_writes"], 0, "panel writes at rest: {j}");
         assert_eq!(j["rest"]["kube_writes"], 0, "Kubernetes writes at rest: {j}");
-        // The finalizer, one status (`Ready`) and the box's share: 5.6 before statuses and events
-        // were folded (a machine slow enough to see an install through two polls adds `Installing`).
+        // The finalizer, one status (`Ready`) and the box's share, about 0.5: 2.5–2.6 measured, 3 the
+        // target (5.6 before statuses and events were folded).
         let writes = j["kube_writes_by_operator"].as_f64().unwrap_or(f64::MAX) / total;
-        assert!(writes <= 4.0, "Kubernetes writes per server: {writes:.2}: {j}");
+        assert!(writes <= 3.0, "Kubernetes writes per server: {writes:.2}: {j}");
         // A listing that finds nothing changed reconciles nothing (reconciling every server after
         // each listing would make this at least `total` per listing).
         let reconciles = j["rest"]["gameserver_reconciles"].as_f64().unwrap_or(f64::MAX);

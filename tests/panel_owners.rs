@@ -97,3 +97,32 @@ async fn pterodactyl_owners_sharing_an_email_local_part_both_get_their_servers()
 async fn wisp_owners_sharing_an_email_local_part_both_get_their_servers() {
     owners_sharing_an_email_local_part_both_get_their_servers(Flavor::Wisp).await;
 }
+
+/// An owner already on the panel — made by hand, or by an earlier leader that died before it could
+/// record it — is found by its e-mail and used, not made again, even on a panel that would accept
+/// a second user with that e-mail (the panel's uniqueness is not what keeps owners single).
+async fn an_existing_owner_is_found_not_made_again(flavor: Flavor) {
+    let _lock = exclusive().await;
+    let world = World::with("owner-exists", flavor, "10s", support::panel::no_uniqueness).await;
+    let earlier = json!({"email": "alice@example.com", "username": "alice", "first_name": "Alice",
+                         "last_name": "Martin", "external_id": "made-earlier"});
+    let (status, _, made) = world.panel.raw("POST", "/users", support::panel::SIM_KEY, Some(earlier)).await;
+    assert_eq!(status, 201, "{made}");
+    let id = made["attributes"]["id"].to_string().trim_matches('"').to_string();
+    world.apply(basic_box(&world.panel_name)).await;
+    let b = box_ready(&world, "basic").await;
+    assert_eq!(b.status.and_then(|s| s.owner).map(|o| o.panel_user_id), Some(id));
+    assert_eq!(world.panel.stats().await.users_created, 1, "the owner was made again");
+    assert_eq!(world.operator_requests("POST /users", "ok").await, 0.0);
+    world.teardown().await;
+}
+
+#[tokio::test]
+async fn pterodactyl_an_existing_owner_is_found_not_made_again() {
+    an_existing_owner_is_found_not_made_again(Flavor::Pterodactyl).await;
+}
+
+#[tokio::test]
+async fn wisp_an_existing_owner_is_found_not_made_again() {
+    an_existing_owner_is_found_not_made_again(Flavor::Wisp).await;
+}

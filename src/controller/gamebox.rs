@@ -90,10 +90,12 @@ fn readiness(gbox: &GameBox, panel: Option<&GamePanel>) -> std::result::Result<(
 /// How many generated usernames an owner's create tries before it reports the panel's refusal.
 const USERNAME_ATTEMPTS: u32 = 5;
 
-/// Finds or creates the owner on the panel. A box's owner is usually new, so the create comes
-/// first (one call); the panel refuses a taken e-mail or external id (422 `unique`), and then the
-/// existing user is adopted: by exact e-mail, else by the box's stable external id. A generated
-/// username the panel finds taken (usernames are unique panel-wide) is replaced by another.
+/// Finds or creates the owner on the panel: by exact e-mail first, so that an owner an earlier
+/// leader made before it could record it is found rather than made again — whether or not the panel
+/// refuses a taken e-mail (Pterodactyl does; Wisp's is not confirmed). A generated username the
+/// panel finds taken (usernames are unique panel-wide) is replaced by another. A create the panel
+/// refuses as taken (422 `unique`), or that got no answer, is looked up again: by exact e-mail,
+/// else by the box's stable external id.
 async fn ensure_owner(ctx: &Context, gbox: &GameBox) -> std::result::Result<String, PanelError> {
     let Some(handle) = ctx.registry.get(&gbox.spec.panel_ref) else {
         return Err(PanelError::Unavailable {
@@ -101,6 +103,9 @@ async fn ensure_owner(ctx: &Context, gbox: &GameBox) -> std::result::Result<Stri
         });
     };
     let owner = &gbox.spec.owner;
+    if let Some(user) = handle.panel.user_by_email(&owner.email).await? {
+        return Ok(user.id);
+    }
     let external_id = format!("pterobox-{}", gbox.uid().unwrap_or_default());
     let generated = owner.username.is_none() && handle.panel.flavor() == Flavor::Pterodactyl;
     let mut attempt = 0;
