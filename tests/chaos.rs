@@ -1,19 +1,21 @@
 //! Chaos, on both panels. Two replicas elect a leader on a Lease and serve the webhook behind a
 //! loopback "Service"; the panel injects 500s, 504 timeouts, latency spikes, 429 bursts and late
-//! write answers while the leader is SIGKILLed — when it can be, while a create is in flight.
+//! write answers while the leader is SIGKILLed — when it can be, while a create is in flight — or
+//! frozen (SIGSTOP) past its Lease and woken again (SIGCONT) beside the replica that took over.
 //!
 //! Three phases: **convergence** of seven boxes whose budgets each bind on a different resource
-//! (four servers fit, the fifth is refused); **changes** (a resize past the budget, a resize down
-//! whose room another server then takes, a budget lowered below use and one server more for that
-//! box); **deletion** (two servers in five with `deletionPolicy: Orphan`).
+//! (four servers fit; the fifth, which the webhook does not review, is refused by the box's own
+//! admission); **changes** (a resize past the budget, a resize down whose room another server then
+//! takes, a budget lowered below use and one server more for that box); **deletion** (two servers
+//! in five with `deletionPolicy: Orphan`).
 //!
-//! The invariants are checked throughout on the simulator's own records, not on what it refuses:
-//! the panel *accepted* at most one create per GameServer and per box owner, ever (the Wisp run
-//! turns the panel's external-id uniqueness off, so only the operator's own lookups keep them
-//! unique); no panel server outlives its GameServer unless that asked to be orphaned; no box is
-//! over its budget on the panel in any resource; every panel write came from the replica that held
-//! the Lease at that moment. The figures are printed; `PTEROBOX_CHAOS_SEED` replays the schedule
-//! of faults and kills.
+//! The invariants are checked throughout on the simulator's own records, on a panel that enforces
+//! no uniqueness (external ids, e-mails, usernames), so that only the operator's own lookups keep
+//! them unique: the panel *accepted* at most one create per GameServer and per box owner, ever; no
+//! panel server outlives its GameServer unless that asked to be orphaned; no box is over its budget
+//! on the panel in any resource; no write was ever sent for a server its box refused; every panel
+//! write came from the replica that held the Lease at that moment. The figures are printed;
+//! `PTEROBOX_CHAOS_SEED` replays the schedule of faults, kills and freezes.
 
 mod support;
 
@@ -31,8 +33,8 @@ use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
 use support::control_plane::free_port;
 use support::operator::{Operator, World, basic_box};
-use support::panel::{SimServer, accepted_creates, made_twice, sim_servers};
-use support::webhook::{Service, register, serving_args};
+use support::panel::{SimServer, accepted_creates, made_twice, no_uniqueness, requests, sim_servers};
+use support::webhook::{Service, UNREVIEWED, register, serving_args};
 
 /// The resources a box's budget holds, in the order of `Use`.
 const RESOURCES: [&str; 7] = ["memory", "disk", "cpu", "servers", "databases", "allocations", "backups"];
@@ -77,8 +79,12 @@ fn chaos_server(binding: usize, j: usize, size: &Use) -> Value {
                                "cpu": format!("{}m", size[2] * 10), "databases": size[4],
                                "allocations": size[5], "backups": size[6]});
     let policy = if ORPHANED.contains(&j) { "Orphan" } else { "Delete" };
+    // The fifth server of each box is not shown to the webhook: the box's own admission refuses it,
+    // under the faults and kills.
+    let labels = if j == SERVERS_PER_BOX - 1 { json!({UNREVIEWED: "true"}) } else { json!({}) };
     json!({
-        "apiVersion": "pterobox.io/v1alpha1", "kind": "GameServer", "metadata": {"name": format!("b{binding}-s{j}")},
+        "apiVersion": "pterobox.io/v1alpha1", "kind": "GameServer",
+        "metadata": {"name": format!("b{binding}-s{j}"), "labels": labels},
         "spec": {"box": box_name(binding), "egg": "paper", "resources": resources, "deletionPolicy": policy}
     })
 }
@@ -271,15 +277,19 @@ fn spawn_lease_log(
 }
 
 /// The panel writes that did not come from the Lease's holder of the moment.
+/// The panel writes the operator *sent* (whatever the panel answered: a stale leader's delete of a
+/// server already gone is a 404, and still a write it should not have sent) that did not come from
+/// the Lease's holder of the moment.
 async fn writes_without_the_lease(url: &str, tenures: &[(String, i64)]) -> (usize, Vec<String>) {
-    let writes: Vec<pterobox::sim::Write> =
-        reqwest::get(format!("{url}/_sim/writes")).await.expect("writes").json().await.expect("writes JSON");
+    let sent = requests(url).await.expect("the panel's answers");
+    let writes: Vec<_> = sent.iter().filter(|a| !a.route.starts_with("GET ")).collect();
     let mut wrong = Vec::new();
     for w in &writes {
         let replica = w.agent.split_once(" (").map(|(_, r)| r.trim_end_matches(')')).unwrap_or_default();
         let holder = tenures.iter().rev().find(|(_, since)| *since <= w.at_ms).map(|(h, _)| h.as_str());
         if holder != Some(replica) {
-            wrong.push(format!("{} at {} by {replica:?} while the Lease was {holder:?}", w.route, w.at_ms));
+            let (route, status, at) = (&w.route, w.status, w.at_ms);
+            wrong.push(format!("{route} ({status}) at {at} by {replica:?} while the Lease was {holder:?}"));
         }
     }
     (writes.len(), wrong)
@@ -301,12 +311,16 @@ fn replica(name: &str, ns: &str, port: u16) -> Operator {
 #[derive(Default)]
 struct Kills {
     total: u32,
-    /// Kills that landed while the panel was handling a create.
+    /// Kills and freezes that landed while the panel was handling a create.
     during_create: u32,
+    /// Leaders frozen past their Lease and woken again.
+    freezes: u32,
+    /// Frozen leaders that stopped by themselves once woken (another replica led by then).
+    stale_exits: u32,
 }
 
-/// SIGKILLs the leader at random moments (waiting a little for a create in flight) until `done`
-/// says the phase is over, restarting it each time.
+/// SIGKILLs or freezes the leader at random moments (waiting a little for a create in flight) until
+/// `done` says the phase is over, restarting it each time.
 async fn kill_until<F, Fut>(
     world: &mut World,
     replicas: &mut Replicas,
@@ -320,6 +334,7 @@ async fn kill_until<F, Fut>(
 {
     let started = Instant::now();
     let url = world.panel.sim.url.clone();
+    let mut first = true;
     loop {
         let until = Instant::now() + Duration::from_millis(rng.random_range(100..700));
         while Instant::now() < until {
@@ -346,25 +361,54 @@ async fn kill_until<F, Fut>(
         let leases: Api<Lease> = Api::namespaced(world.client.clone(), &replicas.ns);
         let holder = leases.get_opt(&format!("lease-{}", replicas.ns)).await.ok().flatten();
         let holder = holder.and_then(|l| l.spec?.holder_identity).unwrap_or_default();
-        if holder == "replica-b" {
-            replicas.b.kill();
+        // The first interruption of the deletion phase — the leader has every server's delete before
+        // it — and one in five of the others is a freeze rather than a kill.
+        let frozen = (first && phase == "deletion") || rng.random_ratio(1, 5);
+        first = false;
+        let leader = if holder == "replica-b" { &mut replicas.b } else { &mut world.operator };
+        if frozen {
+            kills.freezes += 1;
+            kills.during_create += u32::from(in_flight);
+            let exited = freeze_past_the_lease(leader).await;
+            kills.stale_exits += u32::from(exited);
         } else {
-            world.operator.kill();
+            leader.kill();
+            kills.total += 1;
+            kills.during_create += u32::from(in_flight);
+            // The second kill, and one in four after it, leaves the leader down for 6.5 s: past its
+            // Lease (4 s, plus up to a retry period before the standby sees it expire), so the
+            // standby takes over. Otherwise it is back at once, and takes its own Lease up again.
+            let takeover = kills.total == 2 || rng.random_ratio(1, 4);
+            let down = if takeover { 6_500 } else { rng.random_range(0..800) };
+            tokio::time::sleep(Duration::from_millis(down)).await;
         }
-        kills.total += 1;
-        kills.during_create += u32::from(in_flight);
-        // The second kill, and one in four after it, leaves the leader down for 6.5 s: past its
-        // Lease (4 s, plus up to a retry period before the standby sees it expire), so the standby
-        // takes over. Otherwise it is back at once, and takes its own Lease up again.
-        let takeover = kills.total == 2 || rng.random_ratio(1, 4);
-        let down = if takeover { 6_500 } else { rng.random_range(0..800) };
-        tokio::time::sleep(Duration::from_millis(down)).await;
+        leader.kill();
         if holder == "replica-b" {
             replicas.b = replica("replica-b", &replicas.ns, replicas.ports[1]);
         } else {
             world.operator = replica("replica-a", &replicas.ns, replicas.ports[0]);
         }
     }
+}
+
+/// Freezes a leader (SIGSTOP) past its Lease — the standby takes over meanwhile — and wakes it up
+/// (SIGCONT) beside the new leader: whatever it was about to write, it must not. Returns whether it
+/// then stopped by itself (it finds another holder of the Lease), within 10 s.
+async fn freeze_past_the_lease(leader: &mut Operator) -> bool {
+    let Some(pid) = leader.pid() else { return false };
+    let pid = pid as i32;
+    // SAFETY: kill(2) on a child process we spawned and have not reaped.
+    unsafe { libc::kill(pid, libc::SIGSTOP) };
+    tokio::time::sleep(Duration::from_millis(8_000)).await;
+    // SAFETY: as above.
+    unsafe { libc::kill(pid, libc::SIGCONT) };
+    for _ in 0..100 {
+        if leader.exited().is_some() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    false
 }
 
 async fn stats(url: &str) -> Option<Stats> {
@@ -407,7 +451,7 @@ async fn chaos(flavor: Flavor) {
             c.rate_limit = 600;
             c.seed = seed;
             c.install_delay = Duration::from_secs(6);
-            c.unique_external_ids = flavor == Flavor::Pterodactyl;
+            no_uniqueness(c);
         },
         |ns| replica("replica-a", ns, ports[0]),
     )
@@ -428,25 +472,17 @@ async fn chaos(flavor: Flavor) {
     let faults = spawn_faults(url.clone(), seed.wrapping_add(7), stop.clone());
     let mut kills = Kills::default();
 
-    // Convergence: the fifth server of every box is refused, by the webhook or by the box.
+    // Convergence: the fifth server of every box, which the webhook does not see, is refused by the
+    // box's own admission.
     let began = Instant::now();
-    let mut denied = BTreeSet::new();
     for binding in 0..RESOURCES.len() {
         apply(&world, chaos_box(&world.panel_name, binding, &budget(binding))).await.expect("apply box");
     }
-    for (binding, resource) in RESOURCES.iter().enumerate() {
+    for binding in 0..RESOURCES.len() {
         for j in 0..SERVERS_PER_BOX {
             let s = chaos_server(binding, j, &SIZE);
             let name = s["metadata"]["name"].as_str().unwrap_or_default().to_string();
-            match apply(&world, s).await {
-                Ok(()) => {}
-                Err(e) if j == SERVERS_PER_BOX - 1 => {
-                    let what = format!("exceeded budget of box {}", box_name(binding));
-                    assert!(e.contains(&what) && e.contains(resource), "{name} refused otherwise: {e}");
-                    denied.insert(name);
-                }
-                Err(e) => panic!("{name} refused: {e}"),
-            }
+            apply(&world, s).await.unwrap_or_else(|e| panic!("{name} refused at the door: {e}"));
         }
     }
     let servers = world.servers();
@@ -454,14 +490,20 @@ async fn chaos(flavor: Flavor) {
         let Ok(list) = servers.list(&Default::default()).await else { return false };
         let ready = list.items.iter().filter(|s| state(s) == Some(ServerState::Ready)).count();
         let rejected = list.items.iter().filter(|s| state(s) == Some(ServerState::Rejected)).count();
-        ready == RESOURCES.len() * FIT as usize && rejected + denied.len() == RESOURCES.len()
+        ready == RESOURCES.len() * FIT as usize && rejected == RESOURCES.len()
     };
     kill_until(&mut world, &mut replicas, &mut rng, "convergence", &mut kills, converged).await;
     let converged_in = began.elapsed();
     let list = world.servers().list(&Default::default()).await.expect("list").items;
+    let mut refused_uids = BTreeSet::new();
     for s in list.iter().filter(|s| state(s) == Some(ServerState::Rejected)) {
+        let name = s.metadata.name.clone().unwrap_or_default();
         let message = s.status.as_ref().and_then(|st| st.message.clone()).unwrap_or_default();
-        assert!(s.metadata.name.as_deref().is_some_and(|n| n.ends_with("-s4")), "{:?} rejected: {message}", s.metadata);
+        let binding = (0..RESOURCES.len()).find(|&b| name.starts_with(&format!("b{b}-")));
+        let Some(binding) = binding.filter(|_| name.ends_with("-s4")) else { panic!("{name} rejected: {message}") };
+        let want = format!("exceeded budget of box {}: requested {}=", box_name(binding), RESOURCES[binding]);
+        assert!(message.contains(&want), "{name} is refused without naming its box's binding resource: {message}");
+        refused_uids.extend(s.metadata.uid.clone());
     }
 
     // Changes, under the same faults and kills.
@@ -542,6 +584,13 @@ async fn chaos(flavor: Flavor) {
     checker.await.expect("checker task");
     let tenures = lease_log.await.expect("lease task");
     let (writes, without_lease) = writes_without_the_lease(&url, &tenures).await;
+    let sent_for_refused: Vec<String> = requests(&url)
+        .await
+        .expect("the panel's answers")
+        .into_iter()
+        .filter(|a| !a.route.starts_with("GET ") && a.external_id.as_ref().is_some_and(|e| refused_uids.contains(e)))
+        .map(|a| format!("{} {} ({})", a.route, a.path, a.status))
+        .collect();
     let twice_servers = made_twice(&url, CreatedKind::Server).await;
     let twice_users = made_twice(&url, CreatedKind::User).await;
     let stats = world.panel.stats().await;
@@ -553,7 +602,7 @@ async fn chaos(flavor: Flavor) {
     // Five servers per box, and one more for the lowered box.
     let applied = RESOURCES.len() * SERVERS_PER_BOX + 1;
     let _ = writeln!(out, "  boxes / GameServers applied            {} / {applied}", RESOURCES.len());
-    let _ = writeln!(out, "  fifth servers denied by the webhook    {} of {}", denied.len(), RESOURCES.len());
+    let _ = writeln!(out, "  fifth servers refused by their box     {} of {}", refused_uids.len(), RESOURCES.len());
     let _ = writeln!(out, "  resize past the budget denied at once  {resize_refused_by_webhook}");
     let _ = writeln!(out, "  grow denied before the shrink counted  {grow_denials}");
     let _ = writeln!(out, "  server for the lowered box denied      {extra_denied}");
@@ -564,12 +613,18 @@ async fn chaos(flavor: Flavor) {
         changed_in.as_secs_f64(),
         deleted_in.as_secs_f64()
     );
-    let _ = writeln!(out, "  SIGKILLs (during a create)             {} ({})", kills.total, kills.during_create);
+    let _ = writeln!(
+        out,
+        "  SIGKILLs / freezes (during a create)   {} / {} ({})",
+        kills.total, kills.freezes, kills.during_create
+    );
+    let _ = writeln!(out, "  frozen leaders that stopped when woken {} of {}", kills.stale_exits, kills.freezes);
+    let _ = writeln!(out, "  writes sent for refused servers        {}", sent_for_refused.len());
     let _ = writeln!(out, "  Lease tenures                          {}", tenures.len());
     let _ = writeln!(out, "  fault mixes applied                    {mixes}");
     let _ = writeln!(out, "  faults by kind                         {:?}", stats.faults);
     let _ = writeln!(out, "  429s answered                          {}", stats.rate_limited);
-    let _ = writeln!(out, "  panel requests / writes                {} / {writes}", stats.total);
+    let _ = writeln!(out, "  panel requests / writes sent           {} / {writes}", stats.total);
     let _ =
         writeln!(out, "  creates accepted (servers / users)     {} / {}", stats.servers_created, stats.users_created);
     let _ = writeln!(out, "  invariant rounds / panel servers seen  {} / {}", checks.rounds, checks.panel_servers_seen);
@@ -596,7 +651,14 @@ async fn chaos(flavor: Flavor) {
         .filter_map(|b| Some(format!("pterobox-{}", b.metadata.uid.as_deref()?)))
         .collect();
     assert_eq!(owners, boxes, "the owners' external ids");
-    assert!(kills.total >= 4, "only {} kills happened during the phases (seed {seed})", kills.total);
+    assert_eq!(sent_for_refused, Vec::<String>::new(), "panel writes for servers their box refused (seed {seed})");
+    let interruptions = kills.total + kills.freezes;
+    assert!(interruptions >= 4, "only {interruptions} kills and freezes happened during the phases (seed {seed})");
+    assert!(
+        kills.stale_exits >= 1,
+        "no frozen leader woke up beside a new one ({} freezes, seed {seed}): the stale-leader case was not run",
+        kills.freezes
+    );
     assert!(kills.during_create >= 1, "no kill landed during a create (seed {seed})");
     assert!(tenures.len() >= 2, "the Lease never changed hands (seed {seed})");
     for (kind, least) in [("error", 3), ("timeout", 2), ("throttled", 3), ("late_answer", 3), ("spike", 1)] {

@@ -9,9 +9,12 @@ use serde_json::json;
 
 use super::operator::World;
 
-/// Registers the webhook for the test namespace only (`failurePolicy: Fail`), calling
-/// `https://127.0.0.1:<port>/validate`; returns the configuration's name (the operators'
-/// `--webhook-config`), once they have filled in its CA.
+/// The label that keeps an object from the webhook `register` makes: the controller alone judges it.
+pub const UNREVIEWED: &str = "pterobox.io/test-unreviewed";
+
+/// Registers the webhook for the test namespace only (`failurePolicy: Fail`; objects labelled
+/// [`UNREVIEWED`] excepted), calling `https://127.0.0.1:<port>/validate`; returns the
+/// configuration's name (the operators' `--webhook-config`), once they have filled in its CA.
 pub async fn register(world: &World, port: u16) -> String {
     let name = format!("pterobox-{}", world.ns); // as `serving_args` tells the operator
     let hook = |resource: &str| {
@@ -21,6 +24,7 @@ pub async fn register(world: &World, port: u16) -> String {
             "rules": [{"apiGroups": ["pterobox.io"], "apiVersions": ["v1alpha1"],
                        "operations": ["CREATE", "UPDATE"], "resources": [resource], "scope": "Namespaced"}],
             "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": world.ns}},
+            "objectSelector": {"matchExpressions": [{"key": UNREVIEWED, "operator": "DoesNotExist"}]},
             "failurePolicy": "Fail", "sideEffects": "None", "admissionReviewVersions": ["v1"], "timeoutSeconds": 5
         })
     };
