@@ -15,7 +15,7 @@ use support::panel::made_twice;
 
 async fn a_crash_after_the_create_makes_no_duplicate(flavor: Flavor) {
     let _lock = exclusive().await;
-    let mut world = World::with("crash", flavor, "10s", |c| c.unique_external_ids = false).await;
+    let mut world = World::with("crash", flavor, "10s", support::panel::no_uniqueness).await;
     world.apply(basic_box(&world.panel_name)).await;
     world.wait_box("owner ensured", |b| b.status.as_ref().is_some_and(|s| s.owner.is_some())).await;
     // The panel processes writes, then holds their answers: the operator cannot learn the id.

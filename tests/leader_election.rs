@@ -30,13 +30,9 @@ async fn reporters(world: &World) -> Vec<String> {
 #[tokio::test]
 async fn only_the_leader_writes_and_a_standby_takes_over_when_it_dies() {
     let _guard = support::operator::exclusive().await;
-    let mut world = World::with_operator(
-        "leader",
-        Flavor::Pterodactyl,
-        "1m",
-        |c| c.unique_external_ids = false,
-        |ns| replica("replica-a", ns),
-    )
+    let mut world = World::with_operator("leader", Flavor::Pterodactyl, "1m", support::panel::no_uniqueness, |ns| {
+        replica("replica-a", ns)
+    })
     .await;
     let first = wait_holder(&world, |h| h == Some("replica-a"), "replica-a leads").await;
     assert_eq!(first.as_deref(), Some("replica-a"));
@@ -97,13 +93,9 @@ async fn only_the_leader_writes_and_a_standby_takes_over_when_it_dies() {
 #[tokio::test]
 async fn sigterm_hands_the_lease_to_a_standby_at_once_and_a_displaced_leader_exits() {
     let _guard = support::operator::exclusive().await;
-    let mut world = World::with_operator(
-        "handoff",
-        Flavor::Pterodactyl,
-        "1m",
-        |c| c.unique_external_ids = false,
-        |ns| replica("replica-c", ns),
-    )
+    let mut world = World::with_operator("handoff", Flavor::Pterodactyl, "1m", support::panel::no_uniqueness, |ns| {
+        replica("replica-c", ns)
+    })
     .await;
     wait_holder(&world, |h| h == Some("replica-c"), "replica-c leads").await;
     let mut standby = replica("replica-d", &world.ns);

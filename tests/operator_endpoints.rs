@@ -185,7 +185,7 @@ async fn readyz_is_not_ready_until_every_cache_has_synced() {
 #[tokio::test]
 async fn sigterm_lets_a_running_create_finish_and_record_it() {
     let _guard = support::operator::exclusive().await;
-    let mut world = World::new("sigterm", Flavor::Pterodactyl, "1m").await;
+    let mut world = World::with("sigterm", Flavor::Pterodactyl, "1m", support::panel::no_uniqueness).await;
     world.apply(basic_box(&world.panel_name)).await;
     world
         .wait_box("Ready", |b| {

@@ -100,7 +100,7 @@ async fn a_panel_422_surfaces_with_its_field_and_is_retried_only_on_a_spec_chang
 #[tokio::test]
 async fn rate_limits_and_server_errors_surface_and_are_retried_with_backoff() {
     let _lock = exclusive().await;
-    let world = World::with("p5xx", Flavor::Pterodactyl, "10s", |c| c.unique_external_ids = false).await;
+    let world = World::with("p5xx", Flavor::Pterodactyl, "10s", support::panel::no_uniqueness).await;
     world.apply(basic_box(&world.panel_name)).await;
     world.wait_box("owner ensured", |b| b.status.as_ref().is_some_and(|s| s.owner.is_some())).await;
 
@@ -110,10 +110,16 @@ async fn rate_limits_and_server_errors_surface_and_are_retried_with_backoff() {
     world
         .wait_server("survival", "PanelUnavailable", |s| synced_reason(s).as_deref() == Some("PanelUnavailable"))
         .await;
+    // How often it tries, against the schedules the README documents: the lister's (1 s doubling,
+    // at most a resync apart) and each object's (1 s doubling); the panel counts what failed.
     let before = world.panel.stats().await.faults_injected;
-    tokio::time::sleep(Duration::from_secs(4)).await;
-    let during = world.panel.stats().await.faults_injected - before;
-    assert!(during <= 20, "{during} failed requests in 4s: backoff, not a hot loop");
+    let window = Duration::from_secs(30);
+    tokio::time::sleep(window).await;
+    let failed = world.panel.stats().await.faults_injected - before;
+    let bound = support::operator::failing_requests_bound(window, Duration::from_secs(10), 1);
+    support::report(&format!("every request failing: {failed} requests in {window:?} (bound {bound})\n"));
+    assert!(failed >= 2, "it stopped trying: {failed} requests in {window:?}");
+    assert!(failed <= bound, "{failed} failed requests in {window:?}: more than the backoff allows ({bound})");
     world.panel.set_faults(Faults::default()).await;
     world
         .wait_server("survival", "Ready after the outage", |s| {
@@ -129,28 +135,100 @@ async fn rate_limits_and_server_errors_surface_and_are_retried_with_backoff() {
     world.teardown().await;
 }
 
+/// The panel's rate-limit window in the 429 test: Pterodactyl's own (`config/http.php`), which the
+/// operator's limiter assumes.
+const WINDOW: Duration = Duration::from_secs(60);
+
+/// What a server needs once nothing holds it back: a create, a 0.5 s install, two install polls and
+/// the status write — a few seconds, with room for a loaded machine.
+const UNTHROTTLED: Duration = Duration::from_secs(15);
+
 #[tokio::test]
 async fn a_429_surfaces_as_rate_limited_and_everything_converges() {
     let _lock = exclusive().await;
-    // Another client of the same admin spends the bucket: the panel answers a burst of 429s (the
-    // operator keeps under what the panel says remains, so its own traffic alone never gets one).
-    let world = World::new("p429", Flavor::Pterodactyl, "10s").await;
+    // Another integration of the same admin spends the bucket of the window (60 a minute) just as
+    // four servers are applied: the operator's requests get 429s with a Retry-After of most of the
+    // window, as the real panel sends (`Retry-After: 44`).
+    let world = World::with("p429", Flavor::Pterodactyl, "10s", |c| {
+        c.rate_limit = 60;
+        c.rate_window = WINDOW;
+        support::panel::no_uniqueness(c);
+    })
+    .await;
     world.apply(basic_box(&world.panel_name)).await;
     world.wait_box("owner ensured", |b| b.status.as_ref().is_some_and(|s| s.owner.is_some())).await;
-    world.panel.set_faults(Faults { throttle_next: 25, ..Faults::default() }).await;
+    world.panel.add_key("ptla_billing_system_of_the_admin", "admin", &[]).await;
+    let client = reqwest::Client::new();
+    let mut window_ends = None;
+    for _ in 0..=60 {
+        let answer = client
+            .get(format!("{}/api/application/locations", world.panel.sim.url))
+            .bearer_auth("ptla_billing_system_of_the_admin")
+            .header("Accept", "application/json")
+            .send()
+            .await
+            .expect("the other integration's request");
+        if answer.status() == 429 {
+            let retry_after = answer.headers().get("retry-after").and_then(|v| v.to_str().ok()?.parse().ok());
+            window_ends = Some(std::time::Instant::now() + Duration::from_secs(retry_after.unwrap_or(60)));
+            break;
+        }
+    }
+    let window_ends = window_ends.expect("the other integration never emptied the bucket");
     for i in 0..4 {
         world.apply(server(&format!("s{i}"), "paper", "1Gi", "500m")).await;
     }
+    // The promise: Ready once the panel's window has ended, plus what a server needs anyway.
+    let deadline = window_ends + UNTHROTTLED;
     for i in 0..4 {
-        world
-            .wait_server(&format!("s{i}"), "Ready", |s| {
-                s.status.as_ref().is_some_and(|st| st.state == ServerState::Ready)
-            })
-            .await;
+        let name = format!("s{i}");
+        loop {
+            let s = world.servers().get(&name).await.expect("server");
+            if s.status.as_ref().is_some_and(|st| st.state == ServerState::Ready) {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{name} not Ready {UNTHROTTLED:?} after the panel's window ended: {:#?}\n{}",
+                s.status,
+                world.log_tail()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
+    let lag = std::time::Instant::now().saturating_duration_since(window_ends);
+
+    // How the operator waited, from the panel's side: after each 429, nothing of its own until the
+    // Retry-After had passed (answers within a second of it were already on their way).
+    let ours = pterobox::sim::key_identifier(support::panel::SIM_KEY);
+    let answers: Vec<_> = support::panel::requests(&world.panel.sim.url)
+        .await
+        .expect("requests")
+        .into_iter()
+        .filter(|a| a.key == ours)
+        .collect();
+    let refused: Vec<_> = answers.iter().filter(|a| a.status == 429).collect();
+    assert!(!refused.is_empty(), "the operator never met the limit: the test shows nothing");
     let stats = world.panel.stats().await;
-    assert!(stats.rate_limited >= 1, "the test did not hit the limit: {stats:?}");
-    assert!(stats.rate_limited <= 40, "429s are waited out, not hammered: {stats:?}");
+    assert_eq!(stats.rate_limited_by_key.get(&ours).copied(), Some(refused.len() as u64));
+    assert_eq!(world.operator_outcomes("rate_limited").await, refused.len() as f64, "the operator counts each 429");
+    let mut early = Vec::new();
+    for r in &refused {
+        let wait = r.retry_after.as_deref().and_then(|v| v.parse::<i64>().ok()).unwrap_or(0) * 1000;
+        let held = (r.at_ms + 1000)..(r.at_ms + wait - 1000);
+        early.extend(answers.iter().filter(|a| held.contains(&a.at_ms)).map(|a| {
+            format!("{} {} at +{} ms of a 429 with Retry-After {} s", a.route, a.status, a.at_ms - r.at_ms, wait / 1000)
+        }));
+    }
+    support::report(&format!(
+        "429s: the operator got {} (Retry-After {:?} s), all {} servers Ready {:.1} s after the panel's window ended\n",
+        refused.len(),
+        refused.iter().filter_map(|r| r.retry_after.clone()).collect::<std::collections::BTreeSet<_>>(),
+        4,
+        lag.as_secs_f64(),
+    ));
+    assert!(early.is_empty(), "requests sent while the panel's Retry-After held: {early:#?}");
+
     let mut warned = false;
     for _ in 0..300 {
         for i in 0..4 {
@@ -166,6 +244,12 @@ async fn a_429_surfaces_as_rate_limited_and_everything_converges() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(warned, "no server reported the 429 in a PanelError event within 30s");
-    assert_eq!(world.panel.stats().await.servers, 4, "one panel server each");
+    let url = &world.panel.sim.url;
+    assert_eq!(
+        support::panel::made_twice(url, pterobox::sim::CreatedKind::Server).await,
+        vec![],
+        "one panel server each"
+    );
+    assert_eq!(world.panel.stats().await.servers, 4);
     world.teardown().await;
 }

@@ -507,6 +507,41 @@ pub fn metric(text: &str, prefix: &str) -> f64 {
     text.lines().filter(|l| l.starts_with(prefix)).filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok()).sum()
 }
 
+/// The wait after the `n`th failure in a row as the README documents it: 1 s doubling, at most
+/// 5 minutes. (Written out here, not taken from the operator: it is what the tests hold it to.)
+pub fn documented_backoff(n: u32) -> Duration {
+    Duration::from_secs(1u64 << n.saturating_sub(1).min(9)).min(Duration::from_secs(300))
+}
+
+/// How many times an object whose reconcile keeps failing is reconciled within `window`, counted
+/// from a failure, by the documented backoff (each try's own time only makes it fewer).
+pub fn scheduled_within(window: Duration) -> u32 {
+    let (mut at, mut n) = (Duration::ZERO, 0);
+    while at <= window {
+        n += 1;
+        at += documented_backoff(n);
+    }
+    n
+}
+
+/// The most requests the documented schedules allow while every request to the panel fails for
+/// `window`: each of `objects` whose reconcile fails is tried again by the backoff (1 s doubling)
+/// until the lister finds the panel failing — within a `resync` — and then waits for the panel;
+/// the lister lists again 1 s doubling, at most `resync` apart; each read is tried
+/// `1 + read_retries` times. (A lister that retried every second would pass it within half a
+/// minute, a reconcile without backoff within seconds.)
+pub fn failing_requests_bound(window: Duration, resync: Duration, objects: u64) -> u64 {
+    let settings = pterobox::panel::HttpSettings::new("http://x", pterobox::panel::ApiKey::new("k"), 1);
+    let tries = u64::from(1 + settings.read_retries);
+    let (mut at, mut listings) = (Duration::ZERO, 0u32);
+    while at <= window {
+        listings += 1;
+        at += documented_backoff(listings).min(resync);
+    }
+    let reconciles = u64::from(scheduled_within(resync.min(window)) + 1);
+    (u64::from(listings) + objects * reconciles) * tries
+}
+
 /// Waits until the GameServer `name` is gone (its finalizer done), or panics.
 pub async fn wait_gone(servers: &Api<GameServer>, name: &str) {
     for _ in 0..600 {
