@@ -113,3 +113,39 @@ async fn lowering_the_budget_deletes_nothing_and_sets_over_budget() {
     }
     world.teardown().await;
 }
+
+/// More servers refused than the ledger records: the box's status keeps every admitted server and
+/// the first 20 refused ones (it stays small whatever a tenant applies), and every refused server
+/// still carries its own verdict.
+#[tokio::test]
+async fn a_box_records_at_most_its_cap_of_refused_servers_and_each_keeps_its_verdict() {
+    let _lock = exclusive().await;
+    let world = World::new("crowd", Flavor::Pterodactyl, "10s").await;
+    world.apply(basic_box(&world.panel_name)).await;
+    world.apply(server("big", "paper", "8Gi", "1")).await;
+    world.wait_server("big", "Ready", state_is(ServerState::Ready)).await;
+    let cap = pterobox::review::MAX_REJECTED_IN_LEDGER;
+    let refused: Vec<String> = (0..cap + 5).map(|i| format!("extra-{i:02}")).collect();
+    for name in &refused {
+        world.apply(server(name, "paper", "1Gi", "500m")).await;
+    }
+    for name in &refused {
+        let s = world.wait_server(name, "Rejected", state_is(ServerState::Rejected)).await;
+        let message = s.status.and_then(|st| st.message).unwrap_or_default();
+        assert!(message.starts_with("exceeded budget of box basic: requested memory=1Gi"), "{name}: {message}");
+    }
+    let gbox = world
+        .wait_box("the ledger holds the admitted server and the capped refusals", |b| {
+            b.status.as_ref().is_some_and(|s| s.servers.len() == 1 + cap)
+        })
+        .await;
+    let entries = gbox.status.map(|s| s.servers).unwrap_or_default();
+    assert_eq!(entries.iter().filter(|e| e.name == "big").count(), 1);
+    let recorded: Vec<&str> = entries.iter().filter(|e| e.name != "big").map(|e| e.name.as_str()).collect();
+    assert_eq!(recorded, refused[..cap].iter().map(String::as_str).collect::<Vec<_>>(), "the oldest refusals");
+    // The cap holds: the ledger never grew past it.
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    let later = world.boxes().get("basic").await.expect("box").status.map(|s| s.servers.len());
+    assert_eq!(later, Some(1 + cap));
+    world.teardown().await;
+}

@@ -1,6 +1,8 @@
 //! The operator image that `scripts/build-image.sh` writes (the test command builds it, twice, and
 //! checks the digests are equal, before `cargo test`): its config says who runs what, its labels
-//! are there, and its root filesystem alone — its own loader and libraries — runs `pterobox`.
+//! are there, and its root filesystem alone runs `pterobox` — as the image's user, with that root
+//! filesystem as `/` (chroot, or a user namespace when not root), so that nothing of the host's
+//! (`/etc/ld.so.cache`, `/lib`) can stand in for a file the image lacks.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -70,26 +72,73 @@ fn the_image_runs_pterobox_as_non_root_from_its_own_root_filesystem() {
     let passwd = std::fs::read_to_string(rootfs.join("etc/passwd")).expect("/etc/passwd");
     assert!(passwd.contains("nonroot:x:65532:65532:"), "{passwd}");
 
-    // Run with the image's own loader and libraries only: the root filesystem is complete.
-    let run = |args: &[&str]| {
-        Command::new(rootfs.join("lib64/ld-linux-x86-64.so.2"))
-            .arg("--library-path")
-            .arg(rootfs.join("lib/x86_64-linux-gnu"))
-            .arg(rootfs.join("usr/local/bin/pterobox"))
-            .args(args)
-            .output()
-            .expect("run the image's pterobox")
-    };
-    let out = run(&["--version"]);
+    // Run inside the root filesystem, as the image's user: the root filesystem is complete.
+    copy_dir(Path::new("examples"), &rootfs.join("examples"));
+    let out = inside(&rootfs, &["--version"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), format!("pterobox {version}"));
-    let from_image = run(&["check", "-f", "examples/"]);
+    let from_image = inside(&rootfs, &["check", "-f", "examples/"]);
     let here = Command::new(env!("CARGO_BIN_EXE_pterobox")).args(["check", "-f", "examples/"]).output().expect("check");
     let text = String::from_utf8_lossy(&from_image.stdout);
-    assert!(text.contains("modded") && text.contains("Rejected"), "{text}");
+    assert!(
+        text.contains("modded") && text.contains("Rejected"),
+        "{text}\n{}",
+        String::from_utf8_lossy(&from_image.stderr)
+    );
     assert_eq!(
         (from_image.status.code(), text.as_ref()),
         (here.status.code(), String::from_utf8_lossy(&here.stdout).as_ref()),
         "the image's pterobox judges the examples as this build does"
     );
+
+    // And the way it is run shows a library the image lacks: without its libgcc_s, it cannot start.
+    let lib = rootfs.join("lib/x86_64-linux-gnu/libgcc_s.so.1");
+    assert!(lib.exists(), "the image has no libgcc_s.so.1, which pterobox loads");
+    std::fs::remove_file(&lib).expect("remove libgcc_s from the copy");
+    let out = inside(&rootfs, &["--version"]);
+    assert!(
+        !out.status.success(),
+        "pterobox started without the image's libgcc_s: the host's stood in for it\n{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+/// Runs the image's `pterobox` with `rootfs` as `/`: `chroot` as the image's user when this test
+/// runs as root, else in a user namespace (`unshare --user --map-root-user --root`). Neither
+/// available fails the test: the image would not be checked.
+fn inside(rootfs: &Path, args: &[&str]) -> std::process::Output {
+    // SAFETY: geteuid(2) has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    let mut command = if root {
+        let mut c = Command::new("chroot");
+        c.arg("--userspec=65532:65532").arg(rootfs);
+        c
+    } else {
+        let mut c = Command::new("unshare");
+        c.args(["--user", "--map-root-user", "--wd=/"]).arg(format!("--root={}", rootfs.display()));
+        c
+    };
+    let out = command.arg("/usr/local/bin/pterobox").args(args).output();
+    let how = if root { "chroot" } else { "unshare --user" };
+    let out = out.unwrap_or_else(|e| panic!("cannot run {how} to run the image's pterobox: {e}"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !(stderr.contains("chroot:") || stderr.contains("unshare:")),
+        "{how} could not enter the image's root filesystem (the image is not checked): {stderr}"
+    );
+    out
+}
+
+/// Copies a directory tree of plain files.
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("read dir") {
+        let entry = entry.expect("entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("type").is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy");
+        }
+    }
 }

@@ -2,7 +2,8 @@
 //! builds `tests/kstatus/main.go` against `sigs.k8s.io/cli-utils/pkg/kstatus` (pinned, from the Go
 //! module proxy, cached); this test drives the operator into each state of the README's conditions
 //! table and expects kstatus' `Current` for Ready and Suspended objects, `Failed` for every state
-//! that needs a human (kstatus' `Stalled`), `InProgress` while the operator works or waits, and
+//! that needs a human (kstatus' `Stalled`) — every one of the operator's reasons that needs a human
+//! (`NEEDS_A_HUMAN`) is met at least once —, `InProgress` while the operator works or waits, and
 //! `Terminating` for an object being deleted.
 
 mod support;
@@ -14,10 +15,11 @@ use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, DeleteParams, PostParams};
+use pterobox::controller::conditions::NEEDS_A_HUMAN;
 use pterobox::crd::{Flavor, GameBox, GamePanel, GameServer, ServerState};
 use pterobox::sim::Faults;
 use serde_json::{Value, json};
-use support::operator::{World, basic_box, condition, exclusive, server, state_is};
+use support::operator::{Operator, World, basic_box, condition, exclusive, server, state_is};
 
 /// The judge, built (or found in the cache) by the script the test command runs first.
 fn judge() -> PathBuf {
@@ -68,7 +70,18 @@ fn json_of<T: serde::Serialize>(object: &T) -> Value {
 #[tokio::test]
 async fn flux_reads_current_failed_and_in_progress_from_a_real_run() {
     let _lock = exclusive().await;
-    let world = World::with("kstatus", Flavor::Pterodactyl, "10s", |c| c.install_delay = Duration::from_secs(4)).await;
+    // The operator reads Secrets in the test namespace only, so that a GamePanel can name one beyond.
+    let world = World::with_operator(
+        "kstatus",
+        Flavor::Pterodactyl,
+        "10s",
+        |c| c.install_delay = Duration::from_secs(4),
+        |ns| {
+            let scope = format!("--secret-namespaces={ns}");
+            Operator::start_with("kstatus", &["--leader-election=false", "--webhook=false", &scope], None)
+        },
+    )
+    .await;
     let mut seen: Vec<(&str, &str, Value)> = Vec::new();
     let box_conditions = |b: &GameBox| b.status.clone().unwrap_or_default().conditions;
     let server_conditions = |s: &GameServer| s.status.clone().unwrap_or_default().conditions;
@@ -140,32 +153,50 @@ async fn flux_reads_current_failed_and_in_progress_from_a_real_run() {
     let b = world.wait_box_named("odd", "InvalidSpec", |b| reason_is("Ready", "InvalidSpec")(&box_conditions(b))).await;
     seen.push(("GameBox InvalidSpec", "Failed", json_of(&b)));
 
-    // Two more GamePanels: a wrong key, and a URL nothing answers.
-    let secret: Secret = serde_json::from_value(json!({"metadata": {"name": "wrong-key"},
-        "stringData": {"apiKey": "ptla_wrongwrongwrongwrongwrongwrongwrongwrongwrong"}}))
-    .expect("secret");
-    Api::<Secret>::namespaced(world.client.clone(), &world.ns)
-        .create(&PostParams::default(), &secret)
-        .await
-        .expect("create the wrong key");
+    // More GamePanels: a wrong key, a URL nothing answers, a Secret that does not exist, one beyond
+    // the namespaces the operator may read, a key without a permission, a host that is not a panel,
+    // and a panel fenced off from this namespace.
+    world.panel.add_key("ptla_noallocationsnoallocationsnoallocations01", "admin", &[("r_allocations", 0)]).await;
+    for (name, key) in [
+        ("wrong-key", "ptla_wrongwrongwrongwrongwrongwrongwrongwrongwrong"),
+        ("blind-key", "ptla_noallocationsnoallocationsnoallocations01"),
+    ] {
+        let secret: Secret =
+            serde_json::from_value(json!({"metadata": {"name": name}, "stringData": {"apiKey": key}})).expect("secret");
+        Api::<Secret>::namespaced(world.client.clone(), &world.ns)
+            .create(&PostParams::default(), &secret)
+            .await
+            .expect("create a key's Secret");
+    }
+    let html = support::panel::start(Flavor::Pterodactyl, |_| {}).await;
+    html.set_faults(Faults { not_a_panel: true, ..Faults::default() }).await;
     let dead = format!("http://127.0.0.1:{}", support::control_plane::free_port().expect("a port"));
+    let sim = world.panel.sim.url.clone();
+    let ns = world.ns.clone();
     let extra = [
-        (format!("wrong-{}", world.ns), world.panel.sim.url.clone(), "wrong-key"),
-        (format!("down-{}", world.ns), dead, "panel-key"),
+        ("wrong", sim.clone(), (ns.as_str(), "wrong-key"), json!(null), "CredentialsRejected", "Failed"),
+        ("down", dead, (ns.as_str(), "panel-key"), json!(null), "Unreachable", "InProgress"),
+        ("nokey", sim.clone(), (ns.as_str(), "no-such-secret"), json!(null), "CredentialsMissing", "Failed"),
+        ("beyond", sim.clone(), ("default", "panel-key"), json!(null), "SecretOutOfScope", "Failed"),
+        ("blind", sim.clone(), (ns.as_str(), "blind-key"), json!(null), "InsufficientPermissions", "Failed"),
+        ("html", html.sim.url.clone(), (ns.as_str(), "panel-key"), json!(null), "NotAPanel", "Failed"),
+        ("fenced", sim.clone(), (ns.as_str(), "panel-key"), json!(["elsewhere"]), "Connected", "Current"),
     ];
-    for (name, url, key) in &extra {
-        let gp: GamePanel = serde_json::from_value(json!({"metadata": {"name": name},
-            "spec": {"flavor": "Pterodactyl", "url": url, "resyncInterval": "10s",
-                     "credentialsSecretRef": {"namespace": world.ns, "name": key, "key": "apiKey"}}}))
-        .expect("panel");
+    for (name, url, (secret_ns, secret), allowed, _, _) in &extra {
+        let mut spec = json!({"flavor": "Pterodactyl", "url": url, "resyncInterval": "10s",
+                              "credentialsSecretRef": {"namespace": secret_ns, "name": secret, "key": "apiKey"}});
+        if !allowed.is_null() {
+            spec["allowedNamespaces"] = allowed.clone();
+        }
+        let gp: GamePanel =
+            serde_json::from_value(json!({"metadata": {"name": format!("{name}-{ns}")}, "spec": spec})).expect("panel");
         panels.create(&PostParams::default(), &gp).await.expect("create a GamePanel");
     }
-    for (name, reason, want) in
-        [(&extra[0].0, "CredentialsRejected", "Failed"), (&extra[1].0, "Unreachable", "InProgress")]
-    {
+    for (name, _, _, _, reason, want) in &extra {
+        let name = format!("{name}-{ns}");
         let mut last = None;
         for _ in 0..600 {
-            let p = panels.get(name).await.expect("panel");
+            let p = panels.get(&name).await.expect("panel");
             if reason_is("Ready", reason)(&p.status.clone().unwrap_or_default().conditions) {
                 last = Some(p);
                 break;
@@ -173,12 +204,36 @@ async fn flux_reads_current_failed_and_in_progress_from_a_real_run() {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         let p = last.unwrap_or_else(|| panic!("GamePanel {name} never said {reason}:\n{}", world.log_tail()));
-        seen.push((
-            if want == "Failed" { "GamePanel CredentialsRejected" } else { "GamePanel Unreachable" },
-            want,
-            json_of(&p),
-        ));
+        seen.push((*reason, *want, json_of(&p)));
     }
+    let mut fenced = basic_box(&format!("fenced-{ns}"));
+    fenced["metadata"]["name"] = json!("fenced");
+    world.apply(fenced).await;
+    let b = world
+        .wait_box_named("fenced", "PanelNotAllowed", |b| reason_is("Ready", "PanelNotAllowed")(&box_conditions(b)))
+        .await;
+    seen.push(("GameBox PanelNotAllowed", "Failed", json_of(&b)));
+
+    // An owner by panel user id whose e-mail is another's.
+    let alice = world.boxes().get("basic").await.expect("basic").status.and_then(|s| s.owner).expect("owner");
+    let mut stranger = basic_box(&world.panel_name);
+    stranger["metadata"]["name"] = json!("stranger");
+    stranger["spec"]["owner"] = json!({"email": "bob@example.com", "firstName": "Bob", "lastName": "B",
+                                       "panelUserId": alice.panel_user_id});
+    world.apply(stranger).await;
+    let b = world
+        .wait_box_named("stranger", "OwnerRefused", |b| reason_is("Ready", "OwnerRefused")(&box_conditions(b)))
+        .await;
+    seen.push(("GameBox OwnerRefused", "Failed", json_of(&b)));
+
+    // A server that names a panel server that does not exist for it to adopt.
+    let mut taker = server("taker", "paper", "512Mi", "500m");
+    taker["spec"]["adopt"] = json!({"id": "9999"});
+    world.apply(taker).await;
+    let s = world
+        .wait_server("taker", "AdoptionRefused", |s| reason_is("Synced", "AdoptionRefused")(&server_conditions(s)))
+        .await;
+    seen.push(("GameServer AdoptionRefused", "Failed", json_of(&s)));
 
     let mut lowered = basic_box(&world.panel_name);
     lowered["spec"]["budget"]["memory"] = json!("1Gi");
@@ -205,8 +260,19 @@ async fn flux_reads_current_failed_and_in_progress_from_a_real_run() {
     support::report(&table);
     assert_eq!(got.len(), seen.len());
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
-    for (name, _, _) in &extra {
-        let _ = panels.delete(name, &DeleteParams::default()).await;
+    // Every reason that needs a human was met, on an object kstatus judged Failed.
+    let met: std::collections::BTreeSet<String> = seen
+        .iter()
+        .zip(&got)
+        .filter(|(_, (status, _))| status == "Failed")
+        .flat_map(|((_, _, o), _)| o["status"]["conditions"].as_array().cloned().unwrap_or_default())
+        .filter(|c| c["status"] == "False")
+        .filter_map(|c| c["reason"].as_str().map(str::to_string))
+        .collect();
+    let unmet: Vec<&str> = NEEDS_A_HUMAN.iter().map(|r| r.as_str()).filter(|r| !met.contains(*r)).collect();
+    assert!(unmet.is_empty(), "reasons that need a human, never judged here: {unmet:?}");
+    for (name, ..) in &extra {
+        let _ = panels.delete(&format!("{name}-{ns}"), &DeleteParams::default()).await;
     }
     world.teardown().await;
 }

@@ -224,6 +224,61 @@ mod tests {
         Ok(())
     }
 
+    /// A box of `n` servers of `memory` each, created in order `s00`, `s01`, … (uid `uid-sNN`).
+    fn crowd(n: usize, memory: &str, egg: impl Fn(usize) -> &'static str) -> Vec<GameServer> {
+        (0..n)
+            .map(|i| {
+                let created = format!("2026-01-01T00:{:02}:{:02}Z", i / 60, i % 60);
+                serde_json::from_value(serde_json::json!({
+                    "metadata": {"name": format!("s{i:02}"), "namespace": "shop", "uid": format!("uid-s{i:02}"),
+                                 "creationTimestamp": created},
+                    "spec": {"box": "basic", "egg": egg(i), "resources": {"memory": memory, "disk": "1Gi", "cpu": "100m"}}
+                }))
+                .expect("server")
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_ledger_keeps_every_admitted_server_and_the_first_rejected_ones_up_to_its_cap() {
+        let gbox: GameBox = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "basic", "namespace": "shop", "uid": "box-1"},
+            "spec": {"panelRef": "main", "owner": {"email": "a@example.com", "firstName": "A", "lastName": "B"},
+                     "budget": {"memory": "2Gi", "disk": "100Gi", "cpu": "50", "servers": 100, "allocations": 100},
+                     "eggs": [{"name": "paper", "nest": 1, "egg": 3}], "locations": [1]}
+        }))
+        .expect("box");
+        // Two fit; of the rest, every fifth names an egg the box does not offer.
+        let total = 2 + MAX_REJECTED_IN_LEDGER + 13;
+        let servers = crowd(total, "1Gi", |i| if i >= 2 && i % 5 == 0 { "modded" } else { "paper" });
+        let refs: Vec<&GameServer> = servers.iter().collect();
+        let ledger = ledger(&gbox, None, &refs).expect("ledger");
+
+        // Every server has its verdict, recorded or not.
+        assert_eq!(ledger.verdicts.len(), total);
+        let admitted = ledger.verdicts.values().filter(|v| matches!(v, ServerVerdict::Admitted { .. })).count();
+        let over = ledger.verdicts.values().filter(|v| matches!(v, ServerVerdict::Rejected { .. })).count();
+        let invalid = ledger.verdicts.values().filter(|v| matches!(v, ServerVerdict::Invalid { .. })).count();
+        assert_eq!((admitted, over + invalid), (2, total - 2));
+        // The record: both admitted, then the oldest over-budget ones, then invalid ones, to the cap.
+        let states: Vec<(String, LedgerState)> = ledger.entries.iter().map(|e| (e.name.clone(), e.state)).collect();
+        assert_eq!(ledger.entries.len(), 2 + MAX_REJECTED_IN_LEDGER, "{states:?}");
+        assert_eq!(&states[..2], &[("s00".into(), LedgerState::Admitted), ("s01".into(), LedgerState::Admitted)]);
+        let rejected: Vec<&LedgerEntry> = ledger.entries[2..].iter().collect();
+        assert!(rejected.iter().all(|e| e.state == LedgerState::Rejected && e.message.is_some()), "{states:?}");
+        let over_names: Vec<&str> = rejected
+            .iter()
+            .filter(|e| e.reason.as_deref() == Some("BudgetExceeded"))
+            .map(|e| e.name.as_str())
+            .collect();
+        let oldest_over: Vec<String> =
+            (2..total).filter(|i| i % 5 != 0).take(over_names.len()).map(|i| format!("s{i:02}")).collect();
+        assert_eq!(over_names, oldest_over, "the oldest over-budget servers are the ones recorded");
+        assert_eq!(over_names.len(), over.min(MAX_REJECTED_IN_LEDGER));
+        let invalid_kept = rejected.iter().filter(|e| e.reason.as_deref() == Some("InvalidSpec")).count();
+        assert_eq!(invalid_kept, MAX_REJECTED_IN_LEDGER - over_names.len());
+    }
+
     #[test]
     fn every_fixture_case_holds() {
         let table: Value = serde_yaml::from_str(include_str!("../../tests/fixtures/ledger.yaml")).expect("fixtures");
