@@ -23,6 +23,41 @@ bash scripts/build-kstatus.sh >/dev/null
 say "the operator image (built twice: the digests must be equal; tests/image.rs checks it)"
 bash scripts/build-image.sh --reproducible
 
+say "the real-panel layer (the upstream Pterodactyl panel on loopback)"
+# The real panel is the authority the simulator is calibrated against: tests/real_panel.rs runs the
+# client contract and the operator against it. It comes from ../shared/realpanel (CI has it), or
+# from PTEROBOX_REAL_PANEL_URL and PTEROBOX_REAL_PANEL_KEY (a panel of your own: only the tests that
+# need no reset of the panel run there).
+shared=${PTEROBOX_SHARED:-$(cd .. && pwd)/shared}
+real_panel_layer=""
+if [ -n "${PTEROBOX_REAL_PANEL_URL:-}" ] && [ -n "${PTEROBOX_REAL_PANEL_KEY:-}" ]; then
+  real_panel_layer="the panel at $PTEROBOX_REAL_PANEL_URL (PTEROBOX_REAL_PANEL_URL)"
+elif [ -f "$shared/realpanel/start.sh" ]; then
+  realpanel_dir=${PTEROBOX_CACHE:-$HOME/.cache/pterobox}/realpanel
+  realpanel_env=$(mktemp)
+  bash "$shared/realpanel/start.sh" --dir "$realpanel_dir" > "$realpanel_env"
+  trap 'bash "$shared/realpanel/stop.sh" --dir "$realpanel_dir" >/dev/null 2>&1 || true' EXIT
+  PTEROBOX_REAL_PANEL_URL=$(sed -n 's/^PANEL_URL=//p' "$realpanel_env")
+  PTEROBOX_REAL_PANEL_KEY=$(sed -n 's/^PANEL_API_KEY=//p' "$realpanel_env")
+  rm -f "$realpanel_env"
+  export PTEROBOX_REAL_PANEL_URL PTEROBOX_REAL_PANEL_KEY PTEROBOX_REAL_PANEL_REQUIRED=1
+  export PTEROBOX_REAL_PANEL_DIR=$realpanel_dir PTEROBOX_REAL_PANEL_BUNDLE=$shared/realpanel
+  real_panel_layer="Pterodactyl v1.11.8 from $shared/realpanel at $PTEROBOX_REAL_PANEL_URL"
+fi
+if [ -n "$real_panel_layer" ]; then
+  echo "real-panel layer: $real_panel_layer"
+else
+  cat <<'BANNER'
+
+  !!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!
+  !!  THE REAL-PANEL LAYER DOES NOT RUN: there is no ../shared/realpanel/start.sh and no     !!
+  !!  PTEROBOX_REAL_PANEL_URL / PTEROBOX_REAL_PANEL_KEY. Only panel-sim is tested here; the  !!
+  !!  tests of tests/real_panel.rs say so one by one.                                        !!
+  !!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!
+
+BANNER
+fi
+
 say "cargo fmt --check"
 cargo fmt --check
 
@@ -30,4 +65,11 @@ say "cargo clippy --all-targets -- -D warnings"
 cargo clippy --all-targets --locked -- -D warnings
 
 say "cargo test (unit, property and integration tests against the real control plane)"
-cargo test --all-targets --locked --no-fail-fast "$@"
+status=0
+cargo test --all-targets --locked --no-fail-fast "$@" || status=$?
+if [ -n "$real_panel_layer" ]; then
+  echo "real-panel layer ran: $real_panel_layer"
+else
+  echo "!!! THE REAL-PANEL LAYER DID NOT RUN (see above)"
+fi
+exit "$status"

@@ -18,13 +18,13 @@ pub fn replica(name: &str, ns: &str, lease_secs: u64) -> Operator {
 }
 
 /// The Lease's holder now.
-pub async fn holder(world: &World) -> Option<String> {
+pub async fn holder<P>(world: &World<P>) -> Option<String> {
     let leases: Api<Lease> = Api::namespaced(world.client.clone(), &world.ns);
     leases.get_opt(&format!("lease-{}", world.ns)).await.ok().flatten()?.spec?.holder_identity
 }
 
 /// Waits until `want` holds for the Lease's holder (30 s at most), and returns it.
-pub async fn wait_holder(world: &World, want: impl Fn(Option<&str>) -> bool, what: &str) -> Option<String> {
+pub async fn wait_holder<P>(world: &World<P>, want: impl Fn(Option<&str>) -> bool, what: &str) -> Option<String> {
     for _ in 0..300 {
         let h = holder(world).await;
         if want(h.as_deref()) {

@@ -152,12 +152,13 @@ impl Drop for Operator {
     }
 }
 
-/// Everything one end-to-end test works with.
-pub struct World {
+/// Everything one end-to-end test works with: a panel (`panel-sim` by default; the real panel in
+/// `tests/real_panel.rs`), its GamePanel and Secret, a namespace and the operator.
+pub struct World<P = TestPanel> {
     pub client: Client,
     pub ns: String,
     pub panel_name: String,
-    pub panel: TestPanel,
+    pub panel: P,
     pub operator: Operator,
 }
 
@@ -211,17 +212,56 @@ impl World {
         tweak: impl FnOnce(&mut pterobox::sim::SimConfig),
         start: impl FnOnce(&str) -> Operator,
     ) -> World {
-        let client = super::admin_client().await;
-        super::crds::install(&client).await;
-        let ns = super::test_namespace(&client, test).await;
         let panel = super::panel::start(flavor, |c| {
             c.install_delay = Duration::from_millis(500);
             tweak(c);
         })
         .await;
+        let url = panel.sim.url.clone();
+        World::on(test, panel, flavor, &url, SIM_KEY, 6000, resync, start).await
+    }
+
+    /// Waits until `check` holds for the simulator's servers.
+    pub async fn wait_panel(
+        &self,
+        what: &str,
+        check: impl Fn(&[pterobox::panel::PanelServer]) -> bool,
+    ) -> Vec<pterobox::panel::PanelServer> {
+        let mut last = Vec::new();
+        for _ in 0..600 {
+            if let Ok(servers) = self.panel.client.all_servers().await {
+                if check(&servers) {
+                    return servers;
+                }
+                last = servers;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("panel: {what} did not happen within 60s; last: {last:#?}\n--- operator log tail:\n{}", self.log_tail());
+    }
+}
+
+impl<P> World<P> {
+    /// A world on `panel` at `url`: a fresh namespace, the Secret holding `key`, a GamePanel asking
+    /// `requests_per_minute` and resyncing every `resync`, and the operator `start` returns given
+    /// the namespace.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn on(
+        test: &str,
+        panel: P,
+        flavor: Flavor,
+        url: &str,
+        key: &str,
+        requests_per_minute: u32,
+        resync: &str,
+        start: impl FnOnce(&str) -> Operator,
+    ) -> World<P> {
+        let client = super::admin_client().await;
+        super::crds::install(&client).await;
+        let ns = super::test_namespace(&client, test).await;
         let secret: Secret = serde_json::from_value(json!({
             "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "panel-key"},
-            "stringData": {"apiKey": SIM_KEY}
+            "stringData": {"apiKey": key}
         }))
         .expect("secret");
         Api::<Secret>::namespaced(client.clone(), &ns)
@@ -231,7 +271,8 @@ impl World {
         let panel_name = format!("panel-{ns}");
         let gp: GamePanel = serde_json::from_value(json!({
             "apiVersion": "pterobox.io/v1alpha1", "kind": "GamePanel", "metadata": {"name": panel_name},
-            "spec": {"flavor": format!("{flavor:?}"), "url": panel.sim.url, "requestsPerMinute": 6000, "resyncInterval": resync,
+            "spec": {"flavor": format!("{flavor:?}"), "url": url, "requestsPerMinute": requests_per_minute,
+                     "resyncInterval": resync,
                      "credentialsSecretRef": {"namespace": ns, "name": "panel-key", "key": "apiKey"}}
         }))
         .expect("panel");
@@ -328,25 +369,6 @@ impl World {
             last.map(|b| b.status),
             self.log_tail()
         );
-    }
-
-    /// Waits until `check` holds for the simulator's servers.
-    pub async fn wait_panel(
-        &self,
-        what: &str,
-        check: impl Fn(&[pterobox::panel::PanelServer]) -> bool,
-    ) -> Vec<pterobox::panel::PanelServer> {
-        let mut last = Vec::new();
-        for _ in 0..600 {
-            if let Ok(servers) = self.panel.client.all_servers().await {
-                if check(&servers) {
-                    return servers;
-                }
-                last = servers;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("panel: {what} did not happen within 60s; last: {last:#?}\n--- operator log tail:\n{}", self.log_tail());
     }
 
     /// GET on the operator's probe address, retried while it is not listening yet (10 s).
