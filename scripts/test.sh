@@ -26,12 +26,18 @@ bash scripts/build-image.sh --reproducible
 say "the real-panel layer (the upstream Pterodactyl panel on loopback)"
 # The real panel is the authority the simulator is calibrated against: tests/real_panel.rs runs the
 # client contract and the operator against it. It comes from ../shared/realpanel (CI has it), or
-# from PTEROBOX_REAL_PANEL_URL and PTEROBOX_REAL_PANEL_KEY (a panel of your own: only the tests that
-# need no reset of the panel run there).
+# from PTEROBOX_REAL_PANEL_URL and PTEROBOX_REAL_PANEL_KEY with PTEROBOX_REAL_PANEL_DIR and _BUNDLE
+# (a realpanel started elsewhere: the tests reset it between them).
 shared=${PTEROBOX_SHARED:-$(cd .. && pwd)/shared}
 real_panel_layer=""
 if [ -n "${PTEROBOX_REAL_PANEL_URL:-}" ] && [ -n "${PTEROBOX_REAL_PANEL_KEY:-}" ]; then
-  real_panel_layer="the panel at $PTEROBOX_REAL_PANEL_URL (PTEROBOX_REAL_PANEL_URL)"
+  if [ -n "${PTEROBOX_REAL_PANEL_DIR:-}" ] && [ -n "${PTEROBOX_REAL_PANEL_BUNDLE:-}" ]; then
+    export PTEROBOX_REAL_PANEL_REQUIRED=1
+    real_panel_layer="the panel at $PTEROBOX_REAL_PANEL_URL (PTEROBOX_REAL_PANEL_URL)"
+  else
+    echo "!!! PTEROBOX_REAL_PANEL_URL names a panel without PTEROBOX_REAL_PANEL_DIR/_BUNDLE: the tests reset the"
+    echo "!!! panel they run on, so they will not run on it (pterobox conformance checks a panel of your own)"
+  fi
 elif [ -f "$shared/realpanel/start.sh" ]; then
   realpanel_dir=${PTEROBOX_CACHE:-$HOME/.cache/pterobox}/realpanel
   realpanel_env=$(mktemp)

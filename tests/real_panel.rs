@@ -7,14 +7,14 @@
 mod support;
 
 use support::contract::{self, Target};
-use support::real::{exclusive, real_panel};
+use support::real::{exclusive, resettable_panel};
 
 macro_rules! on_the_real_panel {
     ($($scenario:ident),* $(,)?) => {
         $(
             #[tokio::test]
             async fn $scenario() {
-                let Some(panel) = real_panel(stringify!($scenario)) else { return };
+                let Some(panel) = resettable_panel(stringify!($scenario)) else { return };
                 let _lock = exclusive().await;
                 contract::$scenario(&Target::real(&panel).await).await;
             }
@@ -36,7 +36,7 @@ on_the_real_panel!(
 
 #[tokio::test]
 async fn a_wrong_key_is_unauthorized_and_never_echoed() {
-    let Some(panel) = real_panel("a_wrong_key_is_unauthorized_and_never_echoed") else { return };
+    let Some(panel) = resettable_panel("a_wrong_key_is_unauthorized_and_never_echoed") else { return };
     let _lock = exclusive().await;
     let t = Target::real(&panel).await;
     contract::a_wrong_key_is_unauthorized_and_never_echoed(&t, &panel.url, &panel.key).await;
@@ -60,14 +60,7 @@ const REQUESTS_PER_MINUTE: u32 = 200;
 /// A world on the real panel, reset first; `None` (said loudly) without one, or without the
 /// layer's own panel where the test must reset it.
 async fn world(test: &str) -> Option<(World<RealPanel>, tokio::sync::MutexGuard<'static, ()>)> {
-    let panel = real_panel(test)?;
-    if !panel.managed() {
-        support::report(&format!(
-            "\n!!! REAL PANEL LAYER: {test} not run: the panel at {} is not the layer's own (no PTEROBOX_REAL_PANEL_DIR): it is not reset\n\n",
-            panel.url
-        ));
-        return None;
-    }
+    let panel = resettable_panel(test)?;
     let lock = exclusive().await;
     panel.reset();
     let (url, key) = (panel.url.clone(), panel.key.clone());
@@ -422,10 +415,7 @@ async fn a_deletion_while_the_url_answers_a_proxys_404_keeps_the_finalizer() {
 #[tokio::test]
 async fn two_replicas_and_kills_during_a_mass_apply_leave_one_panel_server_each() {
     let test = "real-replicas";
-    let Some(panel) = real_panel(test) else { return };
-    if !panel.managed() {
-        return;
-    }
+    let Some(panel) = resettable_panel(test) else { return };
     let _lock = exclusive().await;
     panel.reset();
     let (url, key) = (panel.url.clone(), panel.key.clone());

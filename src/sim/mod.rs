@@ -361,6 +361,29 @@ impl axum::serve::Listener for OutageListener {
     }
 }
 
+/// A request's input as the panel reads it: a JSON body (malformed JSON is a 400 before the throttle,
+/// panel `app/Http/Middleware/Api/IsValidJson.php`), a form's fields, or nothing for another
+/// content type (Laravel reads its input from those two only).
+fn request_body(content_type: &str, body: &Bytes) -> Result<Value, SimError> {
+    if body.is_empty() {
+        return Ok(Value::Null);
+    }
+    if content_type.contains("json") {
+        return serde_json::from_slice(body).map_err(|e| {
+            SimError::new(
+                400,
+                "BadRequestHttpException",
+                format!("The JSON data passed in the request appears to be malformed: {e}"),
+            )
+        });
+    }
+    if content_type.starts_with("application/x-www-form-urlencoded") {
+        let fields = url::form_urlencoded::parse(body).map(|(k, v)| (k.into_owned(), Value::String(v.into_owned())));
+        return Ok(Value::Object(fields.collect()));
+    }
+    Ok(Value::Null)
+}
+
 fn json_response(status: u16, body: &Value) -> Response {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     (status, [("content-type", "application/json")], body.to_string()).into_response()
@@ -420,10 +443,6 @@ impl Sim {
             return err(SimError::no_route(&path));
         };
         let accept = headers.get("accept").and_then(|v| v.to_str().ok()).unwrap_or_default().to_ascii_lowercase();
-        if !accept.contains("json") {
-            // Without a JSON Accept header the panels answer like a browser: a redirect to login.
-            return (StatusCode::FOUND, [("location", "/auth/login")]).into_response();
-        }
         let view = render::View {
             flavor,
             v2: flavor == Flavor::Wisp && accept.contains("vnd.wisp.v2"),
@@ -431,30 +450,28 @@ impl Sim {
         };
         let token = headers.get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
         let key = match token {
-            None => return err(SimError::new(401, "AuthenticationException", "Unauthenticated.")),
             Some(t) => self.keys.lock().await.iter().find(|k| k.key == t).cloned(),
+            None => None,
         };
         let Some(key) = key else {
+            // Unauthenticated and not asking for JSON, the panel answers like a browser: a redirect
+            // to its login page (Laravel's `Authenticate` middleware; with a key it answers JSON
+            // whatever the Accept header says).
+            if !accept.contains("json") {
+                let host = headers.get("host").and_then(|v| v.to_str().ok()).unwrap_or("127.0.0.1");
+                return (StatusCode::FOUND, [("location", format!("http://{host}/auth/login"))]).into_response();
+            }
             // Wisp's official module reads a 403 as a wrong key (wisp-api.md §3).
-            return match flavor {
-                Flavor::Pterodactyl => err(SimError::new(401, "AuthenticationException", "Unauthenticated.")),
-                Flavor::Wisp => err(SimError::unauthorized()),
+            return match (flavor, token) {
+                (Flavor::Wisp, Some(_)) => err(SimError::unauthorized()),
+                _ => err(SimError::new(401, "AuthenticationException", "Unauthenticated.")),
             };
         };
-        // Malformed JSON is refused before the throttle (panel `app/Http/Middleware/Api/IsValidJson.php`).
-        let body: Value = if body.is_empty() {
-            Value::Null
-        } else {
-            match serde_json::from_slice(&body) {
-                Ok(v) => v,
-                Err(e) => {
-                    return err(SimError::new(
-                        400,
-                        "BadRequestHttpException",
-                        format!("The JSON data passed in the request appears to be malformed: {e}"),
-                    ));
-                }
-            }
+        let content_type =
+            headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default().to_ascii_lowercase();
+        let body = match request_body(&content_type, &body) {
+            Ok(body) => body,
+            Err(e) => return err(e),
         };
         let segments: Vec<&str> = api_path.split('/').filter(|s| !s.is_empty()).collect();
         if access::resource_of(method.as_str(), &segments).is_none() {

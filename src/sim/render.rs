@@ -128,7 +128,7 @@ pub fn node(view: View, n: &SeedNode, state: &State) -> Value {
         "node",
         json!({
             "id": view.id(Kind::Node, n.id.unsigned_abs()), "uuid": format!("00000000-0000-4000-8000-{:012}", n.id), "public": n.public, "name": n.name,
-            "description": null, "location_id": n.location, "fqdn": n.ip, "scheme": "https", "behind_proxy": false,
+            "description": "", "location_id": n.location, "fqdn": n.ip, "scheme": "https", "behind_proxy": false,
             "maintenance_mode": false, "memory": n.memory, "memory_overallocate": n.memory_overallocate,
             "disk": n.disk, "disk_overallocate": n.disk_overallocate, "upload_size": 100,
             "daemon_listen": 8080, "daemon_sftp": 2022, "daemon_base": "/var/lib/pterodactyl/volumes",
@@ -143,7 +143,7 @@ pub fn nest(n: &SeedNest) -> Value {
         "nest",
         json!({
             "id": n.id, "uuid": format!("00000000-0000-4000-9000-{:012}", n.id), "author": "support@pterodactyl.io",
-            "name": n.name, "description": null, "created_at": now_iso(), "updated_at": now_iso(),
+            "name": n.name, "description": "", "created_at": now_iso(), "updated_at": now_iso(),
         }),
     )
 }
@@ -165,7 +165,7 @@ pub fn egg(flavor: Flavor, nest: i64, e: &SeedEgg, with_variables: bool) -> Valu
         pairs.push(("docker_images", Value::Object(images)));
         pairs.push((
             "config",
-            json!({"files": {}, "startup": {}, "stop": "stop", "logs": {}, "file_denylist": [], "extends": null}),
+            json!({"files": {}, "startup": {}, "stop": "stop", "logs": [], "file_denylist": [], "extends": null}),
         ));
         pairs.push((
             "script",

@@ -66,9 +66,9 @@ impl Sim {
                 if let Some(e) = unknown_filter(q, &["email", "uuid", "username", "external_id"]) {
                     return Err(e);
                 }
-                let items =
-                    state.users.values().filter(|u| self.user_matches(u, q)).map(|u| render::user(view, u)).collect();
-                paged(items, q, "/api/application/users")
+                let mut users: Vec<&state::User> = state.users.values().filter(|u| self.user_matches(u, q)).collect();
+                sort(q, &mut users, |u| u.uuid.as_str())?;
+                paged(users.into_iter().map(|u| render::user(view, u)).collect(), q, "/api/application/users")
             }
             ("GET", ["users", "external", ext]) => {
                 let user = state
@@ -82,6 +82,14 @@ impl Sim {
                 let user = ids::parse(Kind::User, uid).and_then(|id| state.users.get(&id));
                 json_response(200, &render::user(view, user.ok_or_else(SimError::not_found)?))
             }
+            ("PATCH", ["users", uid]) => {
+                let id = ids::parse(Kind::User, uid).ok_or_else(SimError::not_found)?;
+                json_response(200, &render::user(view, &state.update_user(id, body)?))
+            }
+            ("DELETE", ["users", uid]) => {
+                state.delete_user(ids::parse(Kind::User, uid).ok_or_else(SimError::not_found)?)?;
+                no_content()
+            }
             ("POST", ["users"]) => {
                 let user = state.create_user(body)?;
                 let mut response = render::user(view, &user);
@@ -92,9 +100,18 @@ impl Sim {
             ("GET", ["locations"]) => {
                 paged(state.catalog.locations.iter().map(render::location).collect(), q, "/api/application/locations")
             }
+            ("GET", ["locations", lid]) => {
+                let location = state.catalog.locations.iter().find(|l| l.id.to_string() == *lid);
+                json_response(200, &render::location(location.ok_or_else(SimError::not_found)?))
+            }
             ("GET", ["nodes"]) => {
                 let items = state.catalog.nodes.iter().map(|n| render::node(view, n, &state)).collect();
                 paged(items, q, "/api/application/nodes")
+            }
+            ("GET", ["nodes", nid]) => {
+                let id = ids::parse(Kind::Node, nid).ok_or_else(SimError::not_found)?;
+                let node = state.catalog.nodes.iter().find(|n| n.id.unsigned_abs() == id);
+                json_response(200, &render::node(view, node.ok_or_else(SimError::not_found)?, &state))
             }
             ("GET", ["nodes", node, "allocations"]) => {
                 let node = ids::parse(Kind::Node, node).ok_or_else(SimError::not_found)?;
@@ -108,6 +125,10 @@ impl Sim {
             }
             ("GET", ["nests"]) => {
                 paged(state.catalog.nests.iter().map(render::nest).collect(), q, "/api/application/nests")
+            }
+            ("GET", ["nests", nid]) => {
+                let nest = state.catalog.nests.iter().find(|n| n.id.to_string() == *nid);
+                json_response(200, &render::nest(nest.ok_or_else(SimError::not_found)?))
             }
             ("GET", ["nests", nest, "eggs"]) => {
                 let nest =
@@ -189,28 +210,13 @@ impl Sim {
         if let Some(e) = unknown_filter(q, &["uuid", "uuidShort", "name", "description", "image", "external_id"]) {
             return Err(e);
         }
-        if let Some(sort) = q.get("sort")
-            && !sort.split(',').all(|s| matches!(s.trim_start_matches('-'), "id" | "uuid"))
-        {
-            return Err(SimError::new(
-                400,
-                "InvalidSortQuery",
-                format!("Requested sort(s) `{sort}` is not allowed. Allowed sort(s) are `id, uuid`."),
-            ));
-        }
         let mut servers: Vec<&state::Server> = state
             .servers
             .values()
             .filter(|s| filter(q, "external_id", s.external_id.as_deref().unwrap_or_default()))
             .filter(|s| filter(q, "name", &s.name))
             .collect();
-        // The first sort key decides (ids are unique); `-` is descending.
-        match q.get("sort").and_then(|s| s.split(',').next()) {
-            Some("-id") => servers.reverse(),
-            Some("uuid") => servers.sort_by(|a, b| a.uuid.cmp(&b.uuid)),
-            Some("-uuid") => servers.sort_by(|a, b| b.uuid.cmp(&a.uuid)),
-            _ => {}
-        }
+        sort(q, &mut servers, |s| s.uuid.as_str())?;
         // Only the asked page is rendered: a listing of N servers stays O(N), not O(N²).
         let (page, per_page) = page_params(q);
         let total = servers.len();
@@ -265,6 +271,26 @@ fn bound(state: &State, seg: &[&str]) -> Result<(), SimError> {
         _ => true,
     };
     if exists { Ok(()) } else { Err(SimError::not_found()) }
+}
+
+/// `sort=id|-id|uuid|-uuid` (users' and servers' `allowedSorts`, Spatie's query builder): the first
+/// key decides (ids are unique); another is a 400 `InvalidSortQuery`. `rows` come in id order.
+fn sort<T>(q: &Query, rows: &mut [&T], uuid: impl Fn(&T) -> &str) -> Result<(), SimError> {
+    let Some(sort) = q.get("sort") else { return Ok(()) };
+    if !sort.split(',').all(|s| matches!(s.trim_start_matches('-'), "id" | "uuid")) {
+        return Err(SimError::new(
+            400,
+            "InvalidSortQuery",
+            format!("Requested sort(s) `{sort}` is not allowed. Allowed sort(s) are `id, uuid`."),
+        ));
+    }
+    match sort.split(',').next() {
+        Some("-id") => rows.reverse(),
+        Some("uuid") => rows.sort_by(|a, b| uuid(a).cmp(uuid(b))),
+        Some("-uuid") => rows.sort_by(|a, b| uuid(b).cmp(uuid(a))),
+        _ => {}
+    }
+    Ok(())
 }
 
 /// Pterodactyl filters are case-insensitive substring matches (`filter[x]=a,b` is an OR).

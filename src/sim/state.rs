@@ -224,6 +224,15 @@ pub enum CreatedKind {
     User,
 }
 
+/// A user's fields as the panel validated them.
+struct UserFields {
+    email: String,
+    username: Option<String>,
+    first_name: String,
+    last_name: String,
+    external_id: Option<String>,
+}
+
 /// The whole panel.
 pub struct State {
     pub flavor: Flavor,
@@ -402,13 +411,65 @@ impl State {
     /// `app/Models/User.php` rules and `setUsernameAttribute`, `app/Rules/Username.php`). Wisp
     /// users have no username (wisp-api.md §6, CONFIRMED).
     pub fn create_user(&mut self, body: &Value) -> SimResult<User> {
+        let fields = self.check_user(body, None)?;
+        let id = self.next_user;
+        self.next_user += 1;
+        let user = User {
+            id,
+            uuid: uuid::Uuid::new_v4().to_string(),
+            external_id: fields.external_id,
+            username: fields.username,
+            email: fields.email,
+            first_name: fields.first_name,
+            last_name: fields.last_name,
+            created_at: now_iso(),
+        };
+        self.creates.push(Created { kind: CreatedKind::User, id, external_id: user.external_id.clone() });
+        self.users.insert(id, user.clone());
+        Ok(user)
+    }
+
+    /// `PATCH /users/{id}`: the create's rules, the user's own e-mail, username and external id
+    /// not counted as taken (panel `UpdateUserRequest`, `User::getRulesForUpdate`); an external id
+    /// not given is kept.
+    pub fn update_user(&mut self, id: u64, body: &Value) -> SimResult<User> {
+        let fields = self.check_user(body, Some(id))?;
+        let user = self.users.get_mut(&id).ok_or_else(SimError::not_found)?;
+        // Only what the request carries is changed (Laravel's `validated()` holds the fields given).
+        if body.get("external_id").is_some() {
+            user.external_id = fields.external_id;
+        }
+        user.username = fields.username;
+        user.email = fields.email;
+        user.first_name = fields.first_name;
+        user.last_name = fields.last_name;
+        Ok(user.clone())
+    }
+
+    /// `DELETE /users/{id}`: refused while the user owns a server (panel
+    /// `app/Services/Users/UserDeletionService.php`).
+    pub fn delete_user(&mut self, id: u64) -> SimResult<()> {
+        if self.servers.values().any(|s| s.user == id) {
+            return Err(SimError::new(
+                400,
+                "DisplayException",
+                "Cannot delete a user with active servers attached to their account. Please delete their servers before continuing.",
+            ));
+        }
+        self.users.remove(&id).map(drop).ok_or_else(SimError::not_found)
+    }
+
+    /// A user's fields checked as the panel does, `except` being the user updated (its own values
+    /// are not taken).
+    fn check_user(&self, body: &Value, except: Option<u64>) -> SimResult<UserFields> {
         let body = normalise(body);
         let mut c = Checker::new(&body, self.flavor);
+        let others = || self.users.values().filter(|u| Some(u.id) != except);
         let email = c.string("email", true, Some(191));
         if let Some(e) = &email {
             if !e.contains('@') || e.starts_with('@') || e.ends_with('@') {
                 c.fail("email", "email", "The email field must be a valid email address.".into());
-            } else if self.unique_users && self.users.values().any(|u| u.email.eq_ignore_ascii_case(e)) {
+            } else if self.unique_users && others().any(|u| u.email.eq_ignore_ascii_case(e)) {
                 c.fail("email", "unique", "The email has already been taken.".into());
             }
         }
@@ -423,9 +484,7 @@ impl State {
                         && lower.chars().all(|ch| ch.is_ascii_alphanumeric() || matches!(ch, '_' | '.' | '-'));
                     if !ok {
                         c.fail("username", "p_username", "The username must start and end with alpha-numeric characters and contain only letters, numbers, dashes, underscores, and periods.".into());
-                    } else if self.unique_users
-                        && self.users.values().any(|x| x.username.as_deref() == Some(lower.as_str()))
-                    {
+                    } else if self.unique_users && others().any(|x| x.username.as_deref() == Some(lower.as_str())) {
                         c.fail("username", "unique", "The username has already been taken.".into());
                     }
                 }
@@ -438,26 +497,18 @@ impl State {
         let last_name = c.string("last_name", true, Some(191));
         let external_id = c.string("external_id", false, Some(191));
         if let Some(ext) = &external_id
-            && self.taken(self.users.values().map(|u| u.external_id.as_deref()), ext)
+            && self.taken(others().map(|u| u.external_id.as_deref()), ext)
         {
             c.fail("external_id", "unique", "The external id has already been taken.".into());
         }
         c.finish()?;
-        let id = self.next_user;
-        self.next_user += 1;
-        let user = User {
-            id,
-            uuid: uuid::Uuid::new_v4().to_string(),
-            external_id,
-            username,
+        Ok(UserFields {
             email: email.unwrap_or_default(),
+            username,
             first_name: first_name.unwrap_or_default(),
             last_name: last_name.unwrap_or_default(),
-            created_at: now_iso(),
-        };
-        self.creates.push(Created { kind: CreatedKind::User, id, external_id: user.external_id.clone() });
-        self.users.insert(id, user.clone());
-        Ok(user)
+            external_id,
+        })
     }
 
     // ---- servers -----------------------------------------------------------------------------
@@ -489,6 +540,31 @@ impl State {
                 None
             }
         }
+    }
+
+    /// `allocation.default` and `allocation.additional.*` of a create without `deploy`: integers
+    /// naming allocations no server holds (`exists:allocations,id` where `server_id` is null). The
+    /// default first.
+    fn check_allocations(&self, c: &mut Checker) -> Vec<u64> {
+        let free = |id: i64| self.allocations.iter().any(|a| a.id as i64 == id && a.server.is_none());
+        let mut named = Vec::new();
+        if let Some(default) = c.integer("allocation.default", true, None, None) {
+            if free(default) {
+                named.push(default as u64);
+            } else {
+                c.fail("allocation.default", "exists", "The selected allocation.default is invalid.".into());
+            }
+        }
+        let additional = c.get("allocation.additional").and_then(Value::as_array).cloned().unwrap_or_default();
+        for (i, a) in additional.iter().enumerate() {
+            let field = format!("allocation.additional.{i}");
+            match a.as_i64() {
+                Some(id) if free(id) && !named.contains(&(id as u64)) => named.push(id as u64),
+                Some(_) => c.fail(&field, "exists", format!("The selected {field} is invalid.")),
+                None => c.fail(&field, "integer", format!("The {field} field must be an integer.")),
+            }
+        }
+        named
     }
 
     fn check_features(&self, c: &mut Checker) -> Features {
@@ -573,6 +649,7 @@ impl State {
         let deploy = c.get("deploy").cloned();
         let mut locations = Vec::new();
         let mut entries = Vec::new();
+        let mut explicit = Vec::new();
         if deploy.is_some() {
             c.present("deploy.locations");
             for (i, l) in
@@ -603,19 +680,28 @@ impl State {
                 .filter_map(|v| v.as_str().map(str::to_string))
                 .collect();
         } else {
-            c.fail(
-                "deploy",
-                "required",
-                "This simulator only supports automatic deployment: the deploy field is required.".into(),
-            );
+            // Without `deploy`, the allocations are named: `allocation.default` (required) and
+            // `allocation.additional.*`, each an allocation of no server (panel
+            // `app/Http/Requests/Api/Application/Servers/StoreServerRequest.php::withValidator`).
+            explicit = self.check_allocations(&mut c);
         }
         c.finish()?;
-        // Placement (400s), then egg variables (422), as the panel orders them.
-        let mut ports = Vec::new();
-        for entry in &entries {
-            ports.extend(PortEntry::parse(entry)?);
-        }
-        let (node, allocation) = self.deploy(&locations, &ports, &limits)?;
+        // Placement (400s), then egg variables (422), as the panel orders them. Named allocations
+        // are taken as they are: the panel checks a node's room only when it places a server
+        // (`app/Services/Servers/ServerCreationService.php`).
+        let (node, allocation) = match explicit.first() {
+            Some(&default) => {
+                let node = self.allocations.iter().find(|a| a.id == default).map_or(0, |a| a.node);
+                (node, default)
+            }
+            None => {
+                let mut ports = Vec::new();
+                for entry in &entries {
+                    ports.extend(PortEntry::parse(entry)?);
+                }
+                self.deploy(&locations, &ports, &limits)?
+            }
+        };
         let Some(egg) = egg else { return Err(SimError::not_found()) };
         let mut c = Checker::new(&body, self.flavor);
         let environment = self.check_environment(&mut c, &egg);
@@ -650,7 +736,8 @@ impl State {
         };
         // The node is asked only once the row exists; its failure deletes the row again.
         wings.create(node)?;
-        if let Some(a) = self.allocations.iter_mut().find(|a| a.id == allocation) {
+        let assigned = if explicit.is_empty() { vec![allocation] } else { explicit };
+        for a in self.allocations.iter_mut().filter(|a| assigned.contains(&a.id)) {
             a.server = Some(id);
         }
         self.creates.push(Created { kind: CreatedKind::Server, id, external_id: server.external_id.clone() });

@@ -51,6 +51,20 @@ pub fn real_panel(what: &str) -> Option<RealPanel> {
     Some(panel)
 }
 
+/// The layer's own real panel, which a test may reset; `None` (said loudly) otherwise.
+pub fn resettable_panel(what: &str) -> Option<RealPanel> {
+    let panel = real_panel(what)?;
+    if !panel.managed() {
+        super::report(&format!(
+            "\n!!! REAL PANEL LAYER: {what} not run: the panel at {} is not the layer's own (no \
+             PTEROBOX_REAL_PANEL_DIR and _BUNDLE), and this test resets the panel\n\n",
+            panel.url
+        ));
+        return None;
+    }
+    Some(panel)
+}
+
 /// Only one test at a time works on the real panel (it is one panel, reset between tests).
 pub async fn exclusive() -> tokio::sync::MutexGuard<'static, ()> {
     static LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -76,6 +90,11 @@ impl RealPanel {
         let mut s = HttpSettings::new(&self.url, ApiKey::new(&self.key), 240);
         s.retry_backoff = Duration::from_millis(50);
         panel::connect(Flavor::Pterodactyl, s).expect("a client of the real panel")
+    }
+
+    /// `start.sh`'s work directory, when this is the layer's own panel.
+    pub fn work_dir(&self) -> Option<&std::path::Path> {
+        self.dir.as_deref()
     }
 
     /// Whether this panel can be reset and its node switched (the layer's own panel).
