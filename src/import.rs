@@ -19,26 +19,15 @@ use crate::budget::units::{mib_to_quantity, percent_to_quantity};
 use crate::budget::{self, Amounts, Resource};
 use crate::controller::gameserver::desired;
 use crate::crd::{
-    Adopt, EggOffer, Flavor, GameBox, GameBoxSpec, GamePanel, GameServer, GameServerSpec, Owner, PerServer,
-    ServerResources, WispApiVersion,
+    Adopt, EggOffer, GameBox, GameBoxSpec, GameServer, GameServerSpec, Owner, PerServer, ServerResources,
 };
 use crate::panel::{self, Egg, Node, Panel, PanelServer, PanelUser, ServerText, as_stored};
 
 /// Where the panel is, whose servers to import, and where the manifests go.
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Read the panel's URL, flavor and API key from this GamePanel and its Secret (kubeconfig).
-    #[arg(long, conflicts_with_all = ["url", "flavor"])]
-    gamepanel: Option<String>,
-    /// The panel's URL (with --flavor and the key in PTEROBOX_API_KEY or --api-key-file).
-    #[arg(long, requires = "flavor")]
-    url: Option<String>,
-    /// The panel's flavor with --url.
-    #[arg(long, value_enum)]
-    flavor: Option<FlavorArg>,
-    /// A file holding the application API key (else the PTEROBOX_API_KEY environment variable).
-    #[arg(long)]
-    api_key_file: Option<PathBuf>,
+    #[command(flatten)]
+    source: crate::panel_source::PanelSource,
     /// The GamePanel the boxes name in `spec.panelRef` (default: --gamepanel).
     #[arg(long)]
     panel_ref: Option<String>,
@@ -62,12 +51,6 @@ pub struct Args {
     /// Print what applying the manifests would change on the panel, server by server.
     #[arg(long)]
     dry_run: bool,
-}
-
-#[derive(clap::ValueEnum, Clone, Copy, Debug)]
-enum FlavorArg {
-    Pterodactyl,
-    Wisp,
 }
 
 /// `memory=16Gi,disk=200Gi,cpu=8,servers=10,databases=4,allocations=20,backups=10`.
@@ -566,41 +549,15 @@ async fn resolve_user(panel: &dyn Panel, who: &str) -> anyhow::Result<PanelUser>
     found.ok_or_else(|| anyhow::anyhow!("no panel user {who:?}"))
 }
 
-/// The panel client and the GamePanel name the boxes should name.
+/// The panel client, the GamePanel name the boxes should name, and where they come from.
 async fn connect(args: &Args) -> anyhow::Result<(std::sync::Arc<dyn Panel>, String, String)> {
-    if let Some(name) = &args.gamepanel {
-        let client = kube::Client::try_default().await?;
-        let gp: GamePanel = kube::Api::<GamePanel>::all(client.clone()).get(name).await?;
-        let r = &gp.spec.credentials_secret_ref;
-        let secret: k8s_openapi::api::core::v1::Secret =
-            kube::Api::namespaced(client, &r.namespace).get(&r.name).await?;
-        let key = crate::controller::gamepanel::api_key_in(&secret, &r.key)
-            .ok_or_else(|| anyhow::anyhow!("Secret {}/{} has no key {:?}", r.namespace, r.name, r.key))?;
-        let rpm = u32::try_from(gp.spec.requests_per_minute).unwrap_or(240);
-        let settings = panel::HttpSettings::new(gp.spec.url.clone(), key, rpm);
-        let client = panel::connect_with(gp.spec.flavor, gp.spec.wisp_api_version.unwrap_or_default(), settings)?;
-        let panel_ref = args.panel_ref.clone().unwrap_or_else(|| name.clone());
-        return Ok((client, panel_ref, format!("GamePanel {name} ({})", gp.spec.url)));
-    }
-    let (Some(url), Some(flavor)) = (&args.url, args.flavor) else {
-        anyhow::bail!("give --gamepanel NAME, or --url URL --flavor pterodactyl|wisp");
+    let connected = args.source.connect(240).await?;
+    let panel_ref = match (&args.panel_ref, &connected.gamepanel) {
+        (Some(name), _) | (None, Some(name)) => name.clone(),
+        (None, None) => anyhow::bail!("--panel-ref: name the GamePanel the boxes will use (with --url)"),
     };
-    let Some(panel_ref) = args.panel_ref.clone() else {
-        anyhow::bail!("--panel-ref: name the GamePanel the boxes will use (with --url)");
-    };
-    let key = match &args.api_key_file {
-        Some(path) => {
-            std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("--api-key-file {}: {e}", path.display()))?
-        }
-        None => std::env::var("PTEROBOX_API_KEY")
-            .map_err(|_| anyhow::anyhow!("give the API key in PTEROBOX_API_KEY or --api-key-file"))?,
-    };
-    let flavor = match flavor {
-        FlavorArg::Pterodactyl => Flavor::Pterodactyl,
-        FlavorArg::Wisp => Flavor::Wisp,
-    };
-    let settings = panel::HttpSettings::new(url.clone(), panel::ApiKey::new(key), 240);
-    Ok((panel::connect_with(flavor, WispApiVersion::V1, settings)?, panel_ref, url.clone()))
+    let source = connected.gamepanel.as_ref().map_or_else(|| connected.url.clone(), |_| connected.describe());
+    Ok((connected.panel, panel_ref, source))
 }
 
 pub async fn run(args: Args) -> anyhow::Result<std::process::ExitCode> {

@@ -3,6 +3,7 @@
 
 pub mod budget;
 pub mod check;
+pub mod conformance;
 pub mod controller;
 pub mod crd;
 pub mod http;
@@ -12,6 +13,7 @@ pub mod metrics;
 pub mod names;
 pub mod operator;
 pub mod panel;
+pub mod panel_source;
 pub mod release;
 pub mod review;
 pub mod sim;

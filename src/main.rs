@@ -23,6 +23,9 @@ enum Command {
     Check(pterobox::check::Args),
     /// Write GameBox and GameServer manifests that adopt what already runs on a panel (reads only).
     Import(pterobox::import::Args),
+    /// Check a panel before pointing PteroBox at it: read-only by default; `--write` makes, changes
+    /// and deletes a throwaway user and server (and cleans up whatever happens). Exit 1 on a failed check.
+    Conformance(pterobox::conformance::Args),
     /// Remove PteroBox's finalizer from GameServers and GameBoxes left behind by an uninstalled
     /// operator (their panel servers stay on the panel); asks first.
     Release(pterobox::release::Args),
@@ -87,6 +90,7 @@ async fn async_main() -> anyhow::Result<std::process::ExitCode> {
         }
         Command::Check(args) => return pterobox::check::run(args),
         Command::Import(args) => return pterobox::import::run(args).await,
+        Command::Conformance(args) => return pterobox::conformance::run(args).await,
         Command::Release(args) => return pterobox::release::run(args).await,
     }
     Ok(std::process::ExitCode::SUCCESS)

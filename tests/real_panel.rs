@@ -463,3 +463,24 @@ async fn two_replicas_and_kills_during_a_mass_apply_leave_one_panel_server_each(
     b.kill();
     world.teardown().await;
 }
+
+#[tokio::test]
+async fn pterobox_conformance_passes_on_the_real_panel_and_leaves_nothing() {
+    let Some(panel) = resettable_panel("pterobox_conformance_passes_on_the_real_panel_and_leaves_nothing") else {
+        return;
+    };
+    let _lock = exclusive().await;
+    panel.reset();
+    let (code, out) = contract::conformance(Flavor::Pterodactyl, &panel.url, &panel.key, &[]).await;
+    assert_eq!(code, 0, "{out}");
+    let (nest, egg) = panel.egg("Paper").await;
+    let location = panel.fixtures()["location_id"].to_string();
+    let egg = format!("{nest}/{egg}");
+    let write = ["--write", "--location", location.as_str(), "--egg", egg.as_str()];
+    let (code, out) = contract::conformance(Flavor::Pterodactyl, &panel.url, &panel.key, &write).await;
+    support::report(&format!("pterobox conformance --write on the real panel:\n{out}\n"));
+    assert_eq!(code, 0, "{out}");
+    assert!(panel.servers().await.is_empty(), "a server left on the panel");
+    let users = panel.users().await;
+    assert_eq!(users.len(), 1, "only the admin: {users:#?}");
+}

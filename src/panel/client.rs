@@ -80,6 +80,14 @@ fn found<T>(result: Result<T>) -> Result<Option<T>> {
     }
 }
 
+/// A delete is done once the panel says the object does not exist.
+fn gone(result: Result<Option<Value>>) -> Result<()> {
+    match result {
+        Ok(_) | Err(PanelError::NotFound { .. }) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
 /// Keeps ids URL-safe: they become path segments.
 fn segment(id: &str) -> String {
     url::form_urlencoded::byte_serialize(id.as_bytes()).collect()
@@ -252,9 +260,14 @@ impl<D: Dialect> Panel for Client<D> {
     }
 
     async fn delete_server(&self, id: &str) -> Result<()> {
-        match self.http.send(Method::DELETE, &format!("/servers/{}", segment(id)), None).await {
-            Ok(_) | Err(PanelError::NotFound { .. }) => Ok(()),
-            Err(e) => Err(e),
-        }
+        gone(self.http.send(Method::DELETE, &format!("/servers/{}", segment(id)), None).await)
+    }
+
+    async fn force_delete_server(&self, id: &str) -> Result<()> {
+        gone(self.http.send(Method::DELETE, &format!("/servers/{}/force", segment(id)), None).await)
+    }
+
+    async fn delete_user(&self, id: &str) -> Result<()> {
+        gone(self.http.send(Method::DELETE, &format!("/users/{}", segment(id)), None).await)
     }
 }

@@ -88,6 +88,12 @@ pub trait Panel: Send + Sync {
     async fn unsuspend(&self, id: &str) -> Result<()>;
     /// Deletes a server; one that is already gone counts as deleted.
     async fn delete_server(&self, id: &str) -> Result<()>;
+    /// Deletes a server even when its game node fails (`/force`: the node may keep its files);
+    /// one that is already gone counts as deleted. Only `pterobox conformance` cleans up so.
+    async fn force_delete_server(&self, id: &str) -> Result<()>;
+    /// Deletes a user (the panels refuse one who owns servers); one already gone counts as deleted.
+    /// The operator never does; `pterobox conformance` removes its throwaway user.
+    async fn delete_user(&self, id: &str) -> Result<()>;
 
     /// The permissions the operator needs (`acl::NEEDED`) that the key lacks, described. Each is
     /// tried with a harmless request: a read of one item, or a write of an empty body, which the

@@ -75,6 +75,9 @@ pub struct Faults {
     /// Every request is answered by an HTML 404 page, as a host that is not the panel (a wrong base
     /// URL, a reverse proxy without the route) answers.
     pub not_a_panel: bool,
+    /// Every request is answered by the panel's own route-miss 404 (`The route … could not be
+    /// found.`), as a panel reached under a wrong path answers.
+    pub route_miss: bool,
     /// Game nodes (by id) whose Wings does not answer: a create placed there is rolled back, and a
     /// suspend, unsuspend, reinstall or delete of their servers fails — all with a 504.
     pub nodes_down: Vec<i64>,
@@ -435,9 +438,17 @@ impl Sim {
             response.headers_mut().insert("connection", HeaderValue::from_static("close"));
             return response;
         }
-        if self.faults.lock().await.not_a_panel {
+        let (not_a_panel, route_miss) = {
+            let f = self.faults.lock().await;
+            (f.not_a_panel, f.route_miss)
+        };
+        if not_a_panel {
             self.fault("not_a_panel").await;
             return html_not_found();
+        }
+        if route_miss {
+            self.fault("route_miss").await;
+            return err(SimError::no_route(&path));
         }
         let Some(api_path) = path.strip_prefix("/api/application") else {
             return err(SimError::no_route(&path));

@@ -339,3 +339,21 @@ pub async fn a_wrong_key_is_unauthorized_and_never_echoed(t: &Target, url: &str,
 pub async fn a_key_with_every_permission_lacks_none(t: &Target) {
     assert_eq!(t.client.missing_permissions().await.expect("check"), Vec::<String>::new(), "{}", t.what);
 }
+
+/// Runs `pterobox conformance` against `url` with `key`: exit code and stdout.
+pub async fn conformance(flavor: Flavor, url: &str, key: &str, extra: &[&str]) -> (i32, String) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key_file = dir.path().join("key");
+    std::fs::write(&key_file, key).expect("key file");
+    let flavor = if flavor == Flavor::Wisp { "wisp" } else { "pterodactyl" };
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_pterobox"))
+        .args(["conformance", "--url", url, "--flavor", flavor, "--api-key-file"])
+        .arg(&key_file)
+        .args(extra)
+        .output()
+        .await
+        .expect("run pterobox conformance");
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(!stdout.contains(key) && !stderr.contains(key), "the key was printed");
+    (out.status.code().unwrap_or(-1), format!("{stdout}{stderr}"))
+}
