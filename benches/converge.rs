@@ -9,6 +9,12 @@
 //! customer), and prints one table (JSON under `target/bench/`). Under `cargo test` it runs the small
 //! preset as a smoke test whose assertions are about counts (creates per server, 429s, writes and
 //! reconciles at rest), never about time.
+//!
+//! `--panel-url URL --api-key-file F --location N --egg NEST/EGG [--rate-limit R]` runs against a
+//! panel it did not start (e.g. the real panel of `../shared/realpanel`): the boxes' eggs and
+//! location come from the flags, the panel's calls are counted by the operator (its metrics), and
+//! the boxes are deleted at the end — their servers with them — and their owners too, so that
+//! nothing is left on that panel.
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -43,6 +49,18 @@ struct Config {
     waits: usize,
     /// Under `cargo test`: check counts, not time.
     smoke: bool,
+    /// A panel the bench did not start (`--panel-url`), instead of panel-sim.
+    real: Option<RealTarget>,
+}
+
+/// A panel the bench did not start: where it is, its key, and where the boxes' servers go.
+#[derive(Debug, Clone)]
+struct RealTarget {
+    url: String,
+    key: String,
+    location: i64,
+    nest: i64,
+    egg: i64,
 }
 
 impl Config {
@@ -64,6 +82,7 @@ impl Config {
             other_client: 0,
             waits: 20,
             smoke: false,
+            real: None,
         })
     }
 
@@ -101,6 +120,24 @@ impl Config {
         }
         if config.smoke {
             config.waits = config.waits.min(3);
+        }
+        if let Some(url) = value("--panel-url") {
+            let file = value("--api-key-file").ok_or("--panel-url needs --api-key-file")?;
+            let key = std::fs::read_to_string(&file).map_err(|e| format!("--api-key-file {file}: {e}"))?;
+            let location = number("--location")?.ok_or("--panel-url needs --location N")? as i64;
+            let egg = value("--egg").ok_or("--panel-url needs --egg NEST/EGG")?;
+            let (nest, egg) = egg
+                .split_once('/')
+                .and_then(|(n, e)| Some((n.parse().ok()?, e.parse().ok()?)))
+                .ok_or(format!("--egg {egg:?}: NEST/EGG"))?;
+            if config.other_client > 0 {
+                return Err("--other-client runs beside panel-sim only".into());
+            }
+            if !args.iter().any(|a| a == "--rate-limit") {
+                config.rate_limit = 240;
+            }
+            config.real = Some(RealTarget { url, key: key.trim().to_string(), location, nest, egg });
+            config.preset = format!("{}-real", config.preset);
         }
         if config.other_client >= config.rate_limit {
             return Err(format!(
@@ -198,9 +235,9 @@ const OTHER_KEY: &str = "ptla_OTHERCLIENTotherclientOTHERCLIENTotherclient";
 const OTHER_ROUTE: &str = "/locations";
 
 impl OtherClient {
-    async fn start(world: &World, per_minute: u32) -> OtherClient {
-        world.panel.add_key(OTHER_KEY, "admin", &[]).await;
-        let url = format!("{}/api/application{OTHER_ROUTE}", world.panel.sim.url);
+    async fn start(sim: &support::panel::TestPanel, per_minute: u32) -> OtherClient {
+        sim.add_key(OTHER_KEY, "admin", &[]).await;
+        let url = format!("{}/api/application{OTHER_ROUTE}", sim.sim.url);
         let (stop, mut stopped) = tokio::sync::watch::channel(false);
         let task = tokio::spawn(async move {
             let http = reqwest::Client::new();
@@ -230,6 +267,38 @@ impl OtherClient {
         let _ = self.stop.send(true);
         self.task.await.unwrap_or_default()
     }
+}
+
+/// The panel the bench runs against: panel-sim (whose counters it reads), or one it did not start
+/// (whose calls the operator counts).
+struct Benched {
+    sim: Option<support::panel::TestPanel>,
+    real: Option<RealTarget>,
+}
+
+/// The panel's counters: panel-sim's own, or — on a panel the bench did not start — what the
+/// operator counted (its calls by route and outcome; no windows: only the panel knows them).
+async fn stats(world: &World<Benched>, since: Instant) -> Stats {
+    if let Some(sim) = &world.panel.sim {
+        return sim.stats().await;
+    }
+    let (_, metrics) = world.operator_probe("/metrics").await;
+    let mut stats = Stats { uptime: since.elapsed().as_secs_f64(), ..Stats::default() };
+    for line in metrics.lines().filter(|l| l.starts_with("pterobox_panel_requests_total{")) {
+        let label = |name: &str| line.split(&format!("{name}=\"")).nth(1).and_then(|r| r.split('"').next());
+        let (Some(operation), Some(outcome)) = (label("operation"), label("outcome")) else { continue };
+        let n = line.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0) as u64;
+        if outcome == "rate_limited" {
+            stats.rate_limited += n;
+            continue;
+        }
+        *stats.requests.entry(operation.to_string()).or_default() += n;
+        stats.total += n;
+        if outcome == "ok" && !operation.starts_with("GET ") {
+            stats.writes += n;
+        }
+    }
+    stats
 }
 
 /// The value at quantile `q` (nearest rank) of `samples`, in seconds.
@@ -267,7 +336,8 @@ fn reconcile_quantile(metrics: &str, q: f64) -> f64 {
     buckets.iter().find(|(_, count)| *count >= q * total).map(|b| b.0).unwrap_or(0.0)
 }
 
-fn box_manifest(panel: &str, name: &str, servers: usize) -> Value {
+fn box_manifest(panel: &str, name: &str, servers: usize, target: Option<&RealTarget>) -> Value {
+    let (location, nest, egg) = target.map_or((1, 1, 3), |t| (t.location, t.nest, t.egg));
     json!({
         "apiVersion": "pterobox.io/v1alpha1", "kind": "GameBox", "metadata": {"name": name},
         "spec": {
@@ -275,8 +345,8 @@ fn box_manifest(panel: &str, name: &str, servers: usize) -> Value {
             "owner": {"email": format!("{name}@example.com"), "firstName": "Bench", "lastName": name},
             "budget": {"memory": format!("{}Mi", 64 * servers), "disk": format!("{}Mi", 512 * servers),
                        "cpu": format!("{}", servers), "servers": servers, "allocations": servers},
-            "eggs": [{"name": "paper", "nest": 1, "egg": 3}],
-            "locations": [1],
+            "eggs": [{"name": "paper", "nest": nest, "egg": egg}],
+            "locations": [location],
         }
     })
 }
@@ -290,12 +360,12 @@ fn server_manifest(gbox: &str, name: &str) -> Value {
 
 /// One customer's wait: `count` servers applied one at a time to the idle operator (after the
 /// previous one is Ready), in a box of their own: apply → the panel's create, apply → `Ready`.
-async fn single_server_waits(world: &World, count: usize) -> (Vec<Duration>, Vec<Duration>) {
+async fn single_server_waits(world: &World<Benched>, count: usize, since: Instant) -> (Vec<Duration>, Vec<Duration>) {
     let (mut created, mut ready) = (Vec::new(), Vec::new());
     if count == 0 {
         return (created, ready);
     }
-    let mut manifest = box_manifest(&world.panel_name, "wait-box", count);
+    let mut manifest = box_manifest(&world.panel_name, "wait-box", count, world.panel.real.as_ref());
     manifest["metadata"]["namespace"] = json!(world.ns);
     let object: GameBox = serde_json::from_value(manifest).expect("box");
     world.boxes().create(&PostParams::default(), &object).await.expect("create the box of the waits");
@@ -311,12 +381,12 @@ async fn single_server_waits(world: &World, count: usize) -> (Vec<Duration>, Vec
         manifest["metadata"]["namespace"] = json!(world.ns);
         let object: GameServer = serde_json::from_value(manifest).expect("server");
         let creates = |stats: &Stats| stats.count("POST /servers");
-        let before = creates(&world.panel.stats().await);
+        let before = creates(&stats(world, since).await);
         let t = Instant::now();
         servers.create(&PostParams::default(), &object).await.expect("create server");
         let mut made = None;
         loop {
-            if made.is_none() && creates(&world.panel.stats().await) > before {
+            if made.is_none() && creates(&stats(world, since).await) > before {
                 made = Some(t.elapsed());
             }
             let server = servers.get(&name).await.expect("get server");
@@ -342,38 +412,42 @@ async fn run(config: &Config) -> Report {
     let started_world = Instant::now();
     let rate_limit = config.rate_limit;
     let latency = config.latency_ms;
-    let world = World::with_operator(
-        &format!("bench-{}", config.preset),
-        Flavor::Pterodactyl,
-        &config.resync,
-        |c| {
-            c.rate_limit = rate_limit;
-            c.rate_window = Duration::from_secs(60);
-            c.faults.latency_ms = latency;
-            c.install_delay = INSTALL_DELAY;
-            for node in &mut c.catalog.nodes {
-                node.memory *= 100;
-                node.disk *= 100;
-            }
-        },
-        |_| {
-            Operator::start_with(
-                "bench",
-                &[
-                    "--leader-election=false",
-                    "--webhook=false",
-                    "--install-poll-ms",
-                    &INSTALL_POLL.as_millis().to_string(),
-                ],
-                None,
-            )
-        },
-    )
-    .await;
+    let test = format!("bench-{}", config.preset);
+    let operator = |_: &str| {
+        Operator::start_with(
+            "bench",
+            &["--leader-election=false", "--webhook=false", "--install-poll-ms", &INSTALL_POLL.as_millis().to_string()],
+            None,
+        )
+    };
+    let world = match &config.real {
+        Some(t) => {
+            let panel = Benched { sim: None, real: Some(t.clone()) };
+            World::on(&test, panel, Flavor::Pterodactyl, &t.url, &t.key, 6000, &config.resync, operator).await
+        }
+        None => {
+            let sim = support::panel::start(Flavor::Pterodactyl, |c| {
+                c.rate_limit = rate_limit;
+                c.rate_window = Duration::from_secs(60);
+                c.faults.latency_ms = latency;
+                c.install_delay = INSTALL_DELAY;
+                for node in &mut c.catalog.nodes {
+                    node.memory *= 100;
+                    node.disk *= 100;
+                }
+            })
+            .await;
+            let url = sim.sim.url.clone();
+            let panel = Benched { sim: Some(sim), real: None };
+            World::on(&test, panel, Flavor::Pterodactyl, &url, support::panel::SIM_KEY, 6000, &config.resync, operator)
+                .await
+        }
+    };
+    let since = Instant::now();
     // Another integration of the same admin, running all along.
-    let other = match config.other_client {
-        0 => None,
-        n => Some(OtherClient::start(&world, n).await),
+    let other = match (config.other_client, &world.panel.sim) {
+        (0, _) | (_, None) => None,
+        (n, Some(sim)) => Some(OtherClient::start(sim, n).await),
     };
     // The operator's request budget: the panel's limit less the other client's share.
     Api::<GamePanel>::all(world.client.clone())
@@ -400,7 +474,7 @@ async fn run(config: &Config) -> Report {
 
     let total = config.boxes * config.servers;
     let operator_pid = world.operator.pid().expect("the operator runs");
-    let panel_before = world.panel.stats().await;
+    let panel_before = stats(&world, since).await;
     let kube_before = kube_requests(&world.client).await;
     let cpu_before = cpu_seconds(operator_pid);
     let t0 = Instant::now();
@@ -409,7 +483,8 @@ async fn run(config: &Config) -> Report {
     futures::stream::iter(0..config.boxes)
         .map(|b| {
             let boxes = boxes.clone();
-            let mut manifest = box_manifest(&world.panel_name, &format!("box-{b}"), config.servers);
+            let mut manifest =
+                box_manifest(&world.panel_name, &format!("box-{b}"), config.servers, config.real.as_ref());
             manifest["metadata"]["namespace"] = json!(world.ns);
             async move {
                 let object: GameBox = serde_json::from_value(manifest).expect("box");
@@ -465,7 +540,7 @@ async fn run(config: &Config) -> Report {
     let converged = t0.elapsed();
     assert_eq!(ready.len(), total, "not converged within {deadline:?}\n{}", world.log_tail());
     let cpu_converged = cpu_seconds(operator_pid);
-    let panel_converged = world.panel.stats().await;
+    let panel_converged = stats(&world, since).await;
     let kube_converged = kube_requests(&world.client).await;
     let (other_passed, other_limited) = match other {
         Some(other) => other.stop().await,
@@ -475,20 +550,20 @@ async fn run(config: &Config) -> Report {
     // One resync period at rest.
     let resync = pterobox::controller::parse_duration(&config.resync).expect("resync");
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let panel_rest_before = world.panel.stats().await;
+    let panel_rest_before = stats(&world, since).await;
     let kube_rest_before = kube_requests(&world.client).await;
     let reconciles_rest_before = server_reconciles(&world.operator_probe("/metrics").await.1);
     let cpu_rest_before = cpu_seconds(operator_pid);
     // Two resync periods: a listing of many pages may straddle the window's edges.
     tokio::time::sleep(2 * resync).await;
     let cpu_rest = cpu_seconds(operator_pid);
-    let panel_rest = world.panel.stats().await;
+    let panel_rest = stats(&world, since).await;
     let kube_rest = kube_requests(&world.client).await;
 
     let (_, operator_metrics) = world.operator_probe("/metrics").await;
     let rest_reconciles = server_reconciles(&operator_metrics).saturating_sub(reconciles_rest_before);
     let rss_kib = peak_rss_kib(operator_pid);
-    let (wait_created, wait_ready) = single_server_waits(&world, config.waits).await;
+    let (wait_created, wait_ready) = single_server_waits(&world, config.waits, since).await;
 
     let mut calls = stats_diff(&panel_converged, &panel_before);
     // The other client's calls are not the operator's.
@@ -643,8 +718,46 @@ async fn run(config: &Config) -> Report {
             "ready_target_seconds": ready_target.as_secs_f64(),
         },
     });
+    if let Some(target) = &config.real {
+        remove_what_the_bench_made(&world, target, config.boxes).await;
+    }
     world.teardown().await;
     Report { json, table }
+}
+
+/// On a panel the bench did not start: its boxes deleted (their servers, and so their panel
+/// servers, first), then their owners, so that nothing is left there.
+async fn remove_what_the_bench_made(world: &World<Benched>, target: &RealTarget, count: usize) {
+    let started = Instant::now();
+    let boxes = world.boxes();
+    for b in boxes.list(&Default::default()).await.expect("boxes").items {
+        let name = b.metadata.name.unwrap_or_default();
+        let _ = boxes.delete(&name, &Default::default()).await;
+    }
+    loop {
+        let left = world.servers().list(&Default::default()).await.map(|l| l.items.len()).unwrap_or(0);
+        let boxes_left = boxes.list(&Default::default()).await.map(|l| l.items.len()).unwrap_or(0);
+        if left + boxes_left == 0 {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(1800), "{left} servers not deleted\n{}", world.log_tail());
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+    let settings = pterobox::panel::HttpSettings::new(&target.url, pterobox::panel::ApiKey::new(&target.key), 60);
+    let panel = pterobox::panel::connect(Flavor::Pterodactyl, settings).expect("a client of the panel");
+    let mut owners = 0;
+    let names = (0..count).map(|b| format!("box-{b}")).chain(["wait-box".to_string()]);
+    for name in names {
+        if let Ok(Some(user)) = panel.user_by_email(&format!("{name}@example.com")).await {
+            panel.delete_user(&user.id).await.expect("delete an owner the bench made");
+            owners += 1;
+        }
+    }
+    eprintln!(
+        "  removed what the bench made on {}: its servers and {owners} owners, in {:.0} s",
+        target.url,
+        started.elapsed().as_secs_f64()
+    );
 }
 
 fn main() {
@@ -670,7 +783,9 @@ fn main() {
         Ok(Ok(())) => println!("  written to {}", path.display()),
         _ => eprintln!("could not write {}", path.display()),
     }
-    if config.smoke {
+    if config.smoke && config.real.is_some() {
+        println!("  (a panel the bench did not start: the smoke assertions are panel-sim's, not checked)");
+    } else if config.smoke {
         // Counts, not timings: the operator's behaviour must not depend on the machine's speed.
         let j = &report.json;
         let total = j["servers"].as_f64().unwrap_or(0.0);
