@@ -135,6 +135,17 @@ async fn servers_are_created_resized_within_the_budget_and_refused_past_it() {
     assert_eq!(on_panel["description"], "", "made without a description, which the panel keeps as \"\"");
     let id = s.status.and_then(|st| st.panel).map(|p| p.id).expect("status.panel");
     assert_eq!(on_panel["id"].to_string(), id);
+    // At rest nothing is written again: the panel's "" is the spec's no description.
+    let writes = || async {
+        let mut n = 0.0;
+        for route in ["details", "build", "startup"] {
+            n += world.operator_requests(&format!("PATCH /servers/{{id}}/{route}"), "ok").await;
+        }
+        n
+    };
+    let before = writes().await;
+    tokio::time::sleep(Duration::from_secs(12)).await; // a resync included
+    assert_eq!(writes().await, before, "the operator wrote to a server that matched its spec");
 
     world.apply(server("survival", "paper", "4Gi", "1")).await;
     world
