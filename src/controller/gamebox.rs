@@ -90,7 +90,8 @@ fn readiness(gbox: &GameBox, panel: Option<&GamePanel>) -> std::result::Result<(
 /// How many generated usernames an owner's create tries before it reports the panel's refusal.
 const USERNAME_ATTEMPTS: u32 = 5;
 
-/// Finds or creates the owner on the panel: by exact e-mail first, so that an owner an earlier
+/// Finds or creates the owner on the panel, one owner of the panel at a time (see
+/// `PanelHandle::owners`): by exact e-mail first, so that an owner an earlier
 /// leader made before it could record it is found rather than made again — whether or not the panel
 /// refuses a taken e-mail (Pterodactyl does; Wisp's is not confirmed). A generated username the
 /// panel finds taken (usernames are unique panel-wide) is replaced by another. A create the panel
@@ -102,6 +103,7 @@ async fn ensure_owner(ctx: &Context, gbox: &GameBox) -> std::result::Result<Stri
             message: format!("no client for GamePanel {} yet", gbox.spec.panel_ref),
         });
     };
+    let _one_at_a_time = handle.owners.lock().await;
     let owner = &gbox.spec.owner;
     if let Some(user) = handle.panel.user_by_email(&owner.email).await? {
         return Ok(user.id);

@@ -44,6 +44,9 @@ pub struct PanelHandle {
     watches_installs: bool,
     /// When the key and the catalog were last checked and found good.
     checked: RwLock<Option<Instant>>,
+    /// Held while a box's owner is found or made: the real panel answers concurrent user creations
+    /// with a 500 (a deadlock on its password-reset insert, rolled back), so they go one at a time.
+    pub owners: tokio::sync::Mutex<()>,
 }
 
 impl PanelHandle {
@@ -290,6 +293,7 @@ impl Registry {
             eggs: RwLock::new(HashMap::new()),
             tasks: RwLock::new(Vec::new()),
             checked: RwLock::new(None),
+            owners: tokio::sync::Mutex::new(()),
         });
         let mut tasks = vec![tokio::spawn(list_forever(
             Arc::downgrade(&handle),
