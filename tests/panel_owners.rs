@@ -126,3 +126,30 @@ async fn pterodactyl_an_existing_owner_is_found_not_made_again() {
 async fn wisp_an_existing_owner_is_found_not_made_again() {
     an_existing_owner_is_found_not_made_again(Flavor::Wisp).await;
 }
+
+/// Two boxes of one customer applied at once share one owner, made once, even on a panel that
+/// would accept a second user with that e-mail.
+async fn two_boxes_of_one_customer_share_one_owner(flavor: Flavor) {
+    let _lock = exclusive().await;
+    let world = World::with("one-customer", flavor, "10s", support::panel::no_uniqueness).await;
+    for name in ["first", "second"] {
+        let mut b = owned_box(&world.panel_name, name, "carol@example.com");
+        b["spec"]["owner"]["username"] = json!("carol");
+        world.apply(b).await;
+    }
+    let first = box_ready(&world, "first").await.status.and_then(|s| s.owner).map(|o| o.panel_user_id);
+    let second = box_ready(&world, "second").await.status.and_then(|s| s.owner).map(|o| o.panel_user_id);
+    assert_eq!(first, second, "the two boxes have one owner");
+    assert_eq!(world.panel.stats().await.users_created, 1, "the owner was made twice");
+    world.teardown().await;
+}
+
+#[tokio::test]
+async fn pterodactyl_two_boxes_of_one_customer_share_one_owner() {
+    two_boxes_of_one_customer_share_one_owner(Flavor::Pterodactyl).await;
+}
+
+#[tokio::test]
+async fn wisp_two_boxes_of_one_customer_share_one_owner() {
+    two_boxes_of_one_customer_share_one_owner(Flavor::Wisp).await;
+}

@@ -90,7 +90,7 @@ fn readiness(gbox: &GameBox, panel: Option<&GamePanel>) -> std::result::Result<(
 /// How many generated usernames an owner's create tries before it reports the panel's refusal.
 const USERNAME_ATTEMPTS: u32 = 5;
 
-/// Finds or creates the owner on the panel, one owner of the panel at a time (see
+/// Finds or creates the owner on the panel (its creates one at a time per panel: see
 /// `PanelHandle::owners`): by exact e-mail first, so that an owner an earlier
 /// leader made before it could record it is found rather than made again — whether or not the panel
 /// refuses a taken e-mail (Pterodactyl does; Wisp's is not confirmed). A generated username the
@@ -103,9 +103,16 @@ async fn ensure_owner(ctx: &Context, gbox: &GameBox) -> std::result::Result<Stri
             message: format!("no client for GamePanel {} yet", gbox.spec.panel_ref),
         });
     };
-    let _one_at_a_time = handle.owners.lock().await;
     let owner = &gbox.spec.owner;
+    let email = owner.email.to_lowercase();
     if let Some(user) = handle.panel.user_by_email(&owner.email).await? {
+        return Ok(user.id);
+    }
+    let mut one_at_a_time = handle.owners.lock().await;
+    // Another box of this customer made the owner meanwhile.
+    if one_at_a_time.contains(&email)
+        && let Some(user) = handle.panel.user_by_email(&owner.email).await?
+    {
         return Ok(user.id);
     }
     let external_id = format!("pterobox-{}", gbox.uid().unwrap_or_default());
@@ -123,6 +130,7 @@ async fn ensure_owner(ctx: &Context, gbox: &GameBox) -> std::result::Result<Stri
             last_name: owner.last_name.clone(),
             external_id: external_id.clone(),
         };
+        one_at_a_time.insert(email.clone());
         match handle.panel.create_user(&user).await {
             Ok(created) => return Ok(created.id),
             Err(PanelError::Validation { field, rule, .. })
@@ -138,6 +146,7 @@ async fn ensure_owner(ctx: &Context, gbox: &GameBox) -> std::result::Result<Stri
             Err(e) => return Err(e),
         }
     };
+    drop(one_at_a_time);
     if let Some(user) = handle.panel.user_by_email(&owner.email).await? {
         return Ok(user.id);
     }

@@ -44,9 +44,11 @@ pub struct PanelHandle {
     watches_installs: bool,
     /// When the key and the catalog were last checked and found good.
     checked: RwLock<Option<Instant>>,
-    /// Held while a box's owner is found or made: the real panel answers concurrent user creations
-    /// with a 500 (a deadlock on its password-reset insert, rolled back), so they go one at a time.
-    pub owners: tokio::sync::Mutex<()>,
+    /// Held while a box's owner is created: the real panel answers concurrent user creations with a
+    /// 500 (a deadlock on its password-reset insert, rolled back), so they go one at a time. It holds
+    /// the e-mails of the owners made through this handle (lower-cased): one made since a box looked
+    /// is looked up again (two boxes of one customer).
+    pub owners: tokio::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 impl PanelHandle {
@@ -293,7 +295,7 @@ impl Registry {
             eggs: RwLock::new(HashMap::new()),
             tasks: RwLock::new(Vec::new()),
             checked: RwLock::new(None),
-            owners: tokio::sync::Mutex::new(()),
+            owners: tokio::sync::Mutex::new(std::collections::HashSet::new()),
         });
         let mut tasks = vec![tokio::spawn(list_forever(
             Arc::downgrade(&handle),
