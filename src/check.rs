@@ -168,8 +168,11 @@ pub fn check(documents: &[Document]) -> Report {
         if let Some(problem) = review::spec_problem(gbox) {
             report.problems.push(format!("GameBox {ns}/{name}: {problem}"));
         }
-        if let Some(refused) = panels.get(&gbox.spec.panel_ref).and_then(|p| review::namespace_refused(gbox, p)) {
-            report.problems.push(format!("GameBox {ns}/{name}: {refused}"));
+        let panel = panels.get(&gbox.spec.panel_ref);
+        for refused in
+            panel.into_iter().flat_map(|p| [review::namespace_refused(gbox, p), review::ids_refused(gbox, p)])
+        {
+            report.problems.extend(refused.map(|r| format!("GameBox {ns}/{name}: {r}")));
         }
     }
 

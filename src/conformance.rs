@@ -26,10 +26,10 @@ pub struct Args {
     write: bool,
     /// With --write: the location the server is placed in (`deploy`).
     #[arg(long, requires = "write")]
-    location: Option<i64>,
+    location: Option<String>,
     /// With --write: the egg of the server, `NEST/EGG`.
     #[arg(long, requires = "write", value_parser = parse_egg)]
-    egg: Option<(i64, i64)>,
+    egg: Option<(String, String)>,
     /// With --write: the ports its allocation may take, `A-B` (default: any free one).
     #[arg(long, requires = "write")]
     port_range: Option<String>,
@@ -204,10 +204,10 @@ async fn catalog(panel: &dyn Panel, report: &mut Report) {
     let mut first = None;
     let mut eggs = 0;
     for nest in &nests {
-        match panel.eggs(nest.id).await {
+        match panel.eggs(&nest.id).await {
             Ok(list) => {
                 eggs += list.len();
-                first = first.or(list.first().map(|e| (nest.id, e.id)));
+                first = first.or(list.first().map(|e| (nest.id.clone(), e.id.clone())));
             }
             Err(e) => {
                 report.check("nests and eggs", "at least one egg", format!("nest {}: {}", nest.id, why(&e)), false);
@@ -221,7 +221,7 @@ async fn catalog(panel: &dyn Panel, report: &mut Report) {
     }
     if let Some((nest, egg)) = first {
         let expected = "an egg with its variables and their rules";
-        match panel.egg(nest, egg).await {
+        match panel.egg(&nest, &egg).await {
             Ok(e) => report.check(
                 "an egg's variables",
                 expected,
@@ -359,8 +359,8 @@ async fn write_steps(panel: &dyn Panel, args: &Args, throwaway: &Throwaway, repo
             return;
         }
     };
-    let (Some((nest, egg_id)), Some(location)) = (args.egg, args.location) else { return };
-    let egg = match panel.egg(nest, egg_id).await {
+    let (Some((nest, egg_id)), Some(location)) = (args.egg.clone(), args.location.clone()) else { return };
+    let egg = match panel.egg(&nest, &egg_id).await {
         Ok(e) => e,
         Err(e) => {
             report.check("the egg to use", &format!("egg {nest}/{egg_id} with its variables"), why(&e), false);
@@ -375,13 +375,13 @@ async fn write_steps(panel: &dyn Panel, args: &Args, throwaway: &Throwaway, repo
         external_id: throwaway.server_external_id.clone(),
         user: user.id.clone(),
         nest,
-        egg: egg_id,
+        egg: egg_id.clone(),
         image: egg.docker_images.first().cloned().unwrap_or_default(),
         startup: egg.startup.clone(),
         environment: environment.clone(),
         limits: Limits { memory_mib: 256, swap_mib: 0, disk_mib: 512, io: 500, cpu_percent: 50 },
         features: FeatureLimits { databases: Some(0), allocations: Some(1), backups: Some(0) },
-        locations: vec![location],
+        locations: vec![location.clone()],
         port_range: args.port_range.clone(),
     };
     let created = match panel.create_server(&new).await {

@@ -19,7 +19,7 @@ use crate::budget::units::{mib_to_quantity, percent_to_quantity};
 use crate::budget::{self, Amounts, Resource};
 use crate::controller::gameserver::desired;
 use crate::crd::{
-    Adopt, EggOffer, GameBox, GameBoxSpec, GameServer, GameServerSpec, Owner, PerServer, ServerResources,
+    Adopt, EggOffer, GameBox, GameBoxSpec, GameServer, GameServerSpec, Owner, PanelId, PerServer, ServerResources,
 };
 use crate::panel::{self, Egg, Node, Panel, PanelServer, PanelUser, ServerText, as_stored};
 
@@ -82,7 +82,7 @@ pub struct PanelView {
     pub users: BTreeMap<String, PanelUser>,
     pub nodes: Vec<Node>,
     /// The eggs the servers run, with their variables, by (nest, egg).
-    pub eggs: BTreeMap<(i64, i64), Egg>,
+    pub eggs: BTreeMap<(String, String), Egg>,
 }
 
 /// The choices of `pterobox import`, resolved.
@@ -221,7 +221,7 @@ fn box_plan(
                     _ => format!("{} are", unlimited.join(" and ")),
                 }
             ))
-        } else if !view.eggs.contains_key(&(s.nest, s.egg)) {
+        } else if !view.eggs.contains_key(&egg_of(s)) {
             Some(format!("its egg {} of nest {} could not be read", s.egg, s.nest))
         } else {
             None
@@ -239,21 +239,22 @@ fn box_plan(
 
     // The eggs on offer, named after the panel's egg names.
     let mut egg_names = BTreeSet::new();
-    let mut offers: BTreeMap<(i64, i64), EggOffer> = BTreeMap::new();
+    let mut offers: BTreeMap<(String, String), EggOffer> = BTreeMap::new();
     for (s, _) in kept.iter().map(|e| (&e.0, &e.1)) {
-        if let Some(egg) = view.eggs.get(&(s.nest, s.egg))
-            && !offers.contains_key(&(s.nest, s.egg))
+        if let Some(egg) = view.eggs.get(&egg_of(s))
+            && !offers.contains_key(&egg_of(s))
         {
             let name = unique(label(&egg.name, &format!("egg-{}", egg.id)), &mut egg_names);
-            offers.insert((s.nest, s.egg), EggOffer { name, nest: s.nest, egg: s.egg });
+            let offer = EggOffer { name, nest: PanelId::of(&s.nest), egg: PanelId::of(&s.egg) };
+            offers.insert(egg_of(s), offer);
         }
     }
     let (swap, io) = most_common(kept.iter().map(|e| (e.0.limits.swap_mib, e.0.limits.io))).unwrap_or((0, 500));
-    let location_of: BTreeMap<&str, i64> = view.nodes.iter().map(|n| (n.id.as_str(), n.location)).collect();
-    let mut locations: BTreeSet<i64> =
-        kept.iter().filter_map(|e| location_of.get(e.0.node.as_str()).copied()).collect();
+    let location_of: BTreeMap<&str, &str> = view.nodes.iter().map(|n| (n.id.as_str(), n.location.as_str())).collect();
+    let mut locations: BTreeSet<PanelId> =
+        kept.iter().filter_map(|e| location_of.get(e.0.node.as_str()).map(|l| PanelId::of(l))).collect();
     if locations.is_empty() {
-        locations = view.nodes.iter().map(|n| n.location).collect();
+        locations = view.nodes.iter().map(|n| PanelId::of(&n.location)).collect();
     }
     if locations.is_empty() {
         return Err("the panel lists no node, so the box would have no location".into());
@@ -264,7 +265,7 @@ fn box_plan(
     let mut used = Amounts::default();
     for entry in kept.iter().copied() {
         let (s, text) = (&entry.0, &entry.1);
-        let (Some(egg), Some(offer)) = (view.eggs.get(&(s.nest, s.egg)), offers.get(&(s.nest, s.egg))) else {
+        let (Some(egg), Some(offer)) = (view.eggs.get(&egg_of(s)), offers.get(&egg_of(s))) else {
             continue;
         };
         let name = unique(label(&text.name, &format!("server-{}", s.id)), &mut server_names);
@@ -528,8 +529,8 @@ pub async fn read(panel: &dyn Panel, extra_users: &[String]) -> Result<PanelView
         }
     }
     let mut eggs = BTreeMap::new();
-    for key in servers.iter().map(|(s, _)| (s.nest, s.egg)).collect::<BTreeSet<_>>() {
-        match panel.egg(key.0, key.1).await {
+    for key in servers.iter().map(|(s, _)| egg_of(s)).collect::<BTreeSet<_>>() {
+        match panel.egg(&key.0, &key.1).await {
             Ok(egg) => {
                 eggs.insert(key, egg);
             }
@@ -538,6 +539,11 @@ pub async fn read(panel: &dyn Panel, extra_users: &[String]) -> Result<PanelView
         }
     }
     Ok(PanelView { servers, users, nodes: panel.nodes().await?, eggs })
+}
+
+/// The (nest, egg) of a panel server, as the view keeps its eggs.
+fn egg_of(s: &PanelServer) -> (String, String) {
+    (s.nest.to_string(), s.egg.to_string())
 }
 
 /// A user named by id or e-mail.
@@ -615,8 +621,8 @@ mod tests {
 
     fn egg() -> Egg {
         Egg {
-            id: 3,
-            nest: 1,
+            id: "3".into(),
+            nest: "1".into(),
             name: "Paper (Minecraft)".into(),
             docker_images: vec!["java:21".into(), "java:17".into()],
             startup: "java -jar {{SERVER_JARFILE}}".into(),
@@ -652,8 +658,8 @@ mod tests {
             user: owner.into(),
             node: "1".into(),
             allocation: "10".into(),
-            nest: 1,
-            egg: 3,
+            nest: "1".into(),
+            egg: "3".into(),
             startup: text.startup.as_str().into(),
             image: text.image.as_str().into(),
             environment: text.environment.iter().collect::<Variables>(),
@@ -681,8 +687,8 @@ mod tests {
                 ("8".into(), user("8", "ben@x.org", "Ben")),
             ]
             .into(),
-            nodes: vec![Node { id: "1".into(), location: 4 }, Node { id: "2".into(), location: 5 }],
-            eggs: [((1, 3), egg())].into(),
+            nodes: vec![Node { id: "1".into(), location: "4".into() }, Node { id: "2".into(), location: "5".into() }],
+            eggs: [(("1".into(), "3".into()), egg())].into(),
         }
     }
 
@@ -728,8 +734,8 @@ mod tests {
         let spec = &ann.gbox.spec;
         assert_eq!(spec.owner.panel_user_id.as_deref(), Some("7"));
         assert_eq!(spec.owner.last_name, "ann", "a blank name falls back to the e-mail's local part");
-        assert_eq!(spec.eggs, vec![EggOffer { name: "paper-minecraft".into(), nest: 1, egg: 3 }]);
-        assert_eq!(spec.locations, vec![4, 5]);
+        assert_eq!(spec.eggs, vec![EggOffer { name: "paper-minecraft".into(), nest: 1.into(), egg: 3.into() }]);
+        assert_eq!(spec.locations, vec![4.into(), 5.into()]);
         assert_eq!((spec.budget.memory.0.as_str(), spec.budget.cpu.0.as_str(), spec.budget.servers), ("2Gi", "2", 2));
         let creative = &ann.servers[1].server.spec;
         assert_eq!(creative.environment, BTreeMap::from([("VERSION".to_string(), "1.21".to_string())]));
@@ -798,7 +804,7 @@ mod tests {
         unlimited.0.limits.memory_mib = 0;
         unlimited.0.limits.cpu_percent = 0;
         let mut eggless = server("2", "7", "Lost");
-        eggless.0.egg = 99;
+        eggless.0.egg = "99".into();
         let plan = plan(&view(vec![unlimited, eggless, server("3", "8", "Fine")]), &options()).unwrap();
         assert_eq!(plan.boxes.len(), 1, "ann has nothing left to import");
         assert_eq!(plan.skipped.len(), 2);

@@ -27,7 +27,7 @@ async fn user(world: &World, email: &str, username: &str) -> String {
 
 /// A paper server made by hand on the panel: `memory` MiB, 1 core, the egg's image and startup.
 async fn panel_server(world: &World, name: &str, owner: &str, external_id: &str, memory: u64, version: &str) -> String {
-    let egg = world.panel.client.egg(1, 3).await.expect("egg");
+    let egg = world.panel.client.egg("1", "3").await.expect("egg");
     let mut environment: BTreeMap<String, String> =
         egg.variables.iter().map(|v| (v.env_variable.clone(), v.default_value.clone())).collect();
     environment.insert("MINECRAFT_VERSION".into(), version.into());
@@ -36,14 +36,14 @@ async fn panel_server(world: &World, name: &str, owner: &str, external_id: &str,
         description: format!("{name}, made by hand"),
         external_id: external_id.into(),
         user: owner.into(),
-        nest: 1,
-        egg: 3,
+        nest: "1".into(),
+        egg: "3".into(),
         image: egg.docker_images[0].clone(),
         startup: egg.startup.clone(),
         environment,
         limits: Limits { memory_mib: memory, swap_mib: 0, disk_mib: 5120, io: 500, cpu_percent: 100 },
         features: FeatureLimits { databases: Some(1), allocations: Some(1), backups: Some(2) },
-        locations: vec![1],
+        locations: vec!["1".into()],
         port_range: None,
     };
     world.panel.client.create_server(&new).await.expect("create server").id.to_string()

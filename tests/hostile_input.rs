@@ -483,7 +483,7 @@ async fn every_read(client: &dyn Panel) -> Vec<Result<String, PanelError>> {
         client.all_servers().await.map(|s| s.len().to_string()),
         client.user_by_external_id("fuzz").await.map(|u| format!("{u:?}")),
         client.user_by_email("fuzz@example.com").await.map(|u| format!("{u:?}")),
-        client.egg(1, 3).await.map(|e| e.id.to_string()),
+        client.egg("1", "3").await.map(|e| e.id),
         client.nests().await.map(|n| n.len().to_string()),
         client.delete_server("1").await.map(|()| String::new()),
         client.suspend("1").await.map(|()| String::new()),

@@ -52,12 +52,13 @@ async fn a_wrong_key_is_unauthorized_and_never_echoed(flavor: Flavor) {
 async fn the_simulated_catalog_is_the_seeded_one(flavor: Flavor) {
     let p = start(flavor, |_| {}).await;
     let locations = p.client.locations().await.expect("locations");
-    assert_eq!(locations.iter().map(|l| (l.id, l.short.as_str())).collect::<Vec<_>>(), [(1, "fr-par"), (2, "de-fra")]);
+    let locations: Vec<(&str, &str)> = locations.iter().map(|l| (l.id.as_str(), l.short.as_str())).collect();
+    assert_eq!(locations, [("1", "fr-par"), ("2", "de-fra")]);
     let nests = p.client.nests().await.expect("nests");
     assert_eq!(nests.iter().map(|n| n.name.as_str()).collect::<Vec<_>>(), ["Minecraft", "Rust"]);
-    let eggs = p.client.eggs(1).await.expect("eggs");
-    assert_eq!(eggs.iter().map(|e| e.id).collect::<Vec<_>>(), [1, 2, 3]);
-    let paper = p.client.egg(1, 3).await.expect("egg");
+    let eggs = p.client.eggs("1").await.expect("eggs");
+    assert_eq!(eggs.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(), ["1", "2", "3"]);
+    let paper = p.client.egg("1", "3").await.expect("egg");
     let vars: Vec<&str> = paper.variables.iter().map(|v| v.env_variable.as_str()).collect();
     assert_eq!(vars, ["MINECRAFT_VERSION", "SERVER_JARFILE", "DL_PATH", "BUILD_NUMBER"]);
 }
@@ -85,11 +86,11 @@ async fn no_node_or_no_free_port_is_no_capacity(flavor: Flavor) {
     let user = t.client.create_user(&new_user("second")).await.expect("a second owner");
     // Location 2 has a single node: port 30500 exists once there.
     let mut one_port = t.new_server(&user.id, "uid-one");
-    one_port.locations = vec![2];
+    one_port.locations = vec!["2".into()];
     one_port.port_range = Some("30500-30500".into());
     t.client.create_server(&one_port).await.expect("the last free port");
     let mut taken = t.new_server(&user.id, "uid-taken");
-    taken.locations = vec![2];
+    taken.locations = vec!["2".into()];
     taken.port_range = Some("30500-30500".into());
     match t.client.create_server(&taken).await {
         Err(PanelError::NoCapacity { message }) => assert!(message.contains("allocations"), "{message}"),

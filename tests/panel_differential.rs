@@ -361,7 +361,7 @@ async fn send(side: &Side, case: &Case) -> Observed {
 }
 
 /// A user and a server on `side`, made by the same requests; the ids of what the cases name.
-async fn prepare(side: &mut Side, paper: (i64, i64)) {
+async fn prepare(side: &mut Side, paper: (String, String)) {
     let full = side.keys[&Key::Full].clone();
     let client = reqwest::Client::new();
     let call = |method: &str, path: &str, body: Option<Value>| {
@@ -374,8 +374,8 @@ async fn prepare(side: &mut Side, paper: (i64, i64)) {
         }
         r.send()
     };
-    side.ids.insert("nest", paper.0.to_string());
-    side.ids.insert("egg", paper.1.to_string());
+    side.ids.insert("nest", paper.0);
+    side.ids.insert("egg", paper.1);
     let location = call("GET", "/locations", None).await.expect("locations").json::<Value>().await.expect("JSON");
     side.ids.insert("location", location["data"][0]["attributes"]["id"].to_string());
     let nodes = call("GET", "/nodes", None).await.expect("nodes").json::<Value>().await.expect("JSON");
@@ -466,7 +466,7 @@ async fn panel_sim_answers_as_the_real_panel_does() {
     ]);
     let mut simulated =
         Side { name: "panel-sim", api: format!("{}/api/application", sim.sim.url), keys, ids: BTreeMap::new() };
-    let (nest, egg) = (1, 3);
+    let (nest, egg) = ("1".to_string(), "3".to_string());
     prepare(&mut simulated, (nest, egg)).await;
 
     let allowed = allowed();

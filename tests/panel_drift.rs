@@ -106,7 +106,7 @@ async fn hand_startup_and_unsuspend_are_reverted(flavor: Flavor) {
     let hand = Startup {
         startup: "java -jar hacked.jar".into(),
         image: "ghcr.io/pterodactyl/yolks:java_17".into(),
-        egg: original.egg,
+        egg: original.egg.to_string(),
         environment,
     };
     let changed = panel.update_startup(&original.id, &hand).await.expect("hand startup");

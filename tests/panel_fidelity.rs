@@ -35,8 +35,8 @@ fn new_server(user: &str, external_id: &str) -> NewServer {
         description: "a test server".into(),
         external_id: external_id.into(),
         user: user.into(),
-        nest: 1,
-        egg: 3,
+        nest: "1".into(),
+        egg: "3".into(),
         image: "ghcr.io/pterodactyl/yolks:java_21".into(),
         startup: "java -jar {{SERVER_JARFILE}}".into(),
         environment: BTreeMap::from([
@@ -47,7 +47,7 @@ fn new_server(user: &str, external_id: &str) -> NewServer {
         ]),
         limits: Limits { memory_mib: 1024, swap_mib: 0, disk_mib: 2048, io: 500, cpu_percent: 100 },
         features: Default::default(),
-        locations: vec![1],
+        locations: vec!["1".into()],
         port_range: None,
     }
 }

@@ -66,6 +66,9 @@ fn readiness(gbox: &GameBox, panel: Option<&GamePanel>) -> std::result::Result<(
     if let Some(refused) = review::namespace_refused(gbox, panel) {
         return Err((Reason::PanelNotAllowed, refused));
     }
+    if let Some(refused) = review::ids_refused(gbox, panel) {
+        return Err((Reason::InvalidSpec, refused));
+    }
     let status = panel.status.clone().unwrap_or_default();
     if !super::conditions::is_true(&status.conditions, condition::READY) {
         let why = super::conditions::message(&status.conditions, condition::READY);
@@ -74,10 +77,17 @@ fn readiness(gbox: &GameBox, panel: Option<&GamePanel>) -> std::result::Result<(
     if let Some(catalog) = &status.catalog {
         for (i, offer) in gbox.spec.eggs.iter().enumerate() {
             if !catalog.eggs.iter().any(|e| e.nest == offer.nest && e.egg == offer.egg) {
+                // A Wisp panel spoken to in v2 names its eggs with string ids (its catalog shows them).
+                let v2 = panel.spec.wisp_api_version == Some(crate::crd::WispApiVersion::V2);
+                let hint = if v2 && offer.egg.is_numeric() {
+                    " (it speaks Wisp v2: use the string ids its status.catalog shows, e.g. egg_01kt…)"
+                } else {
+                    ""
+                };
                 return Err((
                     Reason::InvalidSpec,
                     format!(
-                        "spec.eggs[{i}]: nest {} egg {} does not exist on GamePanel {}",
+                        "spec.eggs[{i}]: nest {} egg {} does not exist on GamePanel {}{hint}",
                         offer.nest, offer.egg, gbox.spec.panel_ref
                     ),
                 ));

@@ -15,7 +15,7 @@ use tracing::Instrument;
 
 use super::conditions::{Want, merge};
 use super::{Context, Error, Result, apply_status, parse_duration};
-use crate::crd::{CatalogEgg, CatalogLocation, GamePanel, GamePanelStatus, PanelCatalog};
+use crate::crd::{CatalogEgg, CatalogLocation, GamePanel, GamePanelStatus, PanelCatalog, PanelId};
 use crate::names::{Reason, condition};
 use crate::panel::informer::PanelHandle;
 use crate::panel::{self, ApiKey, HttpSettings, PanelError};
@@ -123,12 +123,13 @@ async fn catalog(panel: &dyn panel::Panel) -> panel::Result<PanelCatalog> {
         .locations()
         .await?
         .into_iter()
-        .map(|l| CatalogLocation { id: l.id, short: l.short, long: l.long })
+        .map(|l| CatalogLocation { id: PanelId::of(&l.id), short: l.short, long: l.long })
         .collect();
     let mut eggs = Vec::new();
     for nest in panel.nests().await? {
-        for egg in panel.eggs(nest.id).await? {
-            eggs.push(CatalogEgg { nest: nest.id, nest_name: nest.name.clone(), egg: egg.id, name: egg.name });
+        for egg in panel.eggs(&nest.id).await? {
+            let (nest_id, egg_id) = (PanelId::of(&nest.id), PanelId::of(&egg.id));
+            eggs.push(CatalogEgg { nest: nest_id, nest_name: nest.name.clone(), egg: egg_id, name: egg.name });
         }
     }
     Ok(PanelCatalog { locations, eggs })

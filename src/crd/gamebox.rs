@@ -7,7 +7,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::common::quantity_schema;
-use super::{DeletionPolicy, Reservation, ResourceTotals};
+use super::{DeletionPolicy, PanelId, Reservation, ResourceTotals};
 
 /// The most servers one box may hold. Its ledger (`status.servers`) lists each of them and up to
 /// [`MAX_REJECTED_IN_LEDGER`] rejected ones; at this size a box with the longest names and messages
@@ -87,11 +87,12 @@ pub struct GameBoxSpec {
     #[schemars(length(max = 64))]
     #[x_kube(merge_strategy = ListMerge::Map(vec!["name".into()]))]
     pub eggs: Vec<EggOffer>,
-    /// Panel location ids where servers may be placed automatically (at least one).
+    /// Panel location ids where servers may be placed automatically (at least one): integers, or on
+    /// a Wisp panel spoken to in v2 its string ids (`loc_01kt…`).
     #[x_kube(validation = Rule::new("size(self) >= 1").message("at least one location id is required"))]
-    #[schemars(length(max = 64), inner(range(min = 1)))]
+    #[schemars(length(max = 64))]
     #[x_kube(merge_strategy = ListMerge::Set)]
-    pub locations: Vec<i64>,
+    pub locations: Vec<PanelId>,
     /// Ports for each server's allocations, `A-B` with 1024 <= A <= B <= 65535; any free port when unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 11))]
@@ -220,12 +221,10 @@ pub struct EggOffer {
     #[schemars(length(max = 63))]
     #[x_kube(validation = super::rules::dns_label())]
     pub name: String,
-    /// Panel nest id.
-    #[schemars(range(min = 1))]
-    pub nest: i64,
-    /// Panel egg id.
-    #[schemars(range(min = 1))]
-    pub egg: i64,
+    /// Panel nest id: an integer, or on a Wisp panel spoken to in v2 its string id (`nest_01kt…`).
+    pub nest: PanelId,
+    /// Panel egg id: an integer, or on a Wisp panel spoken to in v2 its string id (`egg_01kt…`).
+    pub egg: PanelId,
 }
 
 /// What the box has admitted and what it uses.

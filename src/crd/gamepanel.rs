@@ -5,7 +5,7 @@ use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{Flavor, WispApiVersion};
+use super::{Flavor, PanelId, WispApiVersion};
 
 /// A Pterodactyl or Wisp panel and the application API key the operator uses on it. Written by the
 /// platform team; tenants never see the key.
@@ -126,7 +126,8 @@ pub struct PanelCatalog {
 #[serde(rename_all = "camelCase")]
 pub struct CatalogLocation {
     /// Location id.
-    pub id: i64,
+    #[schemars(schema_with = "super::common::reported_panel_id_schema")]
+    pub id: PanelId,
     /// Short code, e.g. `fr-par`.
     pub short: String,
     /// Long description.
@@ -139,11 +140,13 @@ pub struct CatalogLocation {
 #[serde(rename_all = "camelCase")]
 pub struct CatalogEgg {
     /// Nest id.
-    pub nest: i64,
+    #[schemars(schema_with = "super::common::reported_panel_id_schema")]
+    pub nest: PanelId,
     /// Nest name.
     pub nest_name: String,
     /// Egg id.
-    pub egg: i64,
+    #[schemars(schema_with = "super::common::reported_panel_id_schema")]
+    pub egg: PanelId,
     /// Egg name.
     pub name: String,
 }

@@ -11,7 +11,7 @@ pub mod gameserver;
 pub mod rules;
 pub mod validate;
 
-pub use common::{DeletionPolicy, Flavor, Reservation, ResourceTotals, WispApiVersion};
+pub use common::{DeletionPolicy, Flavor, PanelId, Reservation, ResourceTotals, WispApiVersion};
 pub use gamebox::{
     Budget, EggOffer, GameBox, GameBoxSpec, GameBoxStatus, LedgerEntry, LedgerState, Owner, OwnerStatus, PerServer,
     Summary,

@@ -28,6 +28,17 @@ fn rule(expr: impl Into<String>, message: impl Into<String>) -> Rule {
     Rule::new(expr).message(Message::Expression(message.into()))
 }
 
+/// The pattern of a panel id (`PanelId`): a positive integer, or Wisp v2's type prefix and ULID.
+pub const PANEL_ID_PATTERN: &str = "^([1-9][0-9]*|[a-z]+_[0-9a-z]{26})$";
+
+/// A panel id: a positive integer, or (Wisp v2) a prefixed ULID such as `egg_01kt…`.
+pub fn panel_id() -> Rule {
+    rule(
+        format!("string(self).matches('{PANEL_ID_PATTERN}')"),
+        "'must be a panel id: a positive integer, or a Wisp v2 id (a prefix and a ULID, such as egg_01kt…), got ' + string(self)",
+    )
+}
+
 /// An int-or-string quantity that parses and is greater than zero.
 pub fn positive_quantity() -> Rule {
     rule(

@@ -38,7 +38,7 @@ pub trait Dialect: Send + Sync + 'static {
     /// Every variable is sent (Pterodactyl blanks the ones a startup update omits); the image
     /// field is `image` here, not `docker_image`.
     fn startup_body(s: &Startup) -> Value {
-        serde_json::json!({"startup": s.startup, "environment": s.environment, "egg": s.egg, "image": s.image, "skip_scripts": false})
+        serde_json::json!({"startup": s.startup, "environment": s.environment, "egg": decode::id_json(&s.egg), "image": s.image, "skip_scripts": false})
     }
     /// Query of a page of servers.
     fn servers_query(page: u32, per_page: u32) -> Vec<(&'static str, String)>;
@@ -147,14 +147,15 @@ impl<D: Dialect> Panel for Client<D> {
         self.http.get_all("/nests", &[]).await?.iter().map(decode::nest).collect()
     }
 
-    async fn eggs(&self, nest: i64) -> Result<Vec<Egg>> {
-        let body = self.http.get(&format!("/nests/{nest}/eggs"), &[]).await?;
+    async fn eggs(&self, nest: &str) -> Result<Vec<Egg>> {
+        let body = self.http.get(&format!("/nests/{}/eggs", segment(nest)), &[]).await?;
         let (items, _) = super::http::list_page(&body)?;
         items.iter().map(|item| decode::egg(item, nest)).collect()
     }
 
-    async fn egg(&self, nest: i64, egg: i64) -> Result<Egg> {
-        let body = self.http.get(&format!("/nests/{nest}/eggs/{egg}"), &[("include", "variables".into())]).await?;
+    async fn egg(&self, nest: &str, egg: &str) -> Result<Egg> {
+        let path = format!("/nests/{}/eggs/{}", segment(nest), segment(egg));
+        let body = self.http.get(&path, &[("include", "variables".into())]).await?;
         decode::egg(&body, nest)
     }
 
@@ -224,10 +225,14 @@ impl<D: Dialect> Panel for Client<D> {
             lacks(self.http.get(path, &one()).await.map(drop), resource, false)?;
         }
         let nests = self.http.get("/nests", &one()).await;
-        let nest = nests.as_ref().ok().and_then(|b| b.pointer("/data/0/attributes/id")).and_then(Value::as_i64);
+        let nest = nests
+            .as_ref()
+            .ok()
+            .and_then(|b| b.pointer("/data/0/attributes"))
+            .and_then(|a| decode::id(a, "nest", "id").ok());
         lacks(nests.map(drop), "nests", false)?;
         if let Some(nest) = nest {
-            lacks(self.http.get(&format!("/nests/{nest}/eggs"), &[]).await.map(drop), "eggs", false)?;
+            lacks(self.http.get(&format!("/nests/{}/eggs", segment(&nest)), &[]).await.map(drop), "eggs", false)?;
         }
         let mut servers = one();
         servers.push(("include", "allocations".into()));

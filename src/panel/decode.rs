@@ -70,7 +70,7 @@ pub(crate) fn user(item: &Value) -> Result<PanelUser> {
 
 pub(crate) fn node(item: &Value) -> Result<Node> {
     let a = attributes(item, "node")?;
-    Ok(Node { id: id(a, "node", "id")?, location: int(a, "node", "location_id")? })
+    Ok(Node { id: id(a, "node", "id")?, location: id(a, "node", "location_id")? })
 }
 
 /// The text of a server (see [`ServerText`]); a field the panel omits reads as empty.
@@ -93,15 +93,15 @@ pub(crate) fn server_text(item: &Value) -> Result<ServerText> {
 
 pub(crate) fn location(item: &Value) -> Result<Location> {
     let a = attributes(item, "location")?;
-    Ok(Location { id: int(a, "location", "id")?, short: string(a, "location", "short")?, long: opt_string(a, "long") })
+    Ok(Location { id: id(a, "location", "id")?, short: string(a, "location", "short")?, long: opt_string(a, "long") })
 }
 
 pub(crate) fn nest(item: &Value) -> Result<Nest> {
     let a = attributes(item, "nest")?;
-    Ok(Nest { id: int(a, "nest", "id")?, name: string(a, "nest", "name")? })
+    Ok(Nest { id: id(a, "nest", "id")?, name: string(a, "nest", "name")? })
 }
 
-pub(crate) fn egg(item: &Value, nest_id: i64) -> Result<Egg> {
+pub(crate) fn egg(item: &Value, nest_id: &str) -> Result<Egg> {
     let a = attributes(item, "egg")?;
     // Pterodactyl: `docker_images` {label: image} and the deprecated `docker_image` (the default);
     // Wisp: `docker_image` only.
@@ -118,8 +118,8 @@ pub(crate) fn egg(item: &Value, nest_id: i64) -> Result<Egg> {
         _ => Vec::new(),
     };
     Ok(Egg {
-        id: int(a, "egg", "id")?,
-        nest: a.get("nest").and_then(Value::as_i64).unwrap_or(nest_id),
+        id: id(a, "egg", "id")?,
+        nest: id(a, "egg", "nest").unwrap_or_else(|_| nest_id.to_string()),
         name: string(a, "egg", "name")?,
         docker_images: images,
         startup: opt_string(a, "startup").unwrap_or_default(),
@@ -236,8 +236,8 @@ pub(crate) fn server(item: &Value, state: StateFields) -> Result<PanelServer> {
         user: id(a, "server", "user")?.into(),
         node: id(a, "server", "node")?.into(),
         allocation: id(a, "server", "allocation")?.into(),
-        nest: int(a, "server", "nest").unwrap_or_default(),
-        egg: int(a, "server", "egg")?,
+        nest: id(a, "server", "nest").map(Text::from).unwrap_or_default(),
+        egg: id(a, "server", "egg")?.into(),
         startup: digest(container, "startup_command"),
         image: digest(container, "image"),
         environment,
@@ -342,7 +342,10 @@ mod tests {
     fn a_pterodactyl_server_decodes_whole() {
         let s = server(&pterodactyl_server(Value::Null), StateFields::PterodactylStatus).expect("decodes");
         assert_eq!((s.id.as_str(), s.external_id.as_deref(), s.identifier.as_str()), ("7", Some("uid-7"), "9c0e2a4b"));
-        assert_eq!((s.user.as_str(), s.node.as_str(), s.allocation.as_str(), s.nest, s.egg), ("3", "1", "11", 1, 3));
+        assert_eq!(
+            (s.user.as_str(), s.node.as_str(), s.allocation.as_str(), s.nest.as_str(), s.egg.as_str()),
+            ("3", "1", "11", "1", "3")
+        );
         assert_eq!(s.limits, Limits { memory_mib: 1024, swap_mib: 0, disk_mib: 5120, io: 500, cpu_percent: 100 });
         assert_eq!(s.features, FeatureLimits { databases: Some(1), allocations: Some(2), backups: Some(3) });
         assert_eq!((s.name, s.description), (Digest::of("lobby"), Digest::of("")));

@@ -37,7 +37,7 @@ pub struct PanelHandle {
     pub fingerprint: u64,
     pub resync: Duration,
     snapshot: RwLock<Snapshot>,
-    eggs: RwLock<HashMap<(i64, i64), (Instant, Egg)>>,
+    eggs: RwLock<HashMap<(String, String), (Instant, Egg)>>,
     /// The resync lister and the install watcher.
     tasks: RwLock<Vec<tokio::task::JoinHandle<()>>>,
     /// Whether the install watcher observes installs (the panel lists its newest servers first).
@@ -169,14 +169,15 @@ impl PanelHandle {
     /// An egg with its variables, cached for [`EGG_TTL`] (at least one resync interval): eggs change
     /// rarely, and re-reading them on every resync would make a resync at rest cost more than its
     /// listing.
-    pub async fn egg(&self, nest: i64, egg: i64) -> Result<Egg> {
-        if let Some((at, cached)) = self.eggs.read().unwrap_or_else(|p| p.into_inner()).get(&(nest, egg))
+    pub async fn egg(&self, nest: &str, egg: &str) -> Result<Egg> {
+        let key = (nest.to_string(), egg.to_string());
+        if let Some((at, cached)) = self.eggs.read().unwrap_or_else(|p| p.into_inner()).get(&key)
             && at.elapsed() < self.resync.max(EGG_TTL)
         {
             return Ok(cached.clone());
         }
         let fresh = self.panel.egg(nest, egg).await?;
-        self.eggs.write().unwrap_or_else(|p| p.into_inner()).insert((nest, egg), (Instant::now(), fresh.clone()));
+        self.eggs.write().unwrap_or_else(|p| p.into_inner()).insert(key, (Instant::now(), fresh.clone()));
         Ok(fresh)
     }
 }

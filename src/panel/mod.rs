@@ -57,9 +57,9 @@ pub trait Panel: Send + Sync {
     /// Every nest.
     async fn nests(&self) -> Result<Vec<Nest>>;
     /// The eggs of a nest (without variables).
-    async fn eggs(&self, nest: i64) -> Result<Vec<Egg>>;
+    async fn eggs(&self, nest: &str) -> Result<Vec<Egg>>;
     /// One egg with its variables.
-    async fn egg(&self, nest: i64, egg: i64) -> Result<Egg>;
+    async fn egg(&self, nest: &str, egg: &str) -> Result<Egg>;
 
     /// One page of servers (1-based), with their allocations.
     async fn servers_page(&self, page: u32, per_page: u32) -> Result<Page<PanelServer>>;

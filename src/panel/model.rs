@@ -38,7 +38,7 @@ pub struct NewUser {
 /// A panel location.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Location {
-    pub id: i64,
+    pub id: String,
     pub short: String,
     pub long: Option<String>,
 }
@@ -46,15 +46,15 @@ pub struct Location {
 /// A nest (a family of eggs).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Nest {
-    pub id: i64,
+    pub id: String,
     pub name: String,
 }
 
 /// An egg: how to install and start one game.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Egg {
-    pub id: i64,
-    pub nest: i64,
+    pub id: String,
+    pub nest: String,
     pub name: String,
     /// Docker images, the default first.
     pub docker_images: Vec<String>,
@@ -209,8 +209,8 @@ pub struct PanelServer {
     pub node: Text,
     /// Id of the primary allocation.
     pub allocation: Text,
-    pub nest: i64,
-    pub egg: i64,
+    pub nest: Text,
+    pub egg: Text,
     pub startup: Digest,
     pub image: Digest,
     pub environment: Variables,
@@ -242,7 +242,7 @@ pub struct ServerText {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Node {
     pub id: String,
-    pub location: i64,
+    pub location: String,
 }
 
 /// A server to create, with automatic placement.
@@ -252,15 +252,15 @@ pub struct NewServer {
     pub description: String,
     pub external_id: String,
     pub user: String,
-    pub nest: i64,
-    pub egg: i64,
+    pub nest: String,
+    pub egg: String,
     pub image: String,
     pub startup: String,
     /// Every egg variable (defaults filled in).
     pub environment: BTreeMap<String, String>,
     pub limits: Limits,
     pub features: FeatureLimits,
-    pub locations: Vec<i64>,
+    pub locations: Vec<String>,
     /// `A-B`, or any free port when `None`.
     pub port_range: Option<String>,
 }
@@ -287,7 +287,7 @@ pub struct Details {
 pub struct Startup {
     pub startup: String,
     pub image: String,
-    pub egg: i64,
+    pub egg: String,
     pub environment: BTreeMap<String, String>,
 }
 

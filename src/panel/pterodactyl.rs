@@ -80,14 +80,14 @@ impl Dialect for Pterodactyl {
             "description": s.description,
             "external_id": s.external_id,
             "user": id_json(&s.user),
-            "egg": s.egg,
+            "egg": id_json(&s.egg),
             "docker_image": s.image,
             "startup": s.startup,
             "environment": s.environment,
             "limits": limits(&s.limits),
             "feature_limits": feature_limits(&s.features),
             "deploy": {
-                "locations": s.locations,
+                "locations": s.locations.iter().map(|l| id_json(l)).collect::<Vec<_>>(),
                 "dedicated_ip": false,
                 "port_range": s.port_range.iter().collect::<Vec<_>>(),
             },
@@ -140,8 +140,8 @@ pub(crate) mod tests {
             description: "".into(),
             external_id: "7f3c9a1e-uid".into(),
             user: "7".into(),
-            nest: 1,
-            egg: 3,
+            nest: "1".into(),
+            egg: "3".into(),
             image: "ghcr.io/pterodactyl/yolks:java_21".into(),
             startup: "java -jar {{SERVER_JARFILE}}".into(),
             environment: BTreeMap::from([
@@ -150,7 +150,7 @@ pub(crate) mod tests {
             ]),
             limits: Limits { memory_mib: 4096, swap_mib: 512, disk_mib: 51200, io: 500, cpu_percent: 200 },
             features: FeatureLimits { databases: Some(2), allocations: Some(2), backups: Some(1) },
-            locations: vec![1],
+            locations: vec!["1".into()],
             port_range: Some("30100-30200".into()),
         }
     }
@@ -205,7 +205,7 @@ pub(crate) mod tests {
         let body = Pterodactyl::startup_body(&Startup {
             startup: "run".into(),
             image: "img".into(),
-            egg: 3,
+            egg: "3".into(),
             environment: env,
         });
         assert_eq!(body["environment"], json!({"A": "1", "B": ""}));

@@ -45,7 +45,7 @@ impl<const V2: bool> Dialect for Wisp<V2> {
 
     /// As the official module sends it: the image as `image`, and the (unused) `pack`.
     fn startup_body(s: &Startup) -> Value {
-        json!({"startup": s.startup, "environment": s.environment, "egg": s.egg, "pack": null, "image": s.image, "skip_scripts": false})
+        json!({"startup": s.startup, "environment": s.environment, "egg": id_json(&s.egg), "pack": null, "image": s.image, "skip_scripts": false})
     }
 
     fn user_search(email: &str) -> Vec<(&'static str, String)> {
@@ -62,15 +62,15 @@ impl<const V2: bool> Dialect for Wisp<V2> {
             "description": s.description,
             "external_id": s.external_id,
             "user": id_json(&s.user),
-            "nest": s.nest,
-            "egg": s.egg,
+            "nest": id_json(&s.nest),
+            "egg": id_json(&s.egg),
             "docker_image": s.image,
             "startup": s.startup,
             "environment": s.environment,
             "limits": {"memory": s.limits.memory_mib, "swap": s.limits.swap_mib, "disk": s.limits.disk_mib, "io": s.limits.io, "cpu": s.limits.cpu_percent},
             "feature_limits": feature_limits(&s.features, s.limits.disk_mib),
             "deploy": {
-                "locations": s.locations,
+                "locations": s.locations.iter().map(|l| id_json(l)).collect::<Vec<_>>(),
                 "dedicated_ip": false,
                 "port_range": s.port_range.iter().collect::<Vec<_>>(),
             },
@@ -156,7 +156,7 @@ mod tests {
         let body = Wisp::<true>::startup_body(&Startup {
             startup: "run".into(),
             image: "img".into(),
-            egg: 3,
+            egg: "3".into(),
             environment: Default::default(),
         });
         assert_eq!(body["pack"], Value::Null);

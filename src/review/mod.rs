@@ -65,6 +65,30 @@ pub fn namespace_refused(gbox: &GameBox, panel: &GamePanel) -> Option<String> {
     })
 }
 
+/// Why `panel` cannot know one of `gbox`'s ids, if it cannot: string ids are Wisp v2's, and a
+/// Pterodactyl panel (or Wisp spoken to in v1) knows integers only.
+pub fn ids_refused(gbox: &GameBox, panel: &GamePanel) -> Option<String> {
+    let (flavor, wisp) = (panel.spec.flavor, panel.spec.wisp_api_version.unwrap_or_default());
+    let speaks = match flavor {
+        crate::crd::Flavor::Pterodactyl => "Pterodactyl",
+        crate::crd::Flavor::Wisp => "Wisp with wispApiVersion v1",
+    };
+    let eggs = gbox
+        .spec
+        .eggs
+        .iter()
+        .enumerate()
+        .flat_map(|(i, e)| [(format!("spec.eggs[{i}].nest"), &e.nest), (format!("spec.eggs[{i}].egg"), &e.egg)]);
+    let locations = gbox.spec.locations.iter().enumerate().map(|(i, l)| (format!("spec.locations[{i}]"), l));
+    eggs.chain(locations).find(|(_, id)| !id.known_to(flavor, wisp)).map(|(field, id)| {
+        format!(
+            "{field}: {id:?} is a string id, which only Wisp's v2 media type knows; GamePanel {} speaks {speaks}: give the panel's integer id",
+            gbox.spec.panel_ref,
+            id = id.key()
+        )
+    })
+}
+
 /// The admission candidates of a box, and the servers refused before admission (by UID, why).
 fn candidates<'a>(
     gbox: &GameBox,
@@ -164,5 +188,52 @@ pub fn template_vars(gbox: &GameBox, server_name: &str) -> TemplateVars {
         box_name: gbox.name_any(),
         namespace: gbox.namespace().unwrap_or_default(),
         server_name: server_name.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gbox(eggs: serde_json::Value, locations: serde_json::Value) -> GameBox {
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "b", "namespace": "shop"},
+            "spec": {"panelRef": "main", "owner": {"email": "a@example.com", "firstName": "A", "lastName": "B"},
+                     "budget": {"memory": "1Gi", "disk": "1Gi", "cpu": "1", "servers": 1},
+                     "eggs": eggs, "locations": locations}
+        }))
+        .expect("box")
+    }
+
+    fn panel(flavor: &str, wisp: Option<&str>) -> GamePanel {
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "main"},
+            "spec": {"flavor": flavor, "url": "https://panel.example.com", "wispApiVersion": wisp,
+                     "credentialsSecretRef": {"namespace": "ns", "name": "key", "key": "apiKey"}}
+        }))
+        .expect("panel")
+    }
+
+    #[test]
+    fn string_ids_are_wisp_v2s_and_named_where_the_panel_cannot_know_them() {
+        let v2_ids = gbox(
+            serde_json::json!([{"name": "paper", "nest": 1, "egg": "egg_01kt0000000000000000000003"}]),
+            serde_json::json!(["loc_01kt0000000000000000000001"]),
+        );
+        let refused = ids_refused(&v2_ids, &panel("Pterodactyl", None)).expect("refused on Pterodactyl");
+        assert!(refused.starts_with("spec.eggs[0].egg: \"egg_01kt"), "{refused}");
+        assert!(refused.contains("speaks Pterodactyl"), "{refused}");
+        assert!(ids_refused(&v2_ids, &panel("Wisp", Some("v1"))).is_some_and(|r| r.contains("wispApiVersion v1")));
+        assert_eq!(ids_refused(&v2_ids, &panel("Wisp", Some("v2"))), None);
+        // Digits as a string are the integer id.
+        let digits = gbox(serde_json::json!([{"name": "paper", "nest": "1", "egg": "3"}]), serde_json::json!([1]));
+        assert_eq!(ids_refused(&digits, &panel("Pterodactyl", None)), None);
+        assert_eq!(digits.spec.eggs[0].egg, crate::crd::PanelId::Int(3), "\"3\" and 3 are one id");
+        let location = gbox(
+            serde_json::json!([{"name": "paper", "nest": 1, "egg": 3}]),
+            serde_json::json!([1, "loc_01kt0000000000000000000002"]),
+        );
+        let refused = ids_refused(&location, &panel("Pterodactyl", None)).expect("refused");
+        assert!(refused.starts_with("spec.locations[1]:"), "{refused}");
     }
 }

@@ -4,8 +4,10 @@
 //! the same panel still answers v1 requests with the integers. The simulator keeps integers and
 //! derives each ULID from one, so either form finds the object.
 //!
-//! INFERRED: the `server_` prefix (Wisp's server prefix is unknown), and locations, nests and eggs
-//! keeping integer ids under v2 (the module sends the ids an admin typed, numeric or not).
+//! Locations, nests and eggs have string ids under v2 too (`loc_01kt…`, `nest_01kt…`,
+//! `egg_01kt…`): the module passes the ids an admin typed through `wisp_NormalizeId`, integers when
+//! they are digits and strings otherwise. INFERRED: the prefixes `server_`, `loc_`, `nest_` and
+//! `egg_` (the module's comments show `user_`, `node_` and `alloc_`).
 
 /// An object kind that has a prefixed id under Wisp v2.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -14,6 +16,9 @@ pub enum Kind {
     Server,
     Node,
     Allocation,
+    Location,
+    Nest,
+    Egg,
 }
 
 impl Kind {
@@ -23,6 +28,9 @@ impl Kind {
             Kind::Server => "server",
             Kind::Node => "node",
             Kind::Allocation => "alloc",
+            Kind::Location => "loc",
+            Kind::Nest => "nest",
+            Kind::Egg => "egg",
         }
     }
 }

@@ -111,10 +111,11 @@ pub fn user(view: View, u: &User) -> Value {
     item("user", object(pairs))
 }
 
-pub fn location(l: &SeedLocation) -> Value {
+pub fn location(view: View, l: &SeedLocation) -> Value {
+    let id = view.id(Kind::Location, l.id.unsigned_abs());
     item(
         "location",
-        json!({"id": l.id, "short": l.short, "long": l.long, "updated_at": now_iso(), "created_at": now_iso()}),
+        json!({"id": id, "short": l.short, "long": l.long, "updated_at": now_iso(), "created_at": now_iso()}),
     )
 }
 
@@ -128,7 +129,7 @@ pub fn node(view: View, n: &SeedNode, state: &State) -> Value {
         "node",
         json!({
             "id": view.id(Kind::Node, n.id.unsigned_abs()), "uuid": format!("00000000-0000-4000-8000-{:012}", n.id), "public": n.public, "name": n.name,
-            "description": "", "location_id": n.location, "fqdn": n.ip, "scheme": "https", "behind_proxy": false,
+            "description": "", "location_id": view.id(Kind::Location, n.location.unsigned_abs()), "fqdn": n.ip, "scheme": "https", "behind_proxy": false,
             "maintenance_mode": false, "memory": n.memory, "memory_overallocate": n.memory_overallocate,
             "disk": n.disk, "disk_overallocate": n.disk_overallocate, "upload_size": 100,
             "daemon_listen": 8080, "daemon_sftp": 2022, "daemon_base": "/var/lib/pterodactyl/volumes",
@@ -138,23 +139,24 @@ pub fn node(view: View, n: &SeedNode, state: &State) -> Value {
     )
 }
 
-pub fn nest(n: &SeedNest) -> Value {
+pub fn nest(view: View, n: &SeedNest) -> Value {
     item(
         "nest",
         json!({
-            "id": n.id, "uuid": format!("00000000-0000-4000-9000-{:012}", n.id), "author": "support@pterodactyl.io",
+            "id": view.id(Kind::Nest, n.id.unsigned_abs()), "uuid": format!("00000000-0000-4000-9000-{:012}", n.id), "author": "support@pterodactyl.io",
             "name": n.name, "description": "", "created_at": now_iso(), "updated_at": now_iso(),
         }),
     )
 }
 
-pub fn egg(flavor: Flavor, nest: i64, e: &SeedEgg, with_variables: bool) -> Value {
+pub fn egg(view: View, nest: i64, e: &SeedEgg, with_variables: bool) -> Value {
+    let flavor = view.flavor;
     let default_image = e.docker_images.first().map(|(_, i)| i.clone()).unwrap_or_default();
     let mut pairs = vec![
-        ("id", json!(e.id)),
+        ("id", view.id(Kind::Egg, e.id.unsigned_abs())),
         ("uuid", json!(format!("00000000-0000-4000-a000-{:012}", e.id))),
         ("name", json!(e.name)),
-        ("nest", json!(nest)),
+        ("nest", view.id(Kind::Nest, nest.unsigned_abs())),
         ("author", json!("support@pterodactyl.io")),
         ("description", json!("")),
         ("docker_image", json!(default_image)),
@@ -256,8 +258,8 @@ pub fn server(state: &State, s: &Server, view: View, allocations: Include) -> Va
         ("user", view.id(Kind::User, s.user)),
         ("node", view.id(Kind::Node, s.node.unsigned_abs())),
         ("allocation", view.id(Kind::Allocation, s.allocation)),
-        ("nest", json!(s.nest)),
-        ("egg", json!(s.egg)),
+        ("nest", view.id(Kind::Nest, s.nest.unsigned_abs())),
+        ("egg", view.id(Kind::Egg, s.egg.unsigned_abs())),
     ]);
     if state.flavor == Flavor::Wisp {
         pairs.push(("pack", Value::Null));

@@ -98,11 +98,12 @@ impl Sim {
                 json_response(201, &response)
             }
             ("GET", ["locations"]) => {
-                paged(state.catalog.locations.iter().map(render::location).collect(), q, "/api/application/locations")
+                let items = state.catalog.locations.iter().map(|l| render::location(view, l)).collect();
+                paged(items, q, "/api/application/locations")
             }
             ("GET", ["locations", lid]) => {
-                let location = state.catalog.locations.iter().find(|l| l.id.to_string() == *lid);
-                json_response(200, &render::location(location.ok_or_else(SimError::not_found)?))
+                let location = catalog_find(&state.catalog.locations, Kind::Location, lid, |l| l.id);
+                json_response(200, &render::location(view, location.ok_or_else(SimError::not_found)?))
             }
             ("GET", ["nodes"]) => {
                 let items = state.catalog.nodes.iter().map(|n| render::node(view, n, &state)).collect();
@@ -124,24 +125,24 @@ impl Sim {
                 paged(items, q, "/api/application/nodes/allocations")
             }
             ("GET", ["nests"]) => {
-                paged(state.catalog.nests.iter().map(render::nest).collect(), q, "/api/application/nests")
+                paged(state.catalog.nests.iter().map(|n| render::nest(view, n)).collect(), q, "/api/application/nests")
             }
             ("GET", ["nests", nid]) => {
-                let nest = state.catalog.nests.iter().find(|n| n.id.to_string() == *nid);
-                json_response(200, &render::nest(nest.ok_or_else(SimError::not_found)?))
+                let nest = catalog_find(&state.catalog.nests, Kind::Nest, nid, |n| n.id);
+                json_response(200, &render::nest(view, nest.ok_or_else(SimError::not_found)?))
             }
             ("GET", ["nests", nest, "eggs"]) => {
                 let nest =
-                    state.catalog.nests.iter().find(|n| n.id.to_string() == *nest).ok_or_else(SimError::not_found)?;
-                let eggs = nest.eggs.iter().map(|e| render::egg(view.flavor, nest.id, e, false)).collect();
+                    catalog_find(&state.catalog.nests, Kind::Nest, nest, |n| n.id).ok_or_else(SimError::not_found)?;
+                let eggs = nest.eggs.iter().map(|e| render::egg(view, nest.id, e, false)).collect();
                 json_response(200, &render::plain_list(eggs))
             }
             ("GET", ["nests", nest, "eggs", egg]) => {
                 let nest =
-                    state.catalog.nests.iter().find(|n| n.id.to_string() == *nest).ok_or_else(SimError::not_found)?;
-                let egg = nest.eggs.iter().find(|e| e.id.to_string() == *egg).ok_or_else(SimError::not_found)?;
+                    catalog_find(&state.catalog.nests, Kind::Nest, nest, |n| n.id).ok_or_else(SimError::not_found)?;
+                let egg = catalog_find(&nest.eggs, Kind::Egg, egg, |e| e.id).ok_or_else(SimError::not_found)?;
                 let variables = q.get("include").is_some_and(|i| i.split(',').any(|x| x == "variables"));
-                json_response(200, &render::egg(view.flavor, nest.id, egg, variables))
+                json_response(200, &render::egg(view, nest.id, egg, variables))
             }
             ("GET", ["servers"]) => self.list_servers(&state, q, view, allocations)?,
             ("GET", ["servers", "external", ext]) => {
@@ -262,15 +263,21 @@ fn bound(state: &State, seg: &[&str]) -> Result<(), SimError> {
             ids::parse(Kind::Node, id).is_some_and(|id| state.catalog.nodes.iter().any(|n| n.id.unsigned_abs() == id))
         }
         ["nests", nest, rest @ ..] => {
-            let nest = state.catalog.nests.iter().find(|n| n.id.to_string() == *nest);
+            let nest = catalog_find(&state.catalog.nests, Kind::Nest, nest, |n| n.id);
             match (nest, rest) {
-                (Some(n), ["eggs", egg, ..]) => n.eggs.iter().any(|e| e.id.to_string() == *egg),
+                (Some(n), ["eggs", egg, ..]) => catalog_find(&n.eggs, Kind::Egg, egg, |e| e.id).is_some(),
                 (found, _) => found.is_some(),
             }
         }
         _ => true,
     };
     if exists { Ok(()) } else { Err(SimError::not_found()) }
+}
+
+/// The seeded object whose id (`id` of it) `text` names: an integer, or its v2 id.
+fn catalog_find<'a, T>(items: &'a [T], kind: Kind, text: &str, id: impl Fn(&T) -> i64) -> Option<&'a T> {
+    let wanted = ids::parse(kind, text)?;
+    items.iter().find(|t| id(t).unsigned_abs() == wanted)
 }
 
 /// `sort=id|-id|uuid|-uuid` (users' and servers' `allowedSorts`, Spatie's query builder): the first

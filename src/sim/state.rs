@@ -13,7 +13,7 @@ use tokio::time::Instant;
 
 use super::catalog::{Catalog, SeedEgg, SeedNode};
 use super::checker::{Checker, normalise};
-use super::ids::Kind;
+use super::ids::{self, Kind};
 use super::rules;
 use crate::crd::Flavor;
 
@@ -627,10 +627,11 @@ impl State {
             c.fail("user", "exists", "The selected user is invalid.".into());
         }
         let nest = match self.flavor {
-            Flavor::Wisp => c.integer("nest", true, None, None), // INFERRED: every Wisp client sends it
+            // INFERRED: every Wisp client sends it.
+            Flavor::Wisp => c.id("nest", Kind::Nest).map(|n| n as i64),
             Flavor::Pterodactyl => None,
         };
-        let egg_id = c.integer("egg", true, None, None);
+        let egg_id = c.id("egg", Kind::Egg).map(|e| e as i64);
         let egg = egg_id.and_then(|e| self.egg(nest, e)).cloned();
         if egg_id.is_some() && egg.is_none() {
             c.fail("egg", "exists", "The selected egg is invalid.".into());
@@ -655,7 +656,11 @@ impl State {
             for (i, l) in
                 c.get("deploy.locations").and_then(Value::as_array).cloned().unwrap_or_default().iter().enumerate()
             {
-                match l.as_i64() {
+                let id = match l {
+                    Value::String(text) => ids::parse(Kind::Location, text).map(|id| id as i64),
+                    other => other.as_i64(),
+                };
+                match id {
                     Some(id) if id >= 1 => locations.push(id),
                     _ => c.fail(
                         &format!("deploy.locations.{i}"),
@@ -910,7 +915,7 @@ impl State {
         if !body.as_object().is_some_and(|m| m.contains_key("environment")) {
             c.fail("environment", "present", "The environment field must be present.".into());
         }
-        let egg_id = c.integer("egg", true, None, None);
+        let egg_id = c.id("egg", Kind::Egg).map(|e| e as i64);
         let egg = egg_id.and_then(|e| self.egg(None, e)).cloned();
         if egg_id.is_some() && egg.is_none() {
             c.fail("egg", "exists", "The selected egg is invalid.".into());

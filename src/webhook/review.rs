@@ -92,6 +92,9 @@ pub fn review_box(gbox: &GameBox, panel: Option<&GamePanel>, servers: &[&GameSer
     if let Some(refused) = ledger.namespace_refused {
         return Decision::deny(refused);
     }
+    if let Some(refused) = panel.and_then(|p| review::ids_refused(gbox, p)) {
+        return Decision::deny(refused);
+    }
     let mut warnings = Vec::new();
     for r in ledger.over_budget {
         warnings.push(format!(

@@ -22,10 +22,10 @@ use super::real::RealPanel;
 /// ports with none.
 #[derive(Debug, Clone)]
 pub struct Fixture {
-    pub location: i64,
-    pub nest: i64,
-    pub egg: i64,
-    pub other_nest: i64,
+    pub location: String,
+    pub nest: String,
+    pub egg: String,
+    pub other_nest: String,
     pub image: String,
     pub environment: BTreeMap<String, String>,
     pub ports: String,
@@ -56,10 +56,10 @@ impl Target {
     pub async fn sim(flavor: Flavor) -> Target {
         let sim = super::panel::start(flavor, |_| {}).await;
         let fx = Fixture {
-            location: 1,
-            nest: 1,
-            egg: 3,
-            other_nest: 2,
+            location: "1".into(),
+            nest: "1".into(),
+            egg: "3".into(),
+            other_nest: "2".into(),
             image: "ghcr.io/pterodactyl/yolks:java_21".into(),
             environment: paper_environment(),
             ports: "30100-30110".into(),
@@ -76,7 +76,7 @@ impl Target {
         let other_nest = panel.client().nests().await.expect("nests").into_iter().map(|n| n.id).find(|n| *n != nest);
         let allocations = &fixtures["allocations"];
         let fx = Fixture {
-            location: fixtures["location_id"].as_i64().expect("location_id"),
+            location: fixtures["location_id"].to_string(),
             nest,
             egg,
             other_nest: other_nest.expect("a second nest"),
@@ -100,14 +100,14 @@ impl Target {
             description: "a test server".into(),
             external_id: external_id.into(),
             user: user.into(),
-            nest: self.fx.nest,
-            egg: self.fx.egg,
+            nest: self.fx.nest.clone(),
+            egg: self.fx.egg.clone(),
             image: self.fx.image.clone(),
             startup: "java -jar {{SERVER_JARFILE}}".into(),
             environment: self.fx.environment.clone(),
             limits: Limits { memory_mib: 1024, swap_mib: 0, disk_mib: 2048, io: 500, cpu_percent: 100 },
             features: FeatureLimits { databases: Some(1), allocations: Some(2), backups: Some(1) },
-            locations: vec![self.fx.location],
+            locations: vec![self.fx.location.clone()],
             port_range: Some(self.fx.ports.clone()),
         }
     }
@@ -176,9 +176,9 @@ pub async fn the_catalog_has_the_locations_nests_and_eggs_with_variables(t: &Tar
     assert!(locations.iter().any(|l| l.id == t.fx.location), "{}: {locations:?}", t.what);
     let nests = t.client.nests().await.expect("nests");
     assert!(nests.iter().any(|n| n.id == t.fx.nest) && nests.iter().any(|n| n.id == t.fx.other_nest));
-    let eggs = t.client.eggs(t.fx.nest).await.expect("eggs");
+    let eggs = t.client.eggs(&t.fx.nest).await.expect("eggs");
     assert!(eggs.iter().any(|e| e.id == t.fx.egg && e.name == "Paper"), "{}: {eggs:?}", t.what);
-    let paper = t.client.egg(t.fx.nest, t.fx.egg).await.expect("egg");
+    let paper = t.client.egg(&t.fx.nest, &t.fx.egg).await.expect("egg");
     assert_eq!(paper.name, "Paper");
     assert_eq!(paper.docker_images.first(), Some(&t.fx.image));
     let vars: Vec<&str> = paper.variables.iter().map(|v| v.env_variable.as_str()).collect();
@@ -188,7 +188,7 @@ pub async fn the_catalog_has_the_locations_nests_and_eggs_with_variables(t: &Tar
     let env = paper.environment(&BTreeMap::from([("MINECRAFT_VERSION".to_string(), "1.20".to_string())]));
     assert_eq!(env["MINECRAFT_VERSION"], "1.20");
     assert_eq!(env["SERVER_JARFILE"], "server.jar", "defaults fill the rest");
-    let other = t.client.egg(t.fx.other_nest, t.fx.egg).await;
+    let other = t.client.egg(&t.fx.other_nest, &t.fx.egg).await;
     assert!(matches!(other, Err(PanelError::NotFound { .. })), "{}: an egg of another nest: {other:?}", t.what);
     let nodes = t.client.nodes().await.expect("nodes");
     assert!(nodes.iter().any(|n| n.location == t.fx.location), "{}: {nodes:?}", t.what);
@@ -227,12 +227,16 @@ pub async fn a_server_lives_through_create_update_suspend_and_delete(t: &Target)
     let renamed = t.client.update_details(&created.id, &details).await.expect("details");
     assert_eq!((renamed.name, renamed.external_id.as_deref()), (Digest::of("renamed"), Some("uid-1")));
 
-    let paper = t.client.egg(read.nest, t.fx.egg).await.expect("egg");
+    let paper = t.client.egg(&read.nest, &t.fx.egg).await.expect("egg");
     let env = paper.environment(&BTreeMap::from([("MINECRAFT_VERSION".into(), "1.20.4".into())]));
     assert!(!read.environment.has("MINECRAFT_VERSION", "1.20.4"));
     assert_eq!(read.image, Digest::of(&t.fx.image));
-    let startup =
-        Startup { startup: "java -jar x.jar".into(), image: t.fx.image.clone(), egg: t.fx.egg, environment: env };
+    let startup = Startup {
+        startup: "java -jar x.jar".into(),
+        image: t.fx.image.clone(),
+        egg: t.fx.egg.clone(),
+        environment: env,
+    };
     let restarted = t.client.update_startup(&created.id, &startup).await.expect("startup");
     assert!(restarted.environment.has("MINECRAFT_VERSION", "1.20.4"));
     assert!(restarted.environment.has("SERVER_JARFILE", "server.jar"), "every variable was sent");

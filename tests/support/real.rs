@@ -177,10 +177,10 @@ impl RealPanel {
     }
 
     /// The egg called `name` in the panel's catalog: (nest, egg id).
-    pub async fn egg(&self, name: &str) -> (i64, i64) {
+    pub async fn egg(&self, name: &str) -> (String, String) {
         let client = self.client();
         for nest in client.nests().await.expect("nests") {
-            if let Some(egg) = client.eggs(nest.id).await.expect("eggs").into_iter().find(|e| e.name == name) {
+            if let Some(egg) = client.eggs(&nest.id).await.expect("eggs").into_iter().find(|e| e.name == name) {
                 return (nest.id, egg.id);
             }
         }

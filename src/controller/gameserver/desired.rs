@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use kube::ResourceExt;
 
 use crate::budget::{self, Amounts};
-use crate::crd::{GameBox, GameServer};
+use crate::crd::{GameBox, GameServer, PanelId};
 use crate::panel::{Build, Details, Digest, Egg, FeatureLimits, Limits, NewServer, PanelServer, Startup, as_stored};
 
 /// The panel server a GameServer asks for: what a create would send, and whether it is suspended.
@@ -55,8 +55,8 @@ pub fn desired(
             description,
             user: owner.to_string(),
             external_id: server.uid().unwrap_or_default(),
-            nest: egg.nest,
-            egg: egg.id,
+            nest: egg.nest.clone(),
+            egg: egg.id.clone(),
             image: image(server, egg)?,
             startup: startup.to_string(),
             environment: environment(server, egg)?,
@@ -72,7 +72,7 @@ pub fn desired(
                 allocations: Some(reserved.allocations),
                 backups: Some(reserved.backups),
             },
-            locations: gbox.spec.locations.clone(),
+            locations: gbox.spec.locations.iter().map(PanelId::key).collect(),
             port_range: gbox.spec.port_range.clone(),
         },
         suspended,
@@ -173,7 +173,7 @@ impl Desired {
         differs.then(|| Startup {
             startup: self.startup.clone(),
             image: self.image.clone(),
-            egg: self.egg,
+            egg: self.egg.clone(),
             environment: self.environment.clone(),
         })
     }
@@ -196,8 +196,8 @@ mod tests {
 
     fn egg() -> Egg {
         Egg {
-            id: 3,
-            nest: 1,
+            id: "3".into(),
+            nest: "1".into(),
             name: "Paper".into(),
             docker_images: vec!["img:21".into(), "img:17".into()],
             startup: "java -jar {{SERVER_JARFILE}}".into(),
@@ -244,8 +244,8 @@ mod tests {
             user: d.user.as_str().into(),
             node: "1".into(),
             allocation: "118".into(),
-            nest: d.nest,
-            egg: d.egg,
+            nest: d.nest.as_str().into(),
+            egg: d.egg.as_str().into(),
             startup: Digest::of(&d.startup),
             image: Digest::of(&d.image),
             environment,

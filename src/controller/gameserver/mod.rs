@@ -173,8 +173,8 @@ struct Admission {
 struct Target {
     handle: Arc<PanelHandle>,
     owner: String,
-    nest: i64,
-    egg: i64,
+    nest: String,
+    egg: String,
 }
 
 struct Reconciler {
@@ -364,7 +364,7 @@ impl Reconciler {
             let message = format!("spec.egg: {:?} is not offered by box {}", self.server.spec.egg, gbox.name_any());
             return Err(wait(Reason::InvalidSpec, message, None));
         };
-        Ok(Target { handle, owner, nest: offer.nest, egg: offer.egg })
+        Ok(Target { handle, owner, nest: offer.nest.key(), egg: offer.egg.key() })
     }
 
     /// The desired panel server (from the egg the panel describes), converged on the panel.
@@ -375,7 +375,7 @@ impl Reconciler {
         suspended: bool,
     ) -> std::result::Result<PanelServer, Refusal> {
         let gbox = &admission.gbox;
-        let egg = target.handle.egg(target.nest, target.egg).await.map_err(|e| match e {
+        let egg = target.handle.egg(&target.nest, &target.egg).await.map_err(|e| match e {
             PanelError::NotFound { .. } => Refusal::Spec(format!(
                 "spec.eggs of box {}: nest {} egg {} does not exist on the panel",
                 gbox.name_any(),
