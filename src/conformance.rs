@@ -47,9 +47,14 @@ enum Output {
     Json,
 }
 
-fn parse_egg(text: &str) -> Result<(i64, i64), String> {
+/// `NEST/EGG`: each an integer id, or a string one (Wisp v2: `nest_01kt…/egg_01kt…`).
+fn parse_egg(text: &str) -> Result<(String, String), String> {
     let (nest, egg) = text.split_once('/').ok_or_else(|| format!("{text:?}: expected NEST/EGG, e.g. 1/5"))?;
-    let id = |s: &str| s.trim().parse::<i64>().map_err(|_| format!("{text:?}: {s:?} is not an id"));
+    let id = |s: &str| {
+        let s = s.trim();
+        let ok = !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+        ok.then(|| s.to_string()).ok_or_else(|| format!("{text:?}: {s:?} is not an id"))
+    };
     Ok((id(nest)?, id(egg)?))
 }
 
@@ -507,4 +512,32 @@ async fn cleanup(panel: &dyn Panel, throwaway: &Throwaway, report: &mut Report) 
     }
     let got = if left.is_empty() { "nothing left".to_string() } else { format!("left: {}", left.join("; ")) };
     report.check("clean up", "the throwaway server and user gone", got, left.is_empty());
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: super::Args,
+    }
+
+    fn parse(egg: &str) -> Result<super::Args, clap::Error> {
+        let argv = ["conformance", "--gamepanel", "p", "--write", "--location", "1", "--egg", egg];
+        Cli::try_parse_from(argv).map(|c| c.args)
+    }
+
+    #[test]
+    fn egg_ids_are_integers_or_wisp_v2_strings() {
+        let args = parse("1/5").expect("numeric ids");
+        assert_eq!(args.egg, Some(("1".to_string(), "5".to_string())));
+        let args = parse("nest_01kt0000000000000000000001/egg_01kt0000000000000000000003").expect("v2 ids");
+        assert_eq!(args.egg.map(|e| e.1), Some("egg_01kt0000000000000000000003".to_string()));
+        let refused = parse("1").err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(refused.contains("expected NEST/EGG"), "{refused}");
+        let refused = parse("1/ ").err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(refused.contains("is not an id"), "{refused}");
+    }
 }

@@ -71,6 +71,10 @@ impl Operator {
             .env("KUBECONFIG", kubeconfig.unwrap_or(&cp.kubeconfig))
             .env("RUST_LOG", std::env::var("PTEROBOX_TEST_LOG").unwrap_or_else(|_| "info,pterobox=debug".into()))
             .env("NO_COLOR", "1")
+            // An error's backtrace (RUST_BACKTRACE=1 reaches anyhow) is symbolized from the debug
+            // binary's DWARF before exit: seconds on a loaded machine, which the exit-time bounds of
+            // tests/leader_election.rs would count. Panics keep theirs.
+            .env("RUST_LIB_BACKTRACE", "0")
             .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(out)
