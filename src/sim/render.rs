@@ -18,7 +18,7 @@ pub struct View {
 }
 
 impl View {
-    fn id(&self, kind: Kind, id: u64) -> Value {
+    pub fn id(&self, kind: Kind, id: u64) -> Value {
         ids::json(kind, id, self.v2)
     }
 }
@@ -262,7 +262,13 @@ pub fn server(state: &State, s: &Server, view: View, allocations: Include) -> Va
         ("egg", view.id(Kind::Egg, s.egg.unsigned_abs())),
     ]);
     if state.flavor == Flavor::Wisp {
-        pairs.push(("pack", Value::Null));
+        // INFERRED: the two switches top level, by the names Wisp's create and build take (and its
+        // admin server model shows); the Application API's response names are unknown (§5.2).
+        pairs.extend([
+            ("pack", Value::Null),
+            ("oom_disabled", json!(s.oom_disabled)),
+            ("force_outgoing_ip", json!(s.force_outgoing_ip)),
+        ]);
     }
     pairs.push((
         "container",

@@ -114,6 +114,39 @@ impl Sim {
                 let node = state.catalog.nodes.iter().find(|n| n.id.unsigned_abs() == id);
                 json_response(200, &render::node(view, node.ok_or_else(SimError::not_found)?, &state))
             }
+            // Wisp only (wisp-api.md §7, wisp-gg/whmcs `getAllocations`): a node's free allocations, paged.
+            ("GET", ["nodes", node, "allocations", "available"]) if state.flavor == Flavor::Wisp => {
+                let node = ids::parse(Kind::Node, node).ok_or_else(SimError::not_found)?;
+                let items = state
+                    .allocations
+                    .iter()
+                    .filter(|a| a.node.unsigned_abs() == node && a.server.is_none())
+                    .map(|a| render::allocation(view, a))
+                    .collect();
+                paged(items, q, "/api/application/nodes/allocations/available")
+            }
+            // Wisp only (wisp-api.md §7): the nodes of a location with room for the limits asked
+            // (blank ones count as 0), as plain `{id, name}` objects in `data`, not paged.
+            ("GET", ["locations", lid, "eligible-nodes"]) if state.flavor == Flavor::Wisp => {
+                let location = catalog_find(&state.catalog.locations, Kind::Location, lid, |l| l.id)
+                    .ok_or_else(SimError::not_found)?;
+                let asked = |k: &str| q.get(k).and_then(|v| v.trim().parse::<i64>().ok()).unwrap_or(0);
+                let limits = state::Limits {
+                    memory: asked("memory"),
+                    disk: asked("disk"),
+                    cpu: asked("cpu"),
+                    ..Default::default()
+                };
+                let nodes = state.nodes_with_room(&[location.id], &limits);
+                let data: Vec<Value> = state
+                    .catalog
+                    .nodes
+                    .iter()
+                    .filter(|n| nodes.contains(&n.id))
+                    .map(|n| json!({"id": view.id(Kind::Node, n.id.unsigned_abs()), "name": n.name, "fqdn": n.ip}))
+                    .collect();
+                json_response(200, &json!({"data": data}))
+            }
             ("GET", ["nodes", node, "allocations"]) => {
                 let node = ids::parse(Kind::Node, node).ok_or_else(SimError::not_found)?;
                 let items = state
@@ -166,6 +199,11 @@ impl Sim {
                     "build" => state.update_build(sid, body)?,
                     _ => state.update_startup(sid, body)?,
                 };
+                json_response(200, &server_json(&state, sid, Include::Omitted)?)
+            }
+            ("PATCH", ["servers", sid, "server-template"]) if state.flavor == Flavor::Wisp => {
+                let sid = server_id(sid)?;
+                state.link_template(sid, body)?;
                 json_response(200, &server_json(&state, sid, Include::Omitted)?)
             }
             ("POST", ["servers", sid, action @ ("suspend" | "unsuspend")]) => {

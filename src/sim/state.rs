@@ -125,6 +125,9 @@ pub struct Server {
     pub limits: Limits,
     pub features: Features,
     pub oom_disabled: bool,
+    /// Wisp's per-server outgoing-IP switch (`force_outgoing_ip`, wisp-api.md §5.3); Pterodactyl has
+    /// it per egg only, so it stays false there.
+    pub force_outgoing_ip: bool,
     /// Pterodactyl's CPU pinning (`limits.threads`, e.g. `0-1,4`), `None` when unpinned.
     pub threads: Option<String>,
     /// `servers.status` as Pterodactyl keeps it: None once installed, `installing`,
@@ -513,14 +516,19 @@ impl State {
 
     // ---- servers -----------------------------------------------------------------------------
 
+    /// Memory, swap, disk, io and cpu: required integers on Pterodactyl. Wisp takes `null` (its
+    /// module sends a blank product field so since 2026-06) and, with no server template attached,
+    /// "restores the legacy 0 default" (wisp-gg/whmcs `wisp.php` l.722-724): 0, unlimited; io 500.
+    /// INFERRED: templates are not modelled, and a missing key is read as null.
     fn check_limits(&self, c: &mut Checker, prefix: &str) -> Limits {
         let p = |f: &str| if prefix.is_empty() { f.to_string() } else { format!("{prefix}.{f}") };
+        let required = self.flavor == Flavor::Pterodactyl;
         Limits {
-            memory: c.integer(&p("memory"), true, Some(0), None).unwrap_or_default(),
-            swap: c.integer(&p("swap"), true, Some(-1), None).unwrap_or_default(),
-            disk: c.integer(&p("disk"), true, Some(0), None).unwrap_or_default(),
-            io: c.integer(&p("io"), true, Some(10), Some(1000)).unwrap_or(500),
-            cpu: c.integer(&p("cpu"), true, Some(0), None).unwrap_or_default(),
+            memory: c.integer(&p("memory"), required, Some(0), None).unwrap_or_default(),
+            swap: c.integer(&p("swap"), required, Some(-1), None).unwrap_or_default(),
+            disk: c.integer(&p("disk"), required, Some(0), None).unwrap_or_default(),
+            io: c.integer(&p("io"), required, Some(10), Some(1000)).unwrap_or(500),
+            cpu: c.integer(&p("cpu"), required, Some(0), None).unwrap_or_default(),
         }
     }
 
@@ -542,15 +550,16 @@ impl State {
         }
     }
 
-    /// `allocation.default` and `allocation.additional.*` of a create without `deploy`: integers
-    /// naming allocations no server holds (`exists:allocations,id` where `server_id` is null). The
-    /// default first.
+    /// `allocation.default` and `allocation.additional.*` of a create without `deploy`: ids naming
+    /// allocations no server holds (`exists:allocations,id` where `server_id` is null). The default
+    /// first. Wisp's module sends the additional ones as strings (`strval`, `wisp.php` l.934), digits
+    /// under v1 and `alloc_01kt…` under v2; either form is taken.
     fn check_allocations(&self, c: &mut Checker) -> Vec<u64> {
-        let free = |id: i64| self.allocations.iter().any(|a| a.id as i64 == id && a.server.is_none());
+        let free = |id: u64| self.allocations.iter().any(|a| a.id == id && a.server.is_none());
         let mut named = Vec::new();
-        if let Some(default) = c.integer("allocation.default", true, None, None) {
+        if let Some(default) = c.id("allocation.default", Kind::Allocation) {
             if free(default) {
-                named.push(default as u64);
+                named.push(default);
             } else {
                 c.fail("allocation.default", "exists", "The selected allocation.default is invalid.".into());
             }
@@ -558,8 +567,12 @@ impl State {
         let additional = c.get("allocation.additional").and_then(Value::as_array).cloned().unwrap_or_default();
         for (i, a) in additional.iter().enumerate() {
             let field = format!("allocation.additional.{i}");
-            match a.as_i64() {
-                Some(id) if free(id) && !named.contains(&(id as u64)) => named.push(id as u64),
+            let id = match a {
+                Value::String(text) => ids::parse(Kind::Allocation, text),
+                other => other.as_u64(),
+            };
+            match id {
+                Some(id) if free(id) && !named.contains(&id) => named.push(id),
                 Some(_) => c.fail(&field, "exists", format!("The selected {field} is invalid.")),
                 None => c.fail(&field, "integer", format!("The {field} field must be an integer.")),
             }
@@ -587,17 +600,20 @@ impl State {
         }
     }
 
-    /// Validates `environment` against every variable of the egg; returns the stored values
-    /// (absent optional variables are stored as `""`: the panels do not apply defaults).
+    /// Validates `environment` against every variable of the egg; returns the stored values.
+    /// Pterodactyl stores an absent variable as `""` (it applies no defaults). Wisp fills it with
+    /// the egg's default: its module stopped sending the variables a product leaves unset in
+    /// 2026-06 (wisp-api.md §5.3, INFERRED), and a variable left null keeps null's meaning.
     fn check_environment(&self, c: &mut Checker, egg: &SeedEgg) -> BTreeMap<String, String> {
         let env = c.get("environment").and_then(Value::as_object).cloned().unwrap_or_default();
         let mut stored = BTreeMap::new();
         for var in &egg.variables {
-            let value = env.get(&var.env_variable).and_then(|v| match v {
-                Value::String(s) => Some(s.clone()),
-                Value::Null => None,
-                other => Some(other.to_string()),
-            });
+            let value = match env.get(&var.env_variable) {
+                None if self.flavor == Flavor::Wisp => Some(var.default_value.clone()).filter(|d| !d.is_empty()),
+                None | Some(Value::Null) => None,
+                Some(Value::String(s)) => Some(s.clone()),
+                Some(other) => Some(other.to_string()),
+            };
             if let Err((rule, message)) = rules::check(&var.name, value.as_deref(), &var.rules) {
                 c.fail(&format!("environment.{}", var.env_variable), &rule, message);
             }
@@ -645,6 +661,10 @@ impl State {
         let limits = self.check_limits(&mut c, "limits");
         let features = self.check_features(&mut c);
         let oom_disabled = c.boolean("oom_disabled").unwrap_or(self.flavor == Flavor::Pterodactyl);
+        let force_outgoing_ip = match self.flavor {
+            Flavor::Wisp => c.boolean("force_outgoing_ip").unwrap_or(false),
+            Flavor::Pterodactyl => false,
+        };
         let threads = self.check_threads(&mut c, "limits.threads").flatten();
         let skip_scripts = c.boolean("skip_scripts").unwrap_or(false);
         let deploy = c.get("deploy").cloned();
@@ -732,6 +752,7 @@ impl State {
             limits,
             features,
             oom_disabled,
+            force_outgoing_ip,
             threads,
             status: Some(status::INSTALLING),
             wisp_suspended: false,
@@ -768,28 +789,7 @@ impl State {
     /// `app/Services/Deployment/{FindViableNodesService,AllocationSelectionService}.php`; the
     /// entries of `port_range` are OR-ed, none means any port).
     fn deploy(&mut self, locations: &[i64], ports: &[PortEntry], limits: &Limits) -> SimResult<(i64, u64)> {
-        let fits = |node: &SeedNode, used: &Limits| {
-            let room = |cap: u64, over: i64| cap as f64 * (1.0 + over as f64 / 100.0);
-            (used.memory + limits.memory) as f64 <= room(node.memory, node.memory_overallocate)
-                && (used.disk + limits.disk) as f64 <= room(node.disk, node.disk_overallocate)
-                && (self.flavor != Flavor::Wisp || (used.cpu + limits.cpu) as u64 <= node.cpu)
-        };
-        let viable: Vec<i64> = self
-            .catalog
-            .nodes
-            .iter()
-            .filter(|n| n.public && (locations.is_empty() || locations.contains(&n.location)))
-            .filter(|n| {
-                let used = self.servers.values().filter(|s| s.node == n.id).fold(Limits::default(), |acc, s| Limits {
-                    memory: acc.memory + s.limits.memory,
-                    disk: acc.disk + s.limits.disk,
-                    cpu: acc.cpu + s.limits.cpu,
-                    ..acc
-                });
-                fits(n, &used)
-            })
-            .map(|n| n.id)
-            .collect();
+        let viable = self.nodes_with_room(locations, limits);
         if viable.is_empty() {
             return Err(self.deploy_error(true));
         }
@@ -805,6 +805,33 @@ impl State {
         };
         let node = self.allocations.iter().find(|a| a.id == allocation).map(|a| a.node).unwrap_or_default();
         Ok((node, allocation))
+    }
+
+    /// The public nodes in `locations` (any, when empty) with room for `limits`: memory and disk
+    /// within their overallocation, and on Wisp cpu too (what `deploy` and Wisp's
+    /// `eligible-nodes` pick from).
+    pub fn nodes_with_room(&self, locations: &[i64], limits: &Limits) -> Vec<i64> {
+        let fits = |node: &SeedNode, used: &Limits| {
+            let room = |cap: u64, over: i64| cap as f64 * (1.0 + over as f64 / 100.0);
+            (used.memory + limits.memory) as f64 <= room(node.memory, node.memory_overallocate)
+                && (used.disk + limits.disk) as f64 <= room(node.disk, node.disk_overallocate)
+                && (self.flavor != Flavor::Wisp || (used.cpu + limits.cpu) as u64 <= node.cpu)
+        };
+        self.catalog
+            .nodes
+            .iter()
+            .filter(|n| n.public && (locations.is_empty() || locations.contains(&n.location)))
+            .filter(|n| {
+                let used = self.servers.values().filter(|s| s.node == n.id).fold(Limits::default(), |acc, s| Limits {
+                    memory: acc.memory + s.limits.memory,
+                    disk: acc.disk + s.limits.disk,
+                    cpu: acc.cpu + s.limits.cpu,
+                    ..acc
+                });
+                fits(n, &used)
+            })
+            .map(|n| n.id)
+            .collect()
     }
 
     fn deploy_error(&self, no_node: bool) -> SimError {
@@ -871,6 +898,7 @@ impl State {
         };
         let features = self.check_features(&mut c);
         let oom = c.boolean("oom_disabled");
+        let outgoing = if self.flavor == Flavor::Wisp { c.boolean("force_outgoing_ip") } else { None };
         // Only a field that is sent changes (panel `BuildModificationService`: `Arr::only`).
         let threads = match (self.flavor, c.get("limits").is_some()) {
             (Flavor::Pterodactyl, true) => self.check_threads(&mut c, "limits.threads"),
@@ -898,9 +926,31 @@ impl State {
         if let Some(oom) = oom {
             server.oom_disabled = oom;
         }
+        if let Some(outgoing) = outgoing {
+            server.force_outgoing_ip = outgoing;
+        }
         if let Some(threads) = threads {
             server.threads = threads;
         }
+        server.updated_at = now_iso();
+        Ok(server.clone())
+    }
+
+    /// Wisp's `PATCH /servers/{id}/server-template` `{server_template: string|null, resync: bool}`
+    /// (wisp-gg/whmcs `wisp_ChangePackage`, 2026-06): links the server to a server template, or
+    /// unlinks it. INFERRED: templates are not modelled, so any identifier is taken and nothing
+    /// is inherited from it; the body's types are checked.
+    pub fn link_template(&mut self, id: u64, raw: &Value) -> SimResult<Server> {
+        let body = normalise(raw);
+        self.server_mut(id)?;
+        let mut c = Checker::new(&body, self.flavor);
+        if !c.has_key("server_template") {
+            c.fail("server_template", "present", "The server template field must be present.".into());
+        }
+        c.string("server_template", false, Some(191));
+        c.boolean("resync");
+        c.finish()?;
+        let server = self.server_mut(id)?;
         server.updated_at = now_iso();
         Ok(server.clone())
     }

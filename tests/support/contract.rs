@@ -288,7 +288,12 @@ pub async fn servers_are_listed_page_by_page(t: &Target) {
 pub async fn a_missing_egg_variable_is_a_422_naming_the_field(t: &Target) {
     let user = t.owner().await;
     let mut s = t.new_server(&user.id, "uid-bad");
-    s.environment.remove("SERVER_JARFILE");
+    match t.flavor {
+        Flavor::Pterodactyl => drop(s.environment.remove("SERVER_JARFILE")),
+        // Wisp fills a variable left out with the egg's default (tests/wisp_module.rs); a blank
+        // one is still refused.
+        Flavor::Wisp => drop(s.environment.insert("SERVER_JARFILE".into(), String::new())),
+    }
     match t.client.create_server(&s).await {
         Err(PanelError::Validation { field, rule, message }) => {
             assert_eq!((field.as_str(), rule.as_str()), ("environment.SERVER_JARFILE", "required"), "{}", t.what);
