@@ -468,6 +468,7 @@ async fn resize(panel: &dyn Panel, read: &PanelServer, report: &mut Report) -> b
         allocation: read.allocation.to_string(),
         limits: Limits { memory_mib: read.limits.memory_mib + 128, ..read.limits },
         features: read.features,
+        switches: read.switches,
     };
     let step = panel.update_build(&read.id, &build).await;
     let want = read.limits.memory_mib + 128;

@@ -664,6 +664,7 @@ mod tests {
             image: text.image.as_str().into(),
             environment: text.environment.iter().collect::<Variables>(),
             allocations: vec![],
+            switches: Default::default(),
         };
         (server, text)
     }

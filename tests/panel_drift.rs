@@ -28,6 +28,7 @@ async fn hand_changes_are_reverted_and_a_deleted_server_is_recreated(flavor: Fla
         allocation: original.allocation.to_string(),
         limits: Limits { memory_mib: 16_384, ..original.limits },
         features: original.features,
+        switches: original.switches,
     };
     panel.update_build(&original.id, &build).await.expect("hand build");
     let details = Details {

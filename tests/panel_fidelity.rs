@@ -170,6 +170,7 @@ async fn a_node_that_is_down_rolls_back_creates_and_refuses_suspends_and_deletes
         allocation: read.allocation.to_string(),
         limits: Limits { memory_mib: 2048, ..read.limits },
         features: read.features,
+        switches: read.switches,
     };
     p.client.update_build(&created.id, &build).await.expect("a build update tolerates the node being down");
     assert!(matches!(p.client.delete_server(&created.id).await, Err(PanelError::Node { status: 504, .. })));
@@ -353,6 +354,7 @@ async fn wisp_v2_speaks_string_ids_and_v1_integers_of_the_same_objects() {
         allocation: read.allocation.to_string(),
         limits: Limits { memory_mib: 2048, ..read.limits },
         features: read.features,
+        switches: read.switches,
     };
     assert_eq!(v2.update_build(&created.id, &build).await.expect("build").limits.memory_mib, 2048);
     let details = pterobox::panel::Details {

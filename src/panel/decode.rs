@@ -242,6 +242,11 @@ pub(crate) fn server(item: &Value, state: StateFields) -> Result<PanelServer> {
         image: digest(container, "image"),
         environment,
         allocations,
+        switches: Switches {
+            // Pterodactyl shows it in `limits`; Wisp top level (INFERRED: its create's and build's name).
+            oom_disabled: a.get("oom_disabled").or_else(|| limits.get("oom_disabled")).and_then(Value::as_bool),
+            force_outgoing_ip: a.get("force_outgoing_ip").and_then(Value::as_bool),
+        },
     })
 }
 

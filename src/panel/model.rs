@@ -217,6 +217,18 @@ pub struct PanelServer {
     /// The server's allocations when the panel included them (reads and lists do; the responses
     /// of creates and updates do not).
     pub allocations: Vec<Allocation>,
+    /// Settings no spec owns, as the panel shows them: a build sends them back unchanged.
+    pub switches: Switches,
+}
+
+/// A server's settings that PteroBox does not own (a GameServer has no field for them), as read
+/// from the panel; `None` when the panel did not show one. An adopted server keeps what it had.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Switches {
+    /// The OOM killer is off (`oom_disabled`: Pterodactyl `limits.oom_disabled`, Wisp top level).
+    pub oom_disabled: Option<bool>,
+    /// Wisp's per-server outgoing IP (`force_outgoing_ip`); Pterodactyl has it per egg only.
+    pub force_outgoing_ip: Option<bool>,
 }
 
 impl PanelServer {
@@ -265,12 +277,14 @@ pub struct NewServer {
     pub port_range: Option<String>,
 }
 
-/// A build update. The primary allocation is resent as it is.
+/// A build update. The primary allocation is resent as it is, and so are the switches read (a
+/// dialect whose panel keeps an omitted one leaves them out).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Build {
     pub allocation: String,
     pub limits: Limits,
     pub features: FeatureLimits,
+    pub switches: Switches,
 }
 
 /// A details update: all four fields are replaced (an omitted external id would be cleared).

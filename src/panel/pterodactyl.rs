@@ -181,6 +181,7 @@ pub(crate) mod tests {
             allocation: "118".into(),
             limits: Limits { memory_mib: 1024, swap_mib: 0, disk_mib: 2048, io: 500, cpu_percent: 100 },
             features: FeatureLimits { databases: Some(0), allocations: Some(1), backups: Some(0) },
+            switches: Switches { oom_disabled: Some(false), force_outgoing_ip: None },
         });
         assert_eq!(body["allocation"], 118);
         assert_eq!(body["feature_limits"], json!({"databases": 0, "allocations": 1, "backups": 0}));

@@ -160,6 +160,7 @@ mod tests {
             image: Default::default(),
             environment: Default::default(),
             allocations: vec![],
+            switches: Default::default(),
         }
     }
 

@@ -74,25 +74,31 @@ impl<const V2: bool> Dialect for Wisp<V2> {
                 "dedicated_ip": false,
                 "port_range": s.port_range.iter().collect::<Vec<_>>(),
             },
-            "oom_disabled": true,
-            "force_outgoing_ip": false,
             "start_on_completion": false,
             "skip_scripts": false,
         })
     }
 
+    /// Flat limits, as the module sends them. `oom_disabled` and `force_outgoing_ip` are no
+    /// spec's: each goes back as read, and is left out when the server did not show it (the module
+    /// always sends both, so whether Wisp keeps an omitted one is unknown).
     fn build_body(b: &Build) -> Value {
-        json!({
+        let mut body = json!({
             "allocation": id_json(&b.allocation),
             "memory": b.limits.memory_mib,
             "swap": b.limits.swap_mib,
             "disk": b.limits.disk_mib,
             "io": b.limits.io,
             "cpu": b.limits.cpu_percent,
-            "oom_disabled": true,
-            "force_outgoing_ip": false,
             "feature_limits": feature_limits(&b.features, b.limits.disk_mib),
-        })
+        });
+        let switches = [("oom_disabled", b.switches.oom_disabled), ("force_outgoing_ip", b.switches.force_outgoing_ip)];
+        for (name, value) in switches {
+            if let Some(value) = value {
+                body[name] = json!(value);
+            }
+        }
+        body
     }
 
     fn servers_query(page: u32, per_page: u32) -> Vec<(&'static str, String)> {
@@ -114,8 +120,8 @@ mod tests {
             json!({"databases": 2, "allocations": 2, "backup_count_limit": 1, "backup_megabytes_limit": 51200})
         );
         assert!(body["limits"].get("threads").is_none(), "Wisp has no CPU pinning");
-        assert_eq!(body["oom_disabled"], true);
-        assert_eq!(body["force_outgoing_ip"], false);
+        // No spec owns them: the panel's defaults apply.
+        assert!(body.get("oom_disabled").is_none() && body.get("force_outgoing_ip").is_none(), "{body}");
     }
 
     #[test]
@@ -131,6 +137,7 @@ mod tests {
             allocation: "311".into(),
             limits: Limits { memory_mib: 8192, swap_mib: 0, disk_mib: 40960, io: 500, cpu_percent: 300 },
             features: FeatureLimits { databases: Some(1), allocations: Some(2), backups: Some(5) },
+            switches: Switches::default(),
         });
         assert_eq!(body["allocation"], 311);
         assert_eq!(
@@ -139,6 +146,22 @@ mod tests {
         );
         assert!(body.get("limits").is_none());
         assert_eq!(body["feature_limits"]["backup_count_limit"], 5);
+        assert!(body.get("oom_disabled").is_none() && body.get("force_outgoing_ip").is_none(), "none read: {body}");
+    }
+
+    #[test]
+    fn build_sends_back_the_switches_read() {
+        let build = |oom, outgoing| Build {
+            allocation: "311".into(),
+            limits: Limits::default(),
+            features: FeatureLimits::default(),
+            switches: Switches { oom_disabled: oom, force_outgoing_ip: outgoing },
+        };
+        let body = Wisp::<false>::build_body(&build(Some(false), Some(true)));
+        assert_eq!((body["oom_disabled"].clone(), body["force_outgoing_ip"].clone()), (json!(false), json!(true)));
+        let body = Wisp::<false>::build_body(&build(Some(true), None));
+        assert_eq!(body["oom_disabled"], true);
+        assert!(body.get("force_outgoing_ip").is_none(), "{body}");
     }
 
     #[test]
@@ -147,6 +170,7 @@ mod tests {
             allocation: "alloc_01kt".into(),
             limits: Limits::default(),
             features: FeatureLimits::default(),
+            switches: Switches::default(),
         });
         assert_eq!(body["allocation"], "alloc_01kt");
     }

@@ -228,6 +228,10 @@ pub struct Answered {
     /// The `external_id` a write's body carried (a create's, a details update's).
     #[serde(default)]
     pub external_id: Option<String>,
+    /// The top-level keys of the request's JSON body (what a test counts to tell which
+    /// fields a client sent, e.g. on a build update).
+    #[serde(default)]
+    pub fields: Vec<String>,
 }
 
 impl Answered {
@@ -510,6 +514,7 @@ impl Sim {
             status: status.as_u16(),
             retry_after,
             external_id: body.get("external_id").and_then(Value::as_str).map(str::to_string),
+            fields: body.as_object().map(|m| m.keys().cloned().collect()).unwrap_or_default(),
         })
         .await;
         let delay = self.faults.lock().await.write_response_delay_ms;

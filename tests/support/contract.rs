@@ -217,6 +217,7 @@ pub async fn a_server_lives_through_create_update_suspend_and_delete(t: &Target)
         allocation: read.allocation.to_string(),
         limits: Limits { memory_mib: 2048, ..read.limits },
         features: FeatureLimits { databases: Some(0), allocations: Some(1), backups: Some(0) },
+        switches: read.switches,
     };
     let rebuilt = t.client.update_build(&created.id, &build).await.expect("build");
     assert_eq!((rebuilt.limits.memory_mib, rebuilt.features.backups), (2048, Some(0)));

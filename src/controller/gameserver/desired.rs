@@ -145,6 +145,7 @@ impl Desired {
             allocation: current.allocation.to_string(),
             limits: self.limits,
             features: self.features,
+            switches: current.switches,
         })
     }
 
@@ -250,6 +251,7 @@ mod tests {
             image: Digest::of(&d.image),
             environment,
             allocations: vec![],
+            switches: Default::default(),
         }
     }
 
