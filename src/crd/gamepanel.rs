@@ -30,7 +30,9 @@ use super::{Flavor, PanelId, WispApiVersion};
 pub struct GamePanelSpec {
     /// The panel's API: `Pterodactyl` (1.x application API) or `Wisp`.
     pub flavor: Flavor,
-    /// Wisp only: the API's media type, `v1` (integer ids, the default) or `v2` (string ids).
+    /// Wisp only: the API's media type, `v1` (integer ids, the default) or `v2` (string ids, what
+    /// Wisp's own billing module asks for since 2026-06: set it on a new Wisp panel). Boxes on a v2
+    /// panel name its nests, eggs and locations by the string ids its `status.catalog` shows.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wisp_api_version: Option<WispApiVersion>,
     /// Base URL of the panel, e.g. `https://panel.example.com`.
