@@ -349,15 +349,24 @@ async fn kill_until<F, Fut>(
             kills.total,
             world.log_tail()
         );
-        // Wait up to a second for a create in flight, then kill anyway.
-        let mut in_flight = false;
-        for _ in 0..100 {
-            in_flight = stats(&url).await.is_some_and(|s| s.creates_in_flight > 0);
-            if in_flight {
-                break;
+        // Until one has, a kill of the convergence phase lands during a create: the panel holds its
+        // next accepted create's answer for three seconds, and the kill waits for it (while creates
+        // are still to come). Otherwise it waits up to a second for a create in flight, then kills
+        // anyway. (Left to chance, a loaded machine's creates could all slip between the kills.)
+        let must_land = phase == "convergence" && kills.during_create == 0;
+        if must_land {
+            let held = reqwest::Client::new().post(format!("{url}/_sim/hold-next-create")).json(&json!({"ms": 3_000}));
+            held.send().await.expect("hold the next create");
+        }
+        let mut waited = 0;
+        let in_flight = loop {
+            let in_flight = stats(&url).await.is_some_and(|s| s.creates_in_flight > 0);
+            waited += 1;
+            if in_flight || (!must_land && waited >= 100) || (must_land && waited % 50 == 0 && done().await) {
+                break in_flight;
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        };
         let leases: Api<Lease> = Api::namespaced(world.client.clone(), &replicas.ns);
         let holder = leases.get_opt(&format!("lease-{}", replicas.ns)).await.ok().flatten();
         let holder = holder.and_then(|l| l.spec?.holder_identity).unwrap_or_default();

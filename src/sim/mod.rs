@@ -185,6 +185,8 @@ struct Sim {
     down: Arc<AtomicBool>,
     refused: Arc<AtomicU64>,
     creates_in_flight: AtomicU64,
+    /// The next accepted create is answered this much later (`POST /_sim/hold-next-create`), then 0.
+    hold_next_create_ms: AtomicU64,
     answered: Mutex<Vec<Answered>>,
     state: Mutex<State>,
     keys: Mutex<Vec<SimKey>>,
@@ -315,6 +317,7 @@ pub async fn spawn(config: SimConfig, listen: SocketAddr) -> anyhow::Result<SimH
         down,
         refused,
         creates_in_flight: AtomicU64::new(0),
+        hold_next_create_ms: AtomicU64::new(0),
         answered: Mutex::new(Vec::new()),
         state: Mutex::new(state),
         keys: Mutex::new(keys),
@@ -517,6 +520,12 @@ impl Sim {
             fields: body.as_object().map(|m| m.keys().cloned().collect()).unwrap_or_default(),
         })
         .await;
+        if creating && status.is_success() {
+            let hold = self.hold_next_create_ms.swap(0, Ordering::Relaxed);
+            if hold > 0 {
+                tokio::time::sleep(Duration::from_millis(hold)).await;
+            }
+        }
         let delay = self.faults.lock().await.write_response_delay_ms;
         if method != Method::GET && status != StatusCode::TOO_MANY_REQUESTS && delay > 0 {
             self.fault("late_answer").await;
@@ -696,6 +705,15 @@ impl Sim {
             }
             ("GET", "/creates") => json_response(200, &json!(self.state.lock().await.creates())),
             ("GET", "/faults") => json_response(200, &json!(self.faults.lock().await.clone())),
+            // `{"ms": N}`: the next create the panel accepts is answered N ms later (in flight
+            // meanwhile), whatever faults are set: a test can have a client die while one is.
+            ("POST", "/hold-next-create") => match serde_json::from_slice::<Value>(body) {
+                Ok(v) if v["ms"].is_u64() => {
+                    self.hold_next_create_ms.store(v["ms"].as_u64().unwrap_or(0), Ordering::Relaxed);
+                    no_content()
+                }
+                _ => json_response(400, &json!({"error": "expected {\"ms\": N}"})),
+            },
             ("GET", "/servers") => {
                 let mut state = self.state.lock().await;
                 state.tick(Instant::now());
