@@ -305,7 +305,11 @@ fn box_plan(
             expires_at: None,
             suspended: false,
             budget: budget::to_budget(&limits),
-            per_server: PerServer { swap: Quantity(mib_to_quantity(swap)), io: i64::try_from(io).unwrap_or(500) },
+            per_server: PerServer {
+                swap: Quantity(mib_to_quantity(swap)),
+                io: i64::try_from(io).unwrap_or(500),
+                ..Default::default()
+            },
             eggs: offers.values().cloned().collect(),
             locations: locations.into_iter().collect(),
             port_range: None,

@@ -83,6 +83,25 @@ async fn kubectl_apply_of_an_over_budget_server_is_denied_with_the_quota_message
     let (ok, text) = apply(&world, server("big", "paper", "12Gi", "2"), &[]);
     assert!(!ok && text.contains("exceeded budget of box basic"), "{text}");
 
+    // Per-server bounds: a server under the box's minimum is refused at apply time, naming the bound;
+    // a minimum above the maximum is refused by the schema, naming both.
+    let mut bounded = basic_box(&world.panel_name);
+    bounded["spec"]["perServer"]["min"] = json!({"memory": "1Gi"});
+    bounded["spec"]["perServer"]["max"] = json!({"cpu": "2"});
+    let (ok, text) = apply(&world, bounded, &[]);
+    assert!(ok, "{text}");
+    let (ok, text) = apply(&world, server("tiny", "paper", "512Mi", "1"), &["--dry-run=server"]);
+    let want = "outside the per-server bounds of box basic: requested memory=512Mi, minimum memory=1Gi";
+    assert!(!ok && text.contains(want), "{text}");
+    let mut inverted = basic_box(&world.panel_name);
+    inverted["spec"]["perServer"]["min"] = json!({"memory": "2Gi"});
+    inverted["spec"]["perServer"]["max"] = json!({"memory": "1Gi"});
+    let (ok, text) = apply(&world, inverted, &["--dry-run=server"]);
+    assert!(
+        !ok && text.contains("spec.perServer") && text.contains("min.memory 2Gi is above max.memory 1Gi"),
+        "{text}"
+    );
+
     // Lowering the budget below use is allowed, with a warning.
     let mut lowered = basic_box(&world.panel_name);
     lowered["spec"]["budget"]["memory"] = json!("4Gi");

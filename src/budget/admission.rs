@@ -11,7 +11,7 @@
 
 use std::collections::BTreeMap;
 
-use super::message::exceeded_message;
+use super::message::{bounds_message, exceeded_message};
 use super::units::{Amounts, Resource};
 
 /// A server as the box sees it.
@@ -29,6 +29,24 @@ pub struct Candidate {
     /// What its panel server may hold now, if it may hold more than its grant (a shrink not yet
     /// applied, or applied without the answer being seen).
     pub holds: Option<Amounts>,
+}
+
+/// The least and the most one server may ask for, per resource (panel units); a resource not listed
+/// is not bounded.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Bounds {
+    pub min: Vec<(Resource, u64)>,
+    pub max: Vec<(Resource, u64)>,
+}
+
+impl Bounds {
+    /// Why `requested` is outside the bounds of box `box_name`, if it is.
+    pub fn refused(&self, box_name: &str, requested: &Amounts) -> Option<String> {
+        let below: Vec<(Resource, u64)> = self.min.iter().copied().filter(|&(r, low)| requested.get(r) < low).collect();
+        let above: Vec<(Resource, u64)> =
+            self.max.iter().copied().filter(|&(r, high)| requested.get(r) > high).collect();
+        (!below.is_empty() || !above.is_empty()).then(|| bounds_message(box_name, requested, &below, &above))
+    }
 }
 
 /// The box's record of a server.
@@ -68,6 +86,7 @@ impl Outcome {
 pub fn admit(
     box_name: &str,
     budget: &Amounts,
+    bounds: &Bounds,
     admitted: &BTreeMap<String, Amounts>,
     candidates: &[Candidate],
 ) -> Outcome {
@@ -94,6 +113,10 @@ pub fn admit(
             verdicts.insert(c.uid.clone(), Verdict::Admitted { reserved, resize_rejected: None });
             continue;
         }
+        if let Some(message) = bounds.refused(box_name, &wanted) {
+            verdicts.insert(c.uid.clone(), Verdict::Admitted { reserved, resize_rejected: Some(message) });
+            continue;
+        }
         let increase = wanted.minus(&reserved);
         let after = used.minus(&counted(c, &reserved)).plus(&counted(c, &wanted));
         let exceeded: Vec<Resource> =
@@ -111,6 +134,10 @@ pub fn admit(
     // `used + requested > budget` already holds for that resource.
     for c in ordered.iter().filter(|c| !admitted.contains_key(&c.uid) && !c.deleting) {
         let wanted = Amounts { servers: 1, ..c.requested };
+        if let Some(message) = bounds.refused(box_name, &wanted) {
+            verdicts.insert(c.uid.clone(), Verdict::Rejected { message });
+            continue;
+        }
         let after = used.plus(&wanted);
         let exceeded = after.over(budget);
         if exceeded.is_empty() {
@@ -150,13 +177,36 @@ mod tests {
     }
 
     #[test]
+    fn bounds_refuse_a_new_server_and_keep_a_resize_at_its_grant() {
+        let b = budget(8192, 500, 10);
+        let bounds = Bounds { min: vec![(Resource::Memory, 1024)], max: vec![(Resource::Cpu, 200)] };
+        let servers = [server("a", "1", amounts(512, 100)), server("b", "2", amounts(2048, 100))];
+        let out = admit("x", &b, &bounds, &BTreeMap::new(), &servers);
+        assert!(
+            matches!(&out.verdicts["uid-a"], Verdict::Rejected { message } if message.contains("minimum memory=1Gi"))
+        );
+        assert_eq!(out.reserved("uid-b").map(|r| r.memory_mib), Some(2048));
+        assert_eq!(out.used.memory_mib, 2048, "the refused server holds nothing");
+
+        let admitted = BTreeMap::from([("uid-b".to_string(), amounts(2048, 100))]);
+        let out = admit("x", &b, &bounds, &admitted, &[server("b", "2", amounts(2048, 300))]);
+        match &out.verdicts["uid-b"] {
+            Verdict::Admitted { reserved, resize_rejected: Some(why) } => {
+                assert_eq!(reserved.cpu_percent, 100, "keeps its grant");
+                assert!(why.contains("maximum cpu=2"), "{why}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
     fn admits_in_creation_order_and_rejects_what_does_not_fit() {
         let b = budget(8192, 500, 10);
         let servers = [
             server("late", "2026-01-02T00:00:00Z", amounts(4096, 100)),
             server("first", "2026-01-01T00:00:00Z", amounts(6144, 100)),
         ];
-        let out = admit("basic", &b, &BTreeMap::new(), &servers);
+        let out = admit("basic", &b, &Bounds::default(), &BTreeMap::new(), &servers);
         assert!(out.reserved("uid-first").is_some());
         assert_eq!(
             out.verdicts["uid-late"],
@@ -177,7 +227,7 @@ mod tests {
             BTreeMap::from([("uid-small".to_string(), amounts(1024, 100)), ("uid-grow".into(), amounts(1024, 100))]);
         // The shrink is granted at once, but its panel server still holds 1 GiB: no room yet.
         small.holds = Some(amounts(1024, 100));
-        let out = admit("b", &b, &ledger, &[small.clone(), grow.clone()]);
+        let out = admit("b", &b, &Bounds::default(), &ledger, &[small.clone(), grow.clone()]);
         assert_eq!(out.reserved("uid-small"), Some(&Amounts { servers: 1, ..amounts(256, 100) }));
         assert!(
             matches!(&out.verdicts["uid-grow"], Verdict::Admitted { resize_rejected: Some(m), .. } if m.contains("memory"))
@@ -187,7 +237,7 @@ mod tests {
         let ledger =
             BTreeMap::from([("uid-small".to_string(), amounts(256, 100)), ("uid-grow".into(), amounts(1024, 100))]);
         small.holds = Some(amounts(256, 100));
-        let out = admit("b", &b, &ledger, &[small, grow]);
+        let out = admit("b", &b, &Bounds::default(), &ledger, &[small, grow]);
         assert_eq!(out.reserved("uid-grow"), Some(&Amounts { servers: 1, ..amounts(1792, 100) }));
         assert_eq!(out.used.memory_mib, 2048);
     }
@@ -196,7 +246,7 @@ mod tests {
     fn same_creation_time_is_ordered_by_name() {
         let b = budget(4096, 500, 10);
         let servers = [server("b", "t", amounts(4096, 100)), server("a", "t", amounts(4096, 100))];
-        let out = admit("x", &b, &BTreeMap::new(), &servers);
+        let out = admit("x", &b, &Bounds::default(), &BTreeMap::new(), &servers);
         assert!(out.reserved("uid-a").is_some());
         assert!(matches!(out.verdicts["uid-b"], Verdict::Rejected { .. }));
     }
@@ -205,7 +255,7 @@ mod tests {
     fn server_count_is_a_budget() {
         let b = budget(8192, 500, 1);
         let servers = [server("a", "1", amounts(1, 1)), server("b", "2", amounts(1, 1))];
-        let out = admit("x", &b, &BTreeMap::new(), &servers);
+        let out = admit("x", &b, &Bounds::default(), &BTreeMap::new(), &servers);
         assert_eq!(
             out.verdicts["uid-b"],
             Verdict::Rejected {
@@ -220,11 +270,11 @@ mod tests {
         let admitted: BTreeMap<_, _> =
             [("uid-a".to_string(), amounts(4096, 100)), ("uid-b".to_string(), amounts(2048, 100))].into();
         let grow_fits = [server("a", "1", amounts(6144, 100)), server("b", "2", amounts(2048, 100))];
-        let out = admit("x", &b, &admitted, &grow_fits);
+        let out = admit("x", &b, &Bounds::default(), &admitted, &grow_fits);
         assert_eq!(out.reserved("uid-a"), Some(&Amounts { servers: 1, ..amounts(6144, 100) }));
 
         let grow_too_much = [server("a", "1", amounts(7168, 100)), server("b", "2", amounts(2048, 100))];
-        let out = admit("x", &b, &admitted, &grow_too_much);
+        let out = admit("x", &b, &Bounds::default(), &admitted, &grow_too_much);
         match &out.verdicts["uid-a"] {
             Verdict::Admitted { reserved, resize_rejected: Some(message) } => {
                 assert_eq!(reserved.memory_mib, 4096, "keeps the old reservation");
@@ -243,7 +293,7 @@ mod tests {
         let admitted: BTreeMap<_, _> = [("uid-a".to_string(), amounts(4096, 100))].into();
         let mut newcomer = server("b", "2", amounts(1, 1));
         newcomer.requested.memory_mib = 1;
-        let out = admit("x", &b, &admitted, &[server("a", "1", amounts(4096, 100)), newcomer]);
+        let out = admit("x", &b, &Bounds::default(), &admitted, &[server("a", "1", amounts(4096, 100)), newcomer]);
         assert!(out.reserved("uid-a").is_some());
         assert!(matches!(out.verdicts["uid-b"], Verdict::Rejected { .. }));
         assert_eq!(out.over_budget, vec![Resource::Memory]);
@@ -256,9 +306,9 @@ mod tests {
         let mut a = server("a", "1", amounts(4096, 100));
         a.deleting = true;
         let b_server = server("b", "2", amounts(4096, 100));
-        let out = admit("x", &b, &admitted, &[a, b_server.clone()]);
+        let out = admit("x", &b, &Bounds::default(), &admitted, &[a, b_server.clone()]);
         assert!(matches!(out.verdicts["uid-b"], Verdict::Rejected { .. }), "released only when gone");
-        let out = admit("x", &b, &admitted, &[b_server]);
+        let out = admit("x", &b, &Bounds::default(), &admitted, &[b_server]);
         assert!(out.reserved("uid-b").is_some());
     }
 
@@ -325,11 +375,11 @@ mod tests {
                 for (step, op) in ops.into_iter().enumerate() {
                     box_.apply(step, op);
                     let candidates: Vec<Candidate> = box_.servers.values().cloned().collect();
-                    let out = admit("box", &box_.budget, &box_.ledger, &candidates);
+                    let out = admit("box", &box_.budget, &Bounds::default(), &box_.ledger, &candidates);
                     let mut reversed = candidates.clone();
                     reversed.reverse();
                     reversed.rotate_left(candidates.len() / 2);
-                    prop_assert_eq!(&admit("box", &box_.budget, &box_.ledger, &reversed), &out, "order-dependent");
+                    prop_assert_eq!(&admit("box", &box_.budget, &Bounds::default(), &box_.ledger, &reversed), &out, "order-dependent");
                     box_.check(&candidates, &out)?;
                     box_.record(&out);
                 }

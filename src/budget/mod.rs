@@ -12,13 +12,13 @@ pub mod message;
 pub mod template;
 pub mod units;
 
-pub use admission::{Candidate, Outcome, Verdict, admit};
+pub use admission::{Bounds, Candidate, Outcome, Verdict, admit};
 pub use template::{TemplateError, TemplateVars, render};
 pub use units::{Amounts, QuantityError, Resource};
 
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
-use crate::crd::{Budget, Reservation, ResourceTotals, ServerResources};
+use crate::crd::{Budget, PerServer, Reservation, ResourceTotals, ServerBound, ServerResources};
 
 /// A field whose value cannot be used, e.g. `spec.resources.memory: "abc" is not a quantity`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -82,6 +82,33 @@ pub fn limits(b: &Budget) -> Result<Amounts, FieldError> {
         allocations: count(&f("allocations"), b.allocations, 0)?,
         backups: count(&f("backups"), b.backups, 0)?,
     })
+}
+
+/// A box's per-server bounds (`spec.perServer.min` / `.max`) in panel units.
+pub fn bounds(p: &PerServer) -> Result<Bounds, FieldError> {
+    let read = |which: &str, bound: &Option<ServerBound>| -> Result<Vec<(Resource, u64)>, FieldError> {
+        let Some(b) = bound else { return Ok(Vec::new()) };
+        let f = |name: &str| format!("spec.perServer.{which}.{name}");
+        let mut out = Vec::new();
+        let fields = [(Resource::Memory, &b.memory), (Resource::Disk, &b.disk), (Resource::Cpu, &b.cpu)];
+        for (r, q) in fields {
+            if let Some(q) = q {
+                let to_units: ToUnits = if r == Resource::Cpu { units::to_percent } else { units::to_mib };
+                out.push((r, positive(&f(r.name()), q, to_units)?));
+            }
+        }
+        Ok(out)
+    };
+    let bounds = Bounds { min: read("min", &p.min)?, max: read("max", &p.max)? };
+    for (r, low) in &bounds.min {
+        if let Some((_, high)) = bounds.max.iter().find(|(m, _)| m == r)
+            && low > high
+        {
+            let shown = format!("{} is above max.{} {}", r.show(*low), r.name(), r.show(*high));
+            return Err(FieldError::new(format!("spec.perServer.min.{}", r.name()), shown));
+        }
+    }
+    Ok(bounds)
 }
 
 /// A ledger reservation read back into panel units (`servers` = 1).

@@ -187,6 +187,9 @@ pub struct Budget {
 /// Limits applied to every server of a box.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
+#[x_kube(validation = super::rules::min_not_above_max("memory"))]
+#[x_kube(validation = super::rules::min_not_above_max("disk"))]
+#[x_kube(validation = super::rules::min_not_above_max("cpu"))]
 pub struct PerServer {
     /// Swap per server; `0` means no swap.
     #[serde(default = "default_swap")]
@@ -197,12 +200,41 @@ pub struct PerServer {
     #[serde(default = "default_io")]
     #[schemars(range(min = 10, max = 1000))]
     pub io: i64,
+    /// The least memory, disk and CPU one server of the box may ask for (as a billing module's
+    /// resource pool offers it): a server below it is refused, a resize below it not granted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min: Option<ServerBound>,
+    /// The most memory, disk and CPU one server of the box may ask for: a server above it is
+    /// refused, a resize above it not granted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<ServerBound>,
 }
 
 impl Default for PerServer {
     fn default() -> Self {
-        Self { swap: default_swap(), io: default_io() }
+        Self { swap: default_swap(), io: default_io(), min: None, max: None }
     }
+}
+
+/// A bound on one server's memory, disk and CPU; a resource not given is not bounded.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ServerBound {
+    /// Memory, e.g. `1Gi`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "quantity_schema")]
+    #[x_kube(validation = super::rules::positive_quantity())]
+    pub memory: Option<Quantity>,
+    /// Disk, e.g. `10Gi`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "quantity_schema")]
+    #[x_kube(validation = super::rules::positive_quantity())]
+    pub disk: Option<Quantity>,
+    /// CPU in cores, e.g. `500m` or `2`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "quantity_schema")]
+    #[x_kube(validation = super::rules::positive_quantity())]
+    pub cpu: Option<Quantity>,
 }
 
 fn default_swap() -> Quantity {

@@ -14,7 +14,7 @@ pub mod validate;
 pub use common::{DeletionPolicy, Flavor, PanelId, Reservation, ResourceTotals, WispApiVersion};
 pub use gamebox::{
     Budget, EggOffer, GameBox, GameBoxSpec, GameBoxStatus, LedgerEntry, LedgerState, Owner, OwnerStatus, PerServer,
-    Summary,
+    ServerBound, Summary,
 };
 pub use gamepanel::{
     CatalogEgg, CatalogLocation, GamePanel, GamePanelSpec, GamePanelStatus, PanelCatalog, SecretKeyRef,

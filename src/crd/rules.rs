@@ -47,6 +47,20 @@ pub fn positive_quantity() -> Rule {
     )
 }
 
+/// `perServer.min.<resource>` is not above `perServer.max.<resource>` (each checked on its own by
+/// its field's rule; this one holds only when both parse).
+pub fn min_not_above_max(resource: &str) -> Rule {
+    let (min, max) = (format!("self.min.{resource}"), format!("self.max.{resource}"));
+    rule(
+        format!(
+            "!has(self.min) || !has(self.max) || !has({min}) || !has({max}) \
+             || !isQuantity(string({min})) || !isQuantity(string({max})) \
+             || !quantity(string({min})).isGreaterThan(quantity(string({max})))"
+        ),
+        format!("'min.{resource} ' + string({min}) + ' is above max.{resource} ' + string({max})"),
+    )
+}
+
 /// An int-or-string quantity that parses and is zero or more.
 pub fn non_negative_quantity() -> Rule {
     rule(

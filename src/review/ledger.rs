@@ -56,8 +56,9 @@ impl Ledger {
 /// already admitted. An unparsable budget is an error that names its field, never a budget of zero.
 pub fn ledger(gbox: &GameBox, panel: Option<&GamePanel>, servers: &[&GameServer]) -> Result<Ledger, FieldError> {
     let limits = budget::limits(&gbox.spec.budget)?;
+    let bounds = budget::bounds(&gbox.spec.per_server)?;
     let (candidates, invalid) = candidates(gbox, servers.iter().copied());
-    let outcome = budget::admit(&gbox.name_any(), &limits, &admitted(gbox.status.as_ref()), &candidates);
+    let outcome = budget::admit(&gbox.name_any(), &limits, &bounds, &admitted(gbox.status.as_ref()), &candidates);
 
     let entries = entries(&candidates, &outcome.verdicts, &invalid, servers);
     let mut verdicts: BTreeMap<String, ServerVerdict> = outcome

@@ -49,7 +49,10 @@ pub fn spec_problem(gbox: &GameBox) -> Option<String> {
             return Some(format!("{field}: {e}"));
         }
     }
-    budget::limits(&gbox.spec.budget).err().map(|e| e.to_string())
+    budget::limits(&gbox.spec.budget)
+        .err()
+        .or_else(|| budget::bounds(&gbox.spec.per_server).err())
+        .map(|e| e.to_string())
 }
 
 /// Why `panel` refuses boxes of `gbox`'s namespace (`spec.allowedNamespaces`), if it does.
