@@ -517,7 +517,7 @@ impl State {
     // ---- servers -----------------------------------------------------------------------------
 
     /// Memory, swap, disk, io and cpu: required integers on Pterodactyl. Wisp takes `null` (its
-    /// module sends a blank product field so since 2026-06) and, with no server template attached,
+    /// module sends a product field left blank as null since 2026-06) and, with no server template attached,
     /// "restores the legacy 0 default" (wisp-gg/whmcs `wisp.php` l.722-724): 0, unlimited; io 500.
     /// INFERRED: templates are not modelled, and a missing key is read as null.
     fn check_limits(&self, c: &mut Checker, prefix: &str) -> Limits {
