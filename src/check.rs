@@ -102,6 +102,13 @@ impl Report {
             self.problems.len(),
             if self.ignored > 0 { format!(", {} other document(s) ignored", self.ignored) } else { String::new() }
         );
+        if admitted > 0 {
+            // Offline, the panel's nodes are not seen: a growth may still meet a full node.
+            let _ = writeln!(
+                out,
+                "note: budgets only; whether the panel's nodes have room is seen by the operator (NodeFull)"
+            );
+        }
         out
     }
 }

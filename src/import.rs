@@ -313,6 +313,7 @@ fn box_plan(
             eggs: offers.values().cloned().collect(),
             locations: locations.into_iter().collect(),
             port_range: None,
+            allow_node_overcommit: false,
             server_name: None,
             server_description: None,
             deletion_policy: Default::default(),
@@ -692,7 +693,10 @@ mod tests {
                 ("8".into(), user("8", "ben@x.org", "Ben")),
             ]
             .into(),
-            nodes: vec![Node { id: "1".into(), location: "4".into() }, Node { id: "2".into(), location: "5".into() }],
+            nodes: vec![
+                Node { id: "1".into(), name: "a".into(), location: "4".into(), room: None },
+                Node { id: "2".into(), name: "b".into(), location: "5".into(), room: None },
+            ],
             eggs: [(("1".into(), "3".into()), egg())].into(),
         }
     }

@@ -96,6 +96,9 @@ reasons! {
     PanelRefused,
     NoCapacity,
     RateLimited,
+    /// A resize the server's node has no room for (memory or disk with its overallocation): the
+    /// server keeps its size (a Warning event too).
+    NodeFull,
     /// The game node of a server failed or did not answer the panel.
     NodeUnavailable,
     PanelUnavailable,

@@ -32,6 +32,10 @@ fn files_that_fit_pass_with_exit_zero() {
     ]);
     assert_eq!(code, 0, "{text}");
     assert!(text.contains("5/5 server(s) admitted, 0 problem(s)"), "{text}");
+    assert!(
+        text.contains("note: budgets only; whether the panel's nodes have room"),
+        "check says it cannot see nodes: {text}"
+    );
 }
 
 #[test]

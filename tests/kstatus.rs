@@ -75,7 +75,12 @@ async fn flux_reads_current_failed_and_in_progress_from_a_real_run() {
         "kstatus",
         Flavor::Pterodactyl,
         "10s",
-        |c| c.install_delay = Duration::from_secs(4),
+        |c| {
+            c.install_delay = Duration::from_secs(4);
+            // Location 1 holds one public node of 5 GiB, so that a growth can find it full.
+            c.catalog.nodes[0].memory = 5120;
+            c.catalog.nodes[1].public = false;
+        },
         |ns| {
             let scope = format!("--secret-namespaces={ns}");
             Operator::start_with("kstatus", &["--leader-election=false", "--webhook=false", &scope], None)
@@ -123,6 +128,11 @@ async fn flux_reads_current_failed_and_in_progress_from_a_real_run() {
         .await;
     seen.push(("GameServer InstallFailed", "Failed", json_of(&s)));
     world.panel.set_faults(Faults::default()).await;
+
+    // 2 + 1 + 0.5 GiB on the node of 5: lobby grown to 4 GiB fits the box, not the node.
+    world.apply(server("lobby", "paper", "4Gi", "1")).await;
+    let s = world.wait_server("lobby", "NodeFull", |s| reason_is("Synced", "NodeFull")(&server_conditions(s))).await;
+    seen.push(("GameServer NodeFull", "Failed", json_of(&s)));
 
     world.apply(server("lobby", "paper", "8Gi", "1")).await;
     let s = world

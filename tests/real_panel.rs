@@ -401,6 +401,29 @@ async fn no_node_with_room_is_named_and_not_retried_in_a_loop() {
 }
 
 #[tokio::test]
+async fn a_growth_the_node_cannot_hold_is_not_sent_unless_the_box_allows_overcommit() {
+    let Some((world, _lock)) = world("real-node-room").await else { return };
+    let mut b = real_box(&world).await;
+    b["spec"]["budget"]["memory"] = json!("2Ti");
+    world.apply(b).await;
+    // The node has 1 TiB of memory and no overallocation: 700 GiB fits, 1100 GiB does not.
+    world.apply(server("big", "paper", "700Gi", "1")).await;
+    world.wait_server("big", "Ready", server_ready).await;
+    world.apply(server("big", "paper", "1100Gi", "1")).await;
+    let s = world.wait_server("big", "NodeFull", |s| reason(s, "Synced").as_deref() == Some("NodeFull")).await;
+    assert_eq!(reason(&s, "Admitted").as_deref(), Some("Admitted"), "the box granted it");
+    let message = s.status.and_then(|st| st.message).unwrap_or_default();
+    assert!(message.contains("memory 1126400Mi") && message.contains("1048576Mi"), "{message}");
+    assert_eq!(panel_server_of(&world, "big").await["limits"]["memory"], 716800, "the panel kept 700 GiB");
+    // The panel itself would take it: a build PATCH is not checked against the node.
+    let allow = json!({"spec": {"allowNodeOvercommit": true}});
+    world.boxes().patch("basic", &PatchParams::default(), &Patch::Merge(&allow)).await.expect("allow overcommit");
+    world.wait_server("big", "Synced", |s| reason(s, "Synced").as_deref() == Some("Synced")).await;
+    assert_eq!(panel_server_of(&world, "big").await["limits"]["memory"], 1126400, "grown past the node's room");
+    world.teardown().await;
+}
+
+#[tokio::test]
 async fn a_deletion_while_the_url_answers_a_proxys_404_keeps_the_finalizer() {
     let Some((world, _lock)) = world("real-proxy-404").await else { return };
     world.apply(real_box(&world).await).await;

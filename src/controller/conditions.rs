@@ -28,7 +28,7 @@ impl Want {
 /// Reasons of a False condition that no retry fixes: a human must act (kstatus `Stalled`). A box
 /// or panel that does not exist yet (`BoxNotFound`, `PanelNotFound`) is waited for: a GitOps sync
 /// may apply it a moment later.
-pub const NEEDS_A_HUMAN: [Reason; 14] = [
+pub const NEEDS_A_HUMAN: [Reason; 15] = [
     Reason::AdoptionRefused,
     Reason::InvalidSpec,
     Reason::PanelNotAllowed,
@@ -43,6 +43,7 @@ pub const NEEDS_A_HUMAN: [Reason; 14] = [
     Reason::ResizeRejected,
     Reason::InstallFailed,
     Reason::Rejected,
+    Reason::NodeFull,
 ];
 
 /// kstatus' abnormal-true conditions, derived from the others so that Flux (and anything reading

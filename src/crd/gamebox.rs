@@ -98,6 +98,11 @@ pub struct GameBoxSpec {
     #[schemars(length(max = 11))]
     #[x_kube(validation = super::rules::port_range(), validation = super::rules::port_range_span())]
     pub port_range: Option<String>,
+    /// Lets a server grow on its node past the node's room (memory and disk with their
+    /// overallocation, as the panel's node listing counts them). By default a resize that does not
+    /// fit the node is not sent: the server keeps its size, `Synced=False NodeFull`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_node_overcommit: bool,
     /// Template of the panel name of a server that gives no `displayName` (template variables
     /// allowed); without either, the GameServer's name.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -70,7 +70,25 @@ pub(crate) fn user(item: &Value) -> Result<PanelUser> {
 
 pub(crate) fn node(item: &Value) -> Result<Node> {
     let a = attributes(item, "node")?;
-    Ok(Node { id: id(a, "node", "id")?, location: id(a, "node", "location_id")? })
+    // The room is read leniently: a panel that lists nodes without it still lists them.
+    let room = match (uint(a, "memory"), uint(a, "disk")) {
+        (Some(memory_mib), Some(disk_mib)) => Some(NodeRoom {
+            memory_mib,
+            memory_overallocate: int(a, "node", "memory_overallocate").unwrap_or(0),
+            disk_mib,
+            disk_overallocate: int(a, "node", "disk_overallocate").unwrap_or(0),
+            allocated: a
+                .get("allocated_resources")
+                .and_then(|r| Some(Allocated { memory_mib: uint(r, "memory")?, disk_mib: uint(r, "disk")? })),
+        }),
+        _ => None,
+    };
+    Ok(Node {
+        id: id(a, "node", "id")?,
+        name: opt_string(a, "name").unwrap_or_default(),
+        location: id(a, "node", "location_id")?,
+        room,
+    })
 }
 
 /// The text of a server (see [`ServerText`]); a field the panel omits reads as empty.

@@ -22,7 +22,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::snapshot::{Entry, Snapshot};
-use super::{Egg, InstallState, Limiter, Panel, PanelError, PanelServer, Result};
+use super::{Allocated, Egg, InstallState, Limiter, Limits, Node, Panel, PanelError, PanelServer, Result};
 
 pub use super::snapshot::{Listed, Seen};
 
@@ -38,6 +38,11 @@ pub struct PanelHandle {
     pub resync: Duration,
     snapshot: RwLock<Snapshot>,
     eggs: RwLock<HashMap<(String, String), (Instant, Egg)>>,
+    /// The nodes by id as their last listing said, when it was read, and our builds since counted
+    /// into their allocated sums.
+    nodes: RwLock<Option<(Instant, HashMap<String, Node>)>>,
+    /// Held while the nodes are listed: the reconciles that need them meanwhile wait for one listing.
+    nodes_listing: tokio::sync::Mutex<()>,
     /// The resync lister and the install watcher.
     tasks: RwLock<Vec<tokio::task::JoinHandle<()>>>,
     /// Whether the install watcher observes installs (the panel lists its newest servers first).
@@ -182,6 +187,71 @@ impl PanelHandle {
     }
 }
 
+impl PanelHandle {
+    fn fresh_node(&self, id: &str) -> Option<Option<Node>> {
+        let nodes = self.nodes.read().unwrap_or_else(|p| p.into_inner());
+        let (at, nodes) = nodes.as_ref()?;
+        (at.elapsed() < self.resync).then(|| nodes.get(id).cloned())
+    }
+
+    /// Node `id` with its room, from a node listing at most one resync interval old (the
+    /// reconciles that ask meanwhile share one listing), our builds since counted in; `None` when
+    /// the panel does not list it. Where the panel lists no allocated sums, they are summed from
+    /// the servers the snapshot knows on the node (ours: at least what the panel counts of them).
+    pub async fn node(&self, id: &str) -> Result<Option<Node>> {
+        let node = match self.fresh_node(id) {
+            Some(node) => node,
+            None => {
+                let _listing = self.nodes_listing.lock().await;
+                match self.fresh_node(id) {
+                    Some(node) => node,
+                    None => {
+                        let listed: HashMap<String, Node> =
+                            self.panel.nodes().await?.into_iter().map(|n| (n.id.clone(), n)).collect();
+                        let node = listed.get(id).cloned();
+                        *self.nodes.write().unwrap_or_else(|p| p.into_inner()) = Some((Instant::now(), listed));
+                        node
+                    }
+                }
+            }
+        };
+        Ok(node.map(|mut node| {
+            if let Some(room) = node.room.as_mut()
+                && room.allocated.is_none()
+            {
+                room.allocated = Some(self.allocated_on(id));
+            }
+            node
+        }))
+    }
+
+    /// The sums of the limits of the servers the snapshot knows on node `id`.
+    fn allocated_on(&self, id: &str) -> Allocated {
+        let snapshot = self.read();
+        let on_node = snapshot.servers.values().filter_map(|e| e.server.as_deref()).filter(|s| s.node == id);
+        on_node.fold(Allocated::default(), |sum, s| Allocated {
+            memory_mib: sum.memory_mib + s.limits.memory_mib,
+            disk_mib: sum.disk_mib + s.limits.disk_mib,
+        })
+    }
+
+    /// Counts a build we applied on node `id` (from `before` to `after`) into its listed sums, so
+    /// that the next growth before the next listing sees it.
+    pub fn grew(&self, id: &str, before: &Limits, after: &Limits) {
+        let mut nodes = self.nodes.write().unwrap_or_else(|p| p.into_inner());
+        let Some(allocated) = nodes
+            .as_mut()
+            .and_then(|(_, nodes)| nodes.get_mut(id))
+            .and_then(|n| n.room.as_mut())
+            .and_then(|r| r.allocated.as_mut())
+        else {
+            return;
+        };
+        allocated.memory_mib = (allocated.memory_mib + after.memory_mib).saturating_sub(before.memory_mib);
+        allocated.disk_mib = (allocated.disk_mib + after.disk_mib).saturating_sub(before.disk_mib);
+    }
+}
+
 impl Drop for PanelHandle {
     fn drop(&mut self) {
         for task in self.tasks.write().unwrap_or_else(|p| p.into_inner()).drain(..) {
@@ -294,6 +364,8 @@ impl Registry {
             resync,
             snapshot: RwLock::new(Snapshot::default()),
             eggs: RwLock::new(HashMap::new()),
+            nodes: RwLock::new(None),
+            nodes_listing: tokio::sync::Mutex::new(()),
             tasks: RwLock::new(Vec::new()),
             checked: RwLock::new(None),
             owners: tokio::sync::Mutex::new(std::collections::HashSet::new()),

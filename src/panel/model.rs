@@ -250,11 +250,74 @@ pub struct ServerText {
     pub environment: BTreeMap<String, String>,
 }
 
-/// A game node: where a server runs, and the location it belongs to.
+/// A game node: where a server runs, the location it belongs to, and its room.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Node {
     pub id: String,
+    pub name: String,
     pub location: String,
+    /// `None` when the panel does not list the node's capacity.
+    pub room: Option<NodeRoom>,
+}
+
+/// What a node holds and may hold, as the panel's node listing says: its memory and disk (MiB),
+/// their overallocation (percent) and the sums of its servers' limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NodeRoom {
+    pub memory_mib: u64,
+    pub memory_overallocate: i64,
+    pub disk_mib: u64,
+    pub disk_overallocate: i64,
+    /// `allocated_resources`: the sums of `limits.memory` and `limits.disk` of the node's servers
+    /// (an unlimited 0 counts 0); `None` when the panel does not list them.
+    pub allocated: Option<Allocated>,
+}
+
+/// The sums of the limits of a node's servers, MiB.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Allocated {
+    pub memory_mib: u64,
+    pub disk_mib: u64,
+}
+
+impl NodeRoom {
+    /// What the node may hold of one resource: the panel's deploy rule, `capacity × (1 +
+    /// overallocate / 100)`, with the overallocation taken literally as the panel does (`-1`, which
+    /// its admin UI calls "no check", gives 99 %).
+    fn cap(capacity: u64, overallocate: i64) -> u64 {
+        let percent = (100 + overallocate).max(0) as u128;
+        (capacity as u128 * percent / 100).min(u64::MAX as u128) as u64
+    }
+
+    /// Whether a server on this node holding `before` fits once it holds `after`, the node's other
+    /// servers holding `allocated` (which counts `before`). A resource that does not grow always
+    /// fits: a node already over its room is not made worse by a shrink. The refusal names the
+    /// resource and the figures.
+    pub fn fits(&self, allocated: Allocated, before: &Limits, after: &Limits) -> Result<(), String> {
+        let check = |what: &str, used: u64, before: u64, after: u64, capacity: u64, over: i64| {
+            if after <= before {
+                return Ok(());
+            }
+            let cap = Self::cap(capacity, over);
+            let needed = used.saturating_sub(before).saturating_add(after);
+            match needed <= cap {
+                true => Ok(()),
+                false => Err(format!(
+                    "{what} {needed}Mi would be allocated (this server {before}Mi → {after}Mi), the node holds \
+                     {cap}Mi ({capacity}Mi with {over}% overallocation)"
+                )),
+            }
+        };
+        check(
+            "memory",
+            allocated.memory_mib,
+            before.memory_mib,
+            after.memory_mib,
+            self.memory_mib,
+            self.memory_overallocate,
+        )?;
+        check("disk", allocated.disk_mib, before.disk_mib, after.disk_mib, self.disk_mib, self.disk_overallocate)
+    }
 }
 
 /// A server to create, with automatic placement.
@@ -337,6 +400,53 @@ mod tests {
             changed.set(&name, &value);
             prop_assert!(changed.has(&name, &value));
             prop_assert_eq!(changed == variables, map.get(&name) == Some(&value));
+        }
+    }
+
+    fn limits(memory_mib: u64, disk_mib: u64) -> Limits {
+        Limits { memory_mib, disk_mib, ..Limits::default() }
+    }
+
+    #[test]
+    fn a_growth_fits_the_node_as_the_panels_deploy_rule_counts_it() {
+        let room = NodeRoom {
+            memory_mib: 1000,
+            memory_overallocate: 20,
+            disk_mib: 5000,
+            disk_overallocate: 0,
+            allocated: None,
+        };
+        let used = Allocated { memory_mib: 1000, disk_mib: 4000 };
+        // 1000 + 20 % = 1200: growing a 500 Mi server by 200 fits, by 201 does not.
+        assert_eq!(room.fits(used, &limits(500, 100), &limits(700, 100)), Ok(()));
+        let refused = room.fits(used, &limits(500, 100), &limits(701, 100)).expect_err("over");
+        assert!(
+            refused.contains("memory 1201Mi") && refused.contains("1200Mi (1000Mi with 20% overallocation)"),
+            "{refused}"
+        );
+        let refused = room.fits(used, &limits(500, 100), &limits(500, 1101)).expect_err("disk over");
+        assert!(refused.starts_with("disk 5001Mi"), "{refused}");
+        // A node already over its room: a shrink, or a size kept, is never refused.
+        let full = Allocated { memory_mib: 5000, disk_mib: 9000 };
+        assert_eq!(room.fits(full, &limits(500, 100), &limits(400, 100)), Ok(()));
+        // -1 is taken literally, as the panel's deploy does: 99 %.
+        let literal = NodeRoom { memory_overallocate: -1, ..room };
+        assert!(literal.fits(Allocated::default(), &limits(0, 0), &limits(991, 0)).is_err());
+        assert!(literal.fits(Allocated::default(), &limits(0, 0), &limits(990, 0)).is_ok());
+    }
+
+    proptest! {
+        #[test]
+        fn fits_is_exactly_the_room_left(
+            capacity in 0u64..100_000, over in -100i64..200, used in 0u64..200_000,
+            before in 0u64..50_000, after in 0u64..50_000,
+        ) {
+            let room = NodeRoom { memory_mib: capacity, memory_overallocate: over, disk_mib: 0, disk_overallocate: 0, allocated: None };
+            let used = Allocated { memory_mib: used.max(before), disk_mib: 0 };
+            let fits = room.fits(used, &limits(before, 0), &limits(after, 0)).is_ok();
+            let cap = capacity as i128 * (100 + over as i128).max(0) / 100;
+            let needed = used.memory_mib as i128 - before as i128 + after as i128;
+            prop_assert_eq!(fits, after <= before || needed <= cap);
         }
     }
 }

@@ -809,7 +809,11 @@ impl State {
 
     /// The public nodes in `locations` (any, when empty) with room for `limits`: memory and disk
     /// within their overallocation, and on Wisp cpu too (what `deploy` and Wisp's
-    /// `eligible-nodes` pick from).
+    /// `eligible-nodes` pick from). Pterodactyl's rule is `FindViableNodesService` (panel
+    /// `app/Services/Deployment/FindViableNodesService.php`: the sums of the node's servers' limits
+    /// plus the new server's, against `memory * (1 + memory_overallocate / 100)`, the same for disk);
+    /// a build update (`app/Services/Servers/BuildModificationService.php`) checks no node room, and
+    /// neither does this simulator's.
     pub fn nodes_with_room(&self, locations: &[i64], limits: &Limits) -> Vec<i64> {
         let fits = |node: &SeedNode, used: &Limits| {
             let room = |cap: u64, over: i64| cap as f64 * (1.0 + over as f64 / 100.0);

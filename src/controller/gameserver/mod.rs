@@ -388,7 +388,7 @@ impl Reconciler {
             .map_err(Refusal::Spec)?;
         let reserved_changed =
             self.old.reserved.as_ref().and_then(|r| budget::reserved(r).ok()) != Some(admission.reserved);
-        self.converge(&target.handle, &desired, reserved_changed).await
+        self.converge(&target.handle, &desired, reserved_changed, gbox).await
     }
 
     /// Creates the panel server if needed, then sends only the updates that are needed.
@@ -397,6 +397,7 @@ impl Reconciler {
         handle: &PanelHandle,
         desired: &Desired,
         reserved_changed: bool,
+        gbox: &GameBox,
     ) -> std::result::Result<PanelServer, Refusal> {
         let panel = handle.panel.as_ref();
         let mut current = self.find_or_create(handle, desired).await?;
@@ -410,13 +411,22 @@ impl Reconciler {
         }
         let by_spec = self.old.observed_generation != self.server.metadata.generation;
         let (changed, restored) = (Reason::Updated, Reason::DriftCorrected);
-        if let Some(build) = desired.build(&current) {
-            let updated = panel.update_build(&current.id, &build).await?;
-            let (reason, note) = match reserved_changed {
-                true => (Reason::Resized, format!("limits set to {}", build.limits)),
-                false => (restored, "limits changed on the panel were restored".to_string()),
-            };
-            current = self.updated(handle, current, updated, reason, note).await;
+        let mut node_full = None;
+        if let Some(mut build) = desired.build(&current) {
+            node_full = node_refuses(handle, &current, &build.limits, gbox).await?;
+            if node_full.is_some() {
+                // The server keeps its size; feature limits that changed are still sent.
+                build.limits = current.limits;
+            }
+            if build.limits != current.limits || build.features != current.features {
+                let updated = panel.update_build(&current.id, &build).await?;
+                handle.grew(&current.node, &current.limits, &build.limits);
+                let (reason, note) = match reserved_changed {
+                    true => (Reason::Resized, format!("limits set to {}", build.limits)),
+                    false => (restored, "limits changed on the panel were restored".to_string()),
+                };
+                current = self.updated(handle, current, updated, reason, note).await;
+            }
         }
         if let Some(details) = desired.details(&current) {
             let updated = panel.update_details(&current.id, &details).await?;
@@ -445,7 +455,10 @@ impl Reconciler {
             current.suspended = desired.suspended;
             handle.record(current.clone());
         }
-        Ok(current)
+        match node_full {
+            Some(why) => Err(Refusal::NodeFull(why)),
+            None => Ok(current),
+        }
     }
 
     /// The panel server now, as a write answered it (keeping the allocations it omits), recorded and
@@ -712,6 +725,9 @@ impl Reconciler {
     async fn refused(&self, refusal: Refusal, admitted: Want) -> Report {
         let (why, message, requeue) = match &refusal {
             Refusal::Spec(m) => (Reason::InvalidSpec, m.clone(), None),
+            // Another server of the node may shrink or go, or the node grow: look again now and
+            // then (the node listing is reread once per resync interval).
+            Refusal::NodeFull(m) => (Reason::NodeFull, m.clone(), Some(Duration::from_secs(60))),
             // The panel server may appear, or its holder go: look again now and then.
             Refusal::Adopt(m) => (Reason::AdoptionRefused, m.clone(), Some(Duration::from_secs(60))),
             Refusal::Panel(e) => {
@@ -730,7 +746,8 @@ impl Reconciler {
         }
         let old_synced = super::conditions::find(&self.old.conditions, condition::SYNCED);
         if old_synced.is_none_or(|c| c.reason != why) {
-            self.event(true, Reason::PanelError, message.clone()).await;
+            let event = if why == Reason::NodeFull { why } else { Reason::PanelError };
+            self.event(true, event, message.clone()).await;
         }
         let state = match self.kept_state() {
             Some(state) => state,
@@ -800,9 +817,41 @@ fn panel_reason(e: &PanelError) -> Reason {
     }
 }
 
+/// Why the node of `current` cannot hold it grown to `after`, unless the box allows overcommit or
+/// nothing grows. The node's room comes from the handle's node listing (one per resync interval);
+/// a node the panel does not list with its room cannot be checked (a warning says so).
+async fn node_refuses(
+    handle: &PanelHandle,
+    current: &PanelServer,
+    after: &crate::panel::Limits,
+    gbox: &GameBox,
+) -> std::result::Result<Option<String>, PanelError> {
+    let before = &current.limits;
+    let grows = after.memory_mib > before.memory_mib || after.disk_mib > before.disk_mib;
+    if gbox.spec.allow_node_overcommit || !grows {
+        return Ok(None);
+    }
+    let Some((node, room)) = handle.node(&current.node).await?.and_then(|n| n.room.map(|r| (n, r))) else {
+        tracing::warn!(panel = %handle.name, node = %current.node, "the panel lists no room for this node: a resize on it is not checked");
+        return Ok(None);
+    };
+    let allocated = room.allocated.unwrap_or_default();
+    Ok(room.fits(allocated, before, after).err().map(|why| {
+        format!(
+            "node {:?} (id {}) has no room to grow this server: {why}; it keeps its size \
+             (spec.allowNodeOvercommit of box {} lets it grow)",
+            node.name,
+            node.id,
+            gbox.name_any()
+        )
+    }))
+}
+
 /// Why a converge stopped.
 enum Refusal {
     Spec(String),
+    /// A growth the server's node has no room for (`GameBox.spec.allowNodeOvercommit` is off).
+    NodeFull(String),
     /// `spec.adopt` names a panel server this GameServer may not take over.
     Adopt(String),
     Panel(PanelError),
