@@ -694,8 +694,8 @@ mod tests {
             ]
             .into(),
             nodes: vec![
-                Node { id: "1".into(), name: "a".into(), location: "4".into(), room: None },
-                Node { id: "2".into(), name: "b".into(), location: "5".into(), room: None },
+                Node { id: "1".into(), name: "a".into(), location: "4".into(), public: true, room: None },
+                Node { id: "2".into(), name: "b".into(), location: "5".into(), public: true, room: None },
             ],
             eggs: [(("1".into(), "3".into()), egg())].into(),
         }

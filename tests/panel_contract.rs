@@ -38,6 +38,10 @@ async fn a_missing_egg_variable_is_a_422_naming_the_field(flavor: Flavor) {
     contract::a_missing_egg_variable_is_a_422_naming_the_field(&Target::sim(flavor).await).await;
 }
 
+async fn a_server_is_placed_on_chosen_ports_and_given_one_more(flavor: Flavor) {
+    contract::a_server_is_placed_on_chosen_ports_and_given_one_more(&Target::sim(flavor).await).await;
+}
+
 async fn a_key_with_every_permission_lacks_none(flavor: Flavor) {
     contract::a_key_with_every_permission_lacks_none(&Target::sim(flavor).await).await;
 }
@@ -204,6 +208,7 @@ for_both_flavors!(
     a_missing_egg_variable_is_a_422_naming_the_field,
     a_duplicate_external_id_is_refused,
     no_node_or_no_free_port_is_no_capacity,
+    a_server_is_placed_on_chosen_ports_and_given_one_more,
     what_the_panel_says_remains_is_never_exceeded,
     a_429_makes_the_next_request_wait_for_retry_after,
     a_hostile_retry_after_is_capped_never_a_panic,

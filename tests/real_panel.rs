@@ -32,6 +32,7 @@ on_the_real_panel!(
     a_duplicate_external_id_is_refused,
     no_node_or_no_free_port_is_no_capacity,
     a_key_with_every_permission_lacks_none,
+    a_server_is_placed_on_chosen_ports_and_given_one_more,
 );
 
 #[tokio::test]

@@ -29,6 +29,8 @@ pub trait Dialect: Send + Sync + 'static {
     fn user_body(user: &NewUser) -> Value;
     fn create_body(server: &NewServer) -> Value;
     fn build_body(build: &Build) -> Value;
+    /// The path and query of a node's free allocations.
+    fn free_allocations_query(node: &str) -> (String, Vec<(&'static str, String)>);
 
     /// Both panels replace all four fields: the external id is always resent.
     fn details_body(d: &Details) -> Value {
@@ -89,7 +91,7 @@ fn gone(result: Result<Option<Value>>) -> Result<()> {
 }
 
 /// Keeps ids URL-safe: they become path segments.
-fn segment(id: &str) -> String {
+pub(super) fn segment(id: &str) -> String {
     url::form_urlencoded::byte_serialize(id.as_bytes()).collect()
 }
 
@@ -188,6 +190,37 @@ impl<D: Dialect> Panel for Client<D> {
     async fn create_server(&self, server: &NewServer) -> Result<PanelServer> {
         let body = self.http.send(Method::POST, "/servers", Some(&D::create_body(server))).await?;
         self.server_from(body, "create server")
+    }
+
+    async fn create_server_at(&self, server: &NewServer, placement: &Placement) -> Result<PanelServer> {
+        let mut body = D::create_body(server);
+        if let Some(fields) = body.as_object_mut() {
+            fields.remove("deploy");
+            let additional: Vec<Value> = placement.additional.iter().map(|a| decode::id_json(a)).collect();
+            let allocation =
+                serde_json::json!({"default": decode::id_json(&placement.default), "additional": additional});
+            fields.insert("allocation".into(), allocation);
+        }
+        let body = self.http.send(Method::POST, "/servers", Some(&body)).await?;
+        self.server_from(body, "create server")
+    }
+
+    async fn free_allocations(&self, node: &str) -> Result<Vec<Allocation>> {
+        let (path, query) = D::free_allocations_query(node);
+        self.http.get_all(&path, &query).await?.iter().map(decode::allocation).collect()
+    }
+
+    async fn add_allocations(&self, current: &PanelServer, add: &[String]) -> Result<PanelServer> {
+        let build = Build {
+            allocation: current.allocation.to_string(),
+            limits: current.limits,
+            features: current.features,
+            switches: current.switches,
+        };
+        let mut body = D::build_body(&build);
+        body["add_allocations"] = add.iter().map(|a| decode::id_json(a)).collect();
+        self.write_server(&format!("/servers/{}/build", segment(&current.id)), &body).await?;
+        self.server(&current.id).await
     }
 
     async fn update_build(&self, id: &str, build: &Build) -> Result<PanelServer> {

@@ -87,6 +87,7 @@ pub(crate) fn node(item: &Value) -> Result<Node> {
         id: id(a, "node", "id")?,
         name: opt_string(a, "name").unwrap_or_default(),
         location: id(a, "node", "location_id")?,
+        public: a.get("public").and_then(Value::as_bool).unwrap_or(true),
         room,
     })
 }
@@ -268,7 +269,7 @@ pub(crate) fn server(item: &Value, state: StateFields) -> Result<PanelServer> {
     })
 }
 
-fn allocation(item: &Value) -> Result<Allocation> {
+pub(crate) fn allocation(item: &Value) -> Result<Allocation> {
     let a = attributes(item, "allocation")?;
     let port = int(a, "allocation", "port")?;
     Ok(Allocation {

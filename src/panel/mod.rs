@@ -76,6 +76,13 @@ pub trait Panel: Send + Sync {
     async fn server_by_external_id(&self, external_id: &str) -> Result<Option<PanelServer>>;
     /// Creates a server with automatic placement (`deploy`).
     async fn create_server(&self, server: &NewServer) -> Result<PanelServer>;
+    /// Creates a server on the allocations of `placement` (no `deploy`).
+    async fn create_server_at(&self, server: &NewServer, placement: &Placement) -> Result<PanelServer>;
+    /// The allocations of a node that no server holds.
+    async fn free_allocations(&self, node: &str) -> Result<Vec<Allocation>>;
+    /// Assigns free allocations of its node to a server (a build update that keeps the rest as
+    /// `current` has it); answers the server read again, with its allocations.
+    async fn add_allocations(&self, current: &PanelServer, add: &[String]) -> Result<PanelServer>;
     /// Replaces the build (limits, feature limits), keeping the primary allocation.
     async fn update_build(&self, id: &str, build: &Build) -> Result<PanelServer>;
     /// Replaces the details (name, description, owner, external id).

@@ -256,6 +256,8 @@ pub struct Node {
     pub id: String,
     pub name: String,
     pub location: String,
+    /// Whether the panel's `deploy` places servers on it (the operator's own placement follows).
+    pub public: bool,
     /// `None` when the panel does not list the node's capacity.
     pub room: Option<NodeRoom>,
 }
@@ -338,6 +340,14 @@ pub struct NewServer {
     pub locations: Vec<String>,
     /// `A-B`, or any free port when `None`.
     pub port_range: Option<String>,
+}
+
+/// Where a server is placed by hand rather than by the panel's `deploy`: its primary allocation
+/// and the others, all free and on one node (the panel's create then checks no node room).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Placement {
+    pub default: String,
+    pub additional: Vec<String>,
 }
 
 /// A build update. The primary allocation is resent as it is, and so are the switches read (a

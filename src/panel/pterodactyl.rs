@@ -109,6 +109,11 @@ impl Dialect for Pterodactyl {
         })
     }
 
+    /// `filter[server_id]=false`: only the allocations no server holds (the panel's filter).
+    fn free_allocations_query(node: &str) -> (String, Vec<(&'static str, String)>) {
+        (format!("/nodes/{}/allocations", super::client::segment(node)), vec![("filter[server_id]", "false".into())])
+    }
+
     fn servers_query(page: u32, per_page: u32) -> Vec<(&'static str, String)> {
         vec![
             ("page", page.to_string()),

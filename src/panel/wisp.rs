@@ -104,6 +104,12 @@ impl<const V2: bool> Dialect for Wisp<V2> {
     fn servers_query(page: u32, per_page: u32) -> Vec<(&'static str, String)> {
         vec![("page", page.to_string()), ("per_page", per_page.to_string()), ("include", "allocations".into())]
     }
+
+    /// Wisp's own route for a node's free allocations (wisp-api.md §7; the WHMCS module's
+    /// `getAllocations`).
+    fn free_allocations_query(node: &str) -> (String, Vec<(&'static str, String)>) {
+        (format!("/nodes/{}/allocations/available", super::client::segment(node)), vec![])
+    }
 }
 
 #[cfg(test)]

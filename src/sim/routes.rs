@@ -147,12 +147,17 @@ impl Sim {
                     .collect();
                 json_response(200, &json!({"data": data}))
             }
+            // `filter[server_id]`: digits → that server's, `false` or any other text → the
+            // unassigned ones, empty → ignored (panel `AllocationController::index`, an
+            // `AllowedFilter::callback` on `server_id`; pterodactyl-api.md §3).
             ("GET", ["nodes", node, "allocations"]) => {
                 let node = ids::parse(Kind::Node, node).ok_or_else(SimError::not_found)?;
+                let holder = q.get("filter[server_id]").filter(|f| !f.is_empty()).map(|f| f.parse::<u64>().ok());
                 let items = state
                     .allocations
                     .iter()
                     .filter(|a| a.node.unsigned_abs() == node)
+                    .filter(|a| holder.is_none_or(|h| a.server == h))
                     .map(|a| render::allocation(view, a))
                     .collect();
                 paged(items, q, "/api/application/nodes/allocations")

@@ -888,6 +888,36 @@ impl State {
         Ok(server.clone())
     }
 
+    /// `add_allocations` / `remove_allocations` of a build (panel
+    /// `app/Services/Servers/BuildModificationService.php`, `processAllocations`): an added id is
+    /// taken only when no server holds it and it is on the server's node (others are skipped
+    /// silently); removing the primary needs another of the server's allocations to take over, else
+    /// a 400. `feature_limits.allocations` is not enforced here.
+    fn assign_allocations(&mut self, id: u64, primary: u64, add: &[u64], remove: &[u64]) -> SimResult<()> {
+        let node = self.servers.get(&id).map(|s| s.node).unwrap_or_default();
+        for a in self.allocations.iter_mut() {
+            if add.contains(&a.id) && a.server.is_none() && a.node == node {
+                a.server = Some(id);
+            }
+        }
+        if remove.contains(&primary) || self.servers.get(&id).is_some_and(|s| remove.contains(&s.allocation)) {
+            let fallback = self.allocations.iter().any(|a| a.server == Some(id) && !remove.contains(&a.id));
+            if !fallback {
+                return Err(SimError::new(
+                    400,
+                    "DisplayException",
+                    "You are attempting to delete the default allocation for this server but there is no fallback allocation to use.",
+                ));
+            }
+        }
+        for a in self.allocations.iter_mut() {
+            if remove.contains(&a.id) && a.server == Some(id) {
+                a.server = None;
+            }
+        }
+        Ok(())
+    }
+
     /// `PATCH /servers/{id}/build`. The panel asks Wings to sync afterwards but only logs its
     /// failure (panel `app/Services/Servers/BuildModificationService.php`): a node that is down
     /// does not fail the update.
@@ -909,8 +939,32 @@ impl State {
             (Flavor::Pterodactyl, false) => self.check_threads(&mut c, "threads"),
             (Flavor::Wisp, _) => None,
         };
+        let ids_of = |c: &mut Checker, field: &str| -> Vec<u64> {
+            let items = c.get(field).and_then(Value::as_array).cloned().unwrap_or_default();
+            items
+                .iter()
+                .enumerate()
+                .filter_map(|(i, v)| {
+                    let id = match v {
+                        Value::Number(n) => n.as_u64(),
+                        Value::String(s) => ids::parse(Kind::Allocation, s),
+                        _ => None,
+                    };
+                    if id.is_none() {
+                        c.fail(
+                            &format!("{field}.{i}"),
+                            "integer",
+                            format!("The {field}.{i} field must be an integer."),
+                        );
+                    }
+                    id
+                })
+                .collect()
+        };
+        let (add, remove) = (ids_of(&mut c, "add_allocations"), ids_of(&mut c, "remove_allocations"));
         c.finish()?;
         let allocation = allocation.unwrap_or_default();
+        self.assign_allocations(id, allocation, &add, &remove)?;
         if !self.allocations.iter().any(|a| a.id == allocation && a.server == Some(id)) {
             return Err(SimError::new(
                 400,

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use pterobox::crd::Flavor;
 use pterobox::panel::{
     Build, Details, Digest, FeatureLimits, InstallState, Limits, NewServer, NewUser, Panel, PanelError, PanelUser,
-    Startup,
+    Placement, Startup,
 };
 
 use super::panel::AllServers as _;
@@ -327,6 +327,52 @@ pub async fn no_node_or_no_free_port_is_no_capacity(t: &Target) {
     let answer = t.client.create_server(&nowhere).await;
     assert!(matches!(answer, Err(PanelError::NoCapacity { .. })), "{}: no free port: {answer:?}", t.what);
     assert!(t.client.all_servers().await.expect("all").is_empty(), "{}: nothing was made", t.what);
+}
+
+/// A server placed by hand on adjacent ports (a game port and its query port at +1), as billing
+/// modules place one with several ports: a node's free allocations, a create naming them (no
+/// `deploy`), then one more assigned with `add_allocations`. What was taken is no longer free.
+pub async fn a_server_is_placed_on_chosen_ports_and_given_one_more(t: &Target) {
+    let user = t.owner().await;
+    let node =
+        t.client.nodes().await.expect("nodes").into_iter().find(|n| n.location == t.fx.location).expect("a node");
+    let free = t.client.free_allocations(&node.id).await.expect("free allocations");
+    let (low, high) = t.fx.ports.split_once('-').expect("A-B");
+    let range = low.parse::<u16>().expect("port")..=high.parse::<u16>().expect("port");
+    let in_range: Vec<_> = free.iter().filter(|a| range.contains(&a.port)).collect();
+    let next =
+        |p: &pterobox::panel::Allocation| in_range.iter().find(|a| a.ip == p.ip && a.port == p.port + 1).copied();
+    let (primary, query) =
+        in_range.iter().find_map(|p| next(p).map(|q| (*p, q))).expect("two adjacent free ports in the fixture's range");
+    let third = in_range.iter().find(|a| a.id != primary.id && a.id != query.id).expect("a third free port");
+    let placement = Placement { default: primary.id.to_string(), additional: vec![query.id.to_string()] };
+    let created = t.client.create_server_at(&t.new_server(&user.id, "uid-placed"), &placement).await.expect("create");
+    let read = t.client.server(&created.id).await.expect("get");
+    assert_eq!(read.node, node.id.as_str(), "{}: on the node of its allocations", t.what);
+    assert_eq!(read.primary().map(|a| a.port), Some(primary.port), "{}: the chosen primary", t.what);
+    let mut ports: Vec<u16> = read.allocations.iter().map(|a| a.port).collect();
+    ports.sort_unstable();
+    assert_eq!(ports, [primary.port, query.port], "{}", t.what);
+
+    let grown = t.client.add_allocations(&read, &[third.id.to_string()]).await.expect("add_allocations");
+    let mut ports: Vec<u16> = grown.allocations.iter().map(|a| a.port).collect();
+    ports.sort_unstable();
+    let mut want = vec![primary.port, query.port, third.port];
+    want.sort_unstable();
+    assert_eq!(ports, want, "{}: the third allocation is the server's", t.what);
+    assert_eq!((grown.allocation.clone(), grown.limits), (read.allocation.clone(), read.limits), "the rest is kept");
+    let still_free = t.client.free_allocations(&node.id).await.expect("free allocations");
+    for taken in [primary, query, third] {
+        assert!(
+            !still_free.iter().any(|a| a.id == taken.id),
+            "{}: {}:{} is no longer free",
+            t.what,
+            taken.ip,
+            taken.port
+        );
+    }
+    t.wait_installed(&created.id).await;
+    t.client.delete_server(&created.id).await.expect("delete");
 }
 
 pub async fn a_wrong_key_is_unauthorized_and_never_echoed(t: &Target, url: &str, key: &str) {
