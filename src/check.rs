@@ -63,6 +63,8 @@ pub struct Report {
     pub rows: Vec<Row>,
     /// Documents of other API groups, left alone.
     pub ignored: usize,
+    /// What does not fail a pipeline but should be known before merge.
+    pub warnings: Vec<String>,
 }
 
 impl Report {
@@ -76,6 +78,9 @@ impl Report {
         let mut out = String::new();
         for p in &self.problems {
             let _ = writeln!(out, "error: {p}");
+        }
+        for w in &self.warnings {
+            let _ = writeln!(out, "warning: {w}");
         }
         let header = ["NAMESPACE", "BOX", "SERVER", "VERDICT", "DETAIL"].map(String::from);
         let mut lines = vec![header];
@@ -111,6 +116,33 @@ impl Report {
         }
         out
     }
+}
+
+/// Whether deleting `gbox` — by hand, or by a GitOps tool pruning it when it leaves the repository —
+/// would delete servers on the panel: the servers among `members` whose deletion policy (theirs,
+/// else the box's) is `Delete`, unless the box carries Argo CD's or Flux's annotation against
+/// pruning it.
+fn deletion_deletes(gbox: &GameBox, members: &[&GameServer]) -> Option<String> {
+    let annotations = gbox.annotations();
+    let argo = annotations
+        .get("argocd.argoproj.io/sync-options")
+        .is_some_and(|o| o.split(',').any(|o| matches!(o.trim(), "Prune=false" | "Delete=false")));
+    let flux = annotations.get("kustomize.toolkit.fluxcd.io/prune").is_some_and(|v| v == "disabled");
+    let deleted: Vec<String> = members
+        .iter()
+        .filter(|s| s.spec.deletion_policy.unwrap_or(gbox.spec.deletion_policy) == crate::crd::DeletionPolicy::Delete)
+        .map(|s| s.name_any())
+        .collect();
+    if argo || flux || deleted.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "deleting it (a GitOps prune too) deletes {} server(s) on the panel ({}; deletionPolicy Delete); \
+         annotate it argocd.argoproj.io/sync-options: Prune=false or kustomize.toolkit.fluxcd.io/prune: \
+         disabled, or set deletionPolicy: Orphan",
+        deleted.len(),
+        deleted.join(", ")
+    ))
 }
 
 fn show_amounts(a: &Amounts) -> String {
@@ -186,6 +218,12 @@ pub fn check(documents: &[Document]) -> Report {
     let mut by_box: BTreeMap<(String, String), Vec<&GameServer>> = BTreeMap::new();
     for s in &servers {
         by_box.entry((namespace_of(&s.metadata), s.spec.box_name.clone())).or_default().push(s);
+    }
+    for ((ns, name), gbox) in &boxes {
+        let members = by_box.get(&(ns.clone(), name.clone())).map(Vec::as_slice).unwrap_or_default();
+        if let Some(warning) = deletion_deletes(gbox, members) {
+            report.warnings.push(format!("GameBox {ns}/{name}: {warning}"));
+        }
     }
     for ((ns, box_name), members) in by_box {
         let row = |server: &GameServer, verdict| Row {

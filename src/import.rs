@@ -387,6 +387,7 @@ fn game_server(
                 backups: i64::try_from(s.features.backups.unwrap_or(0)).unwrap_or(i64::MAX),
             },
             environment,
+            ports: Default::default(),
             image,
             startup,
             suspended: s.suspended,

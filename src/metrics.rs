@@ -1,14 +1,15 @@
 //! The operator's Prometheus metrics: reconciles and errors by controller and reason, reconcile
 //! duration, panel requests by panel/operation/outcome and their duration, each box's use and budget
-//! (in base units, as kube-state-metrics' `kube_resourcequota`), whether this replica leads, its
-//! build, and the process's own figures (`process_*`, from `/proc`). One process-wide registry,
-//! served at `/metrics`.
+//! (in base units, as kube-state-metrics' `kube_resourcequota`), whether each GamePanel is ready,
+//! whether this replica leads, its build, and the process's own figures (`process_*`, from
+//! `/proc`). One process-wide registry, served at `/metrics`.
 
-use std::sync::LazyLock;
+use std::sync::{LazyLock, OnceLock};
 use std::time::Duration;
 
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
+use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::{Family, MetricConstructor};
 use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
@@ -100,6 +101,7 @@ impl Metrics {
         let mut root = Registry::default();
         root.register_collector(Box::new(Process));
         let registry = root.sub_registry_with_prefix("pterobox");
+        registry.register_collector(Box::new(PanelsReady));
         let m = Self {
             registry: Registry::default(),
             reconciles: Family::default(),
@@ -247,6 +249,41 @@ impl Metrics {
 
     pub fn set_leader(&self, leader: bool) {
         self.leader.set(i64::from(leader));
+    }
+
+    /// The GamePanels whose `Ready` condition `pterobox_gamepanel_ready` reports (set once).
+    pub fn watch_panels(&self, panels: kube::runtime::reflector::Store<crate::crd::GamePanel>) {
+        let _ = PANELS.set(panels);
+    }
+}
+
+/// The operator's cache of GamePanels, once the operator runs.
+static PANELS: OnceLock<kube::runtime::reflector::Store<crate::crd::GamePanel>> = OnceLock::new();
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PanelLabels {
+    gamepanel: String,
+}
+
+/// `pterobox_gamepanel_ready{gamepanel}`: 1 while a GamePanel's `Ready` condition is True, else
+/// 0 — read from the operator's cache at each scrape, so a deleted panel's series goes with it.
+#[derive(Debug)]
+struct PanelsReady;
+
+impl Collector for PanelsReady {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let Some(panels) = PANELS.get() else { return Ok(()) };
+        let help = "1 while the GamePanel's Ready condition is True (the key works and the catalog is read)";
+        let mut family = encoder.encode_descriptor("gamepanel_ready", help, None, MetricType::Gauge)?;
+        let mut panels: Vec<_> = panels.state();
+        panels.sort_by_key(|p| kube::ResourceExt::name_any(p.as_ref()));
+        for panel in panels {
+            let conditions = panel.status.as_ref().map(|s| s.conditions.as_slice()).unwrap_or_default();
+            let ready = conditions.iter().any(|c| c.type_ == crate::names::condition::READY && c.status == "True");
+            let labels = PanelLabels { gamepanel: kube::ResourceExt::name_any(panel.as_ref()) };
+            ConstGauge::new(i64::from(ready)).encode(family.encode_family(&labels)?)?;
+        }
+        Ok(())
     }
 }
 

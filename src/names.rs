@@ -99,6 +99,9 @@ reasons! {
     /// A resize the server's node has no room for (memory or disk with its overallocation): the
     /// server keeps its size (a Warning event too).
     NodeFull,
+    /// No node has the ports of a server's `spec.ports` free, or its node not the ones it lacks
+    /// (a Warning event too; looked at again every minute).
+    PortsUnavailable,
     /// The game node of a server failed or did not answer the panel.
     NodeUnavailable,
     PanelUnavailable,

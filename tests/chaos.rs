@@ -320,26 +320,35 @@ struct Kills {
 }
 
 /// SIGKILLs or freezes the leader at random moments (waiting a little for a create in flight) until
-/// `done` says the phase is over, restarting it each time.
+/// `done` says the phase is over and the phase has seen `at_least` interruptions, restarting it each
+/// time. A phase that ends sooner keeps being interrupted at rest (a restart at rest must not write
+/// either): left to chance, a fast phase with a long freeze in it saw too few. Returns when the phase
+/// was first seen done.
 async fn kill_until<F, Fut>(
     world: &mut World,
     replicas: &mut Replicas,
     rng: &mut rand::rngs::StdRng,
-    phase: &str,
+    (phase, at_least): (&str, u32),
     kills: &mut Kills,
     done: F,
-) where
+) -> Instant
+where
     F: Fn() -> Fut,
     Fut: std::future::Future<Output = bool>,
 {
     let started = Instant::now();
     let url = world.panel.sim.url.clone();
     let mut first = true;
+    let mut interrupted = 0;
+    let mut done_in = None;
     loop {
         let until = Instant::now() + Duration::from_millis(rng.random_range(100..700));
         while Instant::now() < until {
-            if done().await {
-                return;
+            if done_in.is_none() && done().await {
+                done_in = Some(Instant::now());
+            }
+            if let Some(done_in) = done_in.filter(|_| interrupted >= at_least) {
+                return done_in;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -374,6 +383,7 @@ async fn kill_until<F, Fut>(
         // it — and one in five of the others is a freeze rather than a kill.
         let frozen = (first && phase == "deletion") || rng.random_ratio(1, 5);
         first = false;
+        interrupted += 1;
         let leader = if holder == "replica-b" { &mut replicas.b } else { &mut world.operator };
         if frozen {
             kills.freezes += 1;
@@ -501,8 +511,9 @@ async fn chaos(flavor: Flavor) {
         let rejected = list.items.iter().filter(|s| state(s) == Some(ServerState::Rejected)).count();
         ready == RESOURCES.len() * FIT as usize && rejected == RESOURCES.len()
     };
-    kill_until(&mut world, &mut replicas, &mut rng, "convergence", &mut kills, converged).await;
-    let converged_in = began.elapsed();
+    // Three interruptions at least here (one of them during a create), one in the deletion.
+    let converged_in =
+        kill_until(&mut world, &mut replicas, &mut rng, ("convergence", 3), &mut kills, converged).await - began;
     let list = world.servers().list(&Default::default()).await.expect("list").items;
     let mut refused_uids = BTreeSet::new();
     for s in list.iter().filter(|s| state(s) == Some(ServerState::Rejected)) {
@@ -560,8 +571,8 @@ async fn chaos(flavor: Flavor) {
             && extra.is_none_or(|s| state(s) == Some(ServerState::Rejected))
             && list.iter().filter(|s| state(s) == Some(ServerState::Ready)).count() == RESOURCES.len() * 4
     };
-    kill_until(&mut world, &mut replicas, &mut rng, "changes", &mut kills, changed).await;
-    let changed_in = began_changes.elapsed();
+    let changed_in =
+        kill_until(&mut world, &mut replicas, &mut rng, ("changes", 0), &mut kills, changed).await - began_changes;
     let (list, sizes) = sizes_by_name(&servers, &url).await.expect("the GameServers and the panel");
     assert_eq!(sizes.get("b0-s0").map(|s| s[0]), Some(512), "the refused resize reached the panel");
     assert!(!sizes.contains_key("b1-s5"), "the lowered box took one more server");
@@ -582,8 +593,8 @@ async fn chaos(flavor: Flavor) {
         world.servers().delete(&name, &DeleteParams::default()).await.expect("delete");
     }
     let gone = || async { servers.list(&Default::default()).await.is_ok_and(|l| l.items.is_empty()) };
-    kill_until(&mut world, &mut replicas, &mut rng, "deletion", &mut kills, gone).await;
-    let deleted_in = began_deletion.elapsed();
+    let deleted_in =
+        kill_until(&mut world, &mut replicas, &mut rng, ("deletion", 1), &mut kills, gone).await - began_deletion;
     let left: BTreeSet<String> =
         sim_servers(&url).await.expect("panel").into_iter().filter_map(|s| s.external_id).collect();
     assert_eq!(left, keep, "the orphaned servers, and only they, stay on the panel");

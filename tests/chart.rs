@@ -50,12 +50,41 @@ fn the_chart_lints_and_renders_a_restricted_deployment() {
 
     let optional =
         render(&["metrics.serviceMonitor.enabled=true", "webhook.certManager.enabled=true", "webhook.enabled=true"]);
-    assert!(find(&optional, "ServiceMonitor").is_some());
+    let monitor = find(&optional, "ServiceMonitor").expect("ServiceMonitor");
+    assert_eq!(monitor["spec"]["endpoints"][0]["honorLabels"], true, "the boxes' own namespace label is kept");
     assert!(find(&optional, "Certificate").is_some());
     let hook = find(&optional, "ValidatingWebhookConfiguration").expect("webhook configuration");
     assert!(hook["metadata"]["annotations"]["cert-manager.io/inject-ca-from"].is_string());
     let without = render(&["webhook.enabled=false"]);
     assert!(find(&without, "ValidatingWebhookConfiguration").is_none());
+
+    // As an umbrella chart's dependency: its `enabled` and `global` pass the schema, and
+    // `commonLabels` label every object.
+    let umbrella = render(&["enabled=true", "global.imageRegistry=registry.example", "commonLabels.team=games"]);
+    for doc in &umbrella {
+        assert_eq!(doc["metadata"]["labels"]["team"], "games", "{} {}", doc["kind"], doc["metadata"]["name"]);
+    }
+    assert!(helm(&["show", "readme", CHART]).contains("PteroBox"), "helm show readme");
+    // Kubernetes' own view and edit roles: GameServers editable, GameBoxes (the budget) read only.
+    let role = |label: &str| {
+        docs.iter()
+            .find(|d| d["kind"] == "ClusterRole" && d["metadata"]["labels"][label] == "true")
+            .unwrap_or_else(|| panic!("a ClusterRole labelled {label}"))
+    };
+    let edit = role("rbac.authorization.k8s.io/aggregate-to-edit");
+    assert_eq!(edit["rules"].as_array().map(Vec::len), Some(1));
+    assert_eq!(edit["rules"][0]["resources"], serde_json::json!(["gameservers"]));
+    let view = role("rbac.authorization.k8s.io/aggregate-to-view");
+    assert!(
+        view["rules"][0]["verbs"]
+            .as_array()
+            .is_some_and(|v| v.iter().all(|v| v == "get" || v == "list" || v == "watch"))
+    );
+    let tenant = docs.iter().find(|d| d["kind"] == "ClusterRole" && d["metadata"]["name"] == "pterobox-tenant");
+    let reads_events = tenant.is_some_and(|t| {
+        t["rules"].as_array().is_some_and(|rules| rules.iter().any(|r| r["resources"] == serde_json::json!(["events"])))
+    });
+    assert!(reads_events, "tenants read the events of their servers: {tenant:?}");
 
     // Helm installs crds/ once and never deletes them: they must be exactly `pterobox crds`.
     let in_chart = std::fs::read_to_string(format!("{CHART}/crds/pterobox.yaml")).expect("chart CRDs");
@@ -265,12 +294,16 @@ fn secret_namespaces_render_a_role_in_each_and_the_operators_flag() {
         docs.iter().filter(|d| d["kind"] == "Role" && d["rules"].to_string().contains("secrets")).collect();
     let namespaces: Vec<&str> = roles.iter().filter_map(|r| r["metadata"]["namespace"].as_str()).collect();
     assert_eq!(namespaces, [RELEASE_NAMESPACE, "games"], "one Role per namespace, the release's first");
-    let cluster = find(&docs, "ClusterRole").expect("ClusterRole");
+    // The operator's own ClusterRole, not the aggregated view/edit roles beside it.
+    let operators = |docs: &[Value]| {
+        docs.iter().find(|d| d["kind"] == "ClusterRole" && d["metadata"]["name"] == "pterobox").cloned()
+    };
+    let cluster = operators(&docs).expect("the operator's ClusterRole");
     assert!(!cluster["rules"].to_string().contains("secrets"), "no cluster-wide Secret access by default");
     assert!(deployment_args(&docs, 1).contains(&format!("--secret-namespaces={RELEASE_NAMESPACE},games")));
 
     let everywhere = render(&["secretNamespaces={*}"]);
-    let cluster = find(&everywhere, "ClusterRole").expect("ClusterRole");
+    let cluster = operators(&everywhere).expect("the operator's ClusterRole");
     assert!(cluster["rules"].to_string().contains("secrets"), "\"*\" is a ClusterRole rule");
     assert!(deployment_args(&everywhere, 1).contains(&"--secret-namespaces=*".to_string()));
 }
@@ -426,4 +459,73 @@ async fn the_alerts_and_dashboard_query_metrics_the_operator_serves() {
     assert!(missing.is_empty(), "queried but not served: {missing:?}\nserved: {served:?}");
     assert!(metrics.contains("pterobox_gameservers{state=\"Ready\"} 1"), "{metrics}");
     world.teardown().await;
+}
+
+/// The chart's webhook while the operator is down (nothing listens at its URL; `failurePolicy:
+/// Fail`): a spec change is refused, but a label, a finalizer removal and a deletion go through —
+/// an install that fails, or an operator that is gone, does not hold objects hostage.
+#[tokio::test]
+async fn with_the_operator_down_the_webhook_lets_deletions_and_finalizers_through() {
+    use k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration;
+    use kube::api::{DeleteParams, Patch, PatchParams};
+    use serde_json::json;
+
+    let client = support::control_plane::admin_client().await;
+    support::crds::install(&client).await;
+    let ns = support::control_plane::test_namespace(&client, "hook-down").await;
+    let servers: Api<GameServer> = Api::namespaced(client.clone(), &ns);
+    let mut object = support::operator::server("held", "paper", "1Gi", "1");
+    object["metadata"]["namespace"] = json!(ns);
+    object["metadata"]["finalizers"] = json!([pterobox::names::FINALIZER]);
+    let object: GameServer = serde_json::from_value(object).expect("server");
+    servers.create(&PostParams::default(), &object).await.expect("create before the webhook");
+
+    let port = free_port().expect("a port nobody listens on");
+    let docs = render(&[&format!("webhook.url=https://127.0.0.1:{port}/validate")]);
+    let mut config = find(&docs, "ValidatingWebhookConfiguration").expect("the webhook configuration").clone();
+    let name = format!("pterobox-down-{ns}");
+    config["metadata"]["name"] = json!(name);
+    for hook in config["webhooks"].as_array_mut().expect("webhooks") {
+        assert_eq!(hook["failurePolicy"], "Fail");
+        hook["namespaceSelector"] = json!({"matchLabels": {"kubernetes.io/metadata.name": ns}});
+    }
+    let config: ValidatingWebhookConfiguration = serde_json::from_value(config).expect("configuration");
+    let configs: Api<ValidatingWebhookConfiguration> = Api::all(client.clone());
+    configs.create(&PostParams::default(), &config).await.expect("register the webhook");
+
+    // A spec change is refused once the apiserver has the configuration (a moment).
+    let mut refused = None;
+    for i in 0..50 {
+        let patch = json!({"spec": {"description": format!("try {i}")}});
+        match servers.patch("held", &PatchParams::default(), &Patch::Merge(&patch)).await {
+            Err(kube::Error::Api(status)) => {
+                refused = Some(status.message);
+                break;
+            }
+            Err(e) => panic!("{e}"),
+            Ok(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
+    }
+    let refused = refused.expect("a spec change reached the absent webhook and was refused");
+    assert!(refused.contains("failed calling webhook"), "{refused}");
+
+    // A label, the finalizer's removal after a deletion, and the deletion itself go through.
+    let label = json!({"metadata": {"labels": {"team": "games"}}});
+    servers.patch("held", &PatchParams::default(), &Patch::Merge(&label)).await.expect("a label goes through");
+    servers.delete("held", &DeleteParams::default()).await.expect("a deletion goes through");
+    let held = servers.get("held").await.expect("held by its finalizer");
+    assert!(held.metadata.deletion_timestamp.is_some());
+    let release = json!({"metadata": {"finalizers": null}});
+    servers
+        .patch("held", &PatchParams::default(), &Patch::Merge(&release))
+        .await
+        .expect("the finalizer's removal goes through");
+    for _ in 0..50 {
+        if servers.get_opt("held").await.expect("get").is_none() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(servers.get_opt("held").await.expect("get").is_none(), "the server is gone");
+    configs.delete(&name, &DeleteParams::default()).await.expect("remove the webhook");
 }

@@ -32,6 +32,23 @@ fn files_that_fit_pass_with_exit_zero() {
     ]);
     assert_eq!(code, 0, "{text}");
     assert!(text.contains("5/5 server(s) admitted, 0 problem(s)"), "{text}");
+    // Alice's box deletes its servers with it (deletionPolicy Delete): said, without failing.
+    let warning = text.lines().find(|l| l.starts_with("warning: GameBox customer-alice/basic")).unwrap_or_default();
+    assert!(warning.contains("deletes 3 server(s) on the panel") && warning.contains("Prune=false"), "{text}");
+    assert!(!text.contains("warning: GameBox customer-bob"), "Bob's box orphans its servers: {text}");
+    // Annotated against a GitOps prune, it is not warned about.
+    let dir = std::env::temp_dir().join(format!("pterobox-check-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let boxed = std::fs::read_to_string("examples/20-gamebox-alice.yaml").expect("box").replace(
+        "  namespace: customer-alice\n",
+        "  namespace: customer-alice\n  annotations: {kustomize.toolkit.fluxcd.io/prune: disabled}\n",
+    );
+    std::fs::write(dir.join("box.yaml"), boxed).expect("write");
+    let dir_arg = dir.to_string_lossy().to_string();
+    let (code, text) = check(&["-f", &dir_arg, "examples/30-gameservers-alice.yaml"]);
+    std::fs::remove_dir_all(&dir).expect("clean up");
+    assert_eq!(code, 0, "{text}");
+    assert!(!text.contains("warning:"), "{text}");
     assert!(
         text.contains("note: budgets only; whether the panel's nodes have room"),
         "check says it cannot see nodes: {text}"

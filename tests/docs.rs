@@ -52,3 +52,20 @@ fn the_readme_documents_every_reason() {
         .collect();
     assert!(missing.is_empty(), "reasons missing from the README's conditions: {missing:?}");
 }
+
+/// An optional field of an enum type keeps its own description in the CRD (`kubectl explain`):
+/// a doc comment on the enum used to replace it, so a server's `deletionPolicy` never said that it
+/// overrides its box's.
+#[test]
+fn optional_enum_fields_keep_their_own_description() {
+    let description = |kind: &str, path: &[&str]| {
+        let crd = pterobox::crd::all().into_iter().find(|c| c.spec.names.kind == kind).expect("kind");
+        let mut schema = serde_json::to_value(&crd.spec.versions[0].schema).expect("schema")["openAPIV3Schema"].clone();
+        for p in path {
+            schema = schema["properties"][*p].clone();
+        }
+        schema["description"].as_str().unwrap_or_default().to_string()
+    };
+    assert!(description("GameServer", &["spec", "deletionPolicy"]).starts_with("Overrides the box's"));
+    assert!(description("GamePanel", &["spec", "wispApiVersion"]).starts_with("Wisp only"));
+}

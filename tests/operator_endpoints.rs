@@ -67,6 +67,7 @@ async fn metrics_after_a_convergence_show_every_family_with_values() {
         (box_resource(ns, "cpu", "hard"), 5.0),
         (box_resource(ns, "servers", "used"), 2.0),
         ("pterobox_leader ".to_string(), 1.0),
+        (format!("pterobox_gamepanel_ready{{gamepanel=\"{panel}\"}}"), 1.0),
         (format!("pterobox_build_info{{version=\"{}\"}}", env!("CARGO_PKG_VERSION")), 1.0),
         ("process_resident_memory_bytes ".to_string(), 1_000_000.0),
         ("process_cpu_seconds_total ".to_string(), 0.001),

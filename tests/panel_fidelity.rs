@@ -248,6 +248,10 @@ async fn keys_have_permission_bits_and_a_hidden_include_is_refused(flavor: Flavo
     }
     assert!(matches!(blind.servers_page(1, 10).await, Err(PanelError::Forbidden { .. })));
     assert_eq!(blind.missing_permissions().await.expect("check"), ["r_allocations (read)"]);
+    // Node room and placement read the node listing.
+    p.add_key("key-no-nodes", "admin", &[("r_nodes", 0)]).await;
+    let nodeless = p.client_with_key("key-no-nodes");
+    assert_eq!(nodeless.missing_permissions().await.expect("check"), ["r_nodes (read)"]);
 
     p.add_key("key-read-only", "admin", &[("r_servers", 1), ("r_users", 1)]).await;
     let reader = p.client_with_key("key-read-only");

@@ -424,6 +424,94 @@ async fn a_growth_the_node_cannot_hold_is_not_sent_unless_the_box_allows_overcom
     world.teardown().await;
 }
 
+/// The variables of a panel server (`include=variables`) by name, as the panel holds them.
+async fn variables_of(world: &World<RealPanel>, id: i64) -> serde_json::Map<String, Value> {
+    let (status, body) = world.panel.raw("GET", &format!("/servers/{id}?include=variables,allocations"), None).await;
+    assert_eq!(status, 200, "{body}");
+    let vars = body["attributes"]["relationships"]["variables"]["data"].as_array().cloned().unwrap_or_default();
+    vars.iter()
+        .map(|v| {
+            let a = &v["attributes"];
+            (a["env_variable"].as_str().unwrap_or_default().to_string(), a["server_value"].clone())
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn named_ports_are_placed_wired_and_restored_on_the_real_panel() {
+    let Some((world, _lock)) = world("real-ports").await else { return };
+    let (nest, egg) = world.panel.egg("Ark: Survival Evolved").await;
+    let mut b = real_box(&world).await;
+    b["spec"]["eggs"] = json!([{"name": "ark", "nest": nest, "egg": egg}]);
+    world.apply(b).await;
+    let mut ark = server("ark", "ark", "1Gi", "1");
+    ark["spec"]["resources"]["allocations"] = json!(3);
+    ark["spec"]["ports"] = json!({"QUERY_PORT": "+1", "RCON_PORT": "any"});
+    world.apply(ark).await;
+    let s = world.wait_server("ark", "Ready", server_ready).await;
+    let p = panel_server_of(&world, "ark").await;
+    let id = p["id"].as_i64().expect("id");
+    let (status, body) = world.panel.raw("GET", &format!("/servers/{id}?include=allocations"), None).await;
+    assert_eq!(status, 200, "{body}");
+    let allocations =
+        body["attributes"]["relationships"]["allocations"]["data"].as_array().cloned().unwrap_or_default();
+    let ports: Vec<(i64, i64, String)> = allocations
+        .iter()
+        .map(|a| {
+            let a = &a["attributes"];
+            (a["id"].as_i64().unwrap_or(0), a["port"].as_i64().unwrap_or(0), a["ip"].as_str().unwrap_or("").to_string())
+        })
+        .collect();
+    assert_eq!(ports.len(), 3, "three allocations on the panel: {ports:?}");
+    let primary = ports.iter().find(|(aid, ..)| Some(*aid) == p["allocation"].as_i64()).expect("the primary").clone();
+    assert!(ports.iter().all(|(.., ip)| *ip == primary.2), "one IP: {ports:?}");
+    assert!(ports.iter().all(|(_, port, _)| (25565..=26000).contains(port)), "in range: {ports:?}");
+    let vars = variables_of(&world, id).await;
+    let query = (primary.1 + 1).to_string();
+    assert_eq!(vars["QUERY_PORT"], json!(query), "QUERY_PORT is the primary + 1 ({})", primary.1);
+    let rcon: i64 = vars["RCON_PORT"].as_str().and_then(|v| v.parse().ok()).expect("RCON_PORT");
+    assert!(ports.iter().any(|(_, port, _)| *port == rcon) && rcon != primary.1 && rcon != primary.1 + 1, "{rcon}");
+    let named = s.status.clone().expect("status").named_ports;
+    assert_eq!(named.get("QUERY_PORT"), Some(&(primary.1 + 1)), "status.namedPorts: {named:?}");
+    assert_eq!(named.get("RCON_PORT"), Some(&rcon), "status.namedPorts: {named:?}");
+
+    // QUERY_PORT changed by hand in the panel is put back.
+    let mut environment: serde_json::Map<String, Value> = vars.clone();
+    environment.insert("QUERY_PORT".into(), json!("27015"));
+    let container = &p["container"];
+    let hand = json!({
+        "startup": container["startup_command"], "image": container["image"], "egg": p["egg"],
+        "environment": environment, "skip_scripts": true,
+    });
+    let (status, body) = world.panel.raw("PATCH", &format!("/servers/{id}/startup"), Some(hand)).await;
+    assert_eq!(status, 200, "the hand edit: {body}");
+    assert_eq!(variables_of(&world, id).await["QUERY_PORT"], json!("27015"), "the hand edit took");
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while variables_of(&world, id).await["QUERY_PORT"] != json!(query) {
+        assert!(Instant::now() < deadline, "QUERY_PORT was not restored within 90 s");
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+
+    // A box whose port range the node has no allocation in: nothing is created, the ports named.
+    let mut far = real_box(&world).await;
+    far["metadata"]["name"] = json!("far");
+    far["spec"]["eggs"] = json!([{"name": "ark", "nest": nest, "egg": egg}]);
+    far["spec"]["portRange"] = json!("40000-40010");
+    world.apply(far).await;
+    let mut lost = server("lost", "ark", "1Gi", "1");
+    lost["spec"]["box"] = json!("far");
+    lost["spec"]["resources"]["allocations"] = json!(2);
+    lost["spec"]["ports"] = json!({"QUERY_PORT": "+1"});
+    world.apply(lost).await;
+    let s = world
+        .wait_server("lost", "PortsUnavailable", |s| reason(s, "Ready").as_deref() == Some("PortsUnavailable"))
+        .await;
+    let message = s.status.and_then(|st| st.message).unwrap_or_default();
+    assert!(message.contains("QUERY_PORT (+1)") && message.contains("40000-40010"), "{message}");
+    assert_eq!(external_ids(&world).await.len(), 1, "only ark is on the panel");
+    world.teardown().await;
+}
+
 #[tokio::test]
 async fn a_deletion_while_the_url_answers_a_proxys_404_keeps_the_finalizer() {
     let Some((world, _lock)) = world("real-proxy-404").await else { return };

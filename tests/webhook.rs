@@ -121,11 +121,14 @@ async fn kubectl_apply_of_an_over_budget_server_is_denied_with_the_quota_message
     let (ok, text) = apply(&world, unknown, &[]);
     assert!(!ok && text.contains("spec.serverName") && text.contains("%owner_nickname%"), "{text}");
 
-    // A panel that does not admit the namespace: the box is refused, naming the panel's list.
+    // A panel that does not admit the namespace: a change to the box is refused, naming the panel's
+    // list. (An unchanged re-apply is not reviewed: the webhook sees creates and spec changes only.)
     world.patch_panel(json!({"spec": {"allowedNamespaces": ["elsewhere"]}})).await;
+    let mut changed = lowered.clone();
+    changed["spec"]["budget"]["memory"] = json!("5Gi");
     let mut refused = String::new();
     for _ in 0..50 {
-        let (ok, text) = apply(&world, lowered.clone(), &[]);
+        let (ok, text) = apply(&world, changed.clone(), &[]);
         if !ok {
             refused = text;
             break;

@@ -429,6 +429,7 @@ pub async fn run(
         by_box.clone(),
     );
 
+    crate::metrics::get().watch_panels(panel_controller.store());
     let ctx = Arc::new(Context {
         registry: Registry::new(listed_tx, health_tx, settings.install_poll),
         panels: panel_controller.store(),

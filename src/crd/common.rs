@@ -14,7 +14,8 @@ pub enum Flavor {
     Wisp,
 }
 
-/// Which media type of Wisp's application API a GamePanel asks for.
+// Which media type of Wisp's application API a GamePanel asks for. (A plain comment, as for
+// `DeletionPolicy`: the field's own description must reach the CRD.)
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
 pub enum WispApiVersion {
     /// `application/vnd.wisp.v1+json`: integer ids (the legacy form every Wisp panel serves).
@@ -27,7 +28,9 @@ pub enum WispApiVersion {
     V2,
 }
 
-/// What deleting a GameServer does to its panel server.
+// What deleting a GameServer does to its panel server. (A plain comment: a doc comment here would
+// replace the description of every optional field of this type in the CRD, e.g. a GameServer's
+// `deletionPolicy`, which overrides its box's.)
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
 pub enum DeletionPolicy {
     /// Delete the panel server (its files and databases are gone).

@@ -157,6 +157,7 @@ pub struct Owner {
 
 /// The totals of a box.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[x_kube(validation = super::rules::allocations_given())]
 #[serde(rename_all = "camelCase")]
 pub struct Budget {
     /// Total memory, e.g. `8Gi`.
@@ -179,7 +180,8 @@ pub struct Budget {
     #[serde(default)]
     #[schemars(range(min = 0))]
     pub databases: i64,
-    /// Total network ports (allocations); every server needs at least one.
+    /// Total network ports (allocations); every server needs at least one (its primary port), so
+    /// at least 1 — a box without it would admit no server.
     #[serde(default)]
     #[schemars(range(min = 0))]
     pub allocations: i64,

@@ -33,6 +33,7 @@ use super::{DeletionPolicy, Reservation};
     printcolumn = r#"{"name":"Message","type":"string","priority":1,"jsonPath":".status.conditions[?(@.type==\"Ready\")].message"}"#,
     doc = "A game server on a Pterodactyl or Wisp panel, carved out of the budget of a GameBox in the same namespace. The box admits it while it fits; the operator then creates it on the panel (or adopts an existing one, spec.adopt) with the reserved resources, keeps it as specified, and reports it in status."
 )]
+#[x_kube(validation = super::rules::ports_counted(), validation = super::rules::ports_not_in_environment())]
 #[x_kube(validation = Rule::new("has(self.adopt) == has(oldSelf.adopt) && (!has(self.adopt) || self.adopt == oldSelf.adopt)").message(Message::Expression("'spec.adopt is set when the GameServer is created and cannot change: to adopt another panel server, create another GameServer'".into())))]
 #[serde(rename_all = "camelCase")]
 pub struct GameServerSpec {
@@ -60,6 +61,15 @@ pub struct GameServerSpec {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     #[schemars(extend("maxProperties" = 128))]
     pub environment: BTreeMap<String, String>,
+    /// Ports beyond the primary one, each wired into an egg variable: variable → `+N` (the primary
+    /// port plus N, on its IP) or `any` (a free port of the box's `portRange`, on the primary's IP),
+    /// e.g. `{QUERY_PORT: "+1", RCON_PORT: any}`. The operator places the server where they are
+    /// free, writes each port into its variable (restoring it when it is changed on the panel) and
+    /// reports them in `status.namedPorts`. `resources.allocations` counts them: at least 1 + their
+    /// number. A variable named here is not set in `environment`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(schema_with = "ports_schema")]
+    pub ports: BTreeMap<String, String>,
     /// One of the egg's docker images; default: the egg's first.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 191))]
@@ -89,7 +99,7 @@ pub struct GameServerSpec {
 #[x_kube(validation = Rule::new("has(self.id) != has(self.externalId)").message(Message::Expression("'give exactly one of id and externalId'".into())))]
 #[serde(rename_all = "camelCase")]
 pub struct Adopt {
-    /// The server's panel id (the number in the admin area's URL; a `srv_` id on Wisp's v2 API).
+    /// The server's panel id (the number in the admin area's URL; on Wisp's v2 API a prefixed id such as `server_01kt…`, whose prefix is inferred).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 64))]
     #[x_kube(validation = Rule::new("self.matches('^[A-Za-z0-9_-]+$')").message(Message::Expression("'must be a panel server id such as 42, got ' + self".into())))]
@@ -143,6 +153,20 @@ pub struct ServerResources {
 
 fn default_allocations() -> i64 {
     1
+}
+
+/// `spec.ports`: at most 16, each value `+N` or `any` (the rule on the value names its key).
+fn ports_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    let value = super::rules::port_want();
+    schemars::json_schema!({
+        "type": "object",
+        "maxProperties": 16,
+        "additionalProperties": {
+            "type": "string",
+            "maxLength": 6,
+            "x-kubernetes-validations": [value],
+        },
+    })
 }
 
 /// Where a server is in its life.
@@ -210,6 +234,9 @@ pub struct GameServerStatus {
     /// Every port of the server, primary first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ports: Vec<i64>,
+    /// The ports of `spec.ports` by variable, as the panel server's variables hold them.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub named_ports: BTreeMap<String, i64>,
     /// A human-readable explanation of the state.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,

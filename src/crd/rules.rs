@@ -105,6 +105,40 @@ pub fn port_range_span() -> Rule {
     )
 }
 
+/// A value of `GameServer.spec.ports`: `+N` (1 to 5 digits) or `any`.
+pub fn port_want() -> Rule {
+    rule(
+        "self == 'any' || self.matches('^[+][1-9][0-9]{0,4}$')",
+        "'must be +N (the primary port plus N, such as +1) or any (a free port of the box portRange), got ' + self",
+    )
+}
+
+/// `GameServer.spec`: `resources.allocations` counts the primary port and each of `ports`.
+pub fn ports_counted() -> Rule {
+    rule(
+        "!has(self.ports) || self.resources.allocations >= 1 + size(self.ports)",
+        "'resources.allocations must be at least 1 + the number of ports (the primary port and each of spec.ports)'",
+    )
+}
+
+/// `GameServer.spec`: a variable of `ports` is the operator's to set, not `environment`'s.
+pub fn ports_not_in_environment() -> Rule {
+    rule(
+        "!has(self.ports) || !has(self.environment) || self.ports.all(k, !(k in self.environment))",
+        "'a variable of spec.ports is set by the operator to its port: remove it from spec.environment'",
+    )
+}
+
+/// `GameBox.spec.budget`: `allocations` given and at least 1 (every server needs its primary port;
+/// left out, it would default to 0 and the box would admit no server). Checked on the budget, so
+/// that a manifest without it is refused offline as by the apiserver (which defaults it first).
+pub fn allocations_given() -> Rule {
+    rule(
+        "has(self.allocations) && self.allocations >= 1",
+        "'allocations must be at least 1: every server needs one for its primary port (budget.servers is a good start)'",
+    )
+}
+
 /// An absolute http(s) URL.
 pub fn http_url() -> Rule {
     rule(

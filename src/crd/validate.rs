@@ -282,7 +282,9 @@ mod tests {
             let old = case["update"].as_bool().unwrap_or(false).then_some(&base);
             let errors = validate(&object, old).expect_err(name);
             assert!(
-                errors.iter().any(|e| e.field == field || e.field.starts_with(&format!("{field}["))),
+                errors.iter().any(|e| e.field == field
+                    || e.field.starts_with(&format!("{field}["))
+                    || e.field.starts_with(&format!("{field}."))),
                 "{name}: expected an error on {field}, got {errors:?}"
             );
             for e in &errors {

@@ -9,12 +9,14 @@ pub const RESOURCES: [&str; 9] =
     ["servers", "nodes", "allocations", "users", "locations", "nests", "eggs", "database_hosts", "server_databases"];
 
 /// What the operator does on a panel, as (resource, write): servers and users are read and
-/// written; allocations (a server's address), locations, nests and eggs (the catalog) are read.
-pub const NEEDED: [(&str, bool); 6] = [
+/// written; allocations (a server's address, a node's free ones), locations, nodes (their room),
+/// nests and eggs (the catalog) are read.
+pub const NEEDED: [(&str, bool); 7] = [
     ("servers", true),
     ("users", true),
     ("allocations", false),
     ("locations", false),
+    ("nodes", false),
     ("nests", false),
     ("eggs", false),
 ];

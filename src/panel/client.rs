@@ -29,8 +29,9 @@ pub trait Dialect: Send + Sync + 'static {
     fn user_body(user: &NewUser) -> Value;
     fn create_body(server: &NewServer) -> Value;
     fn build_body(build: &Build) -> Value;
-    /// The path and query of a node's free allocations.
-    fn free_allocations_query(node: &str) -> (String, Vec<(&'static str, String)>);
+    /// The path and query of a node's free allocations (of ports `lo..=hi`, where the panel
+    /// filters by port).
+    fn free_allocations_query(node: &str, ports: Option<(u16, u16)>) -> (String, Vec<(&'static str, String)>);
 
     /// Both panels replace all four fields: the external id is always resent.
     fn details_body(d: &Details) -> Value {
@@ -205,9 +206,12 @@ impl<D: Dialect> Panel for Client<D> {
         self.server_from(body, "create server")
     }
 
-    async fn free_allocations(&self, node: &str) -> Result<Vec<Allocation>> {
-        let (path, query) = D::free_allocations_query(node);
-        self.http.get_all(&path, &query).await?.iter().map(decode::allocation).collect()
+    async fn free_allocations(&self, node: &str, ports: Option<(u16, u16)>) -> Result<Vec<Allocation>> {
+        let (path, query) = D::free_allocations_query(node, ports);
+        let free: Vec<Allocation> =
+            self.http.get_all(&path, &query).await?.iter().map(decode::allocation).collect::<Result<_>>()?;
+        // A panel that does not filter by port (Wisp's listing has no filter) is filtered here.
+        Ok(free.into_iter().filter(|a| ports.is_none_or(|(lo, hi)| (lo..=hi).contains(&a.port))).collect())
     }
 
     async fn add_allocations(&self, current: &PanelServer, add: &[String]) -> Result<PanelServer> {
@@ -272,17 +276,18 @@ impl<D: Dialect> Panel for Client<D> {
         let listed = self.http.get("/servers", &servers).await;
         let first = listed.as_ref().ok().and_then(|b| b.pointer("/data/0")).cloned();
         lacks(listed.map(drop), "servers", false)?;
-        match first {
-            Some(server) => lacks(decode::server(&server, D::STATE).map(drop), "allocations", false)?,
-            None => {
-                // No server to look at: a node's allocations need the same permission.
-                let nodes = self.http.get("/nodes", &one()).await.ok();
-                let node = nodes.as_ref().and_then(|b| b.pointer("/data/0/attributes"));
-                if let Some(id) = node.and_then(|n| decode::id(n, "node", "id").ok()) {
-                    let path = format!("/nodes/{}/allocations", segment(&id));
-                    lacks(self.http.get(&path, &one()).await.map(drop), "allocations", false)?;
-                }
+        let nodes = self.http.get("/nodes", &one()).await;
+        let node = nodes.as_ref().ok().and_then(|b| b.pointer("/data/0/attributes"));
+        let node = node.and_then(|n| decode::id(n, "node", "id").ok());
+        lacks(nodes.map(drop), "nodes", false)?;
+        match (first, node) {
+            (Some(server), _) => lacks(decode::server(&server, D::STATE).map(drop), "allocations", false)?,
+            // No server to look at: a node's allocations need the same permission.
+            (None, Some(id)) => {
+                let path = format!("/nodes/{}/allocations", segment(&id));
+                lacks(self.http.get(&path, &one()).await.map(drop), "allocations", false)?;
             }
+            (None, None) => {}
         }
         for (resource, path) in [("users", "/users"), ("servers", "/servers")] {
             let refused = match self.http.send(Method::POST, path, Some(&Value::Object(Default::default()))).await {

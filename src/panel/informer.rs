@@ -188,41 +188,50 @@ impl PanelHandle {
 }
 
 impl PanelHandle {
-    fn fresh_node(&self, id: &str) -> Option<Option<Node>> {
+    /// The node listing, if it is at most one resync interval old.
+    fn fresh_nodes(&self) -> Option<HashMap<String, Node>> {
         let nodes = self.nodes.read().unwrap_or_else(|p| p.into_inner());
         let (at, nodes) = nodes.as_ref()?;
-        (at.elapsed() < self.resync).then(|| nodes.get(id).cloned())
+        (at.elapsed() < self.resync).then(|| nodes.clone())
     }
 
-    /// Node `id` with its room, from a node listing at most one resync interval old (the
-    /// reconciles that ask meanwhile share one listing), our builds since counted in; `None` when
-    /// the panel does not list it. Where the panel lists no allocated sums, they are summed from
-    /// the servers the snapshot knows on the node (ours: at least what the panel counts of them).
+    /// The nodes with their room, from a node listing at most one resync interval old (the
+    /// reconciles that ask meanwhile share one listing), our builds and creates since counted in. Where
+    /// the panel lists no allocated sums, [`Self::with_allocated`] sums the servers the snapshot
+    /// knows on the node (ours: at least what the panel counts of them).
+    async fn listed_nodes(&self) -> Result<HashMap<String, Node>> {
+        if let Some(nodes) = self.fresh_nodes() {
+            return Ok(nodes);
+        }
+        let _listing = self.nodes_listing.lock().await;
+        if let Some(nodes) = self.fresh_nodes() {
+            return Ok(nodes);
+        }
+        let listed: HashMap<String, Node> = self.panel.nodes().await?.into_iter().map(|n| (n.id.clone(), n)).collect();
+        *self.nodes.write().unwrap_or_else(|p| p.into_inner()) = Some((Instant::now(), listed.clone()));
+        Ok(listed)
+    }
+
+    /// A listed node with the allocated sums the panel did not list summed from the snapshot.
+    fn with_allocated(&self, mut node: Node) -> Node {
+        if let Some(room) = node.room.as_mut()
+            && room.allocated.is_none()
+        {
+            room.allocated = Some(self.allocated_on(&node.id));
+        }
+        node
+    }
+
+    /// Node `id` with its room (see [`Self::listed_nodes`]); `None` when the panel does not list it.
     pub async fn node(&self, id: &str) -> Result<Option<Node>> {
-        let node = match self.fresh_node(id) {
-            Some(node) => node,
-            None => {
-                let _listing = self.nodes_listing.lock().await;
-                match self.fresh_node(id) {
-                    Some(node) => node,
-                    None => {
-                        let listed: HashMap<String, Node> =
-                            self.panel.nodes().await?.into_iter().map(|n| (n.id.clone(), n)).collect();
-                        let node = listed.get(id).cloned();
-                        *self.nodes.write().unwrap_or_else(|p| p.into_inner()) = Some((Instant::now(), listed));
-                        node
-                    }
-                }
-            }
-        };
-        Ok(node.map(|mut node| {
-            if let Some(room) = node.room.as_mut()
-                && room.allocated.is_none()
-            {
-                room.allocated = Some(self.allocated_on(id));
-            }
-            node
-        }))
+        Ok(self.listed_nodes().await?.remove(id).map(|n| self.with_allocated(n)))
+    }
+
+    /// Every node the panel lists, with its room (see [`Self::listed_nodes`]), by id.
+    pub async fn nodes(&self) -> Result<Vec<Node>> {
+        let mut nodes: Vec<Node> = self.listed_nodes().await?.into_values().map(|n| self.with_allocated(n)).collect();
+        nodes.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(nodes)
     }
 
     /// The sums of the limits of the servers the snapshot knows on node `id`.

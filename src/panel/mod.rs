@@ -78,8 +78,8 @@ pub trait Panel: Send + Sync {
     async fn create_server(&self, server: &NewServer) -> Result<PanelServer>;
     /// Creates a server on the allocations of `placement` (no `deploy`).
     async fn create_server_at(&self, server: &NewServer, placement: &Placement) -> Result<PanelServer>;
-    /// The allocations of a node that no server holds.
-    async fn free_allocations(&self, node: &str) -> Result<Vec<Allocation>>;
+    /// The allocations of a node that no server holds, of ports `lo..=hi` when given.
+    async fn free_allocations(&self, node: &str, ports: Option<(u16, u16)>) -> Result<Vec<Allocation>>;
     /// Assigns free allocations of its node to a server (a build update that keeps the rest as
     /// `current` has it); answers the server read again, with its allocations.
     async fn add_allocations(&self, current: &PanelServer, add: &[String]) -> Result<PanelServer>;

@@ -109,9 +109,15 @@ impl Dialect for Pterodactyl {
         })
     }
 
-    /// `filter[server_id]=false`: only the allocations no server holds (the panel's filter).
-    fn free_allocations_query(node: &str) -> (String, Vec<(&'static str, String)>) {
-        (format!("/nodes/{}/allocations", super::client::segment(node)), vec![("filter[server_id]", "false".into())])
+    /// `filter[server_id]=false`: only the allocations no server holds; `filter[port]=A,A+1,…,B`:
+    /// only those ports (an exact filter, whose comma-separated values the panel's query builder
+    /// reads as "any of"; a port range spans at most 1000 ports, about 6 KB of URL).
+    fn free_allocations_query(node: &str, ports: Option<(u16, u16)>) -> (String, Vec<(&'static str, String)>) {
+        let mut query = vec![("filter[server_id]", "false".to_string())];
+        if let Some((lo, hi)) = ports {
+            query.push(("filter[port]", (lo..=hi).map(|p| p.to_string()).collect::<Vec<_>>().join(",")));
+        }
+        (format!("/nodes/{}/allocations", super::client::segment(node)), query)
     }
 
     fn servers_query(page: u32, per_page: u32) -> Vec<(&'static str, String)> {

@@ -107,7 +107,7 @@ impl<const V2: bool> Dialect for Wisp<V2> {
 
     /// Wisp's own route for a node's free allocations (wisp-api.md §7; the WHMCS module's
     /// `getAllocations`).
-    fn free_allocations_query(node: &str) -> (String, Vec<(&'static str, String)>) {
+    fn free_allocations_query(node: &str, _: Option<(u16, u16)>) -> (String, Vec<(&'static str, String)>) {
         (format!("/nodes/{}/allocations/available", super::client::segment(node)), vec![])
     }
 }

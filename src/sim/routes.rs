@@ -149,7 +149,9 @@ impl Sim {
             }
             // `filter[server_id]`: digits → that server's, `false` or any other text → the
             // unassigned ones, empty → ignored (panel `AllocationController::index`, an
-            // `AllowedFilter::callback` on `server_id`; pterodactyl-api.md §3).
+            // `AllowedFilter::callback` on `server_id`; pterodactyl-api.md §3). `filter[ip]` and
+            // `filter[port]` are exact, a comma-separated value any of its parts (spatie's
+            // `FiltersExact` reads it as an array: `whereIn`).
             ("GET", ["nodes", node, "allocations"]) => {
                 let node = ids::parse(Kind::Node, node).ok_or_else(SimError::not_found)?;
                 let holder = q.get("filter[server_id]").filter(|f| !f.is_empty()).map(|f| f.parse::<u64>().ok());
@@ -158,6 +160,7 @@ impl Sim {
                     .iter()
                     .filter(|a| a.node.unsigned_abs() == node)
                     .filter(|a| holder.is_none_or(|h| a.server == h))
+                    .filter(|a| exact(q, "ip", &a.ip) && exact(q, "port", &a.port.to_string()))
                     .map(|a| render::allocation(view, a))
                     .collect();
                 paged(items, q, "/api/application/nodes/allocations")
@@ -341,6 +344,14 @@ fn sort<T>(q: &Query, rows: &mut [&T], uuid: impl Fn(&T) -> &str) -> Result<(), 
         _ => {}
     }
     Ok(())
+}
+
+/// An exact filter: the value, or one of its comma-separated parts, is `value`.
+fn exact(q: &Query, name: &str, value: &str) -> bool {
+    match q.get(&format!("filter[{name}]")).filter(|f| !f.is_empty()) {
+        None => true,
+        Some(f) => f.split(',').any(|part| part == value),
+    }
 }
 
 /// Pterodactyl filters are case-insensitive substring matches (`filter[x]=a,b` is an OR).

@@ -96,6 +96,7 @@ async fn validate(
     let request: AdmissionRequest<DynamicObject> = match review.try_into() {
         Ok(r) => r,
         Err(e) => {
+            tracing::warn!(error = %e, "an admission review the webhook cannot read");
             crate::metrics::get().webhook_review("unknown", "invalid");
             return Json(AdmissionResponse::invalid(e.to_string()).into_review());
         }

@@ -336,10 +336,11 @@ pub async fn a_server_is_placed_on_chosen_ports_and_given_one_more(t: &Target) {
     let user = t.owner().await;
     let node =
         t.client.nodes().await.expect("nodes").into_iter().find(|n| n.location == t.fx.location).expect("a node");
-    let free = t.client.free_allocations(&node.id).await.expect("free allocations");
     let (low, high) = t.fx.ports.split_once('-').expect("A-B");
-    let range = low.parse::<u16>().expect("port")..=high.parse::<u16>().expect("port");
-    let in_range: Vec<_> = free.iter().filter(|a| range.contains(&a.port)).collect();
+    let (low, high) = (low.parse::<u16>().expect("port"), high.parse::<u16>().expect("port"));
+    let free = t.client.free_allocations(&node.id, Some((low, high))).await.expect("free allocations");
+    assert!(free.iter().all(|a| (low..=high).contains(&a.port)), "{}: only the range's ports", t.what);
+    let in_range: Vec<_> = free.iter().collect();
     let next =
         |p: &pterobox::panel::Allocation| in_range.iter().find(|a| a.ip == p.ip && a.port == p.port + 1).copied();
     let (primary, query) =
@@ -361,7 +362,7 @@ pub async fn a_server_is_placed_on_chosen_ports_and_given_one_more(t: &Target) {
     want.sort_unstable();
     assert_eq!(ports, want, "{}: the third allocation is the server's", t.what);
     assert_eq!((grown.allocation.clone(), grown.limits), (read.allocation.clone(), read.limits), "the rest is kept");
-    let still_free = t.client.free_allocations(&node.id).await.expect("free allocations");
+    let still_free = t.client.free_allocations(&node.id, Some((low, high))).await.expect("free allocations");
     for taken in [primary, query, third] {
         assert!(
             !still_free.iter().any(|a| a.id == taken.id),

@@ -24,6 +24,9 @@ pub async fn register(world: &World, port: u16) -> String {
             "rules": [{"apiGroups": ["pterobox.io"], "apiVersions": ["v1alpha1"],
                        "operations": ["CREATE", "UPDATE"], "resources": [resource], "scope": "Namespaced"}],
             "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": world.ns}},
+            // As the chart's: only creates and spec changes are reviewed.
+            "matchConditions": [{"name": "spec-changes-only",
+                                 "expression": "request.operation == 'CREATE' || object.spec != oldObject.spec"}],
             "objectSelector": {"matchExpressions": [{"key": UNREVIEWED, "operator": "DoesNotExist"}]},
             "failurePolicy": "Fail", "sideEffects": "None", "admissionReviewVersions": ["v1"], "timeoutSeconds": 5
         })

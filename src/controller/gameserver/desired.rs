@@ -13,6 +13,8 @@ use crate::panel::{Build, Details, Digest, Egg, FeatureLimits, Limits, NewServer
 pub struct Desired {
     pub server: NewServer,
     pub suspended: bool,
+    /// `spec.ports`, offsets first; the operator sets each variable to its port.
+    pub ports: Vec<(String, super::ports::Want)>,
 }
 
 impl std::ops::Deref for Desired {
@@ -76,22 +78,33 @@ pub fn desired(
             port_range: gbox.spec.port_range.clone(),
         },
         suspended,
+        ports: ports(server, egg)?,
     })
+}
+
+/// `spec.ports`, each naming a variable of the egg.
+fn ports(server: &GameServer, egg: &Egg) -> Result<Vec<(String, super::ports::Want)>, String> {
+    egg_variables_only(server.spec.ports.keys(), egg, "spec.ports")?;
+    super::ports::wants(&server.spec.ports)
 }
 
 /// Every egg variable: the egg's defaults, overridden by `spec.environment`, which may only name
 /// variables of the egg.
 fn environment(server: &GameServer, egg: &Egg) -> Result<BTreeMap<String, String>, String> {
     let asked = &server.spec.environment;
-    if let Some(key) = asked.keys().find(|k| !egg.variables.iter().any(|v| &v.env_variable == *k)) {
-        let known: Vec<&str> = egg.variables.iter().map(|v| v.env_variable.as_str()).collect();
-        return Err(format!(
-            "spec.environment.{key}: not a variable of egg {:?} (its variables: {})",
-            egg.name,
-            known.join(", ")
-        ));
-    }
+    egg_variables_only(asked.keys(), egg, "spec.environment")?;
     Ok(egg.environment(asked).into_iter().map(|(k, v)| (k, as_stored(&v).to_string())).collect())
+}
+
+/// An error naming the first of `keys` (of `field`) that is not a variable of the egg.
+fn egg_variables_only<'a>(mut keys: impl Iterator<Item = &'a String>, egg: &Egg, field: &str) -> Result<(), String> {
+    match keys.find(|k| !egg.variables.iter().any(|v| &v.env_variable == *k)) {
+        Some(key) => {
+            let known: Vec<&str> = egg.variables.iter().map(|v| v.env_variable.as_str()).collect();
+            Err(format!("{field}.{key}: not a variable of egg {:?} (its variables: {})", egg.name, known.join(", ")))
+        }
+        None => Ok(()),
+    }
 }
 
 /// `spec.image`, one of the egg's images; else the egg's first.
@@ -257,7 +270,10 @@ mod tests {
 
     #[test]
     fn the_box_templates_name_and_describe_the_server() {
-        let d = desired(&server(SURVIVAL), &gbox(), &egg(), &reserved(), "7", false).unwrap();
+        let mut b = gbox();
+        b.spec.server_description = Some("%product_name% (service %service_id%), until %service_expiration%".into());
+        b.spec.expires_at = serde_json::from_value(serde_json::json!("2027-01-31T00:00:00Z")).expect("a time");
+        let d = desired(&server(SURVIVAL), &b, &egg(), &reserved(), "7", false).unwrap();
         assert_eq!(d.name, "alice's survival");
         assert_eq!(d.description, "GameBox - Basic (service 4211), until 2027-01-31T00:00:00Z");
         assert_eq!(d.environment["MINECRAFT_VERSION"], "1.21.1");
@@ -312,6 +328,9 @@ mod tests {
         let bad = format!("{SURVIVAL}  image: other:1\n");
         let err = desired(&server(&bad), &gbox(), &egg(), &reserved(), "7", false).unwrap_err();
         assert!(err.starts_with("spec.image:"), "{err}");
+        let bad = format!("{SURVIVAL}  ports:\n    QUERY_PORT: '+1'\n");
+        let err = desired(&server(&bad), &gbox(), &egg(), &reserved(), "7", false).unwrap_err();
+        assert!(err.starts_with("spec.ports.QUERY_PORT: not a variable of egg"), "{err}");
     }
 
     #[test]

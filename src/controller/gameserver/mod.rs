@@ -4,6 +4,7 @@
 
 mod cleanup;
 pub mod desired;
+pub mod ports;
 mod status;
 pub mod trigger;
 
@@ -400,17 +401,42 @@ impl Reconciler {
         gbox: &GameBox,
     ) -> std::result::Result<PanelServer, Refusal> {
         let panel = handle.panel.as_ref();
-        let mut current = self.find_or_create(handle, desired).await?;
+        let mut current = self.find_or_create(handle, desired, gbox).await?;
         // An install in progress, or a create's answer without allocations: read the server again,
-        // unless the install watcher does (the requeue then finds its reading in the snapshot).
-        // Only what was just read is recorded: re-recording the snapshot's copy would make it look
-        // newer than a listing that knows better.
-        if (current.install == InstallState::Installing || current.primary().is_none()) && !handle.watches_installs() {
+        // unless the install watcher does (the requeue then finds its reading in the snapshot) —
+        // named ports need the allocations now. Only what was just read is recorded: re-recording
+        // the snapshot's copy would make it look newer than a listing that knows better.
+        let no_primary = current.primary().is_none();
+        let watched = handle.watches_installs() && (desired.ports.is_empty() || !no_primary);
+        if (current.install == InstallState::Installing || no_primary) && !watched {
             current = panel.server(&current.id).await?;
             handle.record(current.clone());
         }
         let by_spec = self.old.observed_generation != self.server.metadata.generation;
         let (changed, restored) = (Reason::Updated, Reason::DriftCorrected);
+        // Named ports: each variable's allocation, given to the server where it lacks one, and
+        // written into the variable by the startup update below (which restores a hand edit).
+        let mut ports_unmet = None;
+        let wired;
+        let desired = match desired.ports.is_empty() {
+            true => desired,
+            false => match ports::settle(handle, &current, desired).await {
+                Ok((given, assigned)) => {
+                    if let Some(given) = given {
+                        let note = format!("ports given for spec.ports: {}", ports::shown(&assigned));
+                        let reason = if by_spec { changed } else { restored };
+                        current = self.updated(handle, current, given, reason, note).await;
+                    }
+                    wired = ports::wired(desired, &assigned);
+                    &wired
+                }
+                Err(Refusal::Ports(why)) => {
+                    ports_unmet = Some(why);
+                    desired
+                }
+                Err(e) => return Err(e),
+            },
+        };
         let mut node_full = None;
         if let Some(mut build) = desired.build(&current) {
             node_full = node_refuses(handle, &current, &build.limits, gbox).await?;
@@ -436,7 +462,10 @@ impl Reconciler {
             };
             current = self.updated(handle, current, updated, reason, note.into()).await;
         }
-        if let Some(startup) = desired.startup(&current) {
+        // Without their ports, the variables are left as the panel has them.
+        if ports_unmet.is_none()
+            && let Some(startup) = desired.startup(&current)
+        {
             let updated = panel.update_startup(&current.id, &startup).await?;
             let (reason, note) = match by_spec {
                 true => (changed, "startup and variables updated"),
@@ -455,9 +484,10 @@ impl Reconciler {
             current.suspended = desired.suspended;
             handle.record(current.clone());
         }
-        match node_full {
-            Some(why) => Err(Refusal::NodeFull(why)),
-            None => Ok(current),
+        match (node_full, ports_unmet) {
+            (Some(why), _) => Err(Refusal::NodeFull(why)),
+            (None, Some(why)) => Err(Refusal::Ports(why)),
+            (None, None) => Ok(current),
         }
     }
 
@@ -482,6 +512,7 @@ impl Reconciler {
         &self,
         handle: &PanelHandle,
         desired: &Desired,
+        gbox: &GameBox,
     ) -> std::result::Result<PanelServer, Refusal> {
         let panel = handle.panel.as_ref();
         let uid = self.uid();
@@ -511,7 +542,7 @@ impl Reconciler {
         {
             return Ok(adopted);
         }
-        self.create(handle, desired).await
+        self.create(handle, desired, gbox).await
     }
 
     /// Takes over the panel server `spec.adopt` names: checks that it exists and belongs to the
@@ -639,9 +670,20 @@ impl Reconciler {
             .map(|s| self.named(&s.metadata))
     }
 
-    async fn create(&self, handle: &PanelHandle, desired: &Desired) -> std::result::Result<PanelServer, Refusal> {
+    /// Creates the panel server: placed by the panel (`deploy`), or on allocations the operator
+    /// chose when it has named ports.
+    async fn create(
+        &self,
+        handle: &PanelHandle,
+        desired: &Desired,
+        gbox: &GameBox,
+    ) -> std::result::Result<PanelServer, Refusal> {
         let panel = handle.panel.as_ref();
-        let created = match panel.create_server(&desired.server).await {
+        let answer = match desired.ports.is_empty() {
+            true => panel.create_server(&desired.server).await,
+            false => ports::create_placed(handle, desired, gbox).await?,
+        };
+        let created = match answer {
             Ok(s) => s,
             // Someone (an earlier run of ours) created it meanwhile: adopt it.
             Err(PanelError::Validation { field, rule, .. }) if field == "external_id" && rule == "unique" => panel
@@ -730,6 +772,9 @@ impl Reconciler {
             Refusal::NodeFull(m) => (Reason::NodeFull, m.clone(), Some(Duration::from_secs(60))),
             // The panel server may appear, or its holder go: look again now and then.
             Refusal::Adopt(m) => (Reason::AdoptionRefused, m.clone(), Some(Duration::from_secs(60))),
+            // Allocations are freed and added on the panel, which tells nobody: look again now and
+            // then.
+            Refusal::Ports(m) => (Reason::PortsUnavailable, m.clone(), Some(Duration::from_secs(60))),
             Refusal::Panel(e) => {
                 let requeue = retry_after(e, || self.ctx.backoff(&self.key));
                 (panel_reason(e), e.to_string(), Some(requeue))
@@ -746,7 +791,10 @@ impl Reconciler {
         }
         let old_synced = super::conditions::find(&self.old.conditions, condition::SYNCED);
         if old_synced.is_none_or(|c| c.reason != why) {
-            let event = if why == Reason::NodeFull { why } else { Reason::PanelError };
+            let event = match why {
+                Reason::NodeFull | Reason::PortsUnavailable => why,
+                _ => Reason::PanelError,
+            };
             self.event(true, event, message.clone()).await;
         }
         let state = match self.kept_state() {
@@ -854,6 +902,8 @@ enum Refusal {
     NodeFull(String),
     /// `spec.adopt` names a panel server this GameServer may not take over.
     Adopt(String),
+    /// No node has the ports of `spec.ports` free (or the server's node has not the ones it lacks).
+    Ports(String),
     Panel(PanelError),
 }
 

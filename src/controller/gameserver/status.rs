@@ -33,7 +33,7 @@ impl Reconciler {
         {
             self.event(false, Reason::ReconcilePaused, report.synced.message.clone()).await;
         }
-        let (panel, address, ports) = match &report.panel {
+        let (panel, address, ports, named_ports) = match &report.panel {
             Some(p) => {
                 let url = self
                     .gbox()
@@ -53,9 +53,10 @@ impl Reconciler {
                     }),
                     primary.map(|a| format!("{}:{}", a.alias.clone().unwrap_or_else(|| a.ip.clone()), a.port)),
                     ports,
+                    super::ports::named(&self.server.spec.ports, p),
                 )
             }
-            None => (old.panel.clone(), old.address.clone(), old.ports.clone()),
+            None => (old.panel.clone(), old.address.clone(), old.ports.clone(), old.named_ports.clone()),
         };
         // A new server the box will admit (the ledger's function over the box's inputs says so)
         // but has not recorded yet: the box's status write, moments away, wakes it again. A status
@@ -91,6 +92,7 @@ impl Reconciler {
             panel,
             address,
             ports,
+            named_ports,
             message: Some(report.message),
         };
         let written = apply_status(&self.api(), self.server.as_ref(), self.server.status.as_ref(), &status).await?;
