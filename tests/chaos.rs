@@ -588,7 +588,12 @@ async fn chaos(flavor: Flavor) {
         .filter(|s| s.spec.deletion_policy == Some(DeletionPolicy::Orphan))
         .filter_map(|s| s.metadata.uid.clone())
         .collect();
-    for s in &list {
+    // The refused servers first: a box admits a waiting server as soon as room frees, and the
+    // operator removes a deleted sibling's finalizer faster than this loop reaches the next
+    // delete — a refused server deleted last would be admitted and made, rightly.
+    let mut by_refusal: Vec<&GameServer> = list.iter().collect();
+    by_refusal.sort_by_key(|s| state(s) != Some(ServerState::Rejected));
+    for s in by_refusal {
         let name = s.metadata.name.clone().unwrap_or_default();
         world.servers().delete(&name, &DeleteParams::default()).await.expect("delete");
     }
