@@ -1,5 +1,6 @@
-//! `pterobox check`: manifests validated and admitted offline, as the apiserver, the webhook and the
-//! GameBox controller would, with one verdict per server. For CI pipelines, before merge.
+//! `pterobox check`: manifests validated and admitted offline (or against a cluster's boxes), as the
+//! apiserver, the webhook and the GameBox controller would, with one verdict per server. For CI
+//! pipelines, before merge.
 //!
 //! Servers are admitted in the order a cluster would admit objects applied together (same
 //! creation second): by name. A box's ledger starts empty: `check` answers "does this set fit".
@@ -11,7 +12,7 @@ use std::path::PathBuf;
 use kube::ResourceExt;
 use serde_json::Value;
 
-use crate::budget::{Amounts, Resource};
+use crate::budget::{self, Amounts, Resource};
 use crate::crd::{GameBox, GamePanel, GameServer};
 use crate::review::{self, ServerVerdict};
 
@@ -24,14 +25,24 @@ pub struct Document {
 
 /// Splits a multi-document YAML text into documents; empty documents are dropped.
 pub fn parse(source: &str, text: &str) -> Result<Vec<Document>, String> {
+    match parse_until_error(source, text) {
+        (documents, None) => Ok(documents),
+        (_, Some(error)) => Err(error),
+    }
+}
+
+/// The documents of a YAML text up to the first that does not parse, and that one's error (the
+/// parser cannot resume after a syntax error).
+fn parse_until_error(source: &str, text: &str) -> (Vec<Document>, Option<String>) {
     let mut out = Vec::new();
     for (i, doc) in serde_yaml::Deserializer::from_str(text).enumerate() {
-        let value = <Value as serde::Deserialize>::deserialize(doc).map_err(|e| format!("{source}#{}: {e}", i + 1))?;
-        if !value.is_null() {
-            out.push(Document { source: format!("{source}#{}", i + 1), value });
+        match <Value as serde::Deserialize>::deserialize(doc) {
+            Ok(Value::Null) => {}
+            Ok(value) => out.push(Document { source: format!("{source}#{}", i + 1), value }),
+            Err(e) => return (out, Some(format!("{source}#{}: {e}", i + 1))),
         }
     }
-    Ok(out)
+    (out, None)
 }
 
 /// The verdict on one server.
@@ -57,7 +68,10 @@ pub struct Row {
 /// Everything `check` found.
 #[derive(Debug, Default)]
 pub struct Report {
-    /// Manifests that are not valid, and boxes or panels that cannot serve: `source kind/name: why`.
+    /// Paths that could not be read: `path: why`.
+    pub unreadable: Vec<String>,
+    /// Manifests that are not valid YAML or not valid objects, and boxes or panels that cannot
+    /// serve: `source kind/name: why`.
     pub problems: Vec<String>,
     /// One row per GameServer.
     pub rows: Vec<Row>,
@@ -67,16 +81,66 @@ pub struct Report {
     pub warnings: Vec<String>,
 }
 
+/// `pterobox check`'s exit codes, the worst finding deciding: a pipeline tells a server that does
+/// not fit its budget from a manifest that is wrong and from a file it could not read.
+pub const EXIT_REJECTED: u8 = 1;
+pub const EXIT_INVALID: u8 = 2;
+pub const EXIT_UNREADABLE: u8 = 3;
+
 impl Report {
+    /// 0 when every server fits and nothing is wrong; else the worst of [`EXIT_UNREADABLE`],
+    /// [`EXIT_INVALID`] (a manifest, a box or a server that can never be admitted) and
+    /// [`EXIT_REJECTED`] (a server over its box's budget).
+    pub fn exit_code(&self) -> u8 {
+        let invalid = self.rows.iter().any(|r| matches!(r.verdict, Verdict::Invalid(_)));
+        let rejected = self.rows.iter().any(|r| matches!(r.verdict, Verdict::Rejected(_)));
+        if !self.unreadable.is_empty() {
+            EXIT_UNREADABLE
+        } else if !self.problems.is_empty() || invalid {
+            EXIT_INVALID
+        } else if rejected {
+            EXIT_REJECTED
+        } else {
+            0
+        }
+    }
+
     /// Whether a pipeline should fail.
     pub fn failed(&self) -> bool {
-        !self.problems.is_empty() || self.rows.iter().any(|r| !matches!(r.verdict, Verdict::Admitted(_)))
+        self.exit_code() != 0
+    }
+
+    /// The report as JSON (`-o json`), for tools: the same findings as the table.
+    pub fn to_json(&self) -> Value {
+        let servers: Vec<Value> = self
+            .rows
+            .iter()
+            .map(|r| {
+                let (verdict, detail, reserved) = match &r.verdict {
+                    Verdict::Admitted(a) => {
+                        ("Admitted", show_amounts(a), serde_json::to_value(budget::to_reservation(a)).ok())
+                    }
+                    Verdict::Rejected(m) => ("Rejected", m.clone(), None),
+                    Verdict::Invalid(m) => ("Invalid", m.clone(), None),
+                };
+                serde_json::json!({"namespace": r.namespace, "box": r.box_name, "server": r.server,
+                                   "verdict": verdict, "detail": detail, "reserved": reserved})
+            })
+            .collect();
+        serde_json::json!({
+            "exitCode": self.exit_code(),
+            "unreadable": self.unreadable,
+            "problems": self.problems,
+            "warnings": self.warnings,
+            "servers": servers,
+            "ignored": self.ignored,
+        })
     }
 
     /// The report for a terminal: problems, then a table of verdicts.
     pub fn render(&self) -> String {
         let mut out = String::new();
-        for p in &self.problems {
+        for p in self.unreadable.iter().chain(&self.problems) {
             let _ = writeln!(out, "error: {p}");
         }
         for w in &self.warnings {
@@ -104,7 +168,7 @@ impl Report {
             out,
             "{admitted}/{} server(s) admitted, {} problem(s){}",
             self.rows.len(),
-            self.problems.len(),
+            self.unreadable.len() + self.problems.len(),
             if self.ignored > 0 { format!(", {} other document(s) ignored", self.ignored) } else { String::new() }
         );
         if admitted > 0 {
@@ -163,8 +227,34 @@ fn typed<T: serde::de::DeserializeOwned>(value: &Value) -> Result<T, String> {
     serde_path_to_error::deserialize(value).map_err(|e| format!("{}: {}", e.path(), e.inner()))
 }
 
+/// What a cluster holds that the manifests refer to (`--from-cluster`): the boxes their servers
+/// name, with their ledgers; those boxes' servers; the panels, when the reader may see them.
+#[derive(Debug, Default)]
+pub struct Cluster {
+    pub panels: Vec<GamePanel>,
+    pub boxes: Vec<GameBox>,
+    pub servers: Vec<GameServer>,
+}
+
+impl Cluster {
+    fn server(&self, namespace: &str, name: &str) -> Option<&GameServer> {
+        self.servers.iter().find(|s| namespace_of(&s.metadata) == namespace && s.name_any() == name)
+    }
+
+    fn gbox(&self, namespace: &str, name: &str) -> Option<&GameBox> {
+        self.boxes.iter().find(|b| namespace_of(&b.metadata) == namespace && b.name_any() == name)
+    }
+}
+
 /// Validates every document, then admits each box's servers against its budget.
 pub fn check(documents: &[Document]) -> Report {
+    check_with(documents, None)
+}
+
+/// As [`check`], the manifests applied to what `cluster` holds when given: a box that is not among
+/// the manifests is the cluster's, a box keeps the admissions its ledger records, and a server is
+/// admitted among the box's servers in the cluster (a manifest of one of them is its update).
+pub fn check_with(documents: &[Document], cluster: Option<&Cluster>) -> Report {
     let mut report = Report::default();
     let mut panels: BTreeMap<String, GamePanel> = BTreeMap::new();
     let mut boxes: BTreeMap<(String, String), GameBox> = BTreeMap::new();
@@ -178,8 +268,15 @@ pub fn check(documents: &[Document]) -> Report {
         }
         let kind = doc.value.get("kind").and_then(Value::as_str).unwrap_or_default();
         let name = doc.value.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default();
+        let namespace = doc.value.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or("default");
         let what = format!("{} {kind}/{name}", doc.source);
-        if let Err(errors) = crate::crd::validate::validate(&doc.value, None) {
+        // An object the cluster holds is an update: its transition rules apply.
+        let old = cluster.and_then(|c| match kind {
+            "GameServer" => c.server(namespace, name).and_then(|s| serde_json::to_value(s).ok()),
+            "GameBox" => c.gbox(namespace, name).and_then(|b| serde_json::to_value(b).ok()),
+            _ => None,
+        });
+        if let Err(errors) = crate::crd::validate::validate(&doc.value, old.as_ref()) {
             for e in errors {
                 report.problems.push(format!("{what}: {e}"));
             }
@@ -193,8 +290,18 @@ pub fn check(documents: &[Document]) -> Report {
                 boxes.insert((namespace_of(&b.metadata), b.name_any()), b);
             }),
             _ => typed(&doc.value).map(|mut s: GameServer| {
-                // A stand-in identity: the admission engine keys servers by UID.
-                s.metadata.uid = Some(format!("{}/{}", namespace_of(&s.metadata), s.name_any()));
+                // The admission engine keys servers by UID and orders them by creation: a server
+                // the cluster holds keeps its own (and what its panel server holds), a new one has
+                // a stand-in and comes after every existing one.
+                let existing = cluster.and_then(|c| c.server(&namespace_of(&s.metadata), &s.name_any()));
+                match existing {
+                    Some(e) => {
+                        s.metadata.uid = e.metadata.uid.clone();
+                        s.metadata.creation_timestamp = e.metadata.creation_timestamp.clone();
+                        s.status = e.status.clone();
+                    }
+                    None => s.metadata.uid = Some(format!("{}/{}", namespace_of(&s.metadata), s.name_any())),
+                }
                 servers.push(s);
             }),
         };
@@ -207,7 +314,9 @@ pub fn check(documents: &[Document]) -> Report {
         if let Some(problem) = review::spec_problem(gbox) {
             report.problems.push(format!("GameBox {ns}/{name}: {problem}"));
         }
-        let panel = panels.get(&gbox.spec.panel_ref);
+        let panel = panels
+            .get(&gbox.spec.panel_ref)
+            .or_else(|| cluster.and_then(|c| c.panels.iter().find(|p| p.name_any() == gbox.spec.panel_ref)));
         for refused in
             panel.into_iter().flat_map(|p| [review::namespace_refused(gbox, p), review::ids_refused(gbox, p)])
         {
@@ -232,17 +341,36 @@ pub fn check(documents: &[Document]) -> Report {
             server: server.name_any(),
             verdict,
         };
-        let Some(gbox) = boxes.get(&(ns.clone(), box_name.clone())) else {
-            for s in &members {
-                let why = format!("spec.box: GameBox {ns}/{box_name} is not among the manifests checked");
-                report.rows.push(row(s, Verdict::Invalid(why)));
+        let in_cluster = cluster.and_then(|c| c.gbox(&ns, &box_name));
+        let gbox = match (boxes.get(&(ns.clone(), box_name.clone())), in_cluster) {
+            // A box among the manifests is its new spec; the cluster's keeps its ledger.
+            (Some(manifest), Some(held)) => GameBox { status: held.status.clone(), ..manifest.clone() },
+            // Manifests carry no record of earlier admissions: the ledger starts empty.
+            (Some(manifest), None) => GameBox { status: None, ..manifest.clone() },
+            (None, Some(held)) => held.clone(),
+            (None, None) => {
+                let place = if cluster.is_some() {
+                    "among the manifests checked or in the cluster"
+                } else {
+                    "among the manifests checked"
+                };
+                for s in &members {
+                    let why = format!("spec.box: GameBox {ns}/{box_name} is not {place}");
+                    report.rows.push(row(s, Verdict::Invalid(why)));
+                }
+                continue;
             }
-            continue;
         };
-        // Manifests carry no record of earlier admissions: the ledger starts empty.
-        let mut fresh = gbox.clone();
-        fresh.status = None;
-        let ledger = review::ledger(&fresh, None, &members);
+        // The box's servers in the cluster that no manifest updates count as they are.
+        let manifest_uids: Vec<Option<String>> = members.iter().map(|s| s.metadata.uid.clone()).collect();
+        let held: Vec<&GameServer> = cluster
+            .into_iter()
+            .flat_map(|c| &c.servers)
+            .filter(|s| namespace_of(&s.metadata) == ns && s.spec.box_name == box_name)
+            .filter(|s| !manifest_uids.contains(&s.metadata.uid))
+            .collect();
+        let all: Vec<&GameServer> = held.into_iter().chain(members.iter().copied()).collect();
+        let ledger = review::ledger(&gbox, None, &all);
         let mut sorted = members.clone();
         sorted.sort_by_key(|s| s.name_any());
         for s in sorted {
@@ -250,6 +378,10 @@ pub fn check(documents: &[Document]) -> Report {
             let verdict = match ledger.as_ref().map(|l| l.verdict(&uid)) {
                 Err(e) => Verdict::Invalid(format!("GameBox {ns}/{box_name}: {e}")),
                 Ok(Some(ServerVerdict::Invalid { message })) => Verdict::Invalid(message.clone()),
+                // An update of a server the cluster holds whose growth does not fit.
+                Ok(Some(ServerVerdict::Admitted { resize_rejected: Some(message), .. })) => {
+                    Verdict::Rejected(message.clone())
+                }
                 Ok(Some(ServerVerdict::Admitted { reserved, .. })) => Verdict::Admitted(*reserved),
                 Ok(Some(ServerVerdict::Rejected { message })) => Verdict::Rejected(message.clone()),
                 Ok(None) => Verdict::Invalid("not considered for admission".into()),
@@ -260,48 +392,142 @@ pub fn check(documents: &[Document]) -> Report {
     report
 }
 
+/// Reads from the cluster what the manifests refer to: for every namespace they name, its
+/// GameBoxes and GameServers; and the GamePanels, unless the reader may not list them (a tenant:
+/// the namespace checks of a panel are then left to the cluster, and a warning says so).
+pub async fn read_cluster(client: kube::Client, documents: &[Document]) -> anyhow::Result<(Cluster, Vec<String>)> {
+    use kube::Api;
+    let mut namespaces: Vec<String> = documents
+        .iter()
+        .filter(|d| {
+            d.value.get("apiVersion").and_then(Value::as_str).is_some_and(|v| v.starts_with(crate::names::GROUP))
+        })
+        .filter(|d| d.value.get("kind").and_then(Value::as_str) != Some("GamePanel"))
+        .map(|d| d.value.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or("default").to_string())
+        .collect();
+    namespaces.sort();
+    namespaces.dedup();
+    let mut cluster = Cluster::default();
+    let mut warnings = Vec::new();
+    let params = kube::api::ListParams::default();
+    for ns in &namespaces {
+        let boxes = Api::<GameBox>::namespaced(client.clone(), ns).list(&params).await;
+        cluster.boxes.extend(boxes.map_err(|e| anyhow::anyhow!("listing the GameBoxes of namespace {ns}: {e}"))?.items);
+        let servers = Api::<GameServer>::namespaced(client.clone(), ns).list(&params).await;
+        cluster
+            .servers
+            .extend(servers.map_err(|e| anyhow::anyhow!("listing the GameServers of namespace {ns}: {e}"))?.items);
+    }
+    match Api::<GamePanel>::all(client).list(&params).await {
+        Ok(panels) => cluster.panels = panels.items,
+        Err(kube::Error::Api(e)) if e.code == 403 => warnings.push(format!(
+            "the GamePanels cannot be read ({}): whether a panel admits a box's namespace is not checked",
+            e.message
+        )),
+        Err(e) => return Err(anyhow::anyhow!("listing the GamePanels: {e}")),
+    }
+    Ok((cluster, warnings))
+}
+
 /// `pterobox check`.
 #[derive(clap::Args)]
 pub struct Args {
     /// Manifest files, or directories searched for `*.yaml`/`*.yml` (recursively).
     #[arg(short = 'f', long = "filename", required = true, num_args = 1..)]
     pub paths: Vec<PathBuf>,
+    /// `table` for a terminal, `json` for tools (the same findings, and the exit code).
+    #[arg(short = 'o', long = "output", value_enum, default_value = "table")]
+    pub output: Output,
+    /// Check the manifests against the cluster: the boxes and servers it already holds in their
+    /// namespaces (a directory of GameServers only checks against their boxes there). Implied by
+    /// --kubeconfig and --context.
+    #[arg(long)]
+    pub from_cluster: bool,
+    #[command(flatten)]
+    pub cluster: crate::kubeconfig::ClusterArgs,
 }
 
-/// Collects the YAML files under `path` in a stable order.
-fn yaml_files(path: &std::path::Path, out: &mut Vec<PathBuf>) -> anyhow::Result<()> {
+/// How `check` prints its report.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Output {
+    Table,
+    Json,
+}
+
+/// Collects the YAML files under `path` in a stable order; what cannot be read goes to `unreadable`.
+fn yaml_files(path: &std::path::Path, out: &mut Vec<PathBuf>, unreadable: &mut Vec<String>) {
     if path.is_dir() {
-        let mut entries: Vec<PathBuf> = std::fs::read_dir(path)
-            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .collect();
+        let entries = match std::fs::read_dir(path) {
+            Ok(entries) => entries,
+            Err(e) => return unreadable.push(format!("{}: {e}", path.display())),
+        };
+        let mut entries: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
         entries.sort();
         for entry in entries {
             let is_yaml = entry.extension().is_some_and(|x| x == "yaml" || x == "yml");
             if entry.is_dir() || is_yaml {
-                yaml_files(&entry, out)?;
+                yaml_files(&entry, out, unreadable);
             }
         }
     } else {
         out.push(path.to_path_buf());
     }
-    Ok(())
 }
 
-/// Checks the manifests at `args.paths`, prints the report; failure when anything is rejected.
-pub fn run(args: Args) -> anyhow::Result<std::process::ExitCode> {
-    let mut files = Vec::new();
-    for path in &args.paths {
-        yaml_files(path, &mut files)?;
+/// Checks the manifests at `paths` (against `cluster`, when given): a file that cannot be read or
+/// a document that does not parse is reported, and the rest is checked all the same.
+pub async fn check_paths(
+    paths: &[PathBuf],
+    cluster: Option<&crate::kubeconfig::ClusterArgs>,
+) -> anyhow::Result<Report> {
+    let (mut files, mut unreadable) = (Vec::new(), Vec::new());
+    for path in paths {
+        yaml_files(path, &mut files, &mut unreadable);
     }
-    let mut documents = Vec::new();
+    let (mut documents, mut broken) = (Vec::new(), Vec::new());
     for file in &files {
-        let text = std::fs::read_to_string(file).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
-        documents.extend(parse(&file.display().to_string(), &text).map_err(anyhow::Error::msg)?);
+        let text = match std::fs::read_to_string(file) {
+            Ok(text) => text,
+            Err(e) => {
+                unreadable.push(format!("{}: {e}", file.display()));
+                continue;
+            }
+        };
+        let (parsed, error) = parse_until_error(&file.display().to_string(), &text);
+        documents.extend(parsed);
+        broken.extend(error);
     }
-    let report = check(&documents);
-    print!("{}", report.render());
-    Ok(if report.failed() { std::process::ExitCode::FAILURE } else { std::process::ExitCode::SUCCESS })
+    let mut report = match cluster {
+        Some(args) => {
+            let (held, warnings) = read_cluster(args.client().await?, &documents).await?;
+            let mut report = check_with(&documents, Some(&held));
+            report.warnings.extend(warnings);
+            report
+        }
+        None => check(&documents),
+    };
+    report.unreadable = unreadable;
+    report.problems.splice(0..0, broken);
+    Ok(report)
+}
+
+/// Checks the manifests at `args.paths` and prints the report; the exit code is
+/// [`Report::exit_code`].
+pub async fn run(args: Args) -> anyhow::Result<std::process::ExitCode> {
+    let from_cluster = args.from_cluster || args.cluster.kubeconfig.is_some() || args.cluster.context.is_some();
+    let report = match check_paths(&args.paths, from_cluster.then_some(&args.cluster)).await {
+        Ok(report) => report,
+        // The cluster could not be read: as a file that cannot be.
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return Ok(std::process::ExitCode::from(EXIT_UNREADABLE));
+        }
+    };
+    match args.output {
+        Output::Table => print!("{}", report.render()),
+        Output::Json => println!("{}", serde_json::to_string_pretty(&report.to_json())?),
+    }
+    Ok(std::process::ExitCode::from(report.exit_code()))
 }
 
 #[cfg(test)]
@@ -380,6 +606,26 @@ spec:
         assert!(text.contains("spec.serverName") && text.contains("%nope%"), "{text}");
         let text = run(&format!("{BOX}---\n{panel}")).problems.join("\n");
         assert!(text.contains("spec.panelRef: GamePanel main does not allow namespace shop"), "{text}");
+    }
+
+    #[test]
+    fn the_exit_code_is_the_worst_finding() {
+        let over = format!("{BOX}---\n{}---\n{}---\n{}", server("a", "1Gi"), server("b", "1Gi"), server("c", "1Gi"));
+        assert_eq!(run(&format!("{BOX}---\n{}", server("a", "1Gi"))).exit_code(), 0);
+        assert_eq!(run(&over).exit_code(), EXIT_REJECTED);
+        let invalid = run(&format!("{over}---\n{}", server("d", "1Gi").replace("egg: paper", "egg: rust")));
+        assert_eq!(invalid.exit_code(), EXIT_INVALID, "an egg not offered outweighs a server over budget");
+        let mut unreadable = run(&over);
+        unreadable.unreadable.push("gone.yaml: No such file or directory".into());
+        assert_eq!(unreadable.exit_code(), EXIT_UNREADABLE);
+        assert_eq!(unreadable.to_json()["exitCode"], EXIT_UNREADABLE);
+    }
+
+    #[test]
+    fn a_document_that_does_not_parse_keeps_the_ones_before_it() {
+        let (docs, error) = parse_until_error("f.yaml", &format!("{BOX}---\n: [\n"));
+        assert_eq!(docs.len(), 1);
+        assert!(error.is_some_and(|e| e.starts_with("f.yaml#2: ")));
     }
 
     #[test]

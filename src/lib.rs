@@ -8,6 +8,7 @@ pub mod controller;
 pub mod crd;
 pub mod http;
 pub mod import;
+pub mod kubeconfig;
 pub mod leader;
 pub mod metrics;
 pub mod names;

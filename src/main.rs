@@ -19,7 +19,9 @@ enum Command {
     Run(pterobox::operator::Args),
     /// Print the CustomResourceDefinitions as YAML.
     Crds,
-    /// Validate manifests offline and print the admission verdict per server (exit 1 on any rejection).
+    /// Validate manifests (offline, or against a cluster with --from-cluster) and print the admission
+    /// verdict per server (exit 1: a server over its budget; 2: input that is wrong; 3: a file or
+    /// the cluster that cannot be read).
     Check(pterobox::check::Args),
     /// Write GameBox and GameServer manifests that adopt what already runs on a panel (reads only).
     Import(pterobox::import::Args),
@@ -88,7 +90,7 @@ async fn async_main() -> anyhow::Result<std::process::ExitCode> {
             pterobox::operator::heap::trim_every(Duration::from_secs(2));
             pterobox::operator::run(args).await?
         }
-        Command::Check(args) => return pterobox::check::run(args),
+        Command::Check(args) => return pterobox::check::run(args).await,
         Command::Import(args) => return pterobox::import::run(args).await,
         Command::Conformance(args) => return pterobox::conformance::run(args).await,
         Command::Release(args) => return pterobox::release::run(args).await,

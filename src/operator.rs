@@ -19,6 +19,9 @@ pub struct Args {
     /// The operator's own namespace: its leader Lease and webhook certificate Secret live there.
     #[arg(long, env = "POD_NAMESPACE", default_value = "pterobox-system")]
     pub namespace: String,
+    /// The cluster to run against (in a pod: its service account).
+    #[command(flatten)]
+    pub cluster: crate::kubeconfig::ClusterArgs,
     /// Namespaces whose Secrets GamePanels may name (comma-separated; `*` for every namespace). The
     /// operator reads and watches Secrets there only. Default: its own namespace.
     #[arg(long, env = "PTEROBOX_SECRET_NAMESPACES", value_delimiter = ',')]
@@ -83,7 +86,7 @@ pub enum LogFormat {
 pub async fn run(args: Args) -> anyhow::Result<()> {
     // kube and the webhook both use rustls; one process-wide provider.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let client = kube::Client::try_default().await?;
+    let client = args.cluster.client().await?;
     let settings = crate::controller::Settings {
         instance: args.instance.clone(),
         install_poll: Duration::from_millis(args.install_poll_ms.max(100)),

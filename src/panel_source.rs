@@ -24,6 +24,9 @@ pub struct PanelSource {
     /// A file holding the application API key (else the PTEROBOX_API_KEY environment variable).
     #[arg(long)]
     pub api_key_file: Option<PathBuf>,
+    /// The cluster of --gamepanel.
+    #[command(flatten)]
+    pub cluster: crate::kubeconfig::ClusterArgs,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
@@ -64,7 +67,7 @@ impl PanelSource {
     pub async fn connect(&self, requests_per_minute: u32) -> anyhow::Result<Connected> {
         let (url, key, flavor, wisp, rpm, gamepanel) = match (&self.gamepanel, &self.url, self.flavor) {
             (Some(name), _, _) => {
-                let client = kube::Client::try_default().await?;
+                let client = self.cluster.client().await?;
                 let gp: GamePanel = kube::Api::<GamePanel>::all(client.clone()).get(name).await?;
                 let r = &gp.spec.credentials_secret_ref;
                 let secret: k8s_openapi::api::core::v1::Secret =

@@ -6,8 +6,8 @@
 
 use std::io::{BufRead, Write};
 
+use kube::ResourceExt;
 use kube::api::{Api, ListParams, Patch, PatchParams};
-use kube::{Client, ResourceExt};
 use serde_json::json;
 
 use crate::crd::{GameBox, GameServer};
@@ -24,6 +24,8 @@ pub struct Args {
     /// Do not ask.
     #[arg(long)]
     yes: bool,
+    #[command(flatten)]
+    cluster: crate::kubeconfig::ClusterArgs,
 }
 
 /// An object that holds the finalizer: its kind, namespace, name and the finalizers it keeps.
@@ -51,7 +53,7 @@ fn held<K: kube::Resource>(kind: &'static str, objects: Vec<K>, all: bool) -> Ve
 }
 
 pub async fn run(args: Args) -> anyhow::Result<std::process::ExitCode> {
-    let client = Client::try_default().await?;
+    let client = args.cluster.client().await?;
     let (servers, boxes): (Api<GameServer>, Api<GameBox>) = match &args.namespace {
         Some(ns) => (Api::namespaced(client.clone(), ns), Api::namespaced(client.clone(), ns)),
         None => (Api::all(client.clone()), Api::all(client.clone())),
