@@ -204,7 +204,7 @@ async fn the_kinds_answer_to_their_short_names_and_category() {
 /// A box at its maximum — 1000 admitted servers with the longest names and large reservations,
 /// and the 20 rejected ones the ledger lists with long quota messages — is accepted by the real
 /// apiserver, and its stored size stays under 1 MiB (etcd allows 1.5 MiB per object). The figure
-/// is printed (README, Field reference).
+/// is printed (docs/reference.md).
 #[tokio::test]
 async fn a_box_at_its_maximum_ledger_stays_under_the_object_size_limit() {
     use k8s_openapi::apimachinery::pkg::api::resource::Quantity;

@@ -1,4 +1,5 @@
-//! The README documents every field of the three kinds (it is generated from the same schema).
+//! The docs document every field of the three kinds (docs/reference.md, generated from the same
+//! schema) and every reason (docs/api.md), and the README links every page of docs/.
 
 use serde_json::Value;
 
@@ -19,8 +20,8 @@ fn fields(schema: &Value, path: &str, out: &mut Vec<String>) {
 }
 
 #[test]
-fn the_readme_documents_every_field_of_every_kind() {
-    let readme = std::fs::read_to_string("README.md").expect("README.md");
+fn the_reference_documents_every_field_of_every_kind() {
+    let readme = std::fs::read_to_string("docs/reference.md").expect("docs/reference.md");
     let mut missing = Vec::new();
     for crd in pterobox::crd::all() {
         let kind = crd.spec.names.kind.clone();
@@ -37,12 +38,12 @@ fn the_readme_documents_every_field_of_every_kind() {
             }
         }
     }
-    assert!(missing.is_empty(), "fields missing from the README's field reference: {missing:#?}");
+    assert!(missing.is_empty(), "fields missing from docs/reference.md: {missing:#?}");
 }
 
 #[test]
-fn the_readme_documents_every_reason() {
-    let readme = std::fs::read_to_string("README.md").expect("README.md");
+fn the_docs_document_every_reason() {
+    let readme = std::fs::read_to_string("docs/api.md").expect("docs/api.md");
     let section = readme.split("### Conditions and reasons").nth(1).unwrap_or_default();
     let section = section.split("\n## ").next().unwrap_or_default();
     let missing: Vec<&str> = pterobox::names::Reason::ALL
@@ -50,7 +51,42 @@ fn the_readme_documents_every_reason() {
         .map(|r| r.as_str())
         .filter(|r| !section.contains(&format!("`{r}`")))
         .collect();
-    assert!(missing.is_empty(), "reasons missing from the README's conditions: {missing:?}");
+    assert!(missing.is_empty(), "reasons missing from the conditions of docs/api.md: {missing:?}");
+}
+
+/// The README stays a short first read: every page of docs/ is linked from it, and every link
+/// between the pages names a file that exists.
+#[test]
+fn the_readme_links_every_page_of_docs_and_no_link_is_broken() {
+    let readme = std::fs::read_to_string("README.md").expect("README.md");
+    let lines = readme.lines().count();
+    assert!(lines <= 250, "README.md has {lines} lines: the detail belongs in docs/");
+    let mut pages: Vec<String> = std::fs::read_dir("docs")
+        .expect("docs/")
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.ends_with(".md"))
+        .collect();
+    pages.sort();
+    assert!(pages.len() >= 5, "docs/ holds {pages:?}");
+    for page in &pages {
+        assert!(readme.contains(&format!("](docs/{page})")), "README.md does not link docs/{page}");
+    }
+    let mut broken = Vec::new();
+    let files = std::iter::once("README.md".to_string()).chain(pages.iter().map(|p| format!("docs/{p}")));
+    for file in files {
+        let text = std::fs::read_to_string(&file).expect("page");
+        let dir = std::path::Path::new(&file).parent().map(std::path::Path::to_path_buf).unwrap_or_default();
+        for link in text.split("](").skip(1).filter_map(|rest| rest.split(')').next()) {
+            let target = link.split('#').next().unwrap_or_default();
+            if target.is_empty() || target.contains("://") {
+                continue;
+            }
+            if !dir.join(target).exists() {
+                broken.push(format!("{file}: {link}"));
+            }
+        }
+    }
+    assert!(broken.is_empty(), "links to files that do not exist: {broken:#?}");
 }
 
 /// An optional field of an enum type keeps its own description in the CRD (`kubectl explain`):

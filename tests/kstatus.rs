@@ -1,6 +1,6 @@
 //! Flux's own status library judges the objects a real operator wrote. `scripts/build-kstatus.sh`
 //! builds `tests/kstatus/main.go` against `sigs.k8s.io/cli-utils/pkg/kstatus` (pinned, from the Go
-//! module proxy, cached); this test drives the operator into each state of the README's conditions
+//! module proxy, cached); this test drives the operator into each state of the conditions (docs/api.md)
 //! table and expects kstatus' `Current` for Ready and Suspended objects, `Failed` for every state
 //! that needs a human (kstatus' `Stalled`) — every one of the operator's reasons that needs a human
 //! (`NEEDS_A_HUMAN`) is met at least once —, `InProgress` while the operator works or waits, and

@@ -110,7 +110,7 @@ async fn rate_limits_and_server_errors_surface_and_are_retried_with_backoff() {
     world
         .wait_server("survival", "PanelUnavailable", |s| synced_reason(s).as_deref() == Some("PanelUnavailable"))
         .await;
-    // How often it tries, against the schedules the README documents: the lister's (1 s doubling,
+    // How often it tries, against the schedules docs/api.md documents: the lister's (1 s doubling,
     // at most a resync apart) and each object's (1 s doubling); the panel counts what failed.
     let before = world.panel.stats().await.faults_injected;
     let window = Duration::from_secs(30);
