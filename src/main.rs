@@ -17,8 +17,12 @@ struct Cli {
 enum Command {
     /// Run the controllers, the admission webhook, metrics and health endpoints.
     Run(pterobox::operator::Args),
-    /// Print the CustomResourceDefinitions as YAML.
-    Crds,
+    /// Print the CustomResourceDefinitions as YAML (or the field reference, docs/reference.md).
+    Crds {
+        /// The field reference in Markdown instead: every field, its type and description.
+        #[arg(long)]
+        reference: bool,
+    },
     /// Validate manifests (offline, or against a cluster with --from-cluster) and print the admission
     /// verdict per server (exit 1: a server over its budget; 2: input that is wrong; 3: a file or
     /// the cluster that cannot be read).
@@ -71,7 +75,8 @@ async fn async_main() -> anyhow::Result<std::process::ExitCode> {
     };
     init_tracing(json);
     match cli.command {
-        Command::Crds => print!("{}", pterobox::crd::to_yaml()?),
+        Command::Crds { reference: false } => print!("{}", pterobox::crd::to_yaml()?),
+        Command::Crds { reference: true } => print!("{}", pterobox::crd::reference::markdown()),
         Command::Version => println!(
             "pterobox {} ({}/{}, kinds GamePanel, GameBox, GameServer)",
             env!("CARGO_PKG_VERSION"),

@@ -135,7 +135,8 @@ pub struct Owner {
     #[x_kube(validation = super::rules::email())]
     pub email: String,
     /// An existing panel user to use (its id on the panel), instead of finding one by e-mail. Its
-    /// e-mail must be `email`: a box never hands servers to a user it was not told about.
+    /// e-mail must be `email` (else `Ready=False OwnerRefused` says whose it is): a box never hands
+    /// servers to a user it was not told about.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 64))]
     #[x_kube(validation = Rule::new("self.matches('^[A-Za-z0-9_-]+$')").message(Message::Expression("'must be a panel user id such as 12, got ' + self".into())))]
@@ -181,7 +182,7 @@ pub struct Budget {
     #[schemars(range(min = 0))]
     pub databases: i64,
     /// Total network ports (allocations); every server needs at least one (its primary port), so
-    /// at least 1 — a box without it would admit no server.
+    /// at least 1 — a box without it would admit no server, and is refused at apply time.
     #[serde(default)]
     #[schemars(range(min = 0))]
     pub allocations: i64,

@@ -102,7 +102,8 @@ pub struct GamePanelStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
     /// `Ready`: the credentials work and the catalog was read (reasons when False:
-    /// CredentialsMissing, CredentialsRejected, InsufficientPermissions, NotAPanel, Unreachable).
+    /// CredentialsMissing, SecretOutOfScope, CredentialsRejected, InsufficientPermissions,
+    /// NotAPanel, Unreachable).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[x_kube(merge_strategy = ListMerge::Map(vec!["type".into()]))]
     pub conditions: Vec<Condition>,

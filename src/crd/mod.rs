@@ -8,6 +8,7 @@ mod common;
 pub mod gamebox;
 pub mod gamepanel;
 pub mod gameserver;
+pub mod reference;
 pub mod rules;
 pub mod validate;
 
