@@ -212,7 +212,7 @@ async fn an_imported_v2_server_keeps_its_oom_killer_and_outgoing_ip_through_a_re
     gp["spec"]["wispApiVersion"] = json!("v1");
     std::fs::write(&file, with_panel(&gp)).expect("write");
     let (code, report) = pterobox(&["check", "-f", &file.to_string_lossy()]).await;
-    assert_eq!(code, 1, "{report}");
+    assert_eq!(code, 2, "a box its panel cannot serve is input that is wrong (exit 2):\n{report}");
     assert!(report.contains("spec.eggs[0].nest"), "the v1 panel cannot know a string id:\n{report}");
 
     for doc in &docs {
