@@ -20,6 +20,7 @@ use crate::budget::{self, Amounts, Resource};
 use crate::controller::gameserver::desired;
 use crate::crd::{
     Adopt, EggOffer, GameBox, GameBoxSpec, GameServer, GameServerSpec, Owner, PanelId, PerServer, ServerResources,
+    TenantMay,
 };
 use crate::panel::{self, Egg, Node, Panel, PanelServer, PanelUser, ServerText, as_stored};
 
@@ -325,6 +326,11 @@ fn box_plan(
                 .collect::<BTreeSet<_>>()
                 .into_iter()
                 .collect(),
+            // A server that runs a startup command of its own keeps it: the box must allow it.
+            tenant_may: TenantMay {
+                startup: described.iter().any(|(server, ..)| server.spec.startup.is_some()),
+                ..Default::default()
+            },
         },
     );
     gbox.metadata.namespace = Some(namespace.clone());
@@ -752,6 +758,13 @@ mod tests {
         assert_eq!(creative.image.as_deref(), Some("java:17"));
         assert_eq!(creative.description.as_deref(), Some("Built by hand"));
         assert_eq!(creative.startup, None, "the egg's startup");
+        assert!(!spec.tenant_may.startup, "no server runs a command of its own");
+        let mut own = server("4", "7", "Modded");
+        own.1.startup = "java -jar modded.jar".into();
+        let modded = super::plan(&view(vec![own]), &options()).unwrap();
+        let b = &modded.boxes[0];
+        assert_eq!(b.servers[0].server.spec.startup.as_deref(), Some("java -jar modded.jar"));
+        assert!(b.gbox.spec.tenant_may.startup, "the box lets the server keep its own command");
         assert_eq!(creative.adopt, Some(Adopt { id: Some("2".into()), external_id: None }));
         for s in &ann.servers {
             assert_eq!(s.changes, vec!["external id: none → the GameServer's UID".to_string()], "{}", s.panel_id);

@@ -14,7 +14,7 @@ use pterobox::crd::{Flavor, GameBox, GamePanel, GameServer, ServerState};
 use serde_json::json;
 use support::control_plane::{TENANT_TOKEN, kubectl_apply};
 use support::helm::{find, render};
-use support::operator::{World, basic_box, condition, exclusive, server};
+use support::operator::{World, basic_box, condition, exclusive, server, server_ready};
 
 const TENANT_USER: &str = "tenant-alice";
 
@@ -148,5 +148,74 @@ async fn a_server_cannot_use_a_box_of_another_namespace() {
     assert!(world.panel.client.all_servers().await.expect("list").is_empty(), "no panel server for it");
     servers.delete("sneaky", &DeleteParams::default()).await.expect("delete");
     support::operator::wait_gone(&servers, "sneaky").await;
+    world.teardown().await;
+}
+
+/// `GameBox.spec.tenantMay`: a startup command is the box's to allow. Refused by default (naming the
+/// field, nothing on the panel); run once the box allows it; and when the box stops allowing it, the
+/// server keeps its panel server and its reservation, and nothing is sent for it until the tenant
+/// removes the field.
+#[tokio::test]
+async fn a_startup_command_runs_only_where_the_box_allows_it() {
+    use pterobox::panel::Digest;
+    let _lock = exclusive().await;
+    let world = World::new("tenant-may", Flavor::Pterodactyl, "10s").await;
+    world.apply(basic_box(&world.panel_name)).await;
+    let mut custom = server("custom", "paper", "2Gi", "1");
+    custom["spec"]["startup"] = json!("java -Xmx1G -jar own.jar");
+    world.apply(custom.clone()).await;
+    let s = world
+        .wait_server("custom", "Rejected for its startup", |s| {
+            s.status.as_ref().and_then(|st| condition(&st.conditions, "Admitted")).is_some_and(|c| c.1 == "InvalidSpec")
+        })
+        .await;
+    let message = s.status.as_ref().and_then(|st| st.message.clone()).unwrap_or_default();
+    assert!(message.starts_with("spec.startup:") && message.contains("tenantMay.startup"), "{message}");
+    assert_eq!(s.status.as_ref().map(|st| st.state), Some(ServerState::Rejected));
+    assert!(world.panel.client.all_servers().await.expect("list").is_empty(), "nothing created for it");
+
+    // The box allows it: the server runs its own command.
+    let mut allowing = basic_box(&world.panel_name);
+    allowing["spec"]["tenantMay"] = json!({"startup": true});
+    world.apply(allowing).await;
+    world.wait_server("custom", "Ready", server_ready).await;
+    let own = Digest::of("java -Xmx1G -jar own.jar");
+    world.wait_panel("its own startup", |p| p.len() == 1 && p[0].startup == own).await;
+
+    // The box stops allowing it: kept as it is, reservation and panel server alike.
+    world.apply(basic_box(&world.panel_name)).await;
+    let s = world
+        .wait_server("custom", "Synced=False InvalidSpec", |s| {
+            s.status.as_ref().and_then(|st| condition(&st.conditions, "Synced")).is_some_and(|c| c.1 == "InvalidSpec")
+        })
+        .await;
+    let admitted = s.status.as_ref().and_then(|st| condition(&st.conditions, "Admitted"));
+    assert_eq!(admitted.map(|c| c.0), Some("True".into()), "it keeps its reservation");
+    let b = world
+        .wait_box("the record says why", |b| {
+            b.status.as_ref().is_some_and(|st| {
+                st.servers.iter().any(|e| e.name == "custom" && e.reason.as_deref() == Some("InvalidSpec"))
+            })
+        })
+        .await;
+    let entry = b.status.as_ref().and_then(|st| st.servers.iter().find(|e| e.name == "custom")).cloned();
+    assert_eq!(entry.map(|e| e.state), Some(pterobox::crd::LedgerState::Admitted), "still admitted in the record");
+    // A resize meanwhile is not sent either.
+    custom["spec"]["resources"]["memory"] = json!("3Gi");
+    world.apply(custom.clone()).await;
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    let panel = world.panel.client.all_servers().await.expect("list");
+    assert_eq!((panel[0].startup, panel[0].limits.memory_mib), (own, 2048), "nothing sent while invalid");
+
+    // The tenant removes the field: the egg's command, and the resize.
+    let mut plain = custom.clone();
+    plain["spec"].as_object_mut().expect("spec").remove("startup");
+    world.apply(plain).await;
+    world
+        .wait_panel("the egg's startup and 3Gi", |p| {
+            p.len() == 1 && p[0].startup != Digest::of("java -Xmx1G -jar own.jar") && p[0].limits.memory_mib == 3072
+        })
+        .await;
+    world.wait_server("custom", "Ready again", server_ready).await;
     world.teardown().await;
 }

@@ -124,6 +124,42 @@ pub struct GameBoxSpec {
     #[schemars(length(max = 64), inner(length(min = 1, max = 64), regex(pattern = r"^[A-Za-z0-9_-]+$")))]
     #[x_kube(merge_strategy = ListMerge::Set)]
     pub adopt_from: Vec<String>,
+    /// What a tenant who may write GameServers in the namespace may set beyond the egg, its
+    /// variables (within the egg's rules) and the resources the budget allows. Safe by default: the
+    /// startup command is the egg's (`startup: false`); an image is one of the egg's own
+    /// (`image: true`). A server asking for what the box forbids is `Rejected`, naming the field.
+    #[serde(default, skip_serializing_if = "TenantMay::is_default")]
+    pub tenant_may: TenantMay,
+}
+
+/// What the tenant may set on a GameServer of the box.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct TenantMay {
+    /// `spec.startup`: a command of the tenant's own instead of the egg's. Default `false`: panel
+    /// administrators usually keep startup commands to themselves (a command runs anything the
+    /// image holds).
+    #[serde(default)]
+    pub startup: bool,
+    /// `spec.image`: another of the egg's own docker images than its first. Default `true`.
+    #[serde(default = "yes")]
+    pub image: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Default for TenantMay {
+    fn default() -> Self {
+        Self { startup: false, image: true }
+    }
+}
+
+impl TenantMay {
+    pub fn is_default(&self) -> bool {
+        *self == Self::default()
+    }
 }
 
 /// The owner of a box's servers on the panel.

@@ -15,7 +15,7 @@ pub mod validate;
 pub use common::{DeletionPolicy, Flavor, PanelId, Reservation, ResourceTotals, WispApiVersion};
 pub use gamebox::{
     Budget, EggOffer, GameBox, GameBoxSpec, GameBoxStatus, LedgerEntry, LedgerState, Owner, OwnerStatus, PerServer,
-    ServerBound, Summary,
+    ServerBound, Summary, TenantMay,
 };
 pub use gamepanel::{
     CatalogEgg, CatalogLocation, GamePanel, GamePanelSpec, GamePanelStatus, PanelCatalog, SecretKeyRef,

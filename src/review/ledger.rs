@@ -22,7 +22,9 @@ pub enum ServerVerdict {
     /// Does not fit the budget: the quota message.
     Rejected { message: String },
     /// Can never be admitted whatever the budget (an egg the box does not offer, a request that
-    /// does not parse): the field and why.
+    /// does not parse, a field the box does not allow): the field and why. A server the record
+    /// admitted before keeps its reservation there (its panel server still holds it), and nothing
+    /// is sent to the panel for it until its spec is valid again.
     Invalid { message: String },
 }
 
@@ -108,14 +110,15 @@ fn entries(
     let mut rejected = 0;
     for c in ordered {
         match verdicts.get(&c.uid) {
-            Some(Verdict::Admitted { reserved, resize_rejected }) => entries.push(entry(
-                c.name.clone(),
-                &c.uid,
-                LedgerState::Admitted,
-                Some(budget::to_reservation(reserved)),
-                resize_rejected.as_ref().map(|_| Reason::ResizeRejected),
-                resize_rejected.as_ref(),
-            )),
+            Some(Verdict::Admitted { reserved, resize_rejected }) => {
+                // Admitted before and invalid now: it keeps what it holds, and says why nothing moves.
+                let (why, message) = match invalid.get(&c.uid) {
+                    Some(problem) => (Some(Reason::InvalidSpec), Some(problem)),
+                    None => (resize_rejected.as_ref().map(|_| Reason::ResizeRejected), resize_rejected.as_ref()),
+                };
+                let reservation = Some(budget::to_reservation(reserved));
+                entries.push(entry(c.name.clone(), &c.uid, LedgerState::Admitted, reservation, why, message));
+            }
             Some(Verdict::Rejected { message }) if rejected < MAX_REJECTED_IN_LEDGER => {
                 rejected += 1;
                 let reason = Some(Reason::BudgetExceeded);
@@ -124,7 +127,10 @@ fn entries(
             _ => {}
         }
     }
-    for (uid, message) in invalid.iter().take(MAX_REJECTED_IN_LEDGER.saturating_sub(rejected)) {
+    let held = |uid: &String| matches!(verdicts.get(uid), Some(Verdict::Admitted { .. }));
+    for (uid, message) in
+        invalid.iter().filter(|(uid, _)| !held(uid)).take(MAX_REJECTED_IN_LEDGER.saturating_sub(rejected))
+    {
         let name = servers.iter().find(|s| s.uid().as_deref() == Some(uid)).map(|s| s.name_any()).unwrap_or_default();
         entries.push(entry(name, uid, LedgerState::Rejected, None, Some(Reason::InvalidSpec), Some(message)));
     }
@@ -221,6 +227,16 @@ mod tests {
             && ledger.entries.len() as u64 != n
         {
             return Err(format!("{name}: {} ledger entries, expected {n}", ledger.entries.len()));
+        }
+        // `records: {a: Admitted InvalidSpec}`: the state and reason `status.servers` shows.
+        for (server, want) in case["records"].as_object().into_iter().flatten() {
+            let got = ledger.entries.iter().find(|e| e.name == *server).map(|e| {
+                let state = serde_json::to_value(e.state).ok().and_then(|v| v.as_str().map(String::from));
+                format!("{} {}", state.unwrap_or_default(), e.reason.as_deref().unwrap_or("-"))
+            });
+            if got.as_deref() != want.as_str() {
+                return Err(format!("{name}: record of {server}: expected {want}, got {got:?}"));
+            }
         }
         Ok(())
     }

@@ -33,6 +33,19 @@ pub fn server_problem(gbox: &GameBox, server: &GameServer) -> Option<String> {
             offered.join(", ")
         ));
     }
+    let may = &gbox.spec.tenant_may;
+    if server.spec.startup.is_some() && !may.startup {
+        return Some(format!(
+            "spec.startup: box {} does not let its servers set a startup command (its spec.tenantMay.startup is false): remove spec.startup to run the egg's",
+            gbox.name_any()
+        ));
+    }
+    if server.spec.image.is_some() && !may.image {
+        return Some(format!(
+            "spec.image: box {} does not let its servers choose an image (its spec.tenantMay.image is false): remove spec.image to run the egg's first",
+            gbox.name_any()
+        ));
+    }
     budget::requested(&server.spec.resources).err().map(|e| e.to_string())
 }
 
@@ -92,22 +105,31 @@ pub fn ids_refused(gbox: &GameBox, panel: &GamePanel) -> Option<String> {
     })
 }
 
-/// The admission candidates of a box, and the servers refused before admission (by UID, why).
+/// The admission candidates of a box, and the servers its spec makes invalid (by UID, why).
+///
+/// A server the record admitted before stays a candidate when its spec turns invalid (an egg no
+/// longer offered, a field the box stopped allowing), asking for what it holds: its panel server
+/// still holds that, so the room is not given to another server until it is gone.
 fn candidates<'a>(
     gbox: &GameBox,
     servers: impl IntoIterator<Item = &'a GameServer>,
 ) -> (Vec<Candidate>, BTreeMap<String, String>) {
     let servers: Vec<&GameServer> = servers.into_iter().collect();
     let claimed = adoption_claims(gbox, &servers);
+    let record = admitted(gbox.status.as_ref());
     let mut candidates = Vec::new();
     let mut invalid = BTreeMap::new();
     for s in servers {
         let uid = s.uid().unwrap_or_default();
-        if let Some(problem) = server_problem(gbox, s).or_else(|| claimed.get(&uid).cloned()) {
-            invalid.insert(uid, problem);
-            continue;
+        let problem = server_problem(gbox, s).or_else(|| claimed.get(&uid).cloned());
+        let requested = match (&problem, record.get(&uid)) {
+            (None, _) => budget::requested(&s.spec.resources).ok(),
+            (Some(_), held) => held.copied(),
+        };
+        if let Some(problem) = problem {
+            invalid.insert(uid.clone(), problem);
         }
-        if let Ok(requested) = budget::requested(&s.spec.resources) {
+        if let Some(requested) = requested {
             candidates.push(Candidate {
                 uid,
                 name: s.name_any(),

@@ -113,6 +113,19 @@ pub fn review_box(gbox: &GameBox, panel: Option<&GamePanel>, servers: &[&GameSer
     for (egg, names) in orphaned {
         warnings.push(format!("spec.eggs: egg {egg:?} is no longer offered but servers use it: {}", names.join(", ")));
     }
+    let may = &gbox.spec.tenant_may;
+    for (field, allowed, set) in [
+        ("startup", may.startup, servers.iter().filter(|s| s.spec.startup.is_some()).collect::<Vec<_>>()),
+        ("image", may.image, servers.iter().filter(|s| s.spec.image.is_some()).collect()),
+    ] {
+        if !allowed && !set.is_empty() {
+            let names: Vec<String> = set.iter().map(|s| s.name_any()).collect();
+            warnings.push(format!(
+                "spec.tenantMay.{field}: false but servers set spec.{field}: {}; they keep their panel servers and reservations as they are, and nothing is sent to the panel for them until spec.{field} is removed",
+                names.join(", ")
+            ));
+        }
+    }
     Decision::Allow { warnings }
 }
 
@@ -209,6 +222,33 @@ spec:
         match review_box(&b, None, &[&a]) {
             Decision::Allow { warnings } => {
                 assert!(warnings.iter().any(|w| w.contains("spec.budget.memory")), "{warnings:?}")
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_startup_command_is_denied_unless_the_box_lets_tenants_set_one() {
+        let mut b = gbox("2Gi");
+        let mut s = server("a", None, "1Gi");
+        s.spec.startup = Some("java -jar own.jar".into());
+        match server_verdict(&s, &b, &[]) {
+            Decision::Deny { message } => {
+                assert!(message.starts_with("spec.startup: box starter") && message.contains("tenantMay"), "{message}")
+            }
+            other => panic!("{other:?}"),
+        }
+        b.spec.tenant_may.startup = true;
+        assert_eq!(server_verdict(&s, &b, &[]), Decision::allow());
+        // Closing it again warns about the servers that use it.
+        b.spec.tenant_may.startup = false;
+        s.metadata.uid = Some("uid-a".into());
+        match review_box(&b, None, &[&s]) {
+            Decision::Allow { warnings } => {
+                assert!(
+                    warnings.iter().any(|w| w.starts_with("spec.tenantMay.startup") && w.contains(": a;")),
+                    "{warnings:?}"
+                )
             }
             other => panic!("{other:?}"),
         }

@@ -361,6 +361,10 @@ impl Reconciler {
             let message = format!("GamePanel {} is not connected", gbox.spec.panel_ref);
             return Err(wait(Reason::PanelNotReady, message, soon));
         };
+        // Admitted before, invalid now (the record may not say so yet): nothing is sent to the panel.
+        if let Some(message) = review::server_problem(gbox, &self.server) {
+            return Err(wait(Reason::InvalidSpec, message, None));
+        }
         let Some(offer) = gbox.spec.eggs.iter().find(|e| e.name == self.server.spec.egg) else {
             let message = format!("spec.egg: {:?} is not offered by box {}", self.server.spec.egg, gbox.name_any());
             return Err(wait(Reason::InvalidSpec, message, None));
