@@ -62,7 +62,10 @@ reasons! {
     Connected,
     /// GamePanel: its Secret is in a namespace the operator may not read (`--secret-namespaces`).
     SecretOutOfScope,
+    /// The Secret, or its key, that the GamePanel names (credentials or CA bundle) does not exist.
     CredentialsMissing,
+    /// GamePanel: the key `spec.caSecretRef` names holds no PEM certificate.
+    CABundleInvalid,
     /// A wrong key, or a key refused on every resource.
     CredentialsRejected,
     /// The API key lacks permission bits the operator needs (they are named in the message).

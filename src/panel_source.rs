@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::crd::{Flavor, GamePanel, WispApiVersion};
-use crate::panel::{self, ApiKey, Panel};
+use crate::panel::{self, ApiKey, Panel, TlsTrust};
 
 #[derive(clap::Args, Debug)]
 pub struct PanelSource {
@@ -24,6 +24,13 @@ pub struct PanelSource {
     /// A file holding the application API key (else the PTEROBOX_API_KEY environment variable).
     #[arg(long)]
     pub api_key_file: Option<PathBuf>,
+    /// PEM certificates of a private CA that signed the panel's certificate, with --url (a
+    /// GamePanel's own `caSecretRef` is read with --gamepanel).
+    #[arg(long, requires = "url")]
+    pub ca_file: Option<PathBuf>,
+    /// Also trust the system's roots, with --url (a GamePanel's own `trustSystemRoots` with --gamepanel).
+    #[arg(long, requires = "url")]
+    pub trust_system_roots: bool,
     /// The cluster of --gamepanel.
     #[command(flatten)]
     pub cluster: crate::kubeconfig::ClusterArgs,
@@ -65,18 +72,27 @@ impl Connected {
 impl PanelSource {
     /// A client of the panel, its budget `requests_per_minute` unless a GamePanel says otherwise.
     pub async fn connect(&self, requests_per_minute: u32) -> anyhow::Result<Connected> {
-        let (url, key, flavor, wisp, rpm, gamepanel) = match (&self.gamepanel, &self.url, self.flavor) {
+        let (url, key, flavor, wisp, rpm, gamepanel, trust) = match (&self.gamepanel, &self.url, self.flavor) {
             (Some(name), _, _) => {
                 let client = self.cluster.client().await?;
                 let gp: GamePanel = kube::Api::<GamePanel>::all(client.clone()).get(name).await?;
                 let r = &gp.spec.credentials_secret_ref;
                 let secret: k8s_openapi::api::core::v1::Secret =
-                    kube::Api::namespaced(client, &r.namespace).get(&r.name).await?;
+                    kube::Api::namespaced(client.clone(), &r.namespace).get(&r.name).await?;
                 let key = crate::controller::gamepanel::api_key_in(&secret, &r.key)
                     .ok_or_else(|| anyhow::anyhow!("Secret {}/{} has no key {:?}", r.namespace, r.name, r.key))?;
+                let mut trust = TlsTrust { ca_pem: None, system_roots: gp.spec.trust_system_roots };
+                if let Some(ca) = &gp.spec.ca_secret_ref {
+                    let secret: k8s_openapi::api::core::v1::Secret =
+                        kube::Api::namespaced(client, &ca.namespace).get(&ca.name).await?;
+                    let pem = secret.data.as_ref().and_then(|d| d.get(&ca.key)).map(|v| v.0.clone());
+                    trust.ca_pem = Some(pem.ok_or_else(|| {
+                        anyhow::anyhow!("Secret {}/{} has no key {:?}", ca.namespace, ca.name, ca.key)
+                    })?);
+                }
                 let rpm = u32::try_from(gp.spec.requests_per_minute).unwrap_or(requests_per_minute);
                 let wisp = gp.spec.wisp_api_version.unwrap_or_default();
-                (gp.spec.url.clone(), key, gp.spec.flavor, wisp, rpm, Some(name.clone()))
+                (gp.spec.url.clone(), key, gp.spec.flavor, wisp, rpm, Some(name.clone()), trust)
             }
             (None, Some(url), Some(flavor)) => {
                 let key = match &self.api_key_file {
@@ -93,11 +109,19 @@ impl PanelSource {
                     WispArg::V1 => WispApiVersion::V1,
                     WispArg::V2 => WispApiVersion::V2,
                 };
-                (url.clone(), ApiKey::new(key.trim()), flavor, wisp, requests_per_minute, None)
+                let ca_pem = match &self.ca_file {
+                    Some(path) => {
+                        Some(std::fs::read(path).map_err(|e| anyhow::anyhow!("--ca-file {}: {e}", path.display()))?)
+                    }
+                    None => None,
+                };
+                let trust = TlsTrust { ca_pem, system_roots: self.trust_system_roots };
+                (url.clone(), ApiKey::new(key.trim()), flavor, wisp, requests_per_minute, None, trust)
             }
             _ => anyhow::bail!("give --gamepanel NAME, or --url URL --flavor pterodactyl|wisp"),
         };
-        let settings = panel::HttpSettings::new(url.clone(), key.clone(), rpm);
+        let mut settings = panel::HttpSettings::new(url.clone(), key.clone(), rpm);
+        settings.trust = trust;
         let panel = panel::connect_with(flavor, wisp, settings)?;
         Ok(Connected { panel, url, key, flavor, wisp, gamepanel })
     }

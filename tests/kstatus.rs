@@ -165,14 +165,15 @@ async fn flux_reads_current_failed_and_in_progress_from_a_real_run() {
 
     // More GamePanels: a wrong key, a URL nothing answers, a Secret that does not exist, one beyond
     // the namespaces the operator may read, a key without a permission, a host that is not a panel,
-    // and a panel fenced off from this namespace.
+    // a panel fenced off from this namespace, and a CA bundle without a certificate.
     world.panel.add_key("ptla_noallocationsnoallocationsnoallocations01", "admin", &[("r_allocations", 0)]).await;
-    for (name, key) in [
-        ("wrong-key", "ptla_wrongwrongwrongwrongwrongwrongwrongwrongwrong"),
-        ("blind-key", "ptla_noallocationsnoallocationsnoallocations01"),
+    for (name, key, value) in [
+        ("wrong-key", "apiKey", "ptla_wrongwrongwrongwrongwrongwrongwrongwrongwrong"),
+        ("blind-key", "apiKey", "ptla_noallocationsnoallocationsnoallocations01"),
+        ("bad-ca", "ca.crt", "not a certificate"),
     ] {
         let secret: Secret =
-            serde_json::from_value(json!({"metadata": {"name": name}, "stringData": {"apiKey": key}})).expect("secret");
+            serde_json::from_value(json!({"metadata": {"name": name}, "stringData": {key: value}})).expect("secret");
         Api::<Secret>::namespaced(world.client.clone(), &world.ns)
             .create(&PostParams::default(), &secret)
             .await
@@ -191,12 +192,16 @@ async fn flux_reads_current_failed_and_in_progress_from_a_real_run() {
         ("blind", sim.clone(), (ns.as_str(), "blind-key"), json!(null), "InsufficientPermissions", "Failed"),
         ("html", html.sim.url.clone(), (ns.as_str(), "panel-key"), json!(null), "NotAPanel", "Failed"),
         ("fenced", sim.clone(), (ns.as_str(), "panel-key"), json!(["elsewhere"]), "Connected", "Current"),
+        ("badca", sim.clone(), (ns.as_str(), "panel-key"), json!(null), "CABundleInvalid", "Failed"),
     ];
     for (name, url, (secret_ns, secret), allowed, _, _) in &extra {
         let mut spec = json!({"flavor": "Pterodactyl", "url": url, "resyncInterval": "10s",
                               "credentialsSecretRef": {"namespace": secret_ns, "name": secret, "key": "apiKey"}});
         if !allowed.is_null() {
             spec["allowedNamespaces"] = allowed.clone();
+        }
+        if *name == "badca" {
+            spec["caSecretRef"] = json!({"namespace": ns, "name": "bad-ca"});
         }
         let gp: GamePanel =
             serde_json::from_value(json!({"metadata": {"name": format!("{name}-{ns}")}, "spec": spec})).expect("panel");

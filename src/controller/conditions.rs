@@ -28,13 +28,14 @@ impl Want {
 /// Reasons of a False condition that no retry fixes: a human must act (kstatus `Stalled`). A box
 /// or panel that does not exist yet (`BoxNotFound`, `PanelNotFound`) is waited for: a GitOps sync
 /// may apply it a moment later.
-pub const NEEDS_A_HUMAN: [Reason; 15] = [
+pub const NEEDS_A_HUMAN: [Reason; 16] = [
     Reason::AdoptionRefused,
     Reason::InvalidSpec,
     Reason::PanelNotAllowed,
     Reason::OwnerRefused,
     Reason::CredentialsMissing,
     Reason::SecretOutOfScope,
+    Reason::CABundleInvalid,
     Reason::CredentialsRejected,
     Reason::InsufficientPermissions,
     Reason::NotAPanel,

@@ -18,7 +18,7 @@ use super::{Context, Error, Result, apply_status, parse_duration};
 use crate::crd::{CatalogEgg, CatalogLocation, GamePanel, GamePanelStatus, PanelCatalog, PanelId};
 use crate::names::{Reason, condition};
 use crate::panel::informer::PanelHandle;
-use crate::panel::{self, ApiKey, HttpSettings, PanelError};
+use crate::panel::{self, ApiKey, HttpSettings, PanelError, TlsTrust};
 
 /// Each reconcile re-reads the catalog; without a change it comes back this often (eggs and
 /// locations rarely change, and the servers' own resync does not need them).
@@ -60,7 +60,12 @@ pub fn controller(
             store
                 .state()
                 .into_iter()
-                .filter(|p| p.spec.credentials_secret_ref.namespace == ns && p.spec.credentials_secret_ref.name == name)
+                .filter(|p| {
+                    let credentials = &p.spec.credentials_secret_ref;
+                    let ca = p.spec.ca_secret_ref.as_ref().map(|c| (c.namespace.as_str(), c.name.as_str()));
+                    (credentials.namespace == ns && credentials.name == name)
+                        || ca == Some((ns.as_str(), name.as_str()))
+                })
                 .map(|p| ObjectRef::from_obj(&*p))
                 .collect::<Vec<_>>()
         })
@@ -72,43 +77,67 @@ pub fn resync_interval(panel: &GamePanel) -> Duration {
     parse_duration(&panel.spec.resync_interval).unwrap_or(Duration::from_secs(300)).max(Duration::from_secs(10))
 }
 
-/// The API key from the panel's Secret, or why there is none: the Secret is outside the
-/// namespaces the operator may read (or RBAC refuses it), it does not exist, or it lacks the key.
-async fn read_key(
+/// What the panel's Secrets give: the API key and the trust for its TLS certificate, or why not
+/// (a Secret outside the namespaces the operator may read, or refused by RBAC; missing; without its
+/// key; a CA bundle without a certificate).
+async fn read_secrets(
     client: &Client,
     scope: &super::SecretScope,
     panel: &GamePanel,
-) -> Result<std::result::Result<ApiKey, (Reason, String)>> {
+) -> Result<std::result::Result<(ApiKey, TlsTrust), (Reason, String)>> {
     let r = &panel.spec.credentials_secret_ref;
+    let secret = match read_secret(client, scope, "spec.credentialsSecretRef", &r.namespace, &r.name).await? {
+        Ok(secret) => secret,
+        Err(why) => return Ok(Err(why)),
+    };
+    let Some(key) = api_key_in(&secret, &r.key) else {
+        let message = format!("spec.credentialsSecretRef: Secret {}/{} has no key {:?}", r.namespace, r.name, r.key);
+        return Ok(Err((Reason::CredentialsMissing, message)));
+    };
+    let mut trust = TlsTrust { ca_pem: None, system_roots: panel.spec.trust_system_roots };
+    if let Some(ca) = &panel.spec.ca_secret_ref {
+        let secret = match read_secret(client, scope, "spec.caSecretRef", &ca.namespace, &ca.name).await? {
+            Ok(secret) => secret,
+            Err(why) => return Ok(Err(why)),
+        };
+        let where_ = format!("spec.caSecretRef: key {:?} of Secret {}/{}", ca.key, ca.namespace, ca.name);
+        let Some(pem) = secret.data.as_ref().and_then(|d| d.get(&ca.key)).map(|v| v.0.clone()) else {
+            return Ok(Err((Reason::CredentialsMissing, format!("{where_} does not exist"))));
+        };
+        if let Err(e) = TlsTrust::certificates(&pem) {
+            return Ok(Err((Reason::CABundleInvalid, format!("{where_} {e}"))));
+        }
+        trust.ca_pem = Some(pem);
+    }
+    Ok(Ok((key, trust)))
+}
+
+/// A Secret the GamePanel names in `field`, or why it cannot be read.
+async fn read_secret(
+    client: &Client,
+    scope: &super::SecretScope,
+    field: &str,
+    namespace: &str,
+    name: &str,
+) -> Result<std::result::Result<Secret, (Reason, String)>> {
     let out_of_scope = |why: &str| {
         let message = format!(
-            "spec.credentialsSecretRef: Secret {}/{} {why}; the operator reads Secrets in {} only \
+            "{field}: Secret {namespace}/{name} {why}; the operator reads Secrets in {} only \
              (--secret-namespaces; the chart's secretNamespaces)",
-            r.namespace,
-            r.name,
             scope.describe()
         );
         Ok(Err((Reason::SecretOutOfScope, message)))
     };
-    if !scope.allows(&r.namespace) {
+    if !scope.allows(namespace) {
         return out_of_scope("is in a namespace the operator may not read");
     }
-    let secrets: Api<Secret> = Api::namespaced(client.clone(), &r.namespace);
-    let secret = match secrets.get_opt(&r.name).await {
-        Ok(Some(secret)) => secret,
-        Ok(None) => {
-            return Ok(Err((Reason::CredentialsMissing, format!("Secret {}/{} does not exist", r.namespace, r.name))));
-        }
+    match Api::<Secret>::namespaced(client.clone(), namespace).get_opt(name).await {
+        Ok(Some(secret)) => Ok(Ok(secret)),
+        Ok(None) => Ok(Err((Reason::CredentialsMissing, format!("{field}: Secret {namespace}/{name} does not exist")))),
         Err(kube::Error::Api(status)) if status.code == 403 => {
-            return out_of_scope("cannot be read: RBAC refuses the operator (403)");
+            out_of_scope("cannot be read: RBAC refuses the operator (403)")
         }
-        Err(e) => return Err(e.into()),
-    };
-    match api_key_in(&secret, &r.key) {
-        Some(key) => Ok(Ok(key)),
-        None => {
-            Ok(Err((Reason::CredentialsMissing, format!("Secret {}/{} has no key {:?}", r.namespace, r.name, r.key))))
-        }
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -146,13 +175,13 @@ async fn apply(panel: Arc<GamePanel>, ctx: Arc<Context>) -> Result<Action> {
     ctx.caches_ready().await?;
     let old = panel.status.clone().unwrap_or_default();
     let key = Context::key(panel.as_ref());
-    let checked = match read_key(&ctx.client, &ctx.settings.secrets, &panel).await? {
+    let checked = match read_secrets(&ctx.client, &ctx.settings.secrets, &panel).await? {
         Err(missing) => {
             ctx.registry.remove(&panel.name_any()).await;
             Err(missing)
         }
-        Ok(api_key) => {
-            let handle = connect(&ctx, &panel, &api_key).await?;
+        Ok((api_key, trust)) => {
+            let handle = connect(&ctx, &panel, &api_key, trust).await?;
             checked(&handle, old.catalog.as_ref()).await.map_err(|refused| refused.explain())
         }
     };
@@ -186,7 +215,7 @@ async fn apply(panel: Arc<GamePanel>, ctx: Arc<Context>) -> Result<Action> {
 
 /// The panel's handle (client, lister), made anew when the flavor, URL, key or budget change; its
 /// request budget is the one of its panel URL, shared.
-async fn connect(ctx: &Context, panel: &GamePanel, key: &ApiKey) -> Result<Arc<PanelHandle>> {
+async fn connect(ctx: &Context, panel: &GamePanel, key: &ApiKey, trust: TlsTrust) -> Result<Arc<PanelHandle>> {
     let (name, spec) = (panel.name_any(), &panel.spec);
     let rpm = u32::try_from(spec.requests_per_minute).unwrap_or(1);
     let wisp = spec.wisp_api_version.unwrap_or_default();
@@ -195,6 +224,8 @@ async fn connect(ctx: &Context, panel: &GamePanel, key: &ApiKey) -> Result<Arc<P
         &spec.url,
         key.expose(),
         &rpm.to_string(),
+        &String::from_utf8_lossy(trust.ca_pem.as_deref().unwrap_or_default()),
+        &trust.system_roots.to_string(),
     ]);
     let limiter = ctx.registry.limiter(&spec.url, &name, rpm).await;
     let handle = ctx.registry.ensure(&name, fingerprint, resync_interval(panel), limiter.clone(), || {
@@ -203,6 +234,7 @@ async fn connect(ctx: &Context, panel: &GamePanel, key: &ApiKey) -> Result<Arc<P
         settings.limiter = limiter;
         settings.agent = Some(ctx.settings.instance.clone());
         settings.leadership = Some(ctx.leadership.clone());
+        settings.trust = trust;
         // A 429 pauses the whole panel in the limiter; the reconcile reports it and is requeued
         // after Retry-After, rather than holding a worker while it waits.
         settings.rate_limit_retries = 0;

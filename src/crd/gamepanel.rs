@@ -41,6 +41,15 @@ pub struct GamePanelSpec {
     pub url: String,
     /// The Secret key that holds the panel's application API key.
     pub credentials_secret_ref: SecretKeyRef,
+    /// A Secret key holding the PEM certificates of the authorities that may sign the panel's TLS
+    /// certificate (a private CA), trusted besides the compiled-in web roots; read from the same
+    /// namespaces as the credentials. Without it, a panel behind a private CA is `Unreachable`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_secret_ref: Option<CaSecretRef>,
+    /// Also trust the roots of the operator's system (its image's trust store, or the files that
+    /// `SSL_CERT_FILE`/`SSL_CERT_DIR` name). Default: the compiled-in web roots only.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub trust_system_roots: bool,
     /// The operator's share of the panel's rate limit: at most this many requests in each of the
     /// panel's one-minute windows, never more than the panel says remains in it (per rolling minute
     /// where the panel does not say). What it leaves of the panel's limit (Pterodactyl: 240) is for
@@ -94,6 +103,30 @@ fn default_key() -> String {
     "apiKey".to_string()
 }
 
+/// A key of a Secret holding PEM certificates.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct CaSecretRef {
+    /// Namespace of the Secret: the operator's, or one it may read Secrets in (as for the
+    /// credentials).
+    #[schemars(length(max = 63))]
+    #[x_kube(validation = super::rules::dns_label())]
+    pub namespace: String,
+    /// Name of the Secret.
+    #[schemars(length(max = 253))]
+    #[x_kube(validation = super::rules::non_empty())]
+    pub name: String,
+    /// Key inside the Secret's data (one or more PEM certificates).
+    #[serde(default = "default_ca_key")]
+    #[schemars(length(max = 253))]
+    #[x_kube(validation = super::rules::non_empty())]
+    pub key: String,
+}
+
+fn default_ca_key() -> String {
+    "ca.crt".to_string()
+}
+
 /// What the operator observed of the panel.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
@@ -102,8 +135,8 @@ pub struct GamePanelStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
     /// `Ready`: the credentials work and the catalog was read (reasons when False:
-    /// CredentialsMissing, SecretOutOfScope, CredentialsRejected, InsufficientPermissions,
-    /// NotAPanel, Unreachable).
+    /// CredentialsMissing, SecretOutOfScope, CABundleInvalid, CredentialsRejected,
+    /// InsufficientPermissions, NotAPanel, Unreachable).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[x_kube(merge_strategy = ListMerge::Map(vec!["type".into()]))]
     pub conditions: Vec<Condition>,

@@ -61,6 +61,29 @@ pub struct HttpSettings {
     /// (after any wait for the budget): a leader frozen past its Lease does not write beside the
     /// replica that took over.
     pub leadership: Option<crate::leader::Leadership>,
+    /// Which certificate authorities the panel's TLS certificate may be signed by.
+    pub trust: TlsTrust,
+}
+
+/// The roots a panel's certificate is checked against: always the compiled-in web roots, plus a
+/// private CA bundle and the system's roots when asked for.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TlsTrust {
+    /// PEM certificates of extra authorities (`GamePanel.spec.caSecretRef`).
+    pub ca_pem: Option<Vec<u8>>,
+    /// Also the operating system's roots (its trust store, or `SSL_CERT_FILE`/`SSL_CERT_DIR`).
+    pub system_roots: bool,
+}
+
+impl TlsTrust {
+    /// The certificates of a PEM bundle, or why there are none.
+    pub fn certificates(pem: &[u8]) -> std::result::Result<Vec<reqwest::Certificate>, String> {
+        let certs = reqwest::Certificate::from_pem_bundle(pem).map_err(|e| format!("not a PEM bundle: {e}"))?;
+        if certs.is_empty() {
+            return Err("holds no PEM certificate (-----BEGIN CERTIFICATE-----)".into());
+        }
+        Ok(certs)
+    }
 }
 
 impl HttpSettings {
@@ -76,6 +99,7 @@ impl HttpSettings {
             rate_limit_retries: 3,
             agent: None,
             leadership: None,
+            trust: TlsTrust::default(),
         }
     }
 }
@@ -107,7 +131,17 @@ impl HttpCore {
         let base_url = settings.base_url.trim_end_matches('/').to_string();
         url::Url::parse(&base_url)
             .map_err(|e| PanelError::Unexpected { status: 0, message: format!("bad panel URL {base_url:?}: {e}") })?;
-        let client = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
+            .tls_built_in_webpki_certs(true)
+            .tls_built_in_native_certs(settings.trust.system_roots);
+        if let Some(pem) = &settings.trust.ca_pem {
+            let certs = TlsTrust::certificates(pem)
+                .map_err(|e| PanelError::Unexpected { status: 0, message: format!("the panel's CA bundle {e}") })?;
+            for cert in certs {
+                builder = builder.add_root_certificate(cert);
+            }
+        }
+        let client = builder
             .timeout(settings.timeout)
             .connect_timeout(Duration::from_secs(5))
             .user_agent(user_agent(settings.agent.as_deref()))
@@ -269,7 +303,13 @@ impl HttpCore {
         };
         // reqwest's text names the URL (never the key, which is a header); scrub anyway.
         let detail = self.key.scrub(&error_chain(e));
-        PanelError::Unavailable { message: format!("{what} {kind}: {detail}") }
+        // rustls: "invalid peer certificate: UnknownIssuer" (or expired, or another name).
+        let hint = if detail.contains("invalid peer certificate") {
+            ": the panel's TLS certificate is not trusted; if a private CA signed it, give its PEM in the GamePanel's spec.caSecretRef (or spec.trustSystemRoots: true for the system's roots)"
+        } else {
+            ""
+        };
+        PanelError::Unavailable { message: format!("{what} {kind}: {detail}{hint}") }
     }
 
     fn status_error(&self, method: &Method, path: &str, status: StatusCode, text: &str) -> PanelError {

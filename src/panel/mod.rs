@@ -21,7 +21,7 @@ use std::time::Duration;
 pub use client::{Client, Dialect};
 pub use decode::StateFields;
 pub use error::PanelError;
-pub use http::{ApiKey, HttpSettings};
+pub use http::{ApiKey, HttpSettings, TlsTrust};
 pub use limiter::{Limiter, MAX_PAUSE};
 pub use model::*;
 

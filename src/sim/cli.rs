@@ -21,9 +21,19 @@ pub struct Args {
     /// Which panel API to speak.
     #[arg(long, value_enum, default_value = "pterodactyl")]
     flavor: FlavorArg,
-    /// Loopback address to listen on.
+    /// Address to listen on: a loopback one, unless --listen-beyond-loopback.
     #[arg(long, default_value = "127.0.0.1:18080")]
     listen: SocketAddr,
+    /// Allow --listen on an address that is not loopback (a pod IP in a trial cluster). The
+    /// simulator is for tests, demos and trials: never put real customers on it.
+    #[arg(long)]
+    listen_beyond_loopback: bool,
+    /// Serve HTTPS with this PEM certificate chain (with --tls-key).
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
     /// The API key clients must send (also read from PTEROBOX_SIM_API_KEY).
     #[arg(long, env = "PTEROBOX_SIM_API_KEY", hide_env_values = true)]
     api_key: String,
@@ -88,6 +98,11 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         "--timeout-rate must be within 0..1, got {}",
         args.timeout_rate
     );
+    let read = |path: &PathBuf| std::fs::read(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()));
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(super::SimTls { cert_pem: read(cert)?, key_pem: read(key)? }),
+        _ => None,
+    };
     let config = SimConfig {
         rate_limit: args.rate_limit,
         rate_window: Duration::from_secs(args.rate_window_secs.max(1)),
@@ -104,11 +119,18 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         },
         catalog,
         seed: args.seed,
+        tls,
+        beyond_loopback: args.listen_beyond_loopback,
         ..SimConfig::new(flavor, args.api_key)
     };
     let handle = super::spawn(config, args.listen).await?;
     tracing::info!(url = %handle.url, ?flavor, "panel-sim listening");
     println!("panel-sim ({flavor:?}) listening on {}", handle.url);
-    tokio::signal::ctrl_c().await?;
+    // Ctrl-C, or the SIGTERM a pod is stopped with.
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r?,
+        _ = term.recv() => {}
+    }
     Ok(())
 }

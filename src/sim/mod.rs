@@ -114,6 +114,18 @@ pub struct SimConfig {
     pub catalog: Catalog,
     /// Seed of the placement and fault randomness.
     pub seed: u64,
+    /// Serve HTTPS with this certificate chain and key (PEM) instead of plain HTTP.
+    pub tls: Option<SimTls>,
+    /// Listen on an address that is not loopback (a pod IP). Off unless asked for: the simulator
+    /// has no real authentication story and is for tests, demos and trials only.
+    pub beyond_loopback: bool,
+}
+
+/// The certificate a simulator serves HTTPS with.
+#[derive(Debug, Clone)]
+pub struct SimTls {
+    pub cert_pem: Vec<u8>,
+    pub key_pem: Vec<u8>,
 }
 
 impl SimConfig {
@@ -131,6 +143,8 @@ impl SimConfig {
             faults: Faults { timeout_hold_ms: 30_000, ..Faults::default() },
             catalog: Catalog::default(),
             seed: 1,
+            tls: None,
+            beyond_loopback: false,
         }
     }
 }
@@ -290,9 +304,23 @@ impl Drop for SimHandle {
     }
 }
 
-/// Serves a simulated panel on `listen` (a loopback address) until the task is dropped.
+/// Serves a simulated panel on `listen` (a loopback address unless `beyond_loopback`) until the task
+/// is dropped.
 pub async fn spawn(config: SimConfig, listen: SocketAddr) -> anyhow::Result<SimHandle> {
-    anyhow::ensure!(listen.ip().is_loopback(), "panel-sim listens on loopback addresses only, not {listen}");
+    anyhow::ensure!(
+        listen.ip().is_loopback() || config.beyond_loopback,
+        "panel-sim listens on loopback addresses only, not {listen} (--listen-beyond-loopback to serve a pod IP)"
+    );
+    let tls = match &config.tls {
+        Some(t) => Some({
+            // axum-server builds its rustls config with the process's default provider.
+            let _ = rustls::crypto::ring::default_provider().install_default();
+            axum_server::tls_rustls::RustlsConfig::from_pem(t.cert_pem.clone(), t.key_pem.clone())
+                .await
+                .map_err(|e| anyhow::anyhow!("panel-sim TLS certificate: {e}"))?
+        }),
+        None => None,
+    };
     for key in &config.keys {
         if let Some(why) = key.invalid() {
             anyhow::bail!("panel-sim key of {}: {why}", key.owner);
@@ -333,12 +361,24 @@ pub async fn spawn(config: SimConfig, listen: SocketAddr) -> anyhow::Result<SimH
         let sim = sim.clone();
         async move { sim.handle(method, uri, headers, body).await }
     });
-    let task = tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, app).await {
-            tracing::error!(error = %e, "panel-sim stopped");
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let task = match tls {
+        None => tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, app).await {
+                tracing::error!(error = %e, "panel-sim stopped");
+            }
+        }),
+        // Over TLS the panel's outage is the 503 its handler answers (connections are not refused).
+        Some(tls) => {
+            let listener = axum_server::from_tcp_rustls(listener.inner.into_std()?, tls)?;
+            tokio::spawn(async move {
+                if let Err(e) = listener.serve(app.into_make_service()).await {
+                    tracing::error!(error = %e, "panel-sim stopped");
+                }
+            })
         }
-    });
-    Ok(SimHandle { addr, url: format!("http://{addr}"), down, task })
+    };
+    Ok(SimHandle { addr, url: format!("{scheme}://{addr}"), down, task })
 }
 
 /// A TCP listener that, while the panel is down, closes every connection it accepts.
