@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The demo: a local control plane (etcd + kube-apiserver on loopback), two panel simulators
-# (Pterodactyl on 127.0.0.1:18080, Wisp on 127.0.0.1:18081, the URLs of examples/), the operator,
-# and examples/ applied. It prints `kubectl get pterobox -A` once everything has settled, then keeps
+# (Pterodactyl on 127.0.0.1:18080, Wisp on 127.0.0.1:18081, where examples/' panel URLs are pointed),
+# the operator, and examples/ applied. It prints `kubectl get pterobox -A` once everything has settled, then keeps
 # running until Ctrl-C (or exits at once with --once), and stops everything it started.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -30,6 +30,8 @@ if [[ -z "$PTEROBOX" ]]; then
 fi
 
 ETCD_PORT=23790 ETCD_PEER_PORT=23800 API_PORT=26443
+# Where examples/ find the panels: the chart's simulator Service (rewritten to the loopback ones here).
+SIM_SERVICE=http://pterobox-panel-sim.pterobox-system.svc
 for port in $ETCD_PORT $ETCD_PEER_PORT $API_PORT 18080 18081; do
   if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
     die "port $port on 127.0.0.1 is in use (another demo running?)"
@@ -107,8 +109,11 @@ RUST_LOG=info NO_COLOR=1 "$PTEROBOX" run --install-poll-ms 500 --leader-election
   --log-format text --probe-addr 127.0.0.1:28080 >"$DIR/operator.log" 2>&1 &
 PIDS+=($!)
 
-say "examples/"
-"$KUBECTL" apply --server-side -f examples/ >&2
+say "examples/ (their panel URLs, the chart's simulator Service, pointed at the loopback simulators)"
+for f in examples/*.yaml; do
+  sed -e "s#$SIM_SERVICE:18080#http://127.0.0.1:18080#; s#$SIM_SERVICE:18081#http://127.0.0.1:18081#" "$f"
+  echo ---
+done | "$KUBECTL" apply --server-side -f - >&2
 
 say "waiting for the servers"
 settled() {

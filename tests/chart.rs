@@ -100,16 +100,99 @@ fn apply(text: &str) -> (bool, String) {
     kubectl_apply(text, &["--force-conflicts"])
 }
 
+/// Where `examples/` find the panels: the chart's simulator Service (release `pterobox`).
+const SIM_SERVICE: &str = "http://pterobox-panel-sim.pterobox-system.svc";
+
+/// An example, its panel URLs (the chart's simulator Service, which has no network here) pointed at
+/// this test's loopback simulators.
 fn example(name: &str, ptero_url: &str, wisp_url: &str) -> String {
-    std::fs::read_to_string(format!("examples/{name}"))
-        .expect("example")
-        .replace("http://127.0.0.1:18080", ptero_url)
-        .replace("http://127.0.0.1:18081", wisp_url)
+    let text = std::fs::read_to_string(format!("examples/{name}")).expect("example");
+    assert!(!text.contains("url: http://127."), "{name}: the examples point at the chart's simulator, not a loopback one");
+    text.replace(&format!("{SIM_SERVICE}:18080"), ptero_url).replace(&format!("{SIM_SERVICE}:18081"), wisp_url)
+}
+
+/// A simulator run as the chart's panel-sim container `name` runs it (its args and key), its pod IP
+/// this test's loopback address.
+struct ChartSim {
+    child: std::process::Child,
+    url: String,
+}
+
+impl Drop for ChartSim {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn chart_sim(docs: &[Value], name: &str, service_port: u16) -> ChartSim {
+    let deployment = docs
+        .iter()
+        .find(|d| d["kind"] == "Deployment" && d["metadata"]["name"] == "pterobox-panel-sim")
+        .expect("panelSim.enabled renders a pterobox-panel-sim Deployment");
+    let pod = &deployment["spec"]["template"];
+    let container = pod["spec"]["containers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("no {name} container in {pod}"));
+    let args: Vec<&str> = container["args"].as_array().expect("args").iter().filter_map(Value::as_str).collect();
+    let listen = format!("--listen=$(POD_IP):{service_port}");
+    assert!(args.contains(&listen.as_str()) && args.contains(&"--listen-beyond-loopback"), "{args:?}");
+    assert_eq!(container["env"][0]["valueFrom"]["fieldRef"]["fieldPath"], "status.podIP");
+    let key = container["env"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|e| e["name"] == "PTEROBOX_SIM_API_KEY")
+        .and_then(|e| e["value"].as_str())
+        .expect("the simulator's key");
+    // The Service sends its port to this container, and selects the simulator's pods only.
+    let service = docs
+        .iter()
+        .find(|d| d["kind"] == "Service" && d["metadata"]["name"] == "pterobox-panel-sim")
+        .expect("a pterobox-panel-sim Service");
+    let ports = service["spec"]["ports"].as_array().expect("ports");
+    assert!(ports.iter().any(|p| p["port"] == service_port && p["targetPort"] == service_port), "{ports:?}");
+    let labels = &pod["metadata"]["labels"];
+    let selector = service["spec"]["selector"].as_object().expect("selector");
+    assert!(selector.iter().all(|(k, v)| &labels[k] == v), "the Service does not select the simulator: {selector:?}");
+    let operator = operator_deployment(docs);
+    let operator_selector = operator["spec"]["selector"]["matchLabels"].as_object().expect("operator selector");
+    assert!(
+        !operator_selector.iter().all(|(k, v)| &labels[k] == v),
+        "the operator's selector would take the simulator's pods: {operator_selector:?}"
+    );
+
+    let port = free_port().expect("port");
+    let args: Vec<String> = args.iter().map(|a| a.replace(&listen, &format!("--listen=127.0.0.1:{port}"))).collect();
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_pterobox"))
+        .args(&args)
+        .env("PTEROBOX_SIM_API_KEY", key)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("start the chart's panel-sim");
+    let sim = ChartSim { child, url: format!("http://127.0.0.1:{port}") };
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return sim;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("the chart's {name} simulator ({args:?}) never listened");
+}
+
+/// The operator's Deployment (not the simulator's beside it).
+fn operator_deployment(docs: &[Value]) -> &Value {
+    docs.iter()
+        .find(|d| d["kind"] == "Deployment" && d["metadata"]["name"] == "pterobox")
+        .expect("the operator's Deployment")
 }
 
 /// The `args` of the chart's operator container, with the loopback addresses of this test.
 fn deployment_args(docs: &[Value], webhook_port: u16) -> Vec<String> {
-    let deployment = find(docs, "Deployment").expect("a Deployment");
+    let deployment = operator_deployment(docs);
     let args = deployment["spec"]["template"]["spec"]["containers"][0]["args"].as_array().expect("args");
     let mut out: Vec<String> = args
         .iter()
@@ -140,7 +223,7 @@ async fn the_operator_converges_the_examples_under_exactly_the_charts_rbac() {
     // The chart as rendered, with the webhook called on loopback (there is no Service network here).
     let webhook_port = free_port().expect("port");
     let url = format!("webhook.url=https://127.0.0.1:{webhook_port}/validate");
-    let docs = render(&[&url]);
+    let docs = render(&[&url, "panelSim.enabled=true"]);
     let mut manifests =
         String::from_utf8(std::fs::read(format!("{CHART}/crds/pterobox.yaml")).expect("crds")).expect("utf8");
     for doc in &docs {
@@ -151,14 +234,9 @@ async fn the_operator_converges_the_examples_under_exactly_the_charts_rbac() {
     assert!(ok, "the rendered chart does not apply:\n{text}");
     support::crds::install(&client).await;
 
-    let ptero = support::panel::start(Flavor::Pterodactyl, |c| {
-        c.api_key = "ptla_demo0000000demo000000000000000000000000000000".into();
-    })
-    .await;
-    let wisp = support::panel::start(Flavor::Wisp, |c| {
-        c.api_key = "wisp0demo0000000demo0000000000000000000000000".into();
-    })
-    .await;
+    // The panels: the chart's simulators, as its Deployment runs them.
+    let ptero = chart_sim(&docs, "pterodactyl", 18080);
+    let wisp = chart_sim(&docs, "wisp", 18081);
 
     let kubeconfig = kubeconfig_with_token(CHART_SA_TOKEN);
     let args = deployment_args(&docs, webhook_port);
@@ -182,7 +260,7 @@ async fn the_operator_converges_the_examples_under_exactly_the_charts_rbac() {
         let mut last = String::new();
         let mut done = false;
         for _ in 0..100 {
-            let (ok, text) = apply(&example(file, &ptero.sim.url, &wisp.sim.url));
+            let (ok, text) = apply(&example(file, &ptero.url, &wisp.url));
             if ok {
                 done = true;
                 break;
@@ -238,7 +316,7 @@ async fn the_operator_converges_the_examples_under_exactly_the_charts_rbac() {
     }
 
     // The over-budget example is refused at apply time by the chart's webhook.
-    let (ok, text) = apply(&example("31-gameserver-too-big.yaml", &ptero.sim.url, &wisp.sim.url));
+    let (ok, text) = apply(&example("31-gameserver-too-big.yaml", &ptero.url, &wisp.url));
     assert!(!ok, "the over-budget example was accepted: {text}");
     assert!(text.contains("exceeded budget of box basic"), "{text}");
 
@@ -262,7 +340,7 @@ async fn the_operator_converges_the_examples_under_exactly_the_charts_rbac() {
         .expect("a Secret outside the scope");
     let panels: Api<GamePanel> = Api::all(client.clone());
     let outside: GamePanel = serde_json::from_value(serde_json::json!({"metadata": {"name": "out-of-scope"},
-        "spec": {"flavor": "Pterodactyl", "url": ptero.sim.url,
+        "spec": {"flavor": "Pterodactyl", "url": ptero.url,
                  "credentialsSecretRef": {"namespace": "customer-alice", "name": "stray-key", "key": "apiKey"}}}))
     .expect("panel");
     panels.create(&PostParams::default(), &outside).await.expect("a GamePanel naming it");

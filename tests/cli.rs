@@ -1,4 +1,4 @@
-//! The small commands: `pterobox version` and `pterobox completions`.
+//! The small commands: `pterobox version`, `pterobox completions`, and what `panel-sim` refuses.
 
 use std::process::Command;
 
@@ -31,4 +31,16 @@ fn completions_cover_every_command_for_each_shell() {
     }
     let (ok, _) = pterobox(&["completions", "tcsh"]);
     assert!(!ok, "an unknown shell is refused");
+}
+
+#[test]
+fn panel_sim_refuses_an_address_beyond_loopback_unless_asked() {
+    // Refused before anything is bound: no traffic leaves loopback.
+    let out = Command::new(env!("CARGO_BIN_EXE_pterobox"))
+        .args(["panel-sim", "--listen", "0.0.0.0:0", "--api-key", "ptla_x"])
+        .output()
+        .expect("run pterobox");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "panel-sim served 0.0.0.0 without --listen-beyond-loopback");
+    assert!(err.contains("loopback addresses only") && err.contains("--listen-beyond-loopback"), "{err}");
 }
