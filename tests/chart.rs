@@ -107,7 +107,10 @@ const SIM_SERVICE: &str = "http://pterobox-panel-sim.pterobox-system.svc";
 /// this test's loopback simulators.
 fn example(name: &str, ptero_url: &str, wisp_url: &str) -> String {
     let text = std::fs::read_to_string(format!("examples/{name}")).expect("example");
-    assert!(!text.contains("url: http://127."), "{name}: the examples point at the chart's simulator, not a loopback one");
+    assert!(
+        !text.contains("url: http://127."),
+        "{name}: the examples point at the chart's simulator, not a loopback one"
+    );
     text.replace(&format!("{SIM_SERVICE}:18080"), ptero_url).replace(&format!("{SIM_SERVICE}:18081"), wisp_url)
 }
 

@@ -67,13 +67,41 @@ pub fn validate(object: &Value, old: Option<&Value>) -> Result<(), Vec<FieldErro
             errors.push(FieldError::new("spec", "Required value"));
         }
     }
-    if !errors.is_empty() {
-        // Like the apiserver: CEL rules run only on an object that fits the schema.
+    // As the apiserver (1.35) does: the CEL rules run beside the schema errors that do not stop
+    // them (a bound, a pattern, a minimum length), so that one pass names them all; a wrong type or
+    // format, a value outside its enum, a missing field, a value too long or a list too long stops
+    // them, and then the reader is told that some rules were not checked
+    // (tests/fixtures/invalid-manifests.yaml has one of each, also sent to a real apiserver).
+    if errors.iter().any(blocks_rules) {
+        errors.push(FieldError::new(
+            kind,
+            "some validation rules were not checked because the object was invalid; correct the existing errors to complete validation",
+        ));
         return Err(errors);
     }
-    Validator::new().validate_compiled(&entry.compiled, object, old).map_err(|errs| {
-        errs.into_vec().into_iter().map(|e| FieldError::new(e.field_path.clone(), e.message.clone())).collect()
-    })
+    if let Err(rules) = Validator::new().validate_compiled(&entry.compiled, object, old) {
+        errors.extend(rules.into_vec().into_iter().map(|e| FieldError::new(e.field_path.clone(), e.message.clone())));
+    }
+    if errors.is_empty() { Ok(()) } else { Err(errors) }
+}
+
+/// Whether a schema error keeps the CEL rules from running (the apiserver's blocking errors:
+/// `TypeInvalid`, `NotSupported`, `Required`, `TooLong`, `TooMany`; duplicates and unknown fields
+/// fail its server-side apply before any validation): the messages [`check`] writes for them.
+fn blocks_rules(e: &FieldError) -> bool {
+    [
+        "must be of type",
+        "must not be null",
+        "must be an integer or a string",
+        "Unsupported value",
+        "Required value",
+        "Too long",
+        "must have at most",
+        "Duplicate value",
+        "unknown field",
+    ]
+    .iter()
+    .any(|start| e.message.starts_with(start))
 }
 
 fn child(path: &str, key: &str) -> String {
@@ -305,6 +333,28 @@ mod tests {
         for (kind, base) in bases.as_object().into_iter().flatten() {
             assert_eq!(validate(base, None), Ok(()), "{kind}");
         }
+    }
+
+    #[test]
+    fn schema_and_rule_errors_are_named_together_unless_a_blocking_one_stops_the_rules() {
+        let (bases, _) = invalid_cases();
+        let mut gbox = bases["GameBox"].clone();
+        // A bound (schema) and min above max (a CEL rule) at once.
+        merge_patch(
+            &mut gbox,
+            &serde_json::json!({"spec": {"perServer": {"io": 5, "min": {"memory": "2Gi"}, "max": {"memory": "1Gi"}}}}),
+        );
+        let errors = validate(&gbox, None).expect_err("invalid");
+        let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+        assert!(fields.contains(&"spec.perServer.io"), "{errors:?}");
+        let rule = |errors: &[FieldError]| errors.iter().any(|e| e.message.contains("min.memory 2Gi is above"));
+        assert!(rule(&errors), "the rule's error too: {errors:?}");
+        // A wrong type stops the rules, and says so.
+        merge_patch(&mut gbox, &serde_json::json!({"spec": {"suspended": "yes"}}));
+        let errors = validate(&gbox, None).expect_err("invalid");
+        assert!(errors.iter().any(|e| e.field == "spec.suspended"), "{errors:?}");
+        assert!(!rule(&errors), "{errors:?}");
+        assert!(errors.iter().any(|e| e.message.starts_with("some validation rules were not checked")), "{errors:?}");
     }
 
     #[test]
