@@ -23,7 +23,10 @@ fn the_reference_is_generated_from_the_crds() {
             assert!(page.contains(&format!("#### {kind} `{top}`")), "{kind} {top}");
         }
     }
-    assert!(page.contains("| `spec.deletionPolicy` | string |  | Overrides the box's `deletionPolicy`"));
+    assert!(page.contains("| `spec.deletionPolicy` | string |  |  | Overrides the box's `deletionPolicy`"));
+    // Defaults are shown: the box's deletion policy, a panel's budget.
+    assert!(page.contains("| `spec.deletionPolicy` | string |  | `Delete` | What deleting a server does"), "box");
+    assert!(page.contains("| `spec.requestsPerMinute` | integer |  | `200` |"), "panel");
 }
 
 #[test]

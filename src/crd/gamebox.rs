@@ -62,7 +62,7 @@ pub struct GameBoxSpec {
     /// The customer who owns every server of the box on the panel (`panelUserId` if given, else found
     /// by exact e-mail, else created).
     pub owner: Owner,
-    /// Product name (`%product_name%` in templates).
+    /// Product name (`%product_name%` in templates; empty when unset).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 191))]
     pub product_name: Option<String>,
@@ -109,7 +109,8 @@ pub struct GameBoxSpec {
     #[schemars(length(max = 191))]
     #[x_kube(validation = super::rules::known_template_variables())]
     pub server_name: Option<String>,
-    /// Template of a server's description on the panel (template variables allowed).
+    /// Template of a server's description on the panel (template variables allowed); without it
+    /// and a server's own `description`, the description is empty.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 4096))]
     #[x_kube(validation = super::rules::known_template_variables())]

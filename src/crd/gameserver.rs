@@ -83,7 +83,8 @@ pub struct GameServerSpec {
     /// Suspends the server on the panel.
     #[serde(default)]
     pub suspended: bool,
-    /// Overrides the box's `deletionPolicy` for this server: `Delete` or `Orphan`.
+    /// Overrides the box's `deletionPolicy` for this server: `Delete` or `Orphan`; unset, the box's
+    /// applies.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deletion_policy: Option<DeletionPolicy>,
     /// An existing panel server to take over instead of creating one (set at creation only). Once

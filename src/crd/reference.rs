@@ -1,5 +1,5 @@
 //! `docs/reference.md`, generated from the CRDs (`pterobox crds --reference`): every field of the
-//! three kinds with its type, whether it is required and its description — the text `kubectl
+//! three kinds with its type, whether it is required, its default and its description — the text `kubectl
 //! explain` shows, so that the two cannot drift apart (`tests/docs.rs` compares them).
 
 use std::fmt::Write as _;
@@ -11,7 +11,9 @@ pub fn markdown() -> String {
     let mut out = String::from(
         "# Field reference\n\n[← README](../README.md)\n\nGenerated from the CRDs by `pterobox crds --reference` \
          (`kubectl explain` shows the same text);\n`tests/docs.rs` fails when this page differs from it. \
-         Conditions are standard `metav1.Condition`s.\n",
+         A default is what the apiserver fills in when the field\nis left out; where the meaning \
+         says what an unset field does instead, no value is filled in. Conditions are\nstandard \
+         `metav1.Condition`s.\n",
     );
     for crd in super::all() {
         let kind = &crd.spec.names.kind;
@@ -21,20 +23,34 @@ pub fn markdown() -> String {
         for top in ["spec", "status"] {
             let mut rows = Vec::new();
             fields(&schema["properties"][top], top, &mut rows);
-            rows.sort_by(|a, b| a.0.cmp(&b.0));
-            let _ = write!(out, "\n#### {kind} `{top}`\n\n| field | type | required | meaning |\n|---|---|---|---|\n");
-            for (field, kind, required, meaning) in rows {
-                let required = if required { "yes" } else { "" };
-                let _ = writeln!(out, "| `{field}` | {kind} | {required} | {meaning} |");
+            rows.sort_by(|a, b| a.field.cmp(&b.field));
+            let _ = write!(
+                out,
+                "\n#### {kind} `{top}`\n\n| field | type | required | default | meaning |\n|---|---|---|---|---|\n"
+            );
+            for row in rows {
+                let required = if row.required { "yes" } else { "" };
+                let (field, kind, default, meaning) = (row.field, row.kind, row.default, row.meaning);
+                let _ = writeln!(out, "| `{field}` | {kind} | {required} | {default} | {meaning} |");
             }
         }
     }
     out
 }
 
-/// One row per field under `schema`, at `path`: the field, its type, whether it is required, its
-/// description on one line.
-fn fields(schema: &Value, path: &str, out: &mut Vec<(String, String, bool, String)>) {
+/// A row of the reference.
+struct Row {
+    field: String,
+    kind: String,
+    required: bool,
+    /// The value the apiserver fills in when the field is left out (the schema's `default`).
+    default: String,
+    /// The description, on one line.
+    meaning: String,
+}
+
+/// One row per field under `schema`, at `path`.
+fn fields(schema: &Value, path: &str, out: &mut Vec<Row>) {
     let Some(properties) = schema.get("properties").and_then(Value::as_object) else { return };
     let required: Vec<&str> =
         schema.get("required").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str).collect();
@@ -42,7 +58,18 @@ fn fields(schema: &Value, path: &str, out: &mut Vec<(String, String, bool, Strin
         let field = format!("{path}.{name}");
         let meaning = child.get("description").and_then(Value::as_str).unwrap_or_default();
         let meaning = meaning.split_whitespace().collect::<Vec<_>>().join(" ").replace('|', "\\|");
-        out.push((field.clone(), type_of(name, child), required.contains(&name.as_str()), meaning));
+        let default = match child.get("default") {
+            None => String::new(),
+            Some(Value::String(s)) => format!("`{s}`"),
+            Some(v) => format!("`{v}`"),
+        };
+        out.push(Row {
+            field: field.clone(),
+            kind: type_of(name, child),
+            required: required.contains(&name.as_str()),
+            default: default.replace('|', "\\|"),
+            meaning,
+        });
         // Standard `metav1.Condition`s: not repeated for each kind.
         if field == "status.conditions" {
             continue;
