@@ -42,13 +42,42 @@ elif [ -f "$shared/realpanel/start.sh" ]; then
   realpanel_dir=${PTEROBOX_CACHE:-$HOME/.cache/pterobox}/realpanel
   realpanel_env=$(mktemp)
   bash "$shared/realpanel/start.sh" --dir "$realpanel_dir" > "$realpanel_env"
-  trap 'bash "$shared/realpanel/stop.sh" --dir "$realpanel_dir" >/dev/null 2>&1 || true' EXIT
+  trap 'bash "$shared/realpanel/stop.sh" --dir "$realpanel_dir" >/dev/null 2>&1 || true' EXIT  # until both are up
   PTEROBOX_REAL_PANEL_URL=$(sed -n 's/^PANEL_URL=//p' "$realpanel_env")
   PTEROBOX_REAL_PANEL_KEY=$(sed -n 's/^PANEL_API_KEY=//p' "$realpanel_env")
   rm -f "$realpanel_env"
   export PTEROBOX_REAL_PANEL_URL PTEROBOX_REAL_PANEL_KEY PTEROBOX_REAL_PANEL_REQUIRED=1
   export PTEROBOX_REAL_PANEL_DIR=$realpanel_dir PTEROBOX_REAL_PANEL_BUNDLE=$shared/realpanel
   real_panel_layer="Pterodactyl v1.11.8 from $shared/realpanel at $PTEROBOX_REAL_PANEL_URL"
+fi
+
+# The real Pelican panel (v1.0.0-beta17, ../shared/realpelican): tests/real_pelican.rs.
+real_pelican_layer=""
+if [ -n "${PTEROBOX_REAL_PELICAN_URL:-}" ] && [ -n "${PTEROBOX_REAL_PELICAN_KEY:-}" ]; then
+  if [ -n "${PTEROBOX_REAL_PELICAN_DIR:-}" ] && [ -n "${PTEROBOX_REAL_PELICAN_BUNDLE:-}" ]; then
+    export PTEROBOX_REAL_PELICAN_REQUIRED=1
+    real_pelican_layer="the Pelican panel at $PTEROBOX_REAL_PELICAN_URL (PTEROBOX_REAL_PELICAN_URL)"
+  fi
+elif [ -f "$shared/realpelican/start.sh" ]; then
+  realpelican_dir=${PTEROBOX_CACHE:-$HOME/.cache/pterobox}/realpelican
+  realpelican_env=$(mktemp)
+  bash "$shared/realpelican/start.sh" --dir "$realpelican_dir" > "$realpelican_env"
+  PTEROBOX_REAL_PELICAN_URL=$(sed -n 's/^PANEL_URL=//p' "$realpelican_env")
+  PTEROBOX_REAL_PELICAN_KEY=$(sed -n 's/^PANEL_API_KEY=//p' "$realpelican_env")
+  rm -f "$realpelican_env"
+  export PTEROBOX_REAL_PELICAN_URL PTEROBOX_REAL_PELICAN_KEY PTEROBOX_REAL_PELICAN_REQUIRED=1
+  export PTEROBOX_REAL_PELICAN_DIR=$realpelican_dir PTEROBOX_REAL_PELICAN_BUNDLE=$shared/realpelican
+  real_pelican_layer="Pelican v1.0.0-beta17 from $shared/realpelican at $PTEROBOX_REAL_PELICAN_URL"
+fi
+stop_real_panels() {
+  if [ -n "${realpanel_dir:-}" ]; then bash "$shared/realpanel/stop.sh" --dir "$realpanel_dir" >/dev/null 2>&1 || true; fi
+  if [ -n "${realpelican_dir:-}" ]; then bash "$shared/realpelican/stop.sh" --dir "$realpelican_dir" >/dev/null 2>&1 || true; fi
+}
+trap stop_real_panels EXIT
+if [ -n "$real_pelican_layer" ]; then
+  echo "real-panel layer (Pelican): $real_pelican_layer"
+else
+  echo "!!! THE REAL PELICAN LAYER DOES NOT RUN: no ../shared/realpelican/start.sh and no PTEROBOX_REAL_PELICAN_URL/_KEY"
 fi
 if [ -n "$real_panel_layer" ]; then
   echo "real-panel layer: $real_panel_layer"
@@ -77,5 +106,10 @@ if [ -n "$real_panel_layer" ]; then
   echo "real-panel layer ran: $real_panel_layer"
 else
   echo "!!! THE REAL-PANEL LAYER DID NOT RUN (see above)"
+fi
+if [ -n "$real_pelican_layer" ]; then
+  echo "real-panel layer ran (Pelican): $real_pelican_layer"
+else
+  echo "!!! THE REAL PELICAN LAYER DID NOT RUN (see above)"
 fi
 exit "$status"

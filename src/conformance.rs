@@ -284,7 +284,7 @@ async fn paging(panel: &dyn Panel, report: &mut Report) {
 /// A GET with the client's key and media type, past the client: the headers and the raw 404.
 async fn raw(connected: &Connected, path: &str) -> Result<reqwest::Response, String> {
     let accept = match (connected.flavor, connected.wisp) {
-        (Flavor::Pterodactyl, _) => "application/json",
+        (Flavor::Pterodactyl | Flavor::Pelican, _) => "application/json",
         (Flavor::Wisp, crate::crd::WispApiVersion::V1) => "application/vnd.wisp.v1+json",
         (Flavor::Wisp, crate::crd::WispApiVersion::V2) => "application/vnd.wisp.v2+json",
     };
@@ -387,6 +387,7 @@ async fn write_steps(panel: &dyn Panel, args: &Args, throwaway: &Throwaway, repo
         limits: Limits { memory_mib: 256, swap_mib: 0, disk_mib: 512, io: 500, cpu_percent: 50 },
         features: FeatureLimits { databases: Some(0), allocations: Some(1), backups: Some(0) },
         locations: vec![location.clone()],
+        tags: Vec::new(),
         port_range: args.port_range.clone(),
     };
     let created = match panel.create_server(&new).await {

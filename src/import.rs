@@ -246,19 +246,24 @@ fn box_plan(
             && !offers.contains_key(&egg_of(s))
         {
             let name = unique(label(&egg.name, &format!("egg-{}", egg.id)), &mut egg_names);
-            let offer = EggOffer { name, nest: PanelId::of(&s.nest), egg: PanelId::of(&s.egg) };
+            let nest = (!s.nest.is_empty()).then(|| PanelId::of(&s.nest));
+            let offer = EggOffer { name, nest, egg: PanelId::of(&s.egg) };
             offers.insert(egg_of(s), offer);
         }
     }
     let (swap, io) = most_common(kept.iter().map(|e| (e.0.limits.swap_mib, e.0.limits.io))).unwrap_or((0, 500));
-    let location_of: BTreeMap<&str, &str> = view.nodes.iter().map(|n| (n.id.as_str(), n.location.as_str())).collect();
-    let mut locations: BTreeSet<PanelId> =
-        kept.iter().filter_map(|e| location_of.get(e.0.node.as_str()).map(|l| PanelId::of(l))).collect();
-    if locations.is_empty() {
-        locations = view.nodes.iter().map(|n| PanelId::of(&n.location)).collect();
-    }
-    if locations.is_empty() {
-        return Err("the panel lists no node, so the box would have no location".into());
+    // Placement: the locations of the servers' nodes, or on Pelican (no locations) their tags.
+    let node_of: BTreeMap<&str, &Node> = view.nodes.iter().map(|n| (n.id.as_str(), n)).collect();
+    let used_nodes: Vec<&Node> = kept.iter().filter_map(|e| node_of.get(e.0.node.as_str()).copied()).collect();
+    let nodes: Vec<&Node> = if used_nodes.is_empty() { view.nodes.iter().collect() } else { used_nodes };
+    let locations: BTreeSet<PanelId> =
+        nodes.iter().filter(|n| !n.location.is_empty()).map(|n| PanelId::of(&n.location)).collect();
+    let tags: BTreeSet<String> = match locations.is_empty() {
+        true => nodes.iter().flat_map(|n| n.tags.iter().cloned()).collect(),
+        false => BTreeSet::new(),
+    };
+    if locations.is_empty() && tags.is_empty() {
+        return Err("the panel lists no node with a location or a tag, so the box would have no placement".into());
     }
     // The servers first: the box's budget is what they ask, unless `--budget` says otherwise.
     let mut server_names = BTreeSet::new();
@@ -313,6 +318,7 @@ fn box_plan(
             },
             eggs: offers.values().cloned().collect(),
             locations: locations.into_iter().collect(),
+            tags: tags.into_iter().collect(),
             port_range: None,
             allow_node_overcommit: false,
             server_name: None,
@@ -701,8 +707,8 @@ mod tests {
             ]
             .into(),
             nodes: vec![
-                Node { id: "1".into(), name: "a".into(), location: "4".into(), public: true, room: None },
-                Node { id: "2".into(), name: "b".into(), location: "5".into(), public: true, room: None },
+                Node { id: "1".into(), name: "a".into(), location: "4".into(), tags: vec![], public: true, room: None },
+                Node { id: "2".into(), name: "b".into(), location: "5".into(), tags: vec![], public: true, room: None },
             ],
             eggs: [(("1".into(), "3".into()), egg())].into(),
         }
@@ -750,7 +756,7 @@ mod tests {
         let spec = &ann.gbox.spec;
         assert_eq!(spec.owner.panel_user_id.as_deref(), Some("7"));
         assert_eq!(spec.owner.last_name, "ann", "a blank name falls back to the e-mail's local part");
-        assert_eq!(spec.eggs, vec![EggOffer { name: "paper-minecraft".into(), nest: 1.into(), egg: 3.into() }]);
+        assert_eq!(spec.eggs, vec![EggOffer { name: "paper-minecraft".into(), nest: Some(1.into()), egg: 3.into() }]);
         assert_eq!(spec.locations, vec![4.into(), 5.into()]);
         assert_eq!((spec.budget.memory.0.as_str(), spec.budget.cpu.0.as_str(), spec.budget.servers), ("2Gi", "2", 2));
         let creative = &ann.servers[1].server.spec;

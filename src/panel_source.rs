@@ -40,6 +40,7 @@ pub struct PanelSource {
 pub enum FlavorArg {
     Pterodactyl,
     Wisp,
+    Pelican,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
@@ -104,6 +105,7 @@ impl PanelSource {
                 let flavor = match flavor {
                     FlavorArg::Pterodactyl => Flavor::Pterodactyl,
                     FlavorArg::Wisp => Flavor::Wisp,
+                    FlavorArg::Pelican => Flavor::Pelican,
                 };
                 let wisp = match self.wisp_api_version {
                     WispArg::V1 => WispApiVersion::V1,
@@ -118,7 +120,7 @@ impl PanelSource {
                 let trust = TlsTrust { ca_pem, system_roots: self.trust_system_roots };
                 (url.clone(), ApiKey::new(key.trim()), flavor, wisp, requests_per_minute, None, trust)
             }
-            _ => anyhow::bail!("give --gamepanel NAME, or --url URL --flavor pterodactyl|wisp"),
+            _ => anyhow::bail!("give --gamepanel NAME, or --url URL --flavor pterodactyl|wisp|pelican"),
         };
         let mut settings = panel::HttpSettings::new(url.clone(), key.clone(), rpm);
         settings.trust = trust;

@@ -44,6 +44,7 @@ async fn panel_server(world: &World, name: &str, owner: &str, external_id: &str,
         limits: Limits { memory_mib: memory, swap_mib: 0, disk_mib: 5120, io: 500, cpu_percent: 100 },
         features: FeatureLimits { databases: Some(1), allocations: Some(1), backups: Some(2) },
         locations: vec!["1".into()],
+        tags: Vec::new(),
         port_range: None,
     };
     world.panel.client.create_server(&new).await.expect("create server").id.to_string()
@@ -80,6 +81,7 @@ async fn import(world: &World, source: Source, args: &[&str]) -> String {
     let flavor = match world.panel.flavor {
         Flavor::Pterodactyl => "pterodactyl",
         Flavor::Wisp => "wisp",
+        Flavor::Pelican => "pelican",
     };
     let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_pterobox"));
     command.arg("import").env("KUBECONFIG", &support::control_plane::control_plane().kubeconfig);

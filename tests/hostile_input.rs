@@ -411,7 +411,7 @@ async fn real_bodies(flavor: Flavor) -> Vec<Value> {
                      "feature_limits": {"databases": 0, "allocations": 1, "backups": 0},
                      "deploy": {"locations": [1], "dedicated_ip": false, "port_range": []}, "external_id": "fuzz-1"});
     let accept = match flavor {
-        Flavor::Pterodactyl => "application/json",
+        Flavor::Pterodactyl | Flavor::Pelican => "application/json",
         Flavor::Wisp => "application/vnd.wisp.v1+json",
     };
     let mut new = new;

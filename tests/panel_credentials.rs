@@ -51,12 +51,10 @@ async fn a_changed_secret_is_rechecked_and_the_boxes_follow() {
     let panel = Api::<GamePanel>::all(world.client.clone()).get(&world.panel_name).await.expect("panel");
     let catalog = panel.status.and_then(|s| s.catalog).expect("catalog");
     assert_eq!(catalog.locations.len(), 2);
-    assert!(
-        catalog
-            .eggs
-            .iter()
-            .any(|e| e.nest == 1.into() && e.egg == 3.into() && e.name == "Paper" && e.nest_name == "Minecraft")
-    );
+    assert!(catalog.eggs.iter().any(|e| e.nest == Some(1.into())
+        && e.egg == 3.into()
+        && e.name == "Paper"
+        && e.nest_name.as_deref() == Some("Minecraft")));
     let logs = world.operator.logs();
     assert!(!logs.contains(support::panel::SIM_KEY) && !logs.contains("ptla_WRONG"), "a key in the operator log");
     world.teardown().await;

@@ -48,6 +48,7 @@ fn new_server(user: &str, external_id: &str) -> NewServer {
         limits: Limits { memory_mib: 1024, swap_mib: 0, disk_mib: 2048, io: 500, cpu_percent: 100 },
         features: Default::default(),
         locations: vec!["1".into()],
+        tags: Vec::new(),
         port_range: None,
     }
 }
@@ -200,7 +201,7 @@ async fn installs_end_installed_or_failed_and_suspension_overwrites_status(flavo
     let statuses: BTreeMap<String, Option<String>> =
         p.servers().await.into_iter().map(|s| (s.external_id.unwrap_or_default(), s.status)).collect();
     match flavor {
-        Flavor::Pterodactyl => {
+        Flavor::Pterodactyl | Flavor::Pelican => {
             assert_eq!(statuses["uid-fails"].as_deref(), Some("install_failed"));
             assert_eq!(statuses["uid-works"], None);
         }

@@ -75,7 +75,7 @@ async fn owners_sharing_an_email_local_part_both_get_their_servers(flavor: Flavo
     let refused = world.operator_requests("POST /users", "validation").await
         - world.operator_requests("POST /servers", "validation").await;
     match flavor {
-        Flavor::Pterodactyl => {
+        Flavor::Pterodactyl | Flavor::Pelican => {
             let names: Vec<&str> = users.iter().filter_map(|u| u["attributes"]["username"].as_str()).collect();
             let distinct: std::collections::BTreeSet<&&str> = names.iter().collect();
             assert_eq!(distinct.len(), 3, "usernames are unique: {names:?}");

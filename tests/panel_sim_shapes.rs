@@ -45,7 +45,7 @@ async fn raw(
 
 fn accept(flavor: Flavor) -> &'static str {
     match flavor {
-        Flavor::Pterodactyl => "application/json",
+        Flavor::Pterodactyl | Flavor::Pelican => "application/json",
         Flavor::Wisp => "application/vnd.wisp.v1+json",
     }
 }
@@ -74,7 +74,9 @@ fn server_body(flavor: Flavor, user: &Value) -> Value {
         "deploy": {"locations": [1], "dedicated_ip": false, "port_range": ["30100-30200"]},
     });
     match flavor {
-        Flavor::Pterodactyl => body["feature_limits"] = json!({"databases": 0, "allocations": 1, "backups": 1}),
+        Flavor::Pterodactyl | Flavor::Pelican => {
+            body["feature_limits"] = json!({"databases": 0, "allocations": 1, "backups": 1})
+        }
         Flavor::Wisp => {
             body["nest"] = json!(1);
             body["feature_limits"] =

@@ -22,7 +22,9 @@ async fn speak_v2(world: &World) -> GamePanel {
     for _ in 0..300 {
         let p = panels.get(&world.panel_name).await.expect("GamePanel");
         let eggs = p.status.as_ref().and_then(|s| s.catalog.as_ref()).map(|c| c.eggs.clone()).unwrap_or_default();
-        if !eggs.is_empty() && eggs.iter().all(|e| !e.egg.is_numeric() && !e.nest.is_numeric()) {
+        if !eggs.is_empty()
+            && eggs.iter().all(|e| !e.egg.is_numeric() && e.nest.as_ref().is_some_and(|n| !n.is_numeric()))
+        {
             return p;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -35,8 +37,9 @@ fn v2_box(world: &World, panel: &GamePanel) -> Value {
     let catalog = panel.status.as_ref().and_then(|s| s.catalog.clone()).expect("catalog");
     let egg = |name: &str| {
         let e = catalog.eggs.iter().find(|e| e.name == name).unwrap_or_else(|| panic!("{name} in {catalog:?}"));
-        assert!(e.egg.key().starts_with("egg_01kt") && e.nest.key().starts_with("nest_01kt"), "{e:?}");
-        json!({"nest": e.nest.key(), "egg": e.egg.key()})
+        let nest = e.nest.as_ref().map(|n| n.key()).unwrap_or_default();
+        assert!(e.egg.key().starts_with("egg_01kt") && nest.starts_with("nest_01kt"), "{e:?}");
+        json!({"nest": nest, "egg": e.egg.key()})
     };
     let location = catalog.locations.iter().find(|l| l.short == "fr-par").expect("fr-par").id.key();
     assert!(location.starts_with("loc_01kt"), "{location}");

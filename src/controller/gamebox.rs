@@ -87,8 +87,10 @@ fn readiness(gbox: &GameBox, panel: Option<&GamePanel>) -> std::result::Result<(
                 return Err((
                     Reason::InvalidSpec,
                     format!(
-                        "spec.eggs[{i}]: nest {} egg {} does not exist on GamePanel {}{hint}",
-                        offer.nest, offer.egg, gbox.spec.panel_ref
+                        "spec.eggs[{i}]: {}egg {} does not exist on GamePanel {}{hint}",
+                        offer.nest.as_ref().map(|n| format!("nest {n} ")).unwrap_or_default(),
+                        offer.egg,
+                        gbox.spec.panel_ref
                     ),
                 ));
             }
@@ -126,7 +128,8 @@ async fn ensure_owner(ctx: &Context, gbox: &GameBox) -> std::result::Result<Stri
         return Ok(user.id);
     }
     let external_id = format!("pterobox-{}", gbox.uid().unwrap_or_default());
-    let generated = owner.username.is_none() && handle.panel.flavor() == Flavor::Pterodactyl;
+    // Pterodactyl and Pelican need a username (Wisp has none): a generated one is retried.
+    let generated = owner.username.is_none() && handle.panel.flavor() != Flavor::Wisp;
     let mut attempt = 0;
     let refused = loop {
         let user = NewUser {

@@ -155,13 +155,23 @@ async fn catalog(panel: &dyn panel::Panel) -> panel::Result<PanelCatalog> {
         .map(|l| CatalogLocation { id: PanelId::of(&l.id), short: l.short, long: l.long })
         .collect();
     let mut eggs = Vec::new();
+    // Pelican has no nests: its client lists its eggs under one nest without an id.
     for nest in panel.nests().await? {
         for egg in panel.eggs(&nest.id).await? {
-            let (nest_id, egg_id) = (PanelId::of(&nest.id), PanelId::of(&egg.id));
-            eggs.push(CatalogEgg { nest: nest_id, nest_name: nest.name.clone(), egg: egg_id, name: egg.name });
+            let (nest_id, nest_name) = match nest.id.is_empty() {
+                true => (None, None),
+                false => (Some(PanelId::of(&nest.id)), Some(nest.name.clone())),
+            };
+            eggs.push(CatalogEgg { nest: nest_id, nest_name, egg: PanelId::of(&egg.id), name: egg.name });
         }
     }
-    Ok(PanelCatalog { locations, eggs })
+    let mut tags: Vec<String> = match panel.flavor() {
+        crate::crd::Flavor::Pelican => panel.nodes().await?.into_iter().flat_map(|n| n.tags).collect(),
+        _ => Vec::new(),
+    };
+    tags.sort();
+    tags.dedup();
+    Ok(PanelCatalog { locations, tags, eggs })
 }
 
 pub async fn reconcile(panel: Arc<GamePanel>, ctx: Arc<Context>) -> Result<Action> {

@@ -12,6 +12,9 @@ pub enum Flavor {
     Pterodactyl,
     /// Wisp application API (`/api/application`, `application/vnd.wisp.v1+json` or `…v2+json`).
     Wisp,
+    /// Pelican, the maintained fork of Pterodactyl (`/api/application`): no nests and no
+    /// locations; boxes place servers by node tags and name eggs by id alone.
+    Pelican,
 }
 
 // Which media type of Wisp's application API a GamePanel asks for. (A plain comment, as for

@@ -45,6 +45,8 @@ pub const MAX_LEDGER_ENTRIES: usize = MAX_SERVERS_PER_BOX as usize + MAX_REJECTE
     doc = "A box of game-server resources sold to one customer on a GamePanel: a budget (memory, disk, CPU, servers, databases, allocations, backups), the games (eggs) on offer, placement and owner. GameServers of the same namespace that name it are admitted only while they fit; status.servers is the admission ledger."
 )]
 #[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("(has(self.locations) && size(self.locations) > 0) != (has(self.tags) && size(self.tags) > 0)").message("give spec.locations (Pterodactyl, Wisp) or spec.tags (Pelican node tags): one of the two").field_path(".locations"))]
+#[x_kube(validation = Rule::new("(has(self.tags) && size(self.tags) > 0) || self.eggs.all(e, has(e.nest))").message("each egg needs its nest on Pterodactyl and Wisp (a box placed by spec.locations); only Pelican (spec.tags) names eggs without one").field_path(".eggs"))]
 pub struct GameBoxSpec {
     /// Name of the cluster-scoped GamePanel whose servers this box sells. Immutable: the box's
     /// owner and servers live on that panel. To move a box, create a box on the other panel and its
@@ -87,12 +89,18 @@ pub struct GameBoxSpec {
     #[schemars(length(max = 64))]
     #[x_kube(merge_strategy = ListMerge::Map(vec!["name".into()]))]
     pub eggs: Vec<EggOffer>,
-    /// Panel location ids where servers may be placed automatically (at least one): integers, or on
-    /// a Wisp panel spoken to in v2 its string ids (`loc_01kt…`).
-    #[x_kube(validation = Rule::new("size(self) >= 1").message("at least one location id is required"))]
+    /// Pterodactyl and Wisp: panel location ids where servers may be placed (integers, or on a Wisp
+    /// panel spoken to in v2 its string ids, `loc_01kt…`). A box gives `locations` or `tags`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 64))]
     #[x_kube(merge_strategy = ListMerge::Set)]
     pub locations: Vec<PanelId>,
+    /// Pelican: node tags where servers may be placed (a node carrying any of them; the GamePanel's
+    /// `status.catalog.tags` lists the panel's). Pelican has no locations.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 64), inner(length(min = 1, max = 191)))]
+    #[x_kube(merge_strategy = ListMerge::Set)]
+    pub tags: Vec<String>,
     /// Ports for each server's allocations, `A-B` with 1024 <= A <= B <= 65535; any free port when unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 11))]
@@ -178,7 +186,8 @@ pub struct Owner {
     #[schemars(length(min = 1, max = 64))]
     #[x_kube(validation = Rule::new("self.matches('^[A-Za-z0-9_-]+$')").message(Message::Expression("'must be a panel user id such as 12, got ' + self".into())))]
     pub panel_user_id: Option<String>,
-    /// Panel username (Pterodactyl only; derived from the e-mail when unset).
+    /// Panel username (Pterodactyl and Pelican; derived from the e-mail when unset). Pelican keeps no
+    /// first or last name: they are only used in templates there.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 191))]
     #[x_kube(validation = Rule::new("self.matches('^[A-Za-z0-9][A-Za-z0-9_.-]+[A-Za-z0-9]$')").message(Message::Expression("'must be 3+ letters, digits, _, . or -, starting and ending with a letter or digit, got ' + self".into())))]
@@ -299,7 +308,9 @@ pub struct EggOffer {
     #[x_kube(validation = super::rules::dns_label())]
     pub name: String,
     /// Panel nest id: an integer, or on a Wisp panel spoken to in v2 its string id (`nest_01kt…`).
-    pub nest: PanelId,
+    /// Pterodactyl and Wisp only: Pelican has no nests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nest: Option<PanelId>,
     /// Panel egg id: an integer, or on a Wisp panel spoken to in v2 its string id (`egg_01kt…`).
     pub egg: PanelId,
 }

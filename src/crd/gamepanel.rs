@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Flavor, PanelId, WispApiVersion};
 
-/// A Pterodactyl or Wisp panel and the application API key the operator uses on it. Written by the
+/// A Pterodactyl, Wisp or Pelican panel and the application API key the operator uses on it. Written by the
 /// platform team; tenants never see the key.
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[kube(
@@ -23,12 +23,12 @@ use super::{Flavor, PanelId, WispApiVersion};
     printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
     printcolumn = r#"{"name":"Message","type":"string","priority":1,"jsonPath":".status.conditions[?(@.type==\"Ready\")].message"}"#,
-    doc = "A Pterodactyl or Wisp game panel (cluster-scoped): its URL, flavor and the Secret holding its application API key, which GameBoxes name in spec.panelRef. The operator checks the key's permissions, lists the panel's servers periodically and reports the panel's locations and eggs in status.catalog."
+    doc = "A Pterodactyl, Wisp or Pelican game panel (cluster-scoped): its URL, flavor and the Secret holding its application API key, which GameBoxes name in spec.panelRef. The operator checks the key's permissions, lists the panel's servers periodically and reports the panel's locations and eggs in status.catalog."
 )]
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("!has(self.wispApiVersion) || self.flavor == 'Wisp'").message(Message::Expression("'wispApiVersion is for Wisp panels only, got flavor ' + self.flavor".into())))]
 pub struct GamePanelSpec {
-    /// The panel's API: `Pterodactyl` (1.x application API) or `Wisp`.
+    /// The panel's API: `Pterodactyl` (1.x application API), `Wisp` or `Pelican`.
     pub flavor: Flavor,
     /// Wisp only: the API's media type, `v1` (integer ids, the default) or `v2` (string ids, what
     /// Wisp's own billing module asks for since 2026-06: set it on a new Wisp panel). Boxes on a v2
@@ -149,9 +149,12 @@ pub struct GamePanelStatus {
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PanelCatalog {
-    /// Panel locations (use their ids in `GameBox.spec.locations`).
+    /// Panel locations (use their ids in `GameBox.spec.locations`); none on Pelican.
     #[serde(default)]
     pub locations: Vec<CatalogLocation>,
+    /// Pelican: the tags of the panel's nodes (use them in `GameBox.spec.tags`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
     /// Eggs by nest (use nest and egg ids in `GameBox.spec.eggs`).
     #[serde(default)]
     pub eggs: Vec<CatalogEgg>,
@@ -175,11 +178,13 @@ pub struct CatalogLocation {
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CatalogEgg {
-    /// Nest id.
+    /// Nest id (none on Pelican).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "super::common::reported_panel_id_schema")]
-    pub nest: PanelId,
-    /// Nest name.
-    pub nest_name: String,
+    pub nest: Option<PanelId>,
+    /// Nest name (none on Pelican).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nest_name: Option<String>,
     /// Egg id.
     #[schemars(schema_with = "super::common::reported_panel_id_schema")]
     pub egg: PanelId,

@@ -32,6 +32,8 @@ pub fn resource_of(method: &str, segments: &[&str]) -> Option<(&'static str, boo
         ["nodes", ..] => "nodes",
         ["nests", _, "eggs", ..] => "eggs",
         ["nests", ..] => "nests",
+        // Pelican's eggs are top level.
+        ["eggs", ..] => "eggs",
         _ => return None,
     };
     Some((resource, method != "GET"))
@@ -39,14 +41,27 @@ pub fn resource_of(method: &str, segments: &[&str]) -> Option<(&'static str, boo
 
 /// A permission as an administrator reads it in the panel, e.g. `r_servers (read and write)`.
 pub fn describe(resource: &str, write: bool) -> String {
-    format!("r_{resource} ({})", if write { "read and write" } else { "read" })
+    describe_as(Flavor::Pterodactyl, resource, write)
 }
 
-/// The permission a request needs, described (the path is relative to `/api/application`).
-pub fn needed_by(method: &str, path: &str) -> Option<String> {
-    let segments: Vec<&str> = path.split(['/', '?']).filter(|s| !s.is_empty()).collect();
-    resource_of(method, &segments).map(|(resource, write)| describe(resource, write))
+/// As [`describe`], in the words of `flavor`'s panel: Pelican's keys hold a map of singular
+/// resource names (`server`, `egg`, …: its `app/Models/ApiKey.php`), the others `r_*` columns.
+pub fn describe_as(flavor: Flavor, resource: &str, write: bool) -> String {
+    let access = if write { "read and write" } else { "read" };
+    match flavor {
+        Flavor::Pelican => format!("{} ({access})", resource.strip_suffix('s').unwrap_or(resource)),
+        Flavor::Pterodactyl | Flavor::Wisp => format!("r_{resource} ({access})"),
+    }
 }
+
+/// The permission a request needs on `flavor`'s panel, described (the path is relative to
+/// `/api/application`).
+pub fn needed_by(flavor: Flavor, method: &str, path: &str) -> Option<String> {
+    let segments: Vec<&str> = path.split(['/', '?']).filter(|s| !s.is_empty()).collect();
+    resource_of(method, &segments).map(|(resource, write)| describe_as(flavor, resource, write))
+}
+
+use crate::crd::Flavor;
 
 #[cfg(test)]
 mod tests {
@@ -60,7 +75,10 @@ mod tests {
         assert_eq!(resource_of("GET", &["nests"]), Some(("nests", false)));
         assert_eq!(resource_of("GET", &["nodes", "1", "allocations"]), Some(("allocations", false)));
         assert_eq!(resource_of("GET", &["pets"]), None);
-        assert_eq!(needed_by("PATCH", "/servers/4/build").as_deref(), Some("r_servers (read and write)"));
-        assert_eq!(needed_by("GET", "/users?filter[email]=a").as_deref(), Some("r_users (read)"));
+        let p = Flavor::Pterodactyl;
+        assert_eq!(needed_by(p, "PATCH", "/servers/4/build").as_deref(), Some("r_servers (read and write)"));
+        assert_eq!(needed_by(p, "GET", "/users?filter[email]=a").as_deref(), Some("r_users (read)"));
+        assert_eq!(needed_by(Flavor::Pelican, "GET", "/eggs/5").as_deref(), Some("egg (read)"));
+        assert_eq!(needed_by(Flavor::Pelican, "POST", "/servers").as_deref(), Some("server (read and write)"));
     }
 }

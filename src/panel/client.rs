@@ -1,5 +1,5 @@
 //! The panel client: one implementation of [`Panel`] over HTTP, parameterised by a [`Dialect`] that
-//! holds everything that differs between Pterodactyl and Wisp (headers, request bodies, state
+//! holds everything that differs between Pterodactyl, Wisp and Pelican (headers, request bodies, state
 //! fields, user search). The request bodies are pure functions, unit-tested in each dialect.
 
 use reqwest::Method;
@@ -19,6 +19,9 @@ pub trait Dialect: Send + Sync + 'static {
     const ACCEPT: &'static str;
     /// How install and suspension are reported.
     const STATE: StateFields;
+    /// Whether the panel has nests and locations (Pelican has neither: its eggs are top level and
+    /// its nodes carry tags).
+    const NESTS_AND_LOCATIONS: bool = true;
 
     /// Whether a 404 `NotFoundHttpException` with this detail is the panel's "no such object" —
     /// the only 404 that means absent.
@@ -59,7 +62,8 @@ pub struct Client<D: Dialect> {
 
 impl<D: Dialect> Client<D> {
     pub fn new(settings: HttpSettings) -> Result<Self> {
-        Ok(Self { http: HttpCore::new(settings, D::ACCEPT, D::model_missing)?, _dialect: std::marker::PhantomData })
+        let http = HttpCore::new(settings, D::FLAVOR, D::ACCEPT, D::model_missing)?;
+        Ok(Self { http, _dialect: std::marker::PhantomData })
     }
 
     fn server_from(&self, body: Option<Value>, what: &str) -> Result<PanelServer> {
@@ -143,21 +147,35 @@ impl<D: Dialect> Panel for Client<D> {
     }
 
     async fn locations(&self) -> Result<Vec<Location>> {
+        if !D::NESTS_AND_LOCATIONS {
+            return Ok(Vec::new());
+        }
         self.http.get_all("/locations", &[]).await?.iter().map(decode::location).collect()
     }
 
+    /// Without nests (Pelican), one nest without an id holds every egg.
     async fn nests(&self) -> Result<Vec<Nest>> {
+        if !D::NESTS_AND_LOCATIONS {
+            return Ok(vec![Nest { id: String::new(), name: String::new() }]);
+        }
         self.http.get_all("/nests", &[]).await?.iter().map(decode::nest).collect()
     }
 
     async fn eggs(&self, nest: &str) -> Result<Vec<Egg>> {
-        let body = self.http.get(&format!("/nests/{}/eggs", segment(nest)), &[]).await?;
+        let path = match D::NESTS_AND_LOCATIONS {
+            true => format!("/nests/{}/eggs", segment(nest)),
+            false => "/eggs".to_string(),
+        };
+        let body = self.http.get(&path, &[]).await?;
         let (items, _) = super::http::list_page(&body)?;
         items.iter().map(|item| decode::egg(item, nest)).collect()
     }
 
     async fn egg(&self, nest: &str, egg: &str) -> Result<Egg> {
-        let path = format!("/nests/{}/eggs/{}", segment(nest), segment(egg));
+        let path = match D::NESTS_AND_LOCATIONS {
+            true => format!("/nests/{}/eggs/{}", segment(nest), segment(egg)),
+            false => super::pelican::egg_path(egg),
+        };
         let body = self.http.get(&path, &[("include", "variables".into())]).await?;
         decode::egg(&body, nest)
     }
@@ -253,24 +271,28 @@ impl<D: Dialect> Panel for Client<D> {
         let mut lacks = |result: Result<()>, resource: &str, write: bool| match result {
             Ok(()) => Ok(()),
             Err(PanelError::Forbidden { .. }) => {
-                missing.push(acl::describe(resource, write));
+                missing.push(acl::describe_as(D::FLAVOR, resource, write));
                 Ok(())
             }
             Err(e) => Err(e),
         };
-        for (resource, path) in [("locations", "/locations"), ("users", "/users")] {
-            lacks(self.http.get(path, &one()).await.map(drop), resource, false)?;
+        if D::NESTS_AND_LOCATIONS {
+            lacks(self.http.get("/locations", &one()).await.map(drop), "locations", false)?;
+            let nests = self.http.get("/nests", &one()).await;
+            let nest = nests
+                .as_ref()
+                .ok()
+                .and_then(|b| b.pointer("/data/0/attributes"))
+                .and_then(|a| decode::id(a, "nest", "id").ok());
+            lacks(nests.map(drop), "nests", false)?;
+            if let Some(nest) = nest {
+                let eggs = self.http.get(&format!("/nests/{}/eggs", segment(&nest)), &[]).await;
+                lacks(eggs.map(drop), "eggs", false)?;
+            }
+        } else {
+            lacks(self.http.get("/eggs", &[]).await.map(drop), "eggs", false)?;
         }
-        let nests = self.http.get("/nests", &one()).await;
-        let nest = nests
-            .as_ref()
-            .ok()
-            .and_then(|b| b.pointer("/data/0/attributes"))
-            .and_then(|a| decode::id(a, "nest", "id").ok());
-        lacks(nests.map(drop), "nests", false)?;
-        if let Some(nest) = nest {
-            lacks(self.http.get(&format!("/nests/{}/eggs", segment(&nest)), &[]).await.map(drop), "eggs", false)?;
-        }
+        lacks(self.http.get("/users", &one()).await.map(drop), "users", false)?;
         let mut servers = one();
         servers.push(("include", "allocations".into()));
         let listed = self.http.get("/servers", &servers).await;

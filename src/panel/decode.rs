@@ -86,7 +86,16 @@ pub(crate) fn node(item: &Value) -> Result<Node> {
     Ok(Node {
         id: id(a, "node", "id")?,
         name: opt_string(a, "name").unwrap_or_default(),
-        location: id(a, "node", "location_id")?,
+        // Pelican's nodes carry tags instead of a location.
+        location: match a.get("tags") {
+            Some(Value::Array(_)) => id(a, "node", "location_id").unwrap_or_default(),
+            _ => id(a, "node", "location_id")?,
+        },
+        tags: a
+            .get("tags")
+            .and_then(Value::as_array)
+            .map(|t| t.iter().filter_map(Value::as_str).map(String::from).collect())
+            .unwrap_or_default(),
         public: a.get("public").and_then(Value::as_bool).unwrap_or(true),
         room,
     })
@@ -152,7 +161,11 @@ fn egg_variable(item: &Value) -> Result<EggVariable> {
         name: opt_string(a, "name").unwrap_or_default(),
         env_variable: string(a, "egg variable", "env_variable")?,
         default_value: a.get("default_value").map(scalar_string).unwrap_or_default(),
-        rules: opt_string(a, "rules").unwrap_or_default(),
+        // Pterodactyl and Wisp: `required|string|max:20`; Pelican: `["required", "string", "max:20"]`.
+        rules: match a.get("rules") {
+            Some(Value::Array(rules)) => rules.iter().filter_map(Value::as_str).collect::<Vec<_>>().join("|"),
+            _ => opt_string(a, "rules").unwrap_or_default(),
+        },
     })
 }
 
@@ -254,7 +267,12 @@ pub(crate) fn server(item: &Value, state: StateFields) -> Result<PanelServer> {
         },
         user: id(a, "server", "user")?.into(),
         node: id(a, "server", "node")?.into(),
-        allocation: id(a, "server", "allocation")?.into(),
+        // Pelican lets a server exist without an allocation (`allocation: null`): none, not an
+        // unreadable listing.
+        allocation: match a.get("allocation") {
+            Some(Value::Null) => Text::default(),
+            _ => id(a, "server", "allocation")?.into(),
+        },
         nest: id(a, "server", "nest").map(Text::from).unwrap_or_default(),
         egg: id(a, "server", "egg")?.into(),
         startup: digest(container, "startup_command"),
@@ -315,6 +333,15 @@ pub(crate) fn id_json(id: &str) -> Value {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_server_without_an_allocation_is_read_as_having_none() {
+        let item = json!({"attributes": {"id": 1, "uuid": "u", "user": 1, "node": 1, "egg": 5, "allocation": null,
+            "container": {"startup_command": "x", "image": "i", "environment": {}},
+            "limits": {"memory": 512, "disk": 1024, "cpu": 100}, "status": null}});
+        let s = server(&item, StateFields::PterodactylStatus).expect("a Pelican server without an allocation");
+        assert_eq!((s.allocation.as_str(), s.primary()), ("", None));
+    }
 
     #[test]
     fn malformed_servers_are_errors_not_panics() {

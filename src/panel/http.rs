@@ -122,12 +122,19 @@ pub(crate) struct HttpCore {
     accept: &'static str,
     /// Whether a `NotFoundHttpException`'s detail is the panel's "no such object" (see the dialects).
     model_missing: fn(&str) -> bool,
+    /// Whose words a missing permission is described in.
+    flavor: crate::crd::Flavor,
     limiter: Arc<Limiter>,
     settings: HttpSettings,
 }
 
 impl HttpCore {
-    pub(crate) fn new(settings: HttpSettings, accept: &'static str, model_missing: fn(&str) -> bool) -> Result<Self> {
+    pub(crate) fn new(
+        settings: HttpSettings,
+        flavor: crate::crd::Flavor,
+        accept: &'static str,
+        model_missing: fn(&str) -> bool,
+    ) -> Result<Self> {
         let base_url = settings.base_url.trim_end_matches('/').to_string();
         url::Url::parse(&base_url)
             .map_err(|e| PanelError::Unexpected { status: 0, message: format!("bad panel URL {base_url:?}: {e}") })?;
@@ -156,6 +163,7 @@ impl HttpCore {
             key: settings.api_key.clone(),
             accept,
             model_missing,
+            flavor,
             limiter: settings.limiter.clone(),
             settings,
         })
@@ -339,8 +347,8 @@ impl HttpCore {
         match status_code {
             401 => PanelError::Unauthorized { status: status_code, message: detail },
             403 => {
-                let permission =
-                    super::acl::needed_by(method.as_str(), path).unwrap_or_else(|| "(unknown)".to_string());
+                let permission = super::acl::needed_by(self.flavor, method.as_str(), path)
+                    .unwrap_or_else(|| "(unknown)".to_string());
                 PanelError::Forbidden { permission, message: format!("{what}: {detail}") }
             }
             404 if code == "NotFoundHttpException" && (self.model_missing)(&detail) => PanelError::NotFound { what },

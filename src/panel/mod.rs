@@ -11,6 +11,7 @@ mod http;
 pub mod informer;
 mod limiter;
 mod model;
+pub mod pelican;
 pub mod pterodactyl;
 mod snapshot;
 pub mod wisp;
@@ -151,6 +152,7 @@ pub fn connect_with(flavor: Flavor, wisp: WispApiVersion, settings: HttpSettings
         (Flavor::Pterodactyl, _) => Arc::new(Client::<pterodactyl::Pterodactyl>::new(settings)?),
         (Flavor::Wisp, WispApiVersion::V1) => Arc::new(Client::<wisp::Wisp<false>>::new(settings)?),
         (Flavor::Wisp, WispApiVersion::V2) => Arc::new(Client::<wisp::Wisp<true>>::new(settings)?),
+        (Flavor::Pelican, _) => Arc::new(Client::<pelican::Pelican>::new(settings)?),
     })
 }
 

@@ -255,7 +255,10 @@ pub struct ServerText {
 pub struct Node {
     pub id: String,
     pub name: String,
+    /// Its location (Pterodactyl, Wisp); empty on Pelican.
     pub location: String,
+    /// Its tags (Pelican); empty elsewhere.
+    pub tags: Vec<String>,
     /// Whether the panel's `deploy` places servers on it (the operator's own placement follows).
     pub public: bool,
     /// `None` when the panel does not list the node's capacity.
@@ -338,8 +341,17 @@ pub struct NewServer {
     pub limits: Limits,
     pub features: FeatureLimits,
     pub locations: Vec<String>,
+    /// Pelican's node tags (instead of locations).
+    pub tags: Vec<String>,
     /// `A-B`, or any free port when `None`.
     pub port_range: Option<String>,
+}
+
+impl Node {
+    /// Whether a box placing servers on `locations` or node `tags` may use this node.
+    pub fn serves(&self, locations: &[String], tags: &[String]) -> bool {
+        locations.contains(&self.location) || self.tags.iter().any(|t| tags.contains(t))
+    }
 }
 
 /// Where a server is placed by hand rather than by the panel's `deploy`: its primary allocation

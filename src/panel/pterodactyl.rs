@@ -162,6 +162,7 @@ pub(crate) mod tests {
             limits: Limits { memory_mib: 4096, swap_mib: 512, disk_mib: 51200, io: 500, cpu_percent: 200 },
             features: FeatureLimits { databases: Some(2), allocations: Some(2), backups: Some(1) },
             locations: vec!["1".into()],
+            tags: Vec::new(),
             port_range: Some("30100-30200".into()),
         }
     }

@@ -81,20 +81,38 @@ pub fn namespace_refused(gbox: &GameBox, panel: &GamePanel) -> Option<String> {
     })
 }
 
-/// Why `panel` cannot know one of `gbox`'s ids, if it cannot: string ids are Wisp v2's, and a
-/// Pterodactyl panel (or Wisp spoken to in v1) knows integers only.
+/// Why `panel` cannot serve `gbox`'s placement and ids, if it cannot: Pelican has no locations
+/// and no nests (a box places by node tags and names eggs by id alone), the others have no node
+/// tags; string ids are Wisp v2's, and the other panels (and Wisp spoken to in v1) know integers only.
 pub fn ids_refused(gbox: &GameBox, panel: &GamePanel) -> Option<String> {
+    use crate::crd::Flavor;
     let (flavor, wisp) = (panel.spec.flavor, panel.spec.wisp_api_version.unwrap_or_default());
+    let name = &gbox.spec.panel_ref;
+    if flavor == Flavor::Pelican {
+        if !gbox.spec.locations.is_empty() {
+            return Some(format!(
+                "spec.locations: GamePanel {name} is Pelican, which has no locations: place the box by spec.tags, the node tags its status.catalog.tags lists"
+            ));
+        }
+        if let Some(i) = gbox.spec.eggs.iter().position(|e| e.nest.is_some()) {
+            return Some(format!(
+                "spec.eggs[{i}].nest: GamePanel {name} is Pelican, which has no nests: name the egg by its id alone"
+            ));
+        }
+    } else if !gbox.spec.tags.is_empty() {
+        return Some(format!(
+            "spec.tags: node tags are Pelican's; GamePanel {name} is {flavor:?}: place the box by spec.locations"
+        ));
+    }
     let speaks = match flavor {
-        crate::crd::Flavor::Pterodactyl => "Pterodactyl",
-        crate::crd::Flavor::Wisp => "Wisp with wispApiVersion v1",
+        Flavor::Pterodactyl => "Pterodactyl",
+        Flavor::Wisp => "Wisp with wispApiVersion v1",
+        Flavor::Pelican => "Pelican",
     };
-    let eggs = gbox
-        .spec
-        .eggs
-        .iter()
-        .enumerate()
-        .flat_map(|(i, e)| [(format!("spec.eggs[{i}].nest"), &e.nest), (format!("spec.eggs[{i}].egg"), &e.egg)]);
+    let eggs = gbox.spec.eggs.iter().enumerate().flat_map(|(i, e)| {
+        let nest = e.nest.as_ref().map(|n| (format!("spec.eggs[{i}].nest"), n));
+        nest.into_iter().chain([(format!("spec.eggs[{i}].egg"), &e.egg)])
+    });
     let locations = gbox.spec.locations.iter().enumerate().map(|(i, l)| (format!("spec.locations[{i}]"), l));
     eggs.chain(locations).find(|(_, id)| !id.known_to(flavor, wisp)).map(|(field, id)| {
         format!(
@@ -237,6 +255,24 @@ mod tests {
                      "credentialsSecretRef": {"namespace": "ns", "name": "key", "key": "apiKey"}}
         }))
         .expect("panel")
+    }
+
+    #[test]
+    fn a_pelican_panel_refuses_locations_and_nests_and_the_others_refuse_tags() {
+        let pterodactyl_shaped =
+            gbox(serde_json::json!([{"name": "paper", "nest": 1, "egg": 5}]), serde_json::json!([1]));
+        let refused = ids_refused(&pterodactyl_shaped, &panel("Pelican", None)).expect("refused");
+        assert!(refused.starts_with("spec.locations:") && refused.contains("spec.tags"), "{refused}");
+        let mut nested = pterodactyl_shaped.clone();
+        nested.spec.locations.clear();
+        nested.spec.tags = vec!["local".into()];
+        let refused = ids_refused(&nested, &panel("Pelican", None)).expect("refused");
+        assert!(refused.starts_with("spec.eggs[0].nest:") && refused.contains("by its id alone"), "{refused}");
+        let mut pelican_shaped = nested.clone();
+        pelican_shaped.spec.eggs[0].nest = None;
+        assert_eq!(ids_refused(&pelican_shaped, &panel("Pelican", None)), None);
+        let refused = ids_refused(&pelican_shaped, &panel("Pterodactyl", None)).expect("refused");
+        assert!(refused.starts_with("spec.tags:") && refused.contains("spec.locations"), "{refused}");
     }
 
     #[test]

@@ -50,7 +50,7 @@ impl<'a> Checker<'a> {
 
     pub fn fail(&mut self, field: &str, rule: &str, detail: String) {
         let code = match self.flavor {
-            Flavor::Pterodactyl => "ValidationException".to_string(),
+            Flavor::Pterodactyl | Flavor::Pelican => "ValidationException".to_string(),
             Flavor::Wisp => rule.to_string(),
         };
         self.errors.push(ErrorEntry { code, detail, field: Some((field.into(), rule.into())) });

@@ -79,11 +79,13 @@ pub fn error(flavor: Flavor, e: &SimError) -> Value {
 
 fn error_entry(flavor: Flavor, status: u16, e: &ErrorEntry) -> Value {
     match (flavor, &e.field) {
-        (Flavor::Pterodactyl, Some((field, rule))) => json!({
+        (Flavor::Pterodactyl | Flavor::Pelican, Some((field, rule))) => json!({
             "code": e.code, "status": status.to_string(), "detail": e.detail,
             "meta": {"source_field": field, "rule": rule},
         }),
-        (Flavor::Pterodactyl, None) => json!({"code": e.code, "status": status.to_string(), "detail": e.detail}),
+        (Flavor::Pterodactyl | Flavor::Pelican, None) => {
+            json!({"code": e.code, "status": status.to_string(), "detail": e.detail})
+        }
         // Wisp validation entries: rule as `code`, `source.field`, no `status` and no `meta`.
         (Flavor::Wisp, Some((field, _))) => json!({"code": e.code, "detail": e.detail, "source": {"field": field}}),
         (Flavor::Wisp, None) => json!({"code": e.code, "status": status.to_string(), "detail": e.detail}),
@@ -220,7 +222,7 @@ pub fn server(state: &State, s: &Server, view: View, allocations: Include) -> Va
     let features;
     let installed;
     match state.flavor {
-        Flavor::Pterodactyl => {
+        Flavor::Pterodactyl | Flavor::Pelican => {
             // `status` is the record; `suspended` and `container.installed` are derived from it
             // (panel `app/Transformers/Api/Application/ServerTransformer.php`).
             pairs.push(("status", json!(s.status)));

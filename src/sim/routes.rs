@@ -278,7 +278,7 @@ impl Sim {
 
     fn user_matches(&self, u: &state::User, q: &Query) -> bool {
         match self.config.flavor {
-            Flavor::Pterodactyl => {
+            Flavor::Pterodactyl | Flavor::Pelican => {
                 filter(q, "email", &u.email)
                     && filter(q, "username", u.username.as_deref().unwrap_or_default())
                     && filter(q, "uuid", &u.uuid)

@@ -146,7 +146,7 @@ pub struct Server {
 impl Server {
     pub fn suspended(&self, flavor: Flavor) -> bool {
         match flavor {
-            Flavor::Pterodactyl => self.status == Some(status::SUSPENDED),
+            Flavor::Pterodactyl | Flavor::Pelican => self.status == Some(status::SUSPENDED),
             Flavor::Wisp => self.wisp_suspended,
         }
     }
@@ -477,7 +477,7 @@ impl State {
             }
         }
         let username = match self.flavor {
-            Flavor::Pterodactyl => {
+            Flavor::Pterodactyl | Flavor::Pelican => {
                 let u = c.string("username", true, Some(191));
                 if let Some(u) = &u {
                     let lower = u.to_ascii_lowercase();
@@ -586,7 +586,7 @@ impl State {
         let databases = c.integer("feature_limits.databases", false, Some(0), None);
         let allocations = c.integer("feature_limits.allocations", false, Some(0), None);
         match self.flavor {
-            Flavor::Pterodactyl => {
+            Flavor::Pterodactyl | Flavor::Pelican => {
                 c.present("feature_limits.backups");
                 let backups = c.integer("feature_limits.backups", false, Some(0), None);
                 Features { databases, allocations, backups: Some(backups.unwrap_or(0)), backup_megabytes: None }
@@ -645,7 +645,7 @@ impl State {
         let nest = match self.flavor {
             // INFERRED: every Wisp client sends it.
             Flavor::Wisp => c.id("nest", Kind::Nest).map(|n| n as i64),
-            Flavor::Pterodactyl => None,
+            Flavor::Pterodactyl | Flavor::Pelican => None,
         };
         let egg_id = c.id("egg", Kind::Egg).map(|e| e as i64);
         let egg = egg_id.and_then(|e| self.egg(nest, e)).cloned();
@@ -663,7 +663,7 @@ impl State {
         let oom_disabled = c.boolean("oom_disabled").unwrap_or(self.flavor == Flavor::Pterodactyl);
         let force_outgoing_ip = match self.flavor {
             Flavor::Wisp => c.boolean("force_outgoing_ip").unwrap_or(false),
-            Flavor::Pterodactyl => false,
+            Flavor::Pterodactyl | Flavor::Pelican => false,
         };
         let threads = self.check_threads(&mut c, "limits.threads").flatten();
         let skip_scripts = c.boolean("skip_scripts").unwrap_or(false);
@@ -927,7 +927,7 @@ impl State {
         let mut c = Checker::new(&body, self.flavor);
         let allocation = c.id("allocation", Kind::Allocation);
         let limits = match (self.flavor, c.get("limits").is_some()) {
-            (Flavor::Pterodactyl, true) => self.check_limits(&mut c, "limits"),
+            (Flavor::Pterodactyl | Flavor::Pelican, true) => self.check_limits(&mut c, "limits"),
             _ => self.check_limits(&mut c, ""),
         };
         let features = self.check_features(&mut c);
@@ -935,8 +935,8 @@ impl State {
         let outgoing = if self.flavor == Flavor::Wisp { c.boolean("force_outgoing_ip") } else { None };
         // Only a field that is sent changes (panel `BuildModificationService`: `Arr::only`).
         let threads = match (self.flavor, c.get("limits").is_some()) {
-            (Flavor::Pterodactyl, true) => self.check_threads(&mut c, "limits.threads"),
-            (Flavor::Pterodactyl, false) => self.check_threads(&mut c, "threads"),
+            (Flavor::Pterodactyl | Flavor::Pelican, true) => self.check_threads(&mut c, "limits.threads"),
+            (Flavor::Pterodactyl | Flavor::Pelican, false) => self.check_threads(&mut c, "threads"),
             (Flavor::Wisp, _) => None,
         };
         let ids_of = |c: &mut Checker, field: &str| -> Vec<u64> {
@@ -1067,7 +1067,7 @@ impl State {
         }
         wings.about_server(server.node)?;
         match flavor {
-            Flavor::Pterodactyl => server.status = suspend.then_some(status::SUSPENDED),
+            Flavor::Pterodactyl | Flavor::Pelican => server.status = suspend.then_some(status::SUSPENDED),
             Flavor::Wisp => server.wisp_suspended = suspend,
         }
         server.updated_at = now_iso();

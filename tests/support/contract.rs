@@ -108,6 +108,7 @@ impl Target {
             limits: Limits { memory_mib: 1024, swap_mib: 0, disk_mib: 2048, io: 500, cpu_percent: 100 },
             features: FeatureLimits { databases: Some(1), allocations: Some(2), backups: Some(1) },
             locations: vec![self.fx.location.clone()],
+            tags: Vec::new(),
             port_range: Some(self.fx.ports.clone()),
         }
     }
@@ -148,7 +149,7 @@ pub async fn users_are_found_by_external_id_and_exact_email(t: &Target) {
     assert_ne!(decoy.id, alice.id);
     assert_eq!(alice.email, "alice@example.com");
     match t.flavor {
-        Flavor::Pterodactyl => assert!(alice.username.is_some(), "Pterodactyl users have a username"),
+        Flavor::Pterodactyl | Flavor::Pelican => assert!(alice.username.is_some(), "Pterodactyl users have a username"),
         Flavor::Wisp => assert_eq!(alice.username, None, "Wisp users have none"),
     }
     let by_email = t.client.user_by_email("ALICE@example.com").await.expect("by email");
@@ -275,7 +276,7 @@ pub async fn servers_are_listed_page_by_page(t: &Target) {
     // Newest first (`sort=-id`), where the panel can: the install watcher's one page.
     let newest = t.client.newest_servers(1, 3).await.expect("newest");
     match t.flavor {
-        Flavor::Pterodactyl => {
+        Flavor::Pterodactyl | Flavor::Pelican => {
             let ids: Vec<String> = newest.expect("Pterodactyl sorts by -id").iter().map(|s| s.id.to_string()).collect();
             let mut all: Vec<u64> =
                 t.client.all_servers().await.expect("all").iter().filter_map(|s| s.id.parse().ok()).collect();
@@ -290,7 +291,7 @@ pub async fn a_missing_egg_variable_is_a_422_naming_the_field(t: &Target) {
     let user = t.owner().await;
     let mut s = t.new_server(&user.id, "uid-bad");
     match t.flavor {
-        Flavor::Pterodactyl => drop(s.environment.remove("SERVER_JARFILE")),
+        Flavor::Pterodactyl | Flavor::Pelican => drop(s.environment.remove("SERVER_JARFILE")),
         // Wisp fills a variable left out with the egg's default (tests/wisp_module.rs); a blank
         // one is still refused.
         Flavor::Wisp => drop(s.environment.insert("SERVER_JARFILE".into(), String::new())),
@@ -383,7 +384,9 @@ pub async fn a_wrong_key_is_unauthorized_and_never_echoed(t: &Target, url: &str,
     let client = pterobox::panel::connect(t.flavor, settings).expect("client");
     let err = client.locations().await.expect_err("refused");
     match t.flavor {
-        Flavor::Pterodactyl => assert!(matches!(err, PanelError::Unauthorized { .. }), "{}: {err:?}", t.what),
+        Flavor::Pterodactyl | Flavor::Pelican => {
+            assert!(matches!(err, PanelError::Unauthorized { .. }), "{}: {err:?}", t.what)
+        }
         // Wisp answers a wrong key with 403, as it answers a missing permission (the GamePanel
         // tells the two apart: a wrong key is refused everywhere).
         Flavor::Wisp => assert!(matches!(err, PanelError::Forbidden { .. }), "{err:?}"),

@@ -88,7 +88,7 @@ impl TestPanel {
         body: Option<serde_json::Value>,
     ) -> (u16, reqwest::header::HeaderMap, serde_json::Value) {
         let accept = match self.flavor {
-            Flavor::Pterodactyl => "application/json",
+            Flavor::Pterodactyl | Flavor::Pelican => "application/json",
             Flavor::Wisp => "application/vnd.wisp.v1+json",
         };
         let mut request = reqwest::Client::new()
@@ -112,7 +112,7 @@ impl TestPanel {
     /// A raw GET of the panel's API, as JSON.
     pub async fn raw_get(&self, path: &str) -> (u16, reqwest::header::HeaderMap, serde_json::Value) {
         let accept = match self.flavor {
-            Flavor::Pterodactyl => "application/json",
+            Flavor::Pterodactyl | Flavor::Pelican => "application/json",
             Flavor::Wisp => "application/vnd.wisp.v1+json",
         };
         let response = reqwest::Client::new()

@@ -22,6 +22,7 @@ use serde_json::Value;
 /// The real panel, when the real-panel layer runs.
 #[derive(Debug, Clone)]
 pub struct RealPanel {
+    pub flavor: Flavor,
     pub url: String,
     pub key: String,
     /// `start.sh`'s work directory, and the bundle holding `reset.sh`.
@@ -32,28 +33,39 @@ pub struct RealPanel {
 /// The real panel named by the environment, or `None` after saying loudly that the real-panel
 /// tests of `what` do not run. Panics when the test command promised one (`..._REQUIRED`).
 pub fn real_panel(what: &str) -> Option<RealPanel> {
-    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-    let required = var("PTEROBOX_REAL_PANEL_REQUIRED").is_some();
-    let (Some(url), Some(key)) = (var("PTEROBOX_REAL_PANEL_URL"), var("PTEROBOX_REAL_PANEL_KEY")) else {
-        assert!(!required, "PTEROBOX_REAL_PANEL_REQUIRED is set but no PTEROBOX_REAL_PANEL_URL/_KEY");
+    real_of(Flavor::Pterodactyl, what)
+}
+
+/// The real panel of `flavor` (Pterodactyl: `PTEROBOX_REAL_PANEL_*`, `../shared/realpanel`;
+/// Pelican: `PTEROBOX_REAL_PELICAN_*`, `../shared/realpelican`), as [`real_panel`] says.
+pub fn real_of(flavor: Flavor, what: &str) -> Option<RealPanel> {
+    let (prefix, fixture) = match flavor {
+        Flavor::Pelican => ("PTEROBOX_REAL_PELICAN", "../shared/realpelican"),
+        _ => ("PTEROBOX_REAL_PANEL", "../shared/realpanel"),
+    };
+    let var = |name: &str| std::env::var(format!("{prefix}_{name}")).ok().filter(|v| !v.is_empty());
+    let required = var("REQUIRED").is_some();
+    let (Some(url), Some(key)) = (var("URL"), var("KEY")) else {
+        assert!(!required, "{prefix}_REQUIRED is set but no {prefix}_URL/_KEY");
         super::report(&format!(
-            "\n!!! REAL PANEL LAYER NOT RUN: {what}: no real panel (set PTEROBOX_REAL_PANEL_URL and \
-             PTEROBOX_REAL_PANEL_KEY, or run bash scripts/test.sh beside ../shared/realpanel)\n\n"
+            "\n!!! REAL PANEL LAYER NOT RUN: {what}: no real {flavor:?} panel (set {prefix}_URL and \
+             {prefix}_KEY, or run bash scripts/test.sh beside {fixture})\n\n"
         ));
         return None;
     };
-    let panel = RealPanel {
-        url,
-        key,
-        dir: var("PTEROBOX_REAL_PANEL_DIR").map(PathBuf::from),
-        bundle: var("PTEROBOX_REAL_PANEL_BUNDLE").map(PathBuf::from),
-    };
+    let panel =
+        RealPanel { flavor, url, key, dir: var("DIR").map(PathBuf::from), bundle: var("BUNDLE").map(PathBuf::from) };
     Some(panel)
 }
 
 /// The layer's own real panel, which a test may reset; `None` (said loudly) otherwise.
 pub fn resettable_panel(what: &str) -> Option<RealPanel> {
-    let panel = real_panel(what)?;
+    resettable_of(Flavor::Pterodactyl, what)
+}
+
+/// As [`resettable_panel`], for the real panel of `flavor`.
+pub fn resettable_of(flavor: Flavor, what: &str) -> Option<RealPanel> {
+    let panel = real_of(flavor, what)?;
     if !panel.managed() {
         super::report(&format!(
             "\n!!! REAL PANEL LAYER: {what} not run: the panel at {} is not the layer's own (no \
@@ -65,7 +77,8 @@ pub fn resettable_panel(what: &str) -> Option<RealPanel> {
     Some(panel)
 }
 
-/// Only one test at a time works on the real panel (it is one panel, reset between tests).
+/// Only one test at a time works on a real panel (it is one panel, reset between tests; one lock
+/// for both: a test binary holds the tests of one flavor).
 pub async fn exclusive() -> tokio::sync::MutexGuard<'static, ()> {
     static LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
     LOCK.lock().await
@@ -89,7 +102,7 @@ impl RealPanel {
     pub fn client(&self) -> Arc<dyn Panel> {
         let mut s = HttpSettings::new(&self.url, ApiKey::new(&self.key), 240);
         s.retry_backoff = Duration::from_millis(50);
-        panel::connect(Flavor::Pterodactyl, s).expect("a client of the real panel")
+        panel::connect(self.flavor, s).expect("a client of the real panel")
     }
 
     /// `start.sh`'s work directory, when this is the layer's own panel.

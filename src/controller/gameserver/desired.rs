@@ -75,6 +75,7 @@ pub fn desired(
                 backups: Some(reserved.backups),
             },
             locations: gbox.spec.locations.iter().map(PanelId::key).collect(),
+            tags: gbox.spec.tags.clone(),
             port_range: gbox.spec.port_range.clone(),
         },
         suspended,

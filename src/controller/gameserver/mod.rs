@@ -25,7 +25,7 @@ use super::conditions::{Want, is_true};
 use super::gamebox::servers_of;
 use super::{Context, Error, Result};
 use crate::budget::{self, Amounts};
-use crate::crd::{Adopt, Flavor, GameBox, GameServer, GameServerStatus, LedgerState, ServerState};
+use crate::crd::{Adopt, Flavor, GameBox, GameServer, GameServerStatus, LedgerState, PanelId, ServerState};
 use crate::names::{FINALIZER, PAUSED_ANNOTATION, Reason, condition};
 use crate::panel::informer::{Listed, PanelHandle, Seen};
 use crate::panel::{Details, InstallState, PanelError, PanelServer};
@@ -369,7 +369,8 @@ impl Reconciler {
             let message = format!("spec.egg: {:?} is not offered by box {}", self.server.spec.egg, gbox.name_any());
             return Err(wait(Reason::InvalidSpec, message, None));
         };
-        Ok(Target { handle, owner, nest: offer.nest.key(), egg: offer.egg.key() })
+        let nest = offer.nest.as_ref().map(PanelId::key).unwrap_or_default();
+        Ok(Target { handle, owner, nest, egg: offer.egg.key() })
     }
 
     /// The desired panel server (from the egg the panel describes), converged on the panel.
@@ -675,7 +676,8 @@ impl Reconciler {
     }
 
     /// Creates the panel server: placed by the panel (`deploy`), or on allocations the operator
-    /// chose when it has named ports.
+    /// chose when it has named ports or the panel is Pelican (whose `deploy` without a port range
+    /// makes a server without an allocation, and in beta17 ignores the tags).
     async fn create(
         &self,
         handle: &PanelHandle,
@@ -683,7 +685,7 @@ impl Reconciler {
         gbox: &GameBox,
     ) -> std::result::Result<PanelServer, Refusal> {
         let panel = handle.panel.as_ref();
-        let answer = match desired.ports.is_empty() {
+        let answer = match desired.ports.is_empty() && panel.flavor() != Flavor::Pelican {
             true => panel.create_server(&desired.server).await,
             false => ports::create_placed(handle, desired, gbox).await?,
         };

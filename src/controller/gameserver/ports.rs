@@ -286,7 +286,9 @@ async fn placement(
     range: Range,
 ) -> Result<(Placement, Assigned, String), Refusal> {
     let mut nodes = handle.nodes().await?;
-    nodes.retain(|n| n.public && desired.locations.contains(&n.location));
+    nodes.retain(|n| n.public && n.serves(&desired.locations, &desired.tags));
+    // Only the ports of the box's range are asked for (a query of every port would be 390 KB).
+    let ports = desired.port_range.is_some().then_some((range.lo, range.hi));
     nodes.shuffle(&mut rand::rng());
     let mut why = Vec::new();
     for node in &nodes {
@@ -296,7 +298,7 @@ async fn placement(
             why.push(format!("node {:?}: no room ({full})", node.name));
             continue;
         }
-        let mut free = handle.panel.free_allocations(&node.id, Some((range.lo, range.hi))).await?;
+        let mut free = handle.panel.free_allocations(&node.id, ports).await?;
         free.shuffle(&mut rand::rng());
         match place(&free, &desired.ports, range) {
             Some((placement, assigned)) => return Ok((placement, assigned, node.id.clone())),
@@ -306,14 +308,20 @@ async fn placement(
     if nodes.is_empty() {
         why.push("no public node".into());
     }
+    let placed = match desired.tags.is_empty() {
+        true => format!("locations {}", desired.locations.join(", ")),
+        false => format!("tags {}", desired.tags.join(", ")),
+    };
     Err(Refusal::Ports(format!(
-        "no node of locations {} of box {} has room and free ports in {}-{} for the primary port and {}: {}; \
+        "no node of {placed} of box {} has room and free ports in {}-{} for the primary port{}: {}; \
          free or add allocations, or widen spec.portRange",
-        desired.locations.join(", "),
         gbox.name_any(),
         range.lo,
         range.hi,
-        listed(&desired.ports, None),
+        match desired.ports.is_empty() {
+            true => String::new(),
+            false => format!(" and {}", listed(&desired.ports, None)),
+        },
         why.join("; ")
     )))
 }
