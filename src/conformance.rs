@@ -24,10 +24,10 @@ pub struct Args {
     /// Also write: make a throwaway user and server, change them as the operator does, delete them.
     #[arg(long)]
     write: bool,
-    /// With --write: the location the server is placed in (`deploy`).
+    /// With --write: the location the server is placed in (`deploy`); on Pelican, a node tag.
     #[arg(long, requires = "write")]
     location: Option<String>,
-    /// With --write: the egg of the server, `NEST/EGG`.
+    /// With --write: the egg of the server, `NEST/EGG` (Pelican: `/EGG`, it has no nests).
     #[arg(long, requires = "write", value_parser = parse_egg)]
     egg: Option<(String, String)>,
     /// With --write: the ports its allocation may take, `A-B` (default: any free one).
@@ -55,7 +55,9 @@ fn parse_egg(text: &str) -> Result<(String, String), String> {
         let ok = !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
         ok.then(|| s.to_string()).ok_or_else(|| format!("{text:?}: {s:?} is not an id"))
     };
-    Ok((id(nest)?, id(egg)?))
+    // Pelican's eggs have no nest: `/EGG`.
+    let nest = if nest.trim().is_empty() { String::new() } else { id(nest)? };
+    Ok((nest, id(egg)?))
 }
 
 fn parse_env(text: &str) -> Result<(String, String), String> {
@@ -137,16 +139,27 @@ fn table(connected: &Connected, checks: &[Check]) -> String {
 /// Everything that reads only.
 async fn read_only(connected: &Connected, report: &mut Report) {
     let panel = connected.panel.as_ref();
-    let key_ok = match panel.locations().await {
-        Ok(l) => {
-            report.check("the key is accepted", "GET /locations answers", format!("{} location(s)", l.len()), true)
-        }
-        Err(e) => report.check("the key is accepted", "GET /locations answers", why(&e), false),
+    // Pelican has no locations: its nodes (with their tags) answer instead.
+    let pelican = connected.flavor == Flavor::Pelican;
+    let key_ok = match pelican {
+        false => match panel.locations().await {
+            Ok(l) => {
+                report.check("the key is accepted", "GET /locations answers", format!("{} location(s)", l.len()), true)
+            }
+            Err(e) => report.check("the key is accepted", "GET /locations answers", why(&e), false),
+        },
+        true => match panel.nodes().await {
+            Ok(n) => report.check("the key is accepted", "GET /nodes answers", format!("{} node(s)", n.len()), true),
+            Err(e) => report.check("the key is accepted", "GET /nodes answers", why(&e), false),
+        },
     };
     if !key_ok {
         return;
     }
-    let needed = "read and write on servers and users; read on allocations, locations, nests, eggs";
+    let needed = match pelican {
+        false => "read and write on servers and users; read on allocations, locations, nests, eggs",
+        true => "read and write on server and user; read on allocation, node, egg",
+    };
     match panel.missing_permissions().await {
         Ok(missing) if missing.is_empty() => report.check("the key's permissions", needed, "all of them", true),
         Ok(missing) => report.check("the key's permissions", needed, format!("missing {}", missing.join(", ")), false),
@@ -192,11 +205,14 @@ async fn read_only(connected: &Connected, report: &mut Report) {
 
 async fn catalog(panel: &dyn Panel, report: &mut Report) {
     match panel.nodes().await {
-        Ok(nodes) if !nodes.is_empty() => {
-            report.check("nodes", "at least one, each with its location", format!("{} node(s)", nodes.len()), true)
-        }
-        Ok(_) => report.check("nodes", "at least one, each with its location", "none", false),
-        Err(e) => report.check("nodes", "at least one, each with its location", why(&e), false),
+        Ok(nodes) if !nodes.is_empty() => report.check(
+            "nodes",
+            "at least one, each with its location or tags",
+            format!("{} node(s)", nodes.len()),
+            true,
+        ),
+        Ok(_) => report.check("nodes", "at least one, each with its location or tags", "none", false),
+        Err(e) => report.check("nodes", "at least one, each with its location or tags", why(&e), false),
     };
     // Pelican's application API has no nests (its eggs are top level): the panel says so here.
     let nests = match panel.nests().await {
@@ -242,7 +258,7 @@ async fn catalog(panel: &dyn Panel, report: &mut Report) {
 /// them (without them, its budget is per rolling minute, and another client's use is unseen).
 async fn rate_limit_headers(connected: &Connected, report: &mut Report) {
     let expected = "X-RateLimit-Limit and X-RateLimit-Remaining on every answer";
-    let answer = raw(connected, "/locations").await;
+    let answer = raw(connected, if connected.flavor == Flavor::Pelican { "/nodes" } else { "/locations" }).await;
     let (ok, got) = match answer {
         Ok(response) => {
             let header = |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
@@ -386,8 +402,8 @@ async fn write_steps(panel: &dyn Panel, args: &Args, throwaway: &Throwaway, repo
         environment: environment.clone(),
         limits: Limits { memory_mib: 256, swap_mib: 0, disk_mib: 512, io: 500, cpu_percent: 50 },
         features: FeatureLimits { databases: Some(0), allocations: Some(1), backups: Some(0) },
-        locations: vec![location.clone()],
-        tags: Vec::new(),
+        locations: if panel.flavor() == Flavor::Pelican { Vec::new() } else { vec![location.clone()] },
+        tags: if panel.flavor() == Flavor::Pelican { vec![location.clone()] } else { Vec::new() },
         port_range: args.port_range.clone(),
     };
     let created = match panel.create_server(&new).await {

@@ -121,8 +121,14 @@ async fn pelican_servers_are_suspended_restored_after_hand_edits_and_deleted() {
     assert_eq!(panel_server_of(&world, "lobby").await["status"], "suspended");
     s["spec"]["suspended"] = json!(false);
     world.apply(s).await;
-    world.wait_server("lobby", "Ready again", server_ready).await;
-    assert_eq!(panel_server_of(&world, "lobby").await["status"], Value::Null);
+    world.wait_server("lobby", "Ready again", state_is(ServerState::Ready)).await;
+    for _ in 0..100 {
+        if panel_server_of(&world, "lobby").await["status"].is_null() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(panel_server_of(&world, "lobby").await["status"], Value::Null, "unsuspended on the panel");
 
     world.servers().delete("lobby", &DeleteParams::default()).await.expect("delete");
     wait_gone(&world.servers(), "lobby").await;
@@ -170,4 +176,22 @@ async fn a_create_while_the_pelican_node_is_down_is_made_once_it_is_back() {
     world.wait_server("down", "Ready", server_ready).await;
     assert_eq!(world.panel.servers().await.len(), 1, "one panel server, not one per attempt");
     world.teardown().await;
+}
+
+#[tokio::test]
+async fn pterobox_conformance_passes_on_the_real_pelican_panel_and_leaves_nothing() {
+    let what = "pterobox_conformance_passes_on_the_real_pelican_panel_and_leaves_nothing";
+    let Some(panel) = resettable_of(Flavor::Pelican, what) else { return };
+    let _lock = exclusive().await;
+    panel.reset();
+    let (code, out) = support::contract::conformance(Flavor::Pelican, &panel.url, &panel.key, &[]).await;
+    assert_eq!(code, 0, "{out}");
+    let (_, egg) = panel.egg("Paper").await;
+    let egg = format!("/{egg}");
+    let write = ["--write", "--location", "local", "--egg", egg.as_str()];
+    let (code, out) = support::contract::conformance(Flavor::Pelican, &panel.url, &panel.key, &write).await;
+    support::report(&format!("pterobox conformance --write on the real Pelican panel:\n{out}\n"));
+    assert_eq!(code, 0, "{out}");
+    assert!(panel.servers().await.is_empty(), "a server left on the panel");
+    assert_eq!(panel.users().await.len(), 1, "only the admin");
 }

@@ -405,7 +405,11 @@ pub async fn conformance(flavor: Flavor, url: &str, key: &str, extra: &[&str]) -
     let dir = tempfile::tempdir().expect("tempdir");
     let key_file = dir.path().join("key");
     std::fs::write(&key_file, key).expect("key file");
-    let flavor = if flavor == Flavor::Wisp { "wisp" } else { "pterodactyl" };
+    let flavor = match flavor {
+        Flavor::Pterodactyl => "pterodactyl",
+        Flavor::Wisp => "wisp",
+        Flavor::Pelican => "pelican",
+    };
     let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_pterobox"))
         .args(["conformance", "--url", url, "--flavor", flavor, "--api-key-file"])
         .arg(&key_file)
