@@ -56,3 +56,8 @@ async fn pterodactyl_a_crash_after_the_create_makes_no_duplicate() {
 async fn wisp_a_crash_after_the_create_makes_no_duplicate() {
     a_crash_after_the_create_makes_no_duplicate(Flavor::Wisp).await;
 }
+
+#[tokio::test]
+async fn pelican_a_crash_after_the_create_makes_no_duplicate() {
+    a_crash_after_the_create_makes_no_duplicate(Flavor::Pelican).await;
+}

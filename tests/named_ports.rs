@@ -166,3 +166,8 @@ async fn pterodactyl_named_ports_are_placed_wired_and_kept() {
 async fn wisp_named_ports_are_placed_wired_and_kept() {
     named_ports_are_placed_wired_and_kept(Flavor::Wisp).await;
 }
+
+#[tokio::test]
+async fn pelican_named_ports_are_placed_wired_and_kept() {
+    named_ports_are_placed_wired_and_kept(Flavor::Pelican).await;
+}

@@ -94,3 +94,8 @@ async fn pterodactyl_refuses_a_growth_the_node_cannot_hold() {
 async fn wisp_refuses_a_growth_the_node_cannot_hold() {
     a_growth_the_node_cannot_hold_is_not_sent(Flavor::Wisp).await;
 }
+
+#[tokio::test]
+async fn pelican_refuses_a_growth_the_node_cannot_hold() {
+    a_growth_the_node_cannot_hold_is_not_sent(Flavor::Pelican).await;
+}

@@ -426,8 +426,8 @@ fn real_key(panel: &RealPanel, permissions: &[(&str, u8)]) -> String {
 }
 
 /// The allowlist: (case, aspect) → reason.
-fn allowed() -> BTreeMap<(String, String), String> {
-    let text = std::fs::read_to_string("tests/fixtures/panel-sim-differences.yaml").expect("the allowlist");
+fn allowed(path: &str) -> BTreeMap<(String, String), String> {
+    let text = std::fs::read_to_string(path).expect("the allowlist");
     let entries: Vec<Value> = serde_yaml::from_str(&text).expect("the allowlist is YAML");
     let mut out = BTreeMap::new();
     for e in entries {
@@ -469,13 +469,20 @@ async fn panel_sim_answers_as_the_real_panel_does() {
     let (nest, egg) = ("1".to_string(), "3".to_string());
     prepare(&mut simulated, (nest, egg)).await;
 
-    let allowed = allowed();
+    compare(&real, &simulated, cases(), "tests/fixtures/panel-sim-differences.yaml", "Pterodactyl v1.11.8").await;
+}
+
+/// Sends every case to both sides and compares the answers against the allowlist at `allowlist`;
+/// prints the table and fails on a difference it does not explain or an entry that no longer differs.
+async fn compare(real: &Side, simulated: &Side, cases: Vec<Case>, allowlist: &str, version: &str) {
+    let allowed = allowed(allowlist);
     let mut used = BTreeSet::new();
-    let mut table = String::from("\npanel-sim against the real panel (Pterodactyl v1.11.8), case by case:\n");
+    let mut table = format!("\npanel-sim against the real panel ({version}), case by case:\n");
     let mut unexplained = Vec::new();
     let (mut same, mut explained) = (0, 0);
-    for case in cases() {
-        let (a, b) = (send(&real, &case).await, send(&simulated, &case).await);
+    let total = cases.len();
+    for case in cases {
+        let (a, b) = (send(real, &case).await, send(simulated, &case).await);
         let mut aspects: Vec<(&str, String)> = Vec::new();
         if a.status != b.status {
             aspects.push(("status", format!("{} / {}", a.status, b.status)));
@@ -514,7 +521,6 @@ async fn panel_sim_answers_as_the_real_panel_does() {
             usize::from(aspects.iter().all(|(a, _)| allowed.contains_key(&(case.name.to_string(), a.to_string()))));
     }
     let stale: Vec<&(String, String)> = allowed.keys().filter(|k| !used.contains(*k)).collect();
-    let total = cases().len();
     let _ = writeln!(
         table,
         "  {total} cases: {same} answered alike, {explained} differ as the allowlist explains, {} differ unexplained; {} allowlist entries no longer differ",
@@ -524,4 +530,119 @@ async fn panel_sim_answers_as_the_real_panel_does() {
     support::report(&table);
     assert!(unexplained.is_empty(), "panel-sim answers otherwise than the real panel:\n{}", unexplained.join("\n"));
     assert!(stale.is_empty(), "allowlisted differences that are gone (remove them): {stale:?}");
+}
+
+// ---- Pelican ------------------------------------------------------------------------------------
+
+/// The body of a valid Pelican create, with placeholders: the egg alone, `deploy` with tags.
+fn pelican_server_body(external_id: &str) -> Value {
+    json!({"name": "diff", "user": "{user}", "egg": "{egg}", "external_id": external_id,
+           "docker_image": "ghcr.io/pterodactyl/yolks:java_21", "startup": "java -jar {{SERVER_JARFILE}}",
+           "environment": {"SERVER_JARFILE": "server.jar", "BUILD_NUMBER": "latest"},
+           "limits": {"memory": 512, "swap": 0, "disk": 1024, "io": 500, "cpu": 50},
+           "feature_limits": {"databases": 0, "allocations": 1, "backups": 0},
+           "deploy": {"tags": ["{tag}"], "locations": [], "dedicated_ip": false, "port_range": []}})
+}
+
+/// The cases of the routes and bodies the operator uses on Pelican, and what Pelican lacks.
+fn pelican_cases() -> Vec<Case> {
+    let build = json!({"allocation": "{allocation}", "memory": 768, "swap": 0, "disk": 1024, "io": 500, "cpu": 50,
+                       "feature_limits": {"databases": 0, "allocations": 1, "backups": 0}});
+    let details = json!({"name": "renamed", "user": "{user}", "external_id": "diff-1", "description": "d"});
+    let startup = json!({"startup": "java -jar server.jar", "egg": "{egg}", "image": "ghcr.io/pterodactyl/yolks:java_21",
+                         "environment": {"SERVER_JARFILE": "server.jar", "BUILD_NUMBER": "latest"}, "skip_scripts": false});
+    let pterodactyl_deploy = json!({"locations": [1], "dedicated_ip": false, "port_range": []});
+    let without_locations = json!({"tags": ["{tag}"], "dedicated_ip": false, "port_range": []});
+    vec![
+        case("pelican: nests are no route", "GET", "/nests"),
+        case("pelican: a nest's eggs are no route", "GET", "/nests/1/eggs"),
+        case("pelican: locations are no route", "GET", "/locations"),
+        case("pelican: eggs", "GET", "/eggs"),
+        case("pelican: an egg with its variables", "GET", "/eggs/{egg}?include=variables"),
+        case("pelican: an egg that does not exist", "GET", "/eggs/99999"),
+        case("pelican: nodes", "GET", "/nodes"),
+        case("pelican: free allocations", "GET", "/nodes/{node}/allocations?filter[server_id]=false&per_page=5"),
+        case("pelican: users", "GET", "/users?filter[email]=dave@example.com"),
+        case("pelican: a user by external id", "GET", "/users/external/diff-user"),
+        case("pelican: servers with allocations", "GET", "/servers?include=allocations&sort=-id"),
+        case("pelican: a server by external id", "GET", "/servers/external/diff-1"),
+        case("pelican: create a user without names", "POST", "/users")
+            .body(json!({"email": "erin@example.com", "username": "erin", "external_id": "diff-erin"})),
+        case("pelican: a user without a username", "POST", "/users").body(json!({"email": "fay@example.com"})),
+        case("pelican: a Pterodactyl deploy", "POST", "/servers").body(with(
+            pelican_server_body("diff-2"),
+            "/deploy",
+            pterodactyl_deploy,
+        )),
+        case("pelican: a deploy without locations", "POST", "/servers").body(with(
+            pelican_server_body("diff-3"),
+            "/deploy",
+            without_locations,
+        )),
+        case("pelican: build", "PATCH", "/servers/{server}/build").body(build),
+        case("pelican: details", "PATCH", "/servers/{server}/details").body(details),
+        case("pelican: startup", "PATCH", "/servers/{server}/startup").body(startup),
+        case("pelican: suspend", "POST", "/servers/{server}/suspend"),
+        case("pelican: unsuspend", "POST", "/servers/{server}/unsuspend"),
+        case("pelican: a wrong key", "GET", "/servers").key(Key::Wrong),
+        case("pelican: delete", "DELETE", "/servers/{server}"),
+    ]
+}
+
+/// A user and a server on a Pelican `side`, made by the same requests.
+async fn prepare_pelican(side: &mut Side, egg: String, tag: &str) {
+    let full = side.keys[&Key::Full].clone();
+    let client = reqwest::Client::new();
+    let call = |method: &str, path: &str, body: Option<Value>| {
+        let mut r = client
+            .request(method.parse().expect("method"), format!("{}{path}", side.api))
+            .bearer_auth(&full)
+            .header("Accept", "application/json");
+        if let Some(body) = body {
+            r = r.json(&body);
+        }
+        r.send()
+    };
+    side.ids.insert("egg", egg);
+    side.ids.insert("tag", tag.to_string());
+    let nodes = call("GET", "/nodes", None).await.expect("nodes").json::<Value>().await.expect("JSON");
+    side.ids.insert("node", nodes["data"][0]["attributes"]["id"].to_string());
+    let user = json!({"email": "dave@example.com", "username": "dave", "external_id": "diff-user"});
+    let user = call("POST", "/users", Some(user)).await.expect("user").json::<Value>().await.expect("JSON");
+    side.ids.insert("user", user["attributes"]["id"].to_string());
+    let body = body_of(side, &pelican_server_body("diff-1"));
+    let server = call("POST", "/servers", Some(body)).await.expect("server").json::<Value>().await.expect("JSON");
+    let id = server["attributes"]["id"].to_string();
+    assert!(id.parse::<u64>().is_ok(), "{}: the server was not made: {server}", side.name);
+    side.ids.insert("allocation", server["attributes"]["allocation"].to_string());
+    for _ in 0..100 {
+        let now =
+            call("GET", &format!("/servers/{id}"), None).await.expect("server").json::<Value>().await.expect("JSON");
+        if now["attributes"]["status"].is_null() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    side.ids.insert("server", id);
+}
+
+#[tokio::test]
+async fn panel_sim_answers_as_the_real_pelican_panel_does() {
+    let what = "panel_sim_answers_as_the_real_pelican_panel_does";
+    let Some(panel) = support::real::resettable_of(Flavor::Pelican, what) else { return };
+    let _lock = exclusive().await;
+    panel.reset();
+    let wrong = "peli_WRONGKEYwrongkeyWRONGKEYwrongkeyWRONGKEYwr".to_string();
+    let keys = BTreeMap::from([(Key::Full, panel.key.clone()), (Key::Wrong, wrong.clone())]);
+    let mut real = Side { name: "real", api: format!("{}/api/application", panel.url), keys, ids: BTreeMap::new() };
+    let (_, paper) = panel.egg("Paper").await;
+    prepare_pelican(&mut real, paper, "local").await;
+
+    let sim = support::panel::start(Flavor::Pelican, |c| c.install_delay = std::time::Duration::from_secs(2)).await;
+    let keys = BTreeMap::from([(Key::Full, support::panel::SIM_KEY.to_string()), (Key::Wrong, wrong)]);
+    let mut simulated =
+        Side { name: "panel-sim", api: format!("{}/api/application", sim.sim.url), keys, ids: BTreeMap::new() };
+    prepare_pelican(&mut simulated, "3".to_string(), "fr-par").await;
+    let allowlist = "tests/fixtures/panel-sim-differences-pelican.yaml";
+    compare(&real, &simulated, pelican_cases(), allowlist, "Pelican v1.0.0-beta17").await;
 }

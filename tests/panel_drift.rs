@@ -79,6 +79,11 @@ async fn wisp_hand_changes_are_reverted_and_a_deleted_server_is_recreated() {
     hand_changes_are_reverted_and_a_deleted_server_is_recreated(Flavor::Wisp).await;
 }
 
+#[tokio::test]
+async fn pelican_hand_changes_are_reverted_and_a_deleted_server_is_recreated() {
+    hand_changes_are_reverted_and_a_deleted_server_is_recreated(Flavor::Pelican).await;
+}
+
 /// Startup command, image and variables changed by hand are put back; so is a suspended server
 /// unsuspended by hand (the operator's second suspend is counted from its own metrics).
 async fn hand_startup_and_unsuspend_are_reverted(flavor: Flavor) {
@@ -143,6 +148,11 @@ async fn pterodactyl_hand_startup_and_unsuspend_are_reverted() {
 #[tokio::test]
 async fn wisp_hand_startup_and_unsuspend_are_reverted() {
     hand_startup_and_unsuspend_are_reverted(Flavor::Wisp).await;
+}
+
+#[tokio::test]
+async fn pelican_hand_startup_and_unsuspend_are_reverted() {
+    hand_startup_and_unsuspend_are_reverted(Flavor::Pelican).await;
 }
 
 /// A server deleted by hand that the operator writes to before its next listing (a resize, here;

@@ -63,6 +63,11 @@ async fn wisp_a_failed_install_is_reported_once_and_not_retried() {
 }
 
 #[tokio::test]
+async fn pelican_a_failed_install_is_reported_once_and_not_retried() {
+    a_failed_install_is_reported_once_and_not_retried(Flavor::Pelican).await;
+}
+
+#[tokio::test]
 async fn an_install_past_the_timeout_is_reported_while_it_goes_on() {
     let _lock = exclusive().await;
     let args = ["--leader-election=false", "--webhook=false", "--install-timeout-secs", "2"];

@@ -124,6 +124,11 @@ async fn wisp_a_node_that_lost_its_servers_is_not_taken_for_servers_gone() {
 }
 
 #[tokio::test]
+async fn pelican_a_node_that_lost_its_servers_is_not_taken_for_servers_gone() {
+    a_node_that_lost_its_servers_is_not_taken_for_servers_gone(Flavor::Pelican).await;
+}
+
+#[tokio::test]
 async fn pterodactyl_a_node_that_is_down_delays_but_never_duplicates_or_orphans() {
     a_node_that_is_down_delays_but_never_duplicates_or_orphans(Flavor::Pterodactyl).await;
 }
@@ -131,4 +136,9 @@ async fn pterodactyl_a_node_that_is_down_delays_but_never_duplicates_or_orphans(
 #[tokio::test]
 async fn wisp_a_node_that_is_down_delays_but_never_duplicates_or_orphans() {
     a_node_that_is_down_delays_but_never_duplicates_or_orphans(Flavor::Wisp).await;
+}
+
+#[tokio::test]
+async fn pelican_a_node_that_is_down_delays_but_never_duplicates_or_orphans() {
+    a_node_that_is_down_delays_but_never_duplicates_or_orphans(Flavor::Pelican).await;
 }

@@ -98,6 +98,11 @@ async fn wisp_owners_sharing_an_email_local_part_both_get_their_servers() {
     owners_sharing_an_email_local_part_both_get_their_servers(Flavor::Wisp).await;
 }
 
+#[tokio::test]
+async fn pelican_owners_sharing_an_email_local_part_both_get_their_servers() {
+    owners_sharing_an_email_local_part_both_get_their_servers(Flavor::Pelican).await;
+}
+
 /// An owner already on the panel — made by hand, or by an earlier leader that died before it could
 /// record it — is found by its e-mail and used, not made again, even on a panel that would accept
 /// a second user with that e-mail (the panel's uniqueness is not what keeps owners single).
@@ -127,6 +132,11 @@ async fn wisp_an_existing_owner_is_found_not_made_again() {
     an_existing_owner_is_found_not_made_again(Flavor::Wisp).await;
 }
 
+#[tokio::test]
+async fn pelican_an_existing_owner_is_found_not_made_again() {
+    an_existing_owner_is_found_not_made_again(Flavor::Pelican).await;
+}
+
 /// Two boxes of one customer applied at once share one owner, made once, even on a panel that
 /// would accept a second user with that e-mail.
 async fn two_boxes_of_one_customer_share_one_owner(flavor: Flavor) {
@@ -152,4 +162,9 @@ async fn pterodactyl_two_boxes_of_one_customer_share_one_owner() {
 #[tokio::test]
 async fn wisp_two_boxes_of_one_customer_share_one_owner() {
     two_boxes_of_one_customer_share_one_owner(Flavor::Wisp).await;
+}
+
+#[tokio::test]
+async fn pelican_two_boxes_of_one_customer_share_one_owner() {
+    two_boxes_of_one_customer_share_one_owner(Flavor::Pelican).await;
 }

@@ -143,7 +143,10 @@ async fn a_pterodactyl_shaped_box_on_pelican_is_refused_saying_what_pelican_need
     b["spec"].as_object_mut().expect("spec").remove("tags");
     b["spec"]["locations"] = json!([1]);
     b["spec"]["eggs"] = json!([{"name": "paper", "nest": 1, "egg": 5}]);
-    world.apply(b).await;
+    // Applied as written (World::apply would give it Pelican's shape).
+    b["metadata"]["namespace"] = json!(world.ns);
+    let params = kube::api::PatchParams::apply("pterobox-tests").force();
+    world.boxes().patch("basic", &params, &kube::api::Patch::Apply(&b)).await.expect("the box is accepted");
     let b = world
         .wait_box("InvalidSpec", |b| {
             b.status.as_ref().and_then(|s| condition(&s.conditions, "Ready")).is_some_and(|c| c.1 == "InvalidSpec")

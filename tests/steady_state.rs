@@ -67,3 +67,8 @@ async fn pterodactyl_a_resync_after_convergence_writes_nothing() {
 async fn wisp_a_resync_after_convergence_writes_nothing() {
     a_resync_after_convergence_writes_nothing(Flavor::Wisp).await;
 }
+
+#[tokio::test]
+async fn pelican_a_resync_after_convergence_writes_nothing() {
+    a_resync_after_convergence_writes_nothing(Flavor::Pelican).await;
+}

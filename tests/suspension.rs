@@ -73,3 +73,8 @@ async fn pterodactyl_servers_are_suspended_and_restored() {
 async fn wisp_servers_are_suspended_and_restored() {
     suspend_a_server_a_box_and_an_expired_box(Flavor::Wisp).await;
 }
+
+#[tokio::test]
+async fn pelican_servers_are_suspended_and_restored() {
+    suspend_a_server_a_box_and_an_expired_box(Flavor::Pelican).await;
+}

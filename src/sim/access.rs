@@ -48,10 +48,20 @@ impl SimKey {
         Self { key: key.into(), owner: default_owner(), permissions: BTreeMap::new() }
     }
 
+    /// The resource of a permission: Pterodactyl's and Wisp's `r_servers` column, or Pelican's
+    /// singular `server` (its keys hold a map of them).
+    fn resource(column: &str) -> Option<String> {
+        let plural = match column.strip_prefix("r_") {
+            Some(r) => r.to_string(),
+            None => format!("{column}s"),
+        };
+        RESOURCES.contains(&plural.as_str()).then_some(plural)
+    }
+
     /// Why the permissions cannot be stored, if they cannot (an unknown column or value).
     pub fn invalid(&self) -> Option<String> {
         self.permissions.iter().find_map(|(column, bits)| {
-            let known = column.strip_prefix("r_").is_some_and(|r| RESOURCES.contains(&r));
+            let known = Self::resource(column).is_some();
             if !known {
                 Some(format!("unknown permission {column:?} (known: r_{})", RESOURCES.join(", r_")))
             } else if !matches!(bits, 0 | 1 | 3) {
@@ -64,7 +74,11 @@ impl SimKey {
 
     /// Whether the key may read (or, with `write`, write) `resource`.
     pub fn allows(&self, resource: &str, write: bool) -> bool {
-        let bits = self.permissions.get(&format!("r_{resource}")).copied().unwrap_or(3);
+        let bits = self
+            .permissions
+            .iter()
+            .find(|(column, _)| Self::resource(column).as_deref() == Some(resource))
+            .map_or(3, |(_, bits)| *bits);
         bits & if write { 2 } else { 1 } != 0
     }
 }
@@ -157,6 +171,8 @@ mod tests {
         assert!(!key.allows("allocations", false));
         assert!(key.allows("users", false) && !key.allows("users", true));
         assert!(key.allows("servers", true), "an unlisted resource has every bit");
+        let pelican = SimKey { permissions: BTreeMap::from([("egg".into(), 1)]), ..key.clone() };
+        assert!(pelican.allows("eggs", false) && !pelican.allows("eggs", true), "Pelican's singular names");
         assert_eq!(key.invalid(), None);
         let bad = SimKey { permissions: BTreeMap::from([("r_pets".into(), 3)]), ..key.clone() };
         assert!(bad.invalid().is_some_and(|m| m.contains("r_pets")));

@@ -44,6 +44,9 @@ pub struct SeedNode {
     pub ports: String,
     #[serde(default = "default_true")]
     pub public: bool,
+    /// Pelican: the node's tags (its nodes have no location there).
+    #[serde(default)]
+    pub tags: Vec<String>,
 }
 
 fn default_cpu() -> u64 {
@@ -105,6 +108,8 @@ impl Default for Catalog {
             cpu: 12_800,
             ports: "25565-35565".into(),
             public: true,
+            // Pelican places by tags: each node carries its location's short code.
+            tags: vec![if location == 1 { "fr-par" } else { "de-fra" }.into()],
         };
         Catalog {
             locations: vec![

@@ -13,6 +13,7 @@ use crate::crd::Flavor;
 pub enum FlavorArg {
     Pterodactyl,
     Wisp,
+    Pelican,
 }
 
 /// `pterobox panel-sim`.
@@ -82,6 +83,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let flavor = match args.flavor {
         FlavorArg::Pterodactyl => Flavor::Pterodactyl,
         FlavorArg::Wisp => Flavor::Wisp,
+        FlavorArg::Pelican => Flavor::Pelican,
     };
     let catalog = match &args.seed_file {
         Some(path) => Catalog::from_yaml(&std::fs::read_to_string(path)?)

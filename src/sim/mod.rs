@@ -307,7 +307,6 @@ impl Drop for SimHandle {
 /// Serves a simulated panel on `listen` (a loopback address unless `beyond_loopback`) until the task
 /// is dropped.
 pub async fn spawn(config: SimConfig, listen: SocketAddr) -> anyhow::Result<SimHandle> {
-    anyhow::ensure!(config.flavor != Flavor::Pelican, "panel-sim does not speak Pelican yet");
     anyhow::ensure!(
         listen.ip().is_loopback() || config.beyond_loopback,
         "panel-sim listens on loopback addresses only, not {listen} (--listen-beyond-loopback to serve a pod IP)"

@@ -96,18 +96,19 @@ pub fn user(view: View, u: &User) -> Value {
     let flavor = view.flavor;
     let mut pairs =
         vec![("id", view.id(Kind::User, u.id)), ("external_id", json!(u.external_id)), ("uuid", json!(u.uuid))];
-    if flavor == Flavor::Pterodactyl {
+    if flavor != Flavor::Wisp {
         pairs.push(("username", json!(u.username)));
     }
-    pairs.extend([
-        ("email", json!(u.email)),
-        ("first_name", json!(u.first_name)),
-        ("last_name", json!(u.last_name)),
-        ("language", json!("en")),
-        ("root_admin", json!(false)),
-    ]);
-    if flavor == Flavor::Pterodactyl {
-        pairs.push(("2fa", json!(false)));
+    pairs.push(("email", json!(u.email)));
+    // Pelican's users have no first or last name (beta17's `UserTransformer`, checked on the panel).
+    if flavor != Flavor::Pelican {
+        pairs.extend([("first_name", json!(u.first_name)), ("last_name", json!(u.last_name))]);
+    }
+    pairs.extend([("language", json!("en")), ("root_admin", json!(false))]);
+    match flavor {
+        Flavor::Pterodactyl => pairs.push(("2fa", json!(false))),
+        Flavor::Pelican => pairs.extend([("2fa_enabled", json!(false)), ("2fa", json!(false))]),
+        Flavor::Wisp => {}
     }
     pairs.extend([("created_at", json!(u.created_at)), ("updated_at", json!(u.created_at))]);
     item("user", object(pairs))
@@ -122,23 +123,33 @@ pub fn location(view: View, l: &SeedLocation) -> Value {
 }
 
 pub fn node(view: View, n: &SeedNode, state: &State) -> Value {
-    let (memory, disk) = state
+    let (memory, disk, cpu) = state
         .servers
         .values()
         .filter(|s| s.node == n.id)
-        .fold((0, 0), |(m, d), s| (m + s.limits.memory, d + s.limits.disk));
-    item(
-        "node",
-        json!({
-            "id": view.id(Kind::Node, n.id.unsigned_abs()), "uuid": format!("00000000-0000-4000-8000-{:012}", n.id), "public": n.public, "name": n.name,
-            "description": "", "location_id": view.id(Kind::Location, n.location.unsigned_abs()), "fqdn": n.ip, "scheme": "https", "behind_proxy": false,
-            "maintenance_mode": false, "memory": n.memory, "memory_overallocate": n.memory_overallocate,
-            "disk": n.disk, "disk_overallocate": n.disk_overallocate, "upload_size": 100,
-            "daemon_listen": 8080, "daemon_sftp": 2022, "daemon_base": "/var/lib/pterodactyl/volumes",
-            "created_at": now_iso(), "updated_at": now_iso(),
-            "allocated_resources": {"memory": memory, "disk": disk},
-        }),
-    )
+        .fold((0, 0, 0), |(m, d, c), s| (m + s.limits.memory, d + s.limits.disk, c + s.limits.cpu));
+    let mut node = json!({
+        "id": view.id(Kind::Node, n.id.unsigned_abs()), "uuid": format!("00000000-0000-4000-8000-{:012}", n.id), "public": n.public, "name": n.name,
+        "description": "", "location_id": view.id(Kind::Location, n.location.unsigned_abs()), "fqdn": n.ip, "scheme": "https", "behind_proxy": false,
+        "maintenance_mode": false, "memory": n.memory, "memory_overallocate": n.memory_overallocate,
+        "disk": n.disk, "disk_overallocate": n.disk_overallocate, "upload_size": 100,
+        "daemon_listen": 8080, "daemon_sftp": 2022, "daemon_base": "/var/lib/pterodactyl/volumes",
+        "created_at": now_iso(), "updated_at": now_iso(),
+        "allocated_resources": {"memory": memory, "disk": disk},
+    });
+    // Pelican: `tags` instead of a location, and the node's CPU (beta17's `NodeTransformer`).
+    if view.flavor == Flavor::Pelican
+        && let Some(fields) = node.as_object_mut()
+    {
+        fields.remove("location_id");
+        fields.insert("tags".into(), json!(n.tags));
+        fields.insert("cpu".into(), json!(n.cpu));
+        fields.insert("cpu_overallocate".into(), json!(0));
+        fields.insert("daemon_sftp_alias".into(), Value::Null);
+        fields.insert("daemon_base".into(), json!("/var/lib/pelican/volumes"));
+        fields.insert("allocated_resources".into(), json!({"memory": memory, "disk": disk, "cpu": cpu}));
+    }
+    item("node", node)
 }
 
 pub fn nest(view: View, n: &SeedNest) -> Value {
@@ -163,7 +174,10 @@ pub fn egg(view: View, nest: i64, e: &SeedEgg, with_variables: bool) -> Value {
         ("description", json!("")),
         ("docker_image", json!(default_image)),
     ];
-    if flavor == Flavor::Pterodactyl {
+    if flavor == Flavor::Pelican {
+        pairs.retain(|(k, _)| *k != "nest"); // no nests on Pelican
+    }
+    if flavor != Flavor::Wisp {
         let images: serde_json::Map<String, Value> =
             e.docker_images.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
         pairs.push(("docker_images", Value::Object(images)));
@@ -183,20 +197,29 @@ pub fn egg(view: View, nest: i64, e: &SeedEgg, with_variables: bool) -> Value {
             .iter()
             .enumerate()
             .map(|(i, v)| {
-                item(
-                    "egg_variable",
-                    json!({
-                        "id": e.id * 100 + i as i64, "egg_id": e.id, "name": v.name, "description": "",
-                        "env_variable": v.env_variable, "default_value": v.default_value,
-                        "user_viewable": true, "user_editable": true, "rules": v.rules,
-                        "created_at": "2024-05-07T12:55:55.000000Z", "updated_at": "2024-05-07T12:55:55.000000Z",
-                    }),
-                )
+                let mut variable = json!({
+                    "id": e.id * 100 + i as i64, "egg_id": e.id, "name": v.name, "description": "",
+                    "env_variable": v.env_variable, "default_value": v.default_value,
+                    "user_viewable": true, "user_editable": true, "rules": rules(flavor, &v.rules),
+                    "created_at": "2024-05-07T12:55:55.000000Z", "updated_at": "2024-05-07T12:55:55.000000Z",
+                });
+                if flavor == Flavor::Pelican {
+                    variable["sort"] = json!(i + 1); // the variables' order, new in Pelican
+                }
+                item("egg_variable", variable)
             })
             .collect();
         pairs.push(("relationships", json!({"variables": {"object": "list", "data": vars}})));
     }
     item("egg", object(pairs))
+}
+
+/// An egg variable's rules: `required|string` text, or on Pelican a JSON array of the rules.
+fn rules(flavor: Flavor, rules: &str) -> Value {
+    match flavor {
+        Flavor::Pelican => json!(rules.split('|').filter(|r| !r.is_empty()).collect::<Vec<_>>()),
+        _ => json!(rules),
+    }
 }
 
 pub fn allocation(view: View, a: &Allocation) -> Value {
@@ -218,7 +241,7 @@ pub fn server(state: &State, s: &Server, view: View, allocations: Include) -> Va
         ("name", json!(s.name)),
         ("description", json!(s.description)),
     ];
-    let limits;
+    let mut limits;
     let features;
     let installed;
     match state.flavor {
@@ -228,12 +251,17 @@ pub fn server(state: &State, s: &Server, view: View, allocations: Include) -> Va
             pairs.push(("status", json!(s.status)));
             limits = json!({"memory": s.limits.memory, "swap": s.limits.swap, "disk": s.limits.disk, "io": s.limits.io,
                 "cpu": s.limits.cpu, "threads": s.threads, "oom_disabled": s.oom_disabled});
+            if state.flavor == Flavor::Pelican {
+                limits["oom_killer"] = json!(!s.oom_disabled);
+            }
             features = json!({"databases": s.features.databases, "allocations": s.features.allocations, "backups": s.features.backups.unwrap_or(0)});
             // Panel-added keys: clients must not take them for egg variables.
             let location = state.catalog.nodes.iter().find(|n| n.id == s.node).map(|n| n.location);
             let short = state.catalog.locations.iter().find(|l| Some(l.id) == location).map(|l| l.short.clone());
             environment.insert("STARTUP".into(), json!(s.startup));
-            environment.insert("P_SERVER_LOCATION".into(), json!(short));
+            if state.flavor == Flavor::Pterodactyl {
+                environment.insert("P_SERVER_LOCATION".into(), json!(short));
+            }
             environment.insert("P_SERVER_UUID".into(), json!(s.uuid));
             environment.insert("P_SERVER_ALLOCATION_LIMIT".into(), json!(s.features.allocations.unwrap_or(0)));
             installed = json!(u8::from(s.installed()));
@@ -263,6 +291,9 @@ pub fn server(state: &State, s: &Server, view: View, allocations: Include) -> Va
         ("nest", view.id(Kind::Nest, s.nest.unsigned_abs())),
         ("egg", view.id(Kind::Egg, s.egg.unsigned_abs())),
     ]);
+    if state.flavor == Flavor::Pelican {
+        pairs.retain(|(k, _)| *k != "nest");
+    }
     if state.flavor == Flavor::Wisp {
         // INFERRED: the two switches top level, by the names Wisp's create and build take (and its
         // admin server model shows); the Application API's response names are unknown (§5.2).

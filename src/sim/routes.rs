@@ -46,6 +46,10 @@ impl Sim {
         state.tick(tokio::time::Instant::now());
         let (seg, q, body, view) = (r.segments, r.query, r.body, r.view);
         let m = r.method.as_str();
+        // Pelican has no nests and no locations: Laravel's route miss.
+        if state.flavor == Flavor::Pelican && matches!(seg.first(), Some(&("nests" | "locations"))) {
+            return Err(SimError::no_route(&format!("api/application/{}", seg.join("/"))));
+        }
         bound(&state, seg)?;
         if let Some((resource, write)) = super::access::resource_of(m, seg)
             && !r.key.allows(resource, write)
@@ -185,6 +189,26 @@ impl Sim {
                 let variables = q.get("include").is_some_and(|i| i.split(',').any(|x| x == "variables"));
                 json_response(200, &render::egg(view, nest.id, egg, variables))
             }
+            // Pelican: every egg in one list, without pagination, and one egg by its id.
+            ("GET", ["eggs"]) if state.flavor == Flavor::Pelican => {
+                let eggs = state
+                    .catalog
+                    .nests
+                    .iter()
+                    .flat_map(|n| n.eggs.iter().map(|e| render::egg(view, n.id, e, false)))
+                    .collect();
+                json_response(200, &render::plain_list(eggs))
+            }
+            ("GET", ["eggs", egg]) if state.flavor == Flavor::Pelican => {
+                let (nest, egg) = state
+                    .catalog
+                    .nests
+                    .iter()
+                    .find_map(|n| catalog_find(&n.eggs, Kind::Egg, egg, |e| e.id).map(|e| (n.id, e)))
+                    .ok_or_else(SimError::not_found)?;
+                let variables = q.get("include").is_some_and(|i| i.split(',').any(|x| x == "variables"));
+                json_response(200, &render::egg(view, nest, egg, variables))
+            }
             ("GET", ["servers"]) => self.list_servers(&state, q, view, allocations)?,
             ("GET", ["servers", "external", ext]) => {
                 let s = state
@@ -232,7 +256,8 @@ impl Sim {
                 no_content()
             }
             _ => {
-                let known = matches!(seg.first(), Some(&("servers" | "users" | "nests" | "locations" | "nodes")));
+                let known = matches!(seg.first(), Some(&("servers" | "users" | "nests" | "locations" | "nodes")))
+                    || (state.flavor == Flavor::Pelican && seg.first() == Some(&"eggs"));
                 if known {
                     return Err(SimError::new(
                         405,
@@ -307,6 +332,9 @@ fn bound(state: &State, seg: &[&str]) -> Result<(), SimError> {
         ["users", id, ..] => ids::parse(Kind::User, id).is_some_and(|id| state.users.contains_key(&id)),
         ["nodes", id, ..] => {
             ids::parse(Kind::Node, id).is_some_and(|id| state.catalog.nodes.iter().any(|n| n.id.unsigned_abs() == id))
+        }
+        ["eggs", egg, ..] => {
+            state.catalog.nests.iter().any(|n| catalog_find(&n.eggs, Kind::Egg, egg, |e| e.id).is_some())
         }
         ["nests", nest, rest @ ..] => {
             let nest = catalog_find(&state.catalog.nests, Kind::Nest, nest, |n| n.id);

@@ -496,8 +496,10 @@ impl State {
             // Wisp users have no username.
             Flavor::Wisp => None,
         };
-        let first_name = c.string("first_name", true, Some(191));
-        let last_name = c.string("last_name", true, Some(191));
+        // Pelican's users have no names: it ignores them (checked on the beta17 panel).
+        let names = self.flavor != Flavor::Pelican;
+        let first_name = if names { c.string("first_name", true, Some(191)) } else { None };
+        let last_name = if names { c.string("last_name", true, Some(191)) } else { None };
         let external_id = c.string("external_id", false, Some(191));
         if let Some(ext) = &external_id
             && self.taken(others().map(|u| u.external_id.as_deref()), ext)
@@ -672,6 +674,12 @@ impl State {
         let mut entries = Vec::new();
         let mut explicit = Vec::new();
         if deploy.is_some() {
+            // Pelican: `tags` and `locations` must both be present (`locations` deprecated, sent
+            // empty), and beta17 does not filter by the tags: any node with room will do
+            // (../shared/realpelican/README.md, checked on the panel).
+            if self.flavor == Flavor::Pelican {
+                c.present("deploy.tags");
+            }
             c.present("deploy.locations");
             for (i, l) in
                 c.get("deploy.locations").and_then(Value::as_array).cloned().unwrap_or_default().iter().enumerate()

@@ -164,6 +164,30 @@ pub struct World<P = TestPanel> {
     pub panel_name: String,
     pub panel: P,
     pub operator: Operator,
+    /// The panel's flavor: on Pelican, the tests' boxes are applied in Pelican's shape (see
+    /// [`pelican_shaped`]).
+    pub flavor: Flavor,
+}
+
+/// A box of the tests as a Pelican panel takes it: each location it names becomes the tag the
+/// simulator's nodes of that location carry (its short code: 1 `fr-par`, 2 `de-fra`), and its eggs
+/// lose their nest. Everything else is the same box.
+pub fn pelican_shaped(mut object: Value) -> Value {
+    let spec = &mut object["spec"];
+    if let Some(locations) = spec.get("locations").and_then(Value::as_array).cloned() {
+        let tags: Vec<&str> =
+            locations.iter().map(|l| if l.as_i64() == Some(2) || l == "2" { "de-fra" } else { "fr-par" }).collect();
+        spec["tags"] = json!(tags);
+        if let Some(fields) = spec.as_object_mut() {
+            fields.remove("locations");
+        }
+    }
+    for egg in spec.get_mut("eggs").and_then(Value::as_array_mut).into_iter().flatten() {
+        if let Some(fields) = egg.as_object_mut() {
+            fields.remove("nest");
+        }
+    }
+    object
 }
 
 /// The box of the tests: 8Gi, 100Gi, 5 cores, 10 servers, paper and bungeecord, location 1.
@@ -282,7 +306,7 @@ impl<P> World<P> {
         .expect("panel");
         Api::<GamePanel>::all(client.clone()).create(&PostParams::default(), &gp).await.expect("create GamePanel");
         let operator = start(&ns);
-        World { client, ns, panel_name, panel, operator }
+        World { client, ns, panel_name, panel, operator, flavor }
     }
 
     pub fn boxes(&self) -> Api<GameBox> {
@@ -296,6 +320,9 @@ impl<P> World<P> {
     /// Applies a manifest in the test namespace (server-side apply, as `kubectl apply`).
     pub async fn apply(&self, mut object: Value) {
         object["metadata"]["namespace"] = json!(self.ns);
+        if self.flavor == Flavor::Pelican && object["kind"] == "GameBox" {
+            object = pelican_shaped(object);
+        }
         let name = object["metadata"]["name"].as_str().expect("name").to_string();
         let params = PatchParams::apply("pterobox-tests").force();
         match object["kind"].as_str() {
@@ -312,6 +339,9 @@ impl<P> World<P> {
     /// As `apply`, returning the apiserver's refusal (e.g. the webhook's denial).
     pub async fn try_apply(&self, mut object: Value) -> Result<(), kube::Error> {
         object["metadata"]["namespace"] = json!(self.ns);
+        if self.flavor == Flavor::Pelican && object["kind"] == "GameBox" {
+            object = pelican_shaped(object);
+        }
         let name = object["metadata"]["name"].as_str().expect("name").to_string();
         let params = PatchParams::apply("pterobox-tests").force();
         match object["kind"].as_str() {
