@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The demo: a local control plane (etcd + kube-apiserver on loopback), two panel simulators
-# (Pterodactyl on 127.0.0.1:18080, Wisp on 127.0.0.1:18081, where examples/' panel URLs are pointed),
+# The demo: a local control plane (etcd + kube-apiserver on loopback), three panel simulators
+# (Pterodactyl on 127.0.0.1:18080, Wisp on 127.0.0.1:18081, Pelican on 127.0.0.1:18082, where examples/' panel URLs are pointed),
 # the operator, and examples/ applied. It prints `kubectl get pterobox -A` once everything has settled, then keeps
 # running until Ctrl-C (or exits at once with --once), and stops everything it started.
 set -euo pipefail
@@ -32,7 +32,7 @@ fi
 ETCD_PORT=23790 ETCD_PEER_PORT=23800 API_PORT=26443
 # Where examples/ find the panels: the chart's simulator Service (rewritten to the loopback ones here).
 SIM_SERVICE=http://pterobox-panel-sim.pterobox-system.svc
-for port in $ETCD_PORT $ETCD_PEER_PORT $API_PORT 18080 18081; do
+for port in $ETCD_PORT $ETCD_PEER_PORT $API_PORT 18080 18081 18082; do
   if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
     die "port $port on 127.0.0.1 is in use (another demo running?)"
   fi
@@ -99,6 +99,9 @@ PIDS+=($!)
 "$PTEROBOX" panel-sim --flavor wisp --listen 127.0.0.1:18081 \
   --api-key wisp0demo0000000demo0000000000000000000000000 >"$DIR/sim-wisp.log" 2>&1 &
 PIDS+=($!)
+"$PTEROBOX" panel-sim --flavor pelican --listen 127.0.0.1:18082 \
+  --api-key peli_demo0000000demo000000000000000000000000000 >"$DIR/sim-pelican.log" 2>&1 &
+PIDS+=($!)
 
 say "CRDs"
 "$KUBECTL" apply --server-side -f crds/ >&2
@@ -111,7 +114,7 @@ PIDS+=($!)
 
 say "examples/ (their panel URLs, the chart's simulator Service, pointed at the loopback simulators)"
 for f in examples/*.yaml; do
-  sed -e "s#$SIM_SERVICE:18080#http://127.0.0.1:18080#; s#$SIM_SERVICE:18081#http://127.0.0.1:18081#" "$f"
+  sed -e "s#$SIM_SERVICE:1808\([012]\)#http://127.0.0.1:1808\1#" "$f"
   echo ---
 done | "$KUBECTL" apply --server-side -f - >&2
 
@@ -119,7 +122,7 @@ say "waiting for the servers"
 settled() {
   local states
   states="$("$KUBECTL" get gsrv -A -o jsonpath='{range .items[*]}{.status.state}{"\n"}{end}' 2>/dev/null)"
-  [[ "$(grep -c -E '^(Ready|Suspended)$' <<<"$states")" -ge 5 && "$(grep -c '^Rejected$' <<<"$states")" -ge 1 ]]
+  [[ "$(grep -c -E '^(Ready|Suspended)$' <<<"$states")" -ge 6 && "$(grep -c '^Rejected$' <<<"$states")" -ge 1 ]]
 }
 for _ in $(seq 1 120); do settled && break; sleep 1; done
 settled || echo "demo: not every server settled within 2 minutes; see $DIR/operator.log" >&2

@@ -105,13 +105,15 @@ const SIM_SERVICE: &str = "http://pterobox-panel-sim.pterobox-system.svc";
 
 /// An example, its panel URLs (the chart's simulator Service, which has no network here) pointed at
 /// this test's loopback simulators.
-fn example(name: &str, ptero_url: &str, wisp_url: &str) -> String {
+fn example(name: &str, sims: &[&ChartSim; 3]) -> String {
     let text = std::fs::read_to_string(format!("examples/{name}")).expect("example");
     assert!(
         !text.contains("url: http://127."),
         "{name}: the examples point at the chart's simulator, not a loopback one"
     );
-    text.replace(&format!("{SIM_SERVICE}:18080"), ptero_url).replace(&format!("{SIM_SERVICE}:18081"), wisp_url)
+    text.replace(&format!("{SIM_SERVICE}:18080"), &sims[0].url)
+        .replace(&format!("{SIM_SERVICE}:18081"), &sims[1].url)
+        .replace(&format!("{SIM_SERVICE}:18082"), &sims[2].url)
 }
 
 /// A simulator run as the chart's panel-sim container `name` runs it (its args and key), its pod IP
@@ -240,6 +242,8 @@ async fn the_operator_converges_the_examples_under_exactly_the_charts_rbac() {
     // The panels: the chart's simulators, as its Deployment runs them.
     let ptero = chart_sim(&docs, "pterodactyl", 18080);
     let wisp = chart_sim(&docs, "wisp", 18081);
+    let pelican = chart_sim(&docs, "pelican", 18082);
+    let sims = [&ptero, &wisp, &pelican];
 
     let kubeconfig = kubeconfig_with_token(CHART_SA_TOKEN);
     let args = deployment_args(&docs, webhook_port);
@@ -255,15 +259,18 @@ async fn the_operator_converges_the_examples_under_exactly_the_charts_rbac() {
     for file in [
         "10-gamepanel-pterodactyl.yaml",
         "11-gamepanel-wisp.yaml",
+        "12-gamepanel-pelican.yaml",
         "20-gamebox-alice.yaml",
         "21-gamebox-bob.yaml",
+        "22-gamebox-carol.yaml",
         "30-gameservers-alice.yaml",
         "40-gameservers-bob.yaml",
+        "42-gameserver-carol.yaml",
     ] {
         let mut last = String::new();
         let mut done = false;
         for _ in 0..100 {
-            let (ok, text) = apply(&example(file, &ptero.url, &wisp.url));
+            let (ok, text) = apply(&example(file, &sims));
             if ok {
                 done = true;
                 break;
@@ -280,6 +287,7 @@ async fn the_operator_converges_the_examples_under_exactly_the_charts_rbac() {
         ("customer-alice", "creative", ServerState::Ready),
         ("customer-bob", "rust-main", ServerState::Ready),
         ("customer-bob", "weekend", ServerState::Suspended), // `suspended: true` in the example
+        ("customer-carol", "hub", ServerState::Ready),
     ];
     for (ns, name, want) in expected {
         let api: Api<GameServer> = Api::namespaced(client.clone(), ns);
@@ -293,7 +301,8 @@ async fn the_operator_converges_the_examples_under_exactly_the_charts_rbac() {
         }
         assert_eq!(state, Some(want), "{ns}/{name}\n{}", operator.logs());
     }
-    for (ns, name) in [("customer-alice", "basic"), ("customer-bob", "starter")] {
+    for (ns, name) in [("customer-alice", "basic"), ("customer-bob", "starter"), ("customer-carol", "pelican-starter")]
+    {
         let gbox = Api::<GameBox>::namespaced(client.clone(), ns).get(name).await.expect("box");
         let ready = condition(&gbox.status.unwrap_or_default().conditions, "Ready");
         assert_eq!(ready.map(|c| c.0).as_deref(), Some("True"), "{ns}/{name}");
@@ -302,7 +311,7 @@ async fn the_operator_converges_the_examples_under_exactly_the_charts_rbac() {
     // GitOps: the operator never wrote a spec (each object is at the generation it was applied
     // with) and every status reports the generation it observed.
     let mut generations = Vec::new();
-    for ns in ["customer-alice", "customer-bob"] {
+    for ns in ["customer-alice", "customer-bob", "customer-carol"] {
         for s in Api::<GameServer>::namespaced(client.clone(), ns).list(&Default::default()).await.expect("servers") {
             generations.push((s.metadata.name, s.metadata.generation, s.status.and_then(|s| s.observed_generation)));
         }
@@ -313,13 +322,13 @@ async fn the_operator_converges_the_examples_under_exactly_the_charts_rbac() {
     for p in Api::<GamePanel>::all(client.clone()).list(&Default::default()).await.expect("panels") {
         generations.push((p.metadata.name, p.metadata.generation, p.status.and_then(|s| s.observed_generation)));
     }
-    assert_eq!(generations.len(), 9, "{generations:?}");
+    assert_eq!(generations.len(), 12, "{generations:?}");
     for (name, generation, observed) in &generations {
         assert_eq!((*generation, *observed), (Some(1), Some(1)), "{name:?}: a spec was written or not observed");
     }
 
     // The over-budget example is refused at apply time by the chart's webhook.
-    let (ok, text) = apply(&example("31-gameserver-too-big.yaml", &ptero.url, &wisp.url));
+    let (ok, text) = apply(&example("31-gameserver-too-big.yaml", &sims));
     assert!(!ok, "the over-budget example was accepted: {text}");
     assert!(text.contains("exceeded budget of box basic"), "{text}");
 

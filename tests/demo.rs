@@ -21,14 +21,15 @@ fn the_demo_ends_with_boxes_ready_servers_and_the_rejected_one() {
     assert!(row("gamebox.pterobox.io/basic").contains("3/10"), "{stdout}");
     assert!(row("gamebox.pterobox.io/basic").contains("7Gi/8Gi"), "{stdout}");
     assert!(row("gamebox.pterobox.io/starter").contains("2/3"), "{stdout}");
-    for server in ["survival", "creative", "lobby", "rust-main"] {
+    assert!(row("gamebox.pterobox.io/pelican-starter").contains("1/2"), "{stdout}");
+    for server in ["survival", "creative", "lobby", "rust-main", "hub"] {
         let r = row(&format!("gameserver.pterobox.io/{server} "));
         assert!(r.contains(" Ready ") && r.contains("True"), "{server}: {r}");
     }
     assert!(row("gameserver.pterobox.io/weekend").contains("Suspended"), "{stdout}");
     let modded = row("gameserver.pterobox.io/modded");
     assert!(modded.contains("Rejected") && modded.contains("False"), "{modded}");
-    for panel in ["gamepanel.pterobox.io/main", "gamepanel.pterobox.io/wisp"] {
+    for panel in ["gamepanel.pterobox.io/main", "gamepanel.pterobox.io/wisp", "gamepanel.pterobox.io/pelican"] {
         assert!(row(panel).contains("True"), "{stdout}");
     }
 }
