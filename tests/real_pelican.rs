@@ -162,7 +162,7 @@ async fn a_pterodactyl_shaped_box_on_pelican_is_refused_saying_what_pelican_need
 }
 
 #[tokio::test]
-async fn a_create_while_the_pelican_node_is_down_is_made_once_it_is_back() {
+async fn a_create_while_the_pelican_node_is_down_is_made_once_it_is_back_and_a_delete_goes_through() {
     let Some((world, _lock)) = world("pelican-node-down").await else { return };
     world.apply(pelican_box(&world).await).await;
     world.wait_box("owner", |b| b.status.as_ref().is_some_and(|s| s.owner.is_some())).await;
@@ -178,6 +178,13 @@ async fn a_create_while_the_pelican_node_is_down_is_made_once_it_is_back() {
     std::fs::remove_file(dir.join("wings-down")).expect("bring the node back");
     world.wait_server("down", "Ready", server_ready).await;
     assert_eq!(world.panel.servers().await.len(), 1, "one panel server, not one per attempt");
+    // A delete while the node is down: Pelican deletes the server anyway (its error only logged).
+    std::fs::write(dir.join("wings-down"), "").expect("take the node down");
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    world.servers().delete("down", &DeleteParams::default()).await.expect("delete");
+    wait_gone(&world.servers(), "down").await;
+    std::fs::remove_file(dir.join("wings-down")).expect("bring the node back");
+    assert!(world.panel.servers().await.is_empty(), "gone from the panel");
     world.teardown().await;
 }
 

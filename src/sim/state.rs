@@ -1101,7 +1101,8 @@ impl State {
     pub fn delete_server(&mut self, id: u64, wings: Wings, force: bool) -> SimResult<()> {
         let node = self.server_mut(id)?.node;
         match wings.about_server(node) {
-            Err(e) if !force && e.status != 404 => return Err(e),
+            // Pelican (beta17, checked on the panel) deletes anyway and only logs the node's error.
+            Err(e) if !force && e.status != 404 && self.flavor != Flavor::Pelican => return Err(e),
             _ => {}
         }
         self.servers.remove(&id);
