@@ -138,6 +138,11 @@ async fn imported_servers_are_adopted_as_they_run(flavor: Flavor, test: &str) {
     let manifests = documents(&import(&world, Source::Url, &asked).await);
     let kinds: Vec<&str> = manifests.iter().filter_map(|d| d["kind"].as_str()).collect();
     assert_eq!(kinds, ["GameBox", "GameServer", "GameServer", "GameServer"], "--namespace: no Namespace");
+    if flavor == Flavor::Pelican {
+        let spec = &manifests[0]["spec"];
+        assert!(spec.get("locations").is_none() && spec["tags"].as_array().is_some_and(|t| !t.is_empty()), "{spec}");
+        assert!(spec["eggs"].as_array().into_iter().flatten().all(|e| e.get("nest").is_none()), "{spec}");
+    }
     let mark = writes(&world).await.len();
     for doc in &manifests {
         world.apply(doc.clone()).await;
@@ -222,6 +227,12 @@ async fn imported_servers_are_adopted_on_pterodactyl() {
 #[tokio::test]
 async fn imported_servers_are_adopted_on_wisp() {
     imported_servers_are_adopted_as_they_run(Flavor::Wisp, "adopt-wisp").await;
+}
+
+/// On Pelican the imported box places by its nodes' tags and names eggs by id alone.
+#[tokio::test]
+async fn imported_servers_are_adopted_on_pelican() {
+    imported_servers_are_adopted_as_they_run(Flavor::Pelican, "adopt-pelican").await;
 }
 
 fn adopting(name: &str, id: &str, memory: &str) -> Value {
