@@ -318,7 +318,7 @@ pub fn check_with(documents: &[Document], cluster: Option<&Cluster>) -> Report {
             .get(&gbox.spec.panel_ref)
             .or_else(|| cluster.and_then(|c| c.panels.iter().find(|p| p.name_any() == gbox.spec.panel_ref)));
         for refused in
-            panel.into_iter().flat_map(|p| [review::namespace_refused(gbox, p), review::ids_refused(gbox, p)])
+            panel.into_iter().flat_map(|p| [review::namespace_refused(gbox, p), review::panel_cannot_serve(gbox, p)])
         {
             report.problems.extend(refused.map(|r| format!("GameBox {ns}/{name}: {r}")));
         }

@@ -423,3 +423,21 @@ for_both_flavors!(
     the_rate_limit_is_one_bucket_per_admin,
     port_ranges_are_parsed_as_the_panel_does,
 );
+
+/// Pelican's `deploy.tags`: the beta17 panel the tests run ignores them (any node with room will
+/// do); beta38 (read in its source) places only on a node carrying one of them.
+#[tokio::test]
+async fn pelican_deploy_tags_filter_nodes_only_as_beta38_does() {
+    for beta38 in [false, true] {
+        let p = start(Flavor::Pelican, |c| c.pelican_beta38 = beta38).await;
+        let user = owner(p.client.as_ref()).await;
+        let mut nodes = std::collections::BTreeSet::new();
+        for i in 0..12 {
+            let mut s = new_server(&user.id, &format!("tagged-{i}"));
+            (s.locations, s.tags) = (Vec::new(), vec!["de-fra".into()]);
+            nodes.insert(p.client.create_server(&s).await.expect("create").node.to_string());
+        }
+        let only_tagged = nodes.iter().all(|n| n == "3"); // node 3 alone carries de-fra
+        assert_eq!(only_tagged, beta38, "beta38={beta38}: nodes {nodes:?}");
+    }
+}

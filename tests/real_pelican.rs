@@ -20,6 +20,7 @@ async fn world(test: &str) -> Option<(World<RealPanel>, tokio::sync::MutexGuard<
     let panel = resettable_of(Flavor::Pelican, test)?;
     let lock = exclusive().await;
     panel.reset();
+    panel.pelican_installs("success"); // the stub's default, whatever a test before asked
     let (url, key) = (panel.url.clone(), panel.key.clone());
     let start = |_: &str| Operator::start(test);
     let world = World::on(test, panel, Flavor::Pelican, &url, &key, 200, "10s", start).await;
@@ -115,6 +116,26 @@ async fn pelican_servers_are_suspended_restored_after_hand_edits_and_deleted() {
     }
     assert_eq!(panel_server_of(&world, "lobby").await["name"], "alice's lobby", "the name is restored");
 
+    // So are a startup command and a variable changed by hand.
+    let before = panel_server_of(&world, "lobby").await;
+    let mut environment = before["container"]["environment"].clone();
+    environment["BUILD_NUMBER"] = json!("42");
+    let startup = json!({"startup": "java -jar hacked.jar", "environment": environment, "egg": before["egg"],
+                         "image": before["container"]["image"], "skip_scripts": true});
+    let (status, body) = world.panel.raw("PATCH", &format!("/servers/{id}/startup"), Some(startup)).await;
+    assert_eq!(status, 200, "{body}");
+    let restored = |now: &Value| {
+        now["container"]["startup_command"] == before["container"]["startup_command"]
+            && now["container"]["environment"]["BUILD_NUMBER"] == before["container"]["environment"]["BUILD_NUMBER"]
+    };
+    for _ in 0..300 {
+        if restored(&panel_server_of(&world, "lobby").await) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(restored(&panel_server_of(&world, "lobby").await), "the startup and the variable are restored");
+
     s["spec"]["suspended"] = json!(true);
     world.apply(s.clone()).await;
     world.wait_server("lobby", "Suspended", state_is(ServerState::Suspended)).await;
@@ -204,4 +225,110 @@ async fn pterobox_conformance_passes_on_the_real_pelican_panel_and_leaves_nothin
     assert_eq!(code, 0, "{out}");
     assert!(panel.servers().await.is_empty(), "a server left on the panel");
     assert_eq!(panel.users().await.len(), 1, "only the admin");
+}
+
+#[tokio::test]
+async fn pelican_owners_get_their_own_user_and_a_deleted_box_takes_its_servers() {
+    let Some((world, _lock)) = world("pelican-owners").await else { return };
+    for (gbox, email) in [("red", "admin@red.example"), ("green", "admin@green.example")] {
+        let mut b = pelican_box(&world).await;
+        b["metadata"]["name"] = json!(gbox);
+        b["spec"]["owner"] = json!({"email": email, "firstName": "Admin", "lastName": gbox});
+        world.apply(b).await;
+        let mut s = server(&format!("{gbox}-1"), "paper", "1Gi", "1");
+        s["spec"]["box"] = json!(gbox);
+        world.apply(s).await;
+    }
+    for name in ["red-1", "green-1"] {
+        world.wait_server(name, "Ready", server_ready).await;
+    }
+    let users = world.panel.users().await;
+    let owners: Vec<&Value> = users.iter().filter(|u| u["email"] != "admin@example.com").collect();
+    let names: std::collections::BTreeSet<&str> = owners.iter().filter_map(|u| u["username"].as_str()).collect();
+    assert_eq!((owners.len(), names.len()), (2, 2), "one user each, usernames distinct: {owners:#?}");
+    let green = panel_server_of(&world, "green-1").await["id"].clone();
+
+    // Deleting the red box deletes its server on the panel (deletionPolicy Delete); green's stays.
+    world.boxes().delete("red", &DeleteParams::default()).await.expect("delete the box");
+    for _ in 0..300 {
+        if world.panel.servers().await.len() == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let left: Vec<Value> = world.panel.servers().await.into_iter().map(|s| s["id"].clone()).collect();
+    assert_eq!(left, vec![green], "only green's server is left");
+    world.teardown().await;
+}
+
+#[tokio::test]
+async fn pelican_servers_made_by_hand_are_imported_and_adopted() {
+    let Some((world, _lock)) = world("pelican-import").await else { return };
+    let (_, egg) = world.panel.egg("Paper").await;
+    let user = json!({"email": "dave@example.com", "username": "dave"});
+    let (status, dave) = world.panel.raw("POST", "/users", Some(user)).await;
+    assert_eq!(status, 201, "{dave}");
+    let dave = dave["attributes"]["id"].clone();
+    let mut made = Vec::new();
+    for (name, external) in [("Dave's survival", Value::Null), ("Dave's creative", json!("whmcs-17"))] {
+        let body = json!({"name": name, "user": dave, "egg": egg, "external_id": external,
+            "environment": {"SERVER_JARFILE": "server.jar", "BUILD_NUMBER": "latest", "MINECRAFT_VERSION": "1.20.1"},
+            "limits": {"memory": 1024, "swap": 0, "disk": 5120, "io": 500, "cpu": 100},
+            "feature_limits": {"databases": 0, "allocations": 1, "backups": 0},
+            "deploy": {"tags": ["local"], "locations": [], "dedicated_ip": false, "port_range": []}});
+        let (status, s) = world.panel.raw("POST", "/servers", Some(body)).await;
+        assert_eq!(status, 201, "{s}");
+        made.push(s["attributes"]["id"].to_string());
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key = dir.path().join("key");
+    std::fs::write(&key, &world.panel.key).expect("key file");
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_pterobox"))
+        .args(["import", "--url", &world.panel.url, "--flavor", "pelican", "--panel-ref", &world.panel_name])
+        .arg("--api-key-file")
+        .arg(&key)
+        .args(["--namespace", &world.ns])
+        .output()
+        .await
+        .expect("run pterobox import");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "pterobox import: {}", String::from_utf8_lossy(&out.stderr));
+    let manifests: Vec<Value> = serde_yaml::Deserializer::from_str(&stdout)
+        .map(|d| <Value as serde::Deserialize>::deserialize(d).expect("YAML"))
+        .filter(|v| !v.is_null())
+        .collect();
+    let gbox = manifests.iter().find(|d| d["kind"] == "GameBox").expect("a box");
+    assert_eq!(gbox["spec"]["tags"], json!(["local", "stub"]), "placed by its nodes' tags: {gbox}");
+    assert!(gbox["spec"]["eggs"][0].get("nest").is_none(), "an egg without a nest: {gbox}");
+    for doc in &manifests {
+        world.apply(doc.clone()).await;
+    }
+    let mut adopted = Vec::new();
+    for doc in manifests.iter().filter(|d| d["kind"] == "GameServer") {
+        let name = doc["metadata"]["name"].as_str().unwrap_or_default();
+        let s = world.wait_server(name, "Ready", server_ready).await;
+        let panel = s.status.as_ref().and_then(|st| st.panel.clone()).expect("status.panel");
+        assert_eq!(panel_server_of(&world, name).await["user"], dave, "{name}");
+        adopted.push(panel.id);
+    }
+    adopted.sort();
+    made.sort();
+    assert_eq!(adopted, made, "the same panel servers");
+    assert_eq!(world.panel.servers().await.len(), 2, "nothing made, nothing removed");
+    world.teardown().await;
+}
+
+#[tokio::test]
+async fn a_pelican_install_that_fails_is_reported_once() {
+    let Some((world, _lock)) = world("pelican-install").await else { return };
+    world.apply(pelican_box(&world).await).await;
+    world.panel.pelican_installs("fail");
+    world.apply(server("broken", "paper", "1Gi", "1")).await;
+    let s =
+        world.wait_server("broken", "InstallFailed", |s| reason(s, "Ready").as_deref() == Some("InstallFailed")).await;
+    world.panel.pelican_installs("success");
+    assert_eq!(panel_server_of(&world, "broken").await["status"], "install_failed");
+    assert!(s.status.and_then(|st| st.message).is_some_and(|m| !m.is_empty()));
+    assert_eq!(world.panel.servers().await.len(), 1, "not made again");
+    world.teardown().await;
 }

@@ -263,3 +263,41 @@ async fn a_renewed_certificate_is_served_without_a_restart() {
     support::report(&format!("webhook certificate renewal served after {after:?}\n"));
     world.teardown().await;
 }
+
+/// A box written for Pterodactyl (locations, nests) pointed at a Pelican panel is refused at
+/// `kubectl apply`, saying what Pelican needs instead; the same box in Pelican's shape passes.
+#[tokio::test]
+async fn a_pterodactyl_shaped_box_on_a_pelican_panel_is_denied_at_apply_time() {
+    let _guard = support::operator::exclusive().await;
+    let port = free_port().expect("port");
+    let world = World::with_operator(
+        "webhook-pelican",
+        Flavor::Pelican,
+        "1m",
+        |_| {},
+        |ns| {
+            let mut args = serving_args(ns, port);
+            args.push("--leader-election=false".into());
+            Operator::start_with("webhook-pelican", &args.iter().map(String::as_str).collect::<Vec<_>>(), None)
+        },
+    )
+    .await;
+    let config = register(&world, port).await;
+    world.wait_panel_ready(("True", "Connected")).await;
+    let (mut denied, mut last) = (false, String::new());
+    for _ in 0..50 {
+        let (ok, text) = apply(&world, basic_box(&world.panel_name), &[]);
+        if !ok && text.contains("is Pelican, which has no locations") {
+            denied = true;
+            break;
+        }
+        last = text;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(denied, "not denied for its locations: {last}\n{}", world.log_tail());
+    let (ok, text) = apply(&world, support::operator::pelican_shaped(basic_box(&world.panel_name)), &[]);
+    assert!(ok, "Pelican's shape passes: {text}");
+    let configs: Api<ValidatingWebhookConfiguration> = Api::all(world.client.clone());
+    configs.delete(&config, &DeleteParams::default()).await.expect("unregister");
+    world.teardown().await;
+}

@@ -66,7 +66,7 @@ fn readiness(gbox: &GameBox, panel: Option<&GamePanel>) -> std::result::Result<(
     if let Some(refused) = review::namespace_refused(gbox, panel) {
         return Err((Reason::PanelNotAllowed, refused));
     }
-    if let Some(refused) = review::ids_refused(gbox, panel) {
+    if let Some(refused) = review::panel_cannot_serve(gbox, panel) {
         return Err((Reason::InvalidSpec, refused));
     }
     let status = panel.status.clone().unwrap_or_default();

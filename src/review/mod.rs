@@ -84,7 +84,7 @@ pub fn namespace_refused(gbox: &GameBox, panel: &GamePanel) -> Option<String> {
 /// Why `panel` cannot serve `gbox`'s placement and ids, if it cannot: Pelican has no locations
 /// and no nests (a box places by node tags and names eggs by id alone), the others have no node
 /// tags; string ids are Wisp v2's, and the other panels (and Wisp spoken to in v1) know integers only.
-pub fn ids_refused(gbox: &GameBox, panel: &GamePanel) -> Option<String> {
+pub fn panel_cannot_serve(gbox: &GameBox, panel: &GamePanel) -> Option<String> {
     use crate::crd::Flavor;
     let (flavor, wisp) = (panel.spec.flavor, panel.spec.wisp_api_version.unwrap_or_default());
     let name = &gbox.spec.panel_ref;
@@ -261,17 +261,17 @@ mod tests {
     fn a_pelican_panel_refuses_locations_and_nests_and_the_others_refuse_tags() {
         let pterodactyl_shaped =
             gbox(serde_json::json!([{"name": "paper", "nest": 1, "egg": 5}]), serde_json::json!([1]));
-        let refused = ids_refused(&pterodactyl_shaped, &panel("Pelican", None)).expect("refused");
+        let refused = panel_cannot_serve(&pterodactyl_shaped, &panel("Pelican", None)).expect("refused");
         assert!(refused.starts_with("spec.locations:") && refused.contains("spec.tags"), "{refused}");
         let mut nested = pterodactyl_shaped.clone();
         nested.spec.locations.clear();
         nested.spec.tags = vec!["local".into()];
-        let refused = ids_refused(&nested, &panel("Pelican", None)).expect("refused");
+        let refused = panel_cannot_serve(&nested, &panel("Pelican", None)).expect("refused");
         assert!(refused.starts_with("spec.eggs[0].nest:") && refused.contains("by its id alone"), "{refused}");
         let mut pelican_shaped = nested.clone();
         pelican_shaped.spec.eggs[0].nest = None;
-        assert_eq!(ids_refused(&pelican_shaped, &panel("Pelican", None)), None);
-        let refused = ids_refused(&pelican_shaped, &panel("Pterodactyl", None)).expect("refused");
+        assert_eq!(panel_cannot_serve(&pelican_shaped, &panel("Pelican", None)), None);
+        let refused = panel_cannot_serve(&pelican_shaped, &panel("Pterodactyl", None)).expect("refused");
         assert!(refused.starts_with("spec.tags:") && refused.contains("spec.locations"), "{refused}");
     }
 
@@ -281,20 +281,22 @@ mod tests {
             serde_json::json!([{"name": "paper", "nest": 1, "egg": "egg_01kt0000000000000000000003"}]),
             serde_json::json!(["loc_01kt0000000000000000000001"]),
         );
-        let refused = ids_refused(&v2_ids, &panel("Pterodactyl", None)).expect("refused on Pterodactyl");
+        let refused = panel_cannot_serve(&v2_ids, &panel("Pterodactyl", None)).expect("refused on Pterodactyl");
         assert!(refused.starts_with("spec.eggs[0].egg: \"egg_01kt"), "{refused}");
         assert!(refused.contains("speaks Pterodactyl"), "{refused}");
-        assert!(ids_refused(&v2_ids, &panel("Wisp", Some("v1"))).is_some_and(|r| r.contains("wispApiVersion v1")));
-        assert_eq!(ids_refused(&v2_ids, &panel("Wisp", Some("v2"))), None);
+        assert!(
+            panel_cannot_serve(&v2_ids, &panel("Wisp", Some("v1"))).is_some_and(|r| r.contains("wispApiVersion v1"))
+        );
+        assert_eq!(panel_cannot_serve(&v2_ids, &panel("Wisp", Some("v2"))), None);
         // Digits as a string are the integer id.
         let digits = gbox(serde_json::json!([{"name": "paper", "nest": "1", "egg": "3"}]), serde_json::json!([1]));
-        assert_eq!(ids_refused(&digits, &panel("Pterodactyl", None)), None);
+        assert_eq!(panel_cannot_serve(&digits, &panel("Pterodactyl", None)), None);
         assert_eq!(digits.spec.eggs[0].egg, crate::crd::PanelId::Int(3), "\"3\" and 3 are one id");
         let location = gbox(
             serde_json::json!([{"name": "paper", "nest": 1, "egg": 3}]),
             serde_json::json!([1, "loc_01kt0000000000000000000002"]),
         );
-        let refused = ids_refused(&location, &panel("Pterodactyl", None)).expect("refused");
+        let refused = panel_cannot_serve(&location, &panel("Pterodactyl", None)).expect("refused");
         assert!(refused.starts_with("spec.locations[1]:"), "{refused}");
     }
 }

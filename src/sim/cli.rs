@@ -29,6 +29,10 @@ pub struct Args {
     /// simulator is for tests, demos and trials: never put real customers on it.
     #[arg(long)]
     listen_beyond_loopback: bool,
+    /// With --flavor pelican: answer as Pelican v1.0.0-beta38 where it differs from beta17 (deploy
+    /// filters nodes by tags; 256 requests a minute unless --rate-limit says otherwise).
+    #[arg(long)]
+    pelican_beta38: bool,
     /// Serve HTTPS with this PEM certificate chain (with --tls-key).
     #[arg(long, requires = "tls_key")]
     tls_cert: Option<PathBuf>,
@@ -105,8 +109,10 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         (Some(cert), Some(key)) => Some(super::SimTls { cert_pem: read(cert)?, key_pem: read(key)? }),
         _ => None,
     };
+    // beta38's application API allows 256 a minute (`config/http.php`), beta17's 240.
+    let rate_limit = if args.pelican_beta38 && args.rate_limit == 240 { 256 } else { args.rate_limit };
     let config = SimConfig {
-        rate_limit: args.rate_limit,
+        rate_limit,
         rate_window: Duration::from_secs(args.rate_window_secs.max(1)),
         install_delay: Duration::from_millis(args.install_delay_ms),
         wisp_installed_as_number: args.wisp_installed_as_number,
@@ -123,6 +129,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         seed: args.seed,
         tls,
         beyond_loopback: args.listen_beyond_loopback,
+        pelican_beta38: args.pelican_beta38,
         ..SimConfig::new(flavor, args.api_key)
     };
     let handle = super::spawn(config, args.listen).await?;

@@ -114,6 +114,10 @@ pub struct SimConfig {
     pub catalog: Catalog,
     /// Seed of the placement and fault randomness.
     pub seed: u64,
+    /// Pelican only: model v1.0.0-beta38 where it differs from the beta17 panel the tests run (read
+    /// in its source): `deploy.tags` filters the nodes (`app/Services/Deployment/FindViableNodesService.php`).
+    /// Its 256 requests a minute (`config/http.php`) are `rate_limit`'s to set.
+    pub pelican_beta38: bool,
     /// Serve HTTPS with this certificate chain and key (PEM) instead of plain HTTP.
     pub tls: Option<SimTls>,
     /// Listen on an address that is not loopback (a pod IP). Off unless asked for: the simulator
@@ -143,6 +147,7 @@ impl SimConfig {
             faults: Faults { timeout_hold_ms: 30_000, ..Faults::default() },
             catalog: Catalog::default(),
             seed: 1,
+            pelican_beta38: false,
             tls: None,
             beyond_loopback: false,
         }
@@ -341,6 +346,7 @@ pub async fn spawn(config: SimConfig, listen: SocketAddr) -> anyhow::Result<SimH
     );
     state.unique_external_ids = config.unique_external_ids;
     state.unique_users = config.unique_users;
+    state.pelican_tags_filter = config.pelican_beta38;
     let sim = Arc::new(Sim {
         down,
         refused,

@@ -254,6 +254,10 @@ pub struct State {
     /// Whether a user's e-mail and username must be unique (`unique:users,email`,
     /// `unique:users,username` in panel `app/Models/User.php`).
     pub unique_users: bool,
+    /// Pelican only: whether `deploy.tags` filters the nodes, as in v1.0.0-beta38 (read in its
+    /// source: `app/Services/Deployment/FindViableNodesService.php`, a node carrying any of the
+    /// tags); the beta17 panel the tests run ignores them.
+    pub pelican_tags_filter: bool,
     rng: StdRng,
     next_user: u64,
     next_server: u64,
@@ -335,6 +339,7 @@ impl State {
             creates: Vec::new(),
             unique_external_ids: true,
             unique_users: true,
+            pelican_tags_filter: false,
             rng,
             next_user: 1,
             next_server: 1,
@@ -671,6 +676,7 @@ impl State {
         let skip_scripts = c.boolean("skip_scripts").unwrap_or(false);
         let deploy = c.get("deploy").cloned();
         let mut locations = Vec::new();
+        let mut tags: Vec<String> = Vec::new();
         let mut entries = Vec::new();
         let mut explicit = Vec::new();
         if deploy.is_some() {
@@ -679,6 +685,13 @@ impl State {
             // (../shared/realpelican/README.md, checked on the panel).
             if self.flavor == Flavor::Pelican {
                 c.present("deploy.tags");
+                tags = c
+                    .get("deploy.tags")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|t| t.as_str().map(str::to_string))
+                    .collect();
             }
             c.present("deploy.locations");
             for (i, l) in
@@ -732,7 +745,7 @@ impl State {
                 for entry in &entries {
                     ports.extend(PortEntry::parse(entry)?);
                 }
-                self.deploy(&locations, &ports, &limits)?
+                self.deploy(&locations, &tags, &ports, &limits)?
             }
         };
         let Some(egg) = egg else { return Err(SimError::not_found()) };
@@ -796,8 +809,19 @@ impl State {
     /// also cpu), then one random free allocation on a viable node among the asked ports (panel
     /// `app/Services/Deployment/{FindViableNodesService,AllocationSelectionService}.php`; the
     /// entries of `port_range` are OR-ed, none means any port).
-    fn deploy(&mut self, locations: &[i64], ports: &[PortEntry], limits: &Limits) -> SimResult<(i64, u64)> {
-        let viable = self.nodes_with_room(locations, limits);
+    fn deploy(
+        &mut self,
+        locations: &[i64],
+        tags: &[String],
+        ports: &[PortEntry],
+        limits: &Limits,
+    ) -> SimResult<(i64, u64)> {
+        let mut viable = self.nodes_with_room(locations, limits);
+        if self.flavor == Flavor::Pelican && self.pelican_tags_filter && !tags.is_empty() {
+            let tagged =
+                |id: &i64| self.catalog.nodes.iter().any(|n| n.id == *id && n.tags.iter().any(|t| tags.contains(t)));
+            viable.retain(tagged);
+        }
         if viable.is_empty() {
             return Err(self.deploy_error(true));
         }

@@ -92,7 +92,7 @@ pub fn review_box(gbox: &GameBox, panel: Option<&GamePanel>, servers: &[&GameSer
     if let Some(refused) = ledger.namespace_refused {
         return Decision::deny(refused);
     }
-    if let Some(refused) = panel.and_then(|p| review::ids_refused(gbox, p)) {
+    if let Some(refused) = panel.and_then(|p| review::panel_cannot_serve(gbox, p)) {
         return Decision::deny(refused);
     }
     let mut warnings = Vec::new();

@@ -130,6 +130,22 @@ impl RealPanel {
         assert!(out.status.success(), "reset.sh failed: {}", String::from_utf8_lossy(&out.stderr));
     }
 
+    /// Pelican's Wings stub reports installs as `outcome` (`success` or `fail`): its
+    /// `WINGS_STUB_INSTALL`, read when `start.sh` (re)starts it.
+    pub fn pelican_installs(&self, outcome: &str) {
+        let (Some(dir), Some(bundle)) = (&self.dir, &self.bundle) else {
+            panic!("the real Pelican panel at {} is not the layer's own", self.url)
+        };
+        let out = Command::new("bash")
+            .arg(bundle.join("start.sh"))
+            .arg("--dir")
+            .arg(dir)
+            .env("WINGS_STUB_INSTALL", outcome)
+            .output()
+            .expect("run the real Pelican panel's start.sh");
+        assert!(out.status.success(), "start.sh failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
     /// Switches the Wings stub of node 1 (takes effect within about 0.3 s).
     pub async fn wings(&self, wings: Wings) {
         let dir = self.dir.as_ref().expect("the real panel's work directory");
