@@ -14,19 +14,19 @@ use axum::routing::get;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::Api;
 
-use crate::controller::Context;
+use crate::controller::Caches;
 
 /// What `/readyz` reports.
 #[derive(Clone, Default)]
 pub struct Health {
     crds_established: Arc<AtomicBool>,
-    controllers: Arc<OnceLock<Arc<Context>>>,
+    controllers: Arc<OnceLock<Arc<Caches>>>,
 }
 
 impl Health {
     /// Readiness follows these controllers' caches from now on.
-    pub fn watch(&self, ctx: Arc<Context>) {
-        let _ = self.controllers.set(ctx);
+    pub fn watch(&self, caches: Arc<Caches>) {
+        let _ = self.controllers.set(caches);
     }
 
     /// `Ok` when ready, else why not.
@@ -34,7 +34,7 @@ impl Health {
         if !self.crds_established.load(Ordering::SeqCst) {
             return Err("the CRDs are not established yet");
         }
-        if !self.controllers.get().is_some_and(|c| c.caches_synced()) {
+        if !self.controllers.get().is_some_and(|c| c.synced()) {
             return Err("the caches have not synced yet");
         }
         Ok(())

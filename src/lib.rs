@@ -6,6 +6,7 @@ pub mod check;
 pub mod conformance;
 pub mod controller;
 pub mod crd;
+pub mod digest;
 pub mod http;
 pub mod import;
 pub mod kubeconfig;

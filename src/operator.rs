@@ -145,9 +145,10 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         settings,
         leadership,
         |ctx| {
-            health.watch(ctx.clone());
+            health.watch(ctx.caches.clone());
             if let Some(cert) = webhook {
-                let task = tokio::spawn(crate::webhook::serve(webhook_addr, cert, reload_from, ctx.clone(), stopped()));
+                let task =
+                    tokio::spawn(crate::webhook::serve(webhook_addr, cert, reload_from, ctx.caches.clone(), stopped()));
                 *webhook_slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(task);
             }
         },

@@ -8,17 +8,17 @@ use std::time::Duration;
 use kube::api::{Api, DeleteParams};
 use kube::runtime::Controller;
 use kube::runtime::controller::Action;
-use kube::runtime::finalizer::{Event as Finalizer, finalizer};
+use kube::runtime::finalizer::Event as Finalizer;
 use kube::runtime::reflector::ObjectRef;
 use kube::{Client, ResourceExt};
 use tokio::sync::mpsc;
 use tracing::Instrument;
 
 use super::conditions::{Want, merge};
-use super::{Context, Error, Result, apply_status};
+use super::{Caches, Context, Error, Outcome, Result, apply_status};
 use crate::budget::{self, Amounts, Resource};
 use crate::crd::{Flavor, GameBox, GameBoxStatus, GamePanel, GameServer, OwnerStatus, Summary};
-use crate::names::{FINALIZER, Reason, condition};
+use crate::names::{Reason, condition};
 use crate::panel::{NewUser, PanelError, pterodactyl};
 use crate::review::{self, Ledger, expiry};
 
@@ -32,7 +32,7 @@ pub fn controller(
     servers_changed: mpsc::UnboundedReceiver<ObjectRef<GameBox>>,
     panels_changed: mpsc::UnboundedReceiver<String>,
 ) -> Controller<GameBox> {
-    let controller = super::slim_controller(
+    let controller = super::triggers::slim_controller(
         Api::<GameBox>::all(client),
         changed,
         |b| Some(ObjectRef::from_obj(b)),
@@ -41,21 +41,21 @@ pub fn controller(
         |_, _| {},
     );
     let boxes = controller.store();
-    let of_panels = futures::StreamExt::flat_map(super::receiver_stream(panels_changed), move |panel| {
+    let of_panels = futures::StreamExt::flat_map(super::triggers::receiver_stream(panels_changed), move |panel| {
         let of_panel = boxes.state().into_iter().filter(|b| b.spec.panel_ref == panel);
         futures::stream::iter(of_panel.map(|b| ObjectRef::from_obj(&*b)).collect::<Vec<_>>())
     });
-    controller.reconcile_on(super::receiver_stream(servers_changed)).reconcile_on(of_panels)
+    controller.reconcile_on(super::triggers::receiver_stream(servers_changed)).reconcile_on(of_panels)
 }
 
 /// The GameServers that name this box, as admission reads them.
-pub fn servers_of(ctx: &Context, gbox: &GameBox) -> Vec<GameServer> {
-    servers_named(ctx, gbox.metadata.namespace.as_deref(), &gbox.name_any())
+pub fn servers_of(caches: &Caches, gbox: &GameBox) -> Vec<GameServer> {
+    servers_named(caches, gbox.metadata.namespace.as_deref(), &gbox.name_any())
 }
 
 /// The GameServers that name box `name` in `namespace` (which may not exist), as admission reads them.
-pub fn servers_named(ctx: &Context, namespace: Option<&str>, name: &str) -> Vec<GameServer> {
-    ctx.by_box.of(namespace, name).iter().map(|s| s.for_admission()).collect()
+pub fn servers_named(caches: &Caches, namespace: Option<&str>, name: &str) -> Vec<GameServer> {
+    caches.by_box.of(namespace, name).iter().map(|s| s.for_admission()).collect()
 }
 
 /// Why a box cannot serve its servers, if it cannot: checks of the panel, eggs and templates.
@@ -204,11 +204,11 @@ fn summary(used: &Amounts, limit: &Amounts) -> Summary {
     }
 }
 
-pub async fn reconcile(gbox: Arc<GameBox>, ctx: Arc<Context>) -> Result<Action> {
+pub async fn reconcile(gbox: Arc<GameBox>, ctx: Arc<Context>) -> Result<Outcome> {
     let ns = gbox.namespace().unwrap_or_default();
     let api: Api<GameBox> = Api::namespaced(ctx.client.clone(), &ns);
     let span = tracing::info_span!("reconcile", kind = "GameBox", namespace = %ns, name = %gbox.name_any());
-    finalizer(&api, FINALIZER, gbox, |event| async {
+    super::finalized(&api, gbox, |event| async {
         match event {
             Finalizer::Apply(b) => apply(b, ctx.clone()).await,
             Finalizer::Cleanup(b) => cleanup(b, ctx.clone()).await,
@@ -216,18 +216,17 @@ pub async fn reconcile(gbox: Arc<GameBox>, ctx: Arc<Context>) -> Result<Action> 
     })
     .instrument(span)
     .await
-    .map_err(|e| Error::Finalizer(Box::new(e)))
 }
 
 /// dereference (panel, servers) → ledger (pure) → readiness and owner (the only panel call) →
 /// status (pure) → write.
-async fn apply(gbox: Arc<GameBox>, ctx: Arc<Context>) -> Result<Action> {
-    ctx.caches_ready().await?;
+async fn apply(gbox: Arc<GameBox>, ctx: Arc<Context>) -> Result<Outcome> {
+    ctx.caches.ready().await?;
     let ns = gbox.namespace().unwrap_or_default();
-    let panel = ctx.panels.get(&ObjectRef::new(&gbox.spec.panel_ref));
-    let servers = servers_of(&ctx, &gbox);
+    let panel = ctx.caches.panels.get(&ObjectRef::new(&gbox.spec.panel_ref));
+    let servers = servers_of(&ctx.caches, &gbox);
     let ledger = review::ledger(&gbox, panel.as_deref(), &servers.iter().collect::<Vec<_>>());
-    let (ready, owner, requeue) = ready_and_owner(&ctx, &gbox, panel.as_deref()).await;
+    let Owned { ready, owner, requeue, failed } = ready_and_owner(&ctx, &gbox, panel.as_deref()).await;
     let (expired, until_expiry) = expiry(&gbox);
     let status = box_status(&gbox, ledger.as_ref(), ready, owner, expired);
     if let Ok(ledger) = &ledger {
@@ -237,30 +236,70 @@ async fn apply(gbox: Arc<GameBox>, ctx: Arc<Context>) -> Result<Action> {
     let written = apply_status(&api, gbox.as_ref(), gbox.status.as_ref(), &status).await?;
     tracing::debug!(admitted = status.servers.len(), status_written = written, "reconciled");
     // The instant the box expires, its servers must be suspended.
-    Ok(Action::requeue(until_expiry.map_or(requeue, |left| requeue.min(left))))
+    let action = Action::requeue(until_expiry.map_or(requeue, |left| requeue.min(left)));
+    Ok(Outcome { action, failed })
+}
+
+/// A box's `Ready` condition, its owner on the panel, when to look again and the panel failure
+/// that kept it from its owner.
+struct Owned {
+    ready: Want,
+    owner: Option<OwnerStatus>,
+    requeue: Duration,
+    failed: Option<&'static str>,
+}
+
+impl Owned {
+    fn ready(owner: Option<OwnerStatus>) -> Self {
+        let ready = Want::new(condition::READY, true, Reason::Ready, "the owner exists on the panel");
+        Self { ready, owner, requeue: Duration::from_secs(600), failed: None }
+    }
+
+    fn not_ready(why: Reason, message: String, owner: Option<OwnerStatus>, requeue: Duration) -> Self {
+        Self { ready: Want::new(condition::READY, false, why, message), owner, requeue, failed: None }
+    }
+}
+
+/// Owner users this process made, by box UID, until the box's cached status shows them.
+#[derive(Default)]
+pub struct OwnersMade(std::sync::Mutex<std::collections::HashMap<String, String>>);
+
+impl OwnersMade {
+    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, String>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Records that this process made (or found) `user` as the owner of the box `uid`.
+    fn makes(&self, uid: &str, user: &str) {
+        self.lock().insert(uid.to_string(), user.to_string());
+    }
+
+    /// The owner this process made for box `uid`, while its cached status may not show it yet.
+    fn made(&self, uid: &str) -> Option<String> {
+        self.lock().get(uid).cloned()
+    }
+
+    /// Forgets the owner made for box `uid`: its status shows it.
+    fn recorded(&self, uid: &str) {
+        self.lock().remove(uid);
+    }
 }
 
 /// The box's `Ready` condition and its owner on the panel (made if needed), and when to look again.
-async fn ready_and_owner(
-    ctx: &Context,
-    gbox: &GameBox,
-    panel: Option<&GamePanel>,
-) -> (Want, Option<OwnerStatus>, Duration) {
+async fn ready_and_owner(ctx: &Context, gbox: &GameBox, panel: Option<&GamePanel>) -> Owned {
     let owner = gbox.status.as_ref().and_then(|s| s.owner.clone());
-    let ready = |owner| (Want::new(condition::READY, true, Reason::Ready, "the owner exists on the panel"), owner);
     if let Err((why, message)) = readiness(gbox, panel) {
         // A panel that becomes ready triggers its boxes; this is only a safety net.
-        return (Want::new(condition::READY, false, why, message), owner, Duration::from_secs(30));
+        return Owned::not_ready(why, message, owner, Duration::from_secs(30));
     }
     let named = gbox.spec.owner.panel_user_id.as_deref();
     let uid = gbox.uid().unwrap_or_default();
     if owner.as_ref().is_some_and(|o| named.is_none_or(|id| id == o.panel_user_id)) {
-        ctx.owner_recorded(&uid);
-        let (want, owner) = ready(owner);
-        return (want, owner, Duration::from_secs(600));
+        ctx.owners.recorded(&uid);
+        return Owned::ready(owner);
     }
     let key = Context::key(gbox);
-    let found = match (named, ctx.owner_made(&uid)) {
+    let found = match (named, ctx.owners.made(&uid)) {
         (Some(id), _) => named_owner(ctx, gbox, id).await,
         // Made by an earlier reconcile whose status write this box, from the cache, does not show
         // yet: making it again would cost a refused create and a lookup.
@@ -270,33 +309,17 @@ async fn ready_and_owner(
     match found {
         Ok(Ok(id)) => {
             if named.is_none() {
-                ctx.owner_makes(&uid, &id);
+                ctx.owners.makes(&uid, &id);
             }
-            ctx.succeeded(&key);
-            let (want, owner) = ready(Some(OwnerStatus { panel_user_id: id }));
-            (want, owner, Duration::from_secs(600))
+            Owned::ready(Some(OwnerStatus { panel_user_id: id }))
         }
-        Ok(Err(message)) => {
-            (Want::new(condition::READY, false, Reason::OwnerRefused, message), None, Duration::from_secs(60))
-        }
+        Ok(Err(message)) => Owned::not_ready(Reason::OwnerRefused, message, None, Duration::from_secs(60)),
         Err(e) => {
-            crate::metrics::get().reconcile_failed("GameBox", e.label());
-            let why = owner_refused(&e);
+            let meaning = super::panel_errors::meaning(&e);
             let message = format!("cannot ensure the owner user: {e}");
-            (Want::new(condition::READY, false, why, message), None, ctx.retry_delay(&key, &e))
+            let requeue = meaning.owner_retry.delay(|| ctx.backoff(&key));
+            Owned { failed: Some(e.label()), ..Owned::not_ready(meaning.owner, message, None, requeue) }
         }
-    }
-}
-
-/// The `Ready` reason of a box whose owner the panel would not find or create.
-fn owner_refused(e: &PanelError) -> Reason {
-    match e {
-        PanelError::Unauthorized { .. } => Reason::CredentialsRejected,
-        PanelError::Forbidden { .. } => Reason::InsufficientPermissions,
-        PanelError::NotAPanel { .. } => Reason::NotAPanel,
-        PanelError::Validation { .. } => Reason::OwnerRefused,
-        PanelError::RateLimited { .. } => Reason::RateLimited,
-        _ => Reason::Unreachable,
     }
 }
 
@@ -362,15 +385,14 @@ fn box_status(
 }
 
 /// Deleting a box deletes its GameServers first (each removes its panel server), then lets go.
-async fn cleanup(gbox: Arc<GameBox>, ctx: Arc<Context>) -> Result<Action> {
-    ctx.caches_ready().await?;
+async fn cleanup(gbox: Arc<GameBox>, ctx: Arc<Context>) -> Result<Outcome> {
+    ctx.caches.ready().await?;
     let ns = gbox.namespace().unwrap_or_default();
     let api: Api<GameServer> = Api::namespaced(ctx.client.clone(), &ns);
-    let remaining = servers_of(&ctx, &gbox);
+    let remaining = servers_of(&ctx.caches, &gbox);
     if remaining.is_empty() {
         crate::metrics::get().box_usage(&ns, &gbox.name_any(), None);
-        ctx.succeeded(&Context::key(gbox.as_ref()));
-        return Ok(Action::await_change());
+        return Ok(Outcome::done(Action::await_change()));
     }
     for server in remaining.iter().filter(|s| s.metadata.deletion_timestamp.is_none()) {
         match api.delete(&server.name_any(), &DeleteParams::background()).await {
@@ -379,51 +401,6 @@ async fn cleanup(gbox: Arc<GameBox>, ctx: Arc<Context>) -> Result<Action> {
             Err(e) => return Err(e.into()),
         }
     }
-    Err(Error::Waiting(format!(
-        "waiting for {} GameServer(s) of box {} to be deleted",
-        remaining.len(),
-        gbox.name_any()
-    )))
-}
-
-pub fn error_policy(gbox: Arc<GameBox>, error: &Error, ctx: Arc<Context>) -> Action {
-    if let Error::Finalizer(inner) = error
-        && let kube::runtime::finalizer::Error::CleanupFailed(Error::Waiting(why)) = inner.as_ref()
-    {
-        tracing::debug!(%why);
-        return Action::requeue(Duration::from_secs(2));
-    }
-    if super::stale_finalizer_read(error) {
-        return Action::requeue(Duration::from_millis(200));
-    }
-    tracing::warn!(gamebox = %gbox.name_any(), error = %error, "GameBox reconcile failed");
-    Action::requeue(ctx.backoff(&Context::key(gbox.as_ref())))
-}
-
-#[cfg(test)]
-mod tests {
-    use std::time::Duration;
-
-    use super::*;
-
-    #[test]
-    fn an_owner_the_panel_would_not_make_says_why() {
-        let cases = [
-            (PanelError::Unauthorized { status: 401, message: "Unauthenticated.".into() }, Reason::CredentialsRejected),
-            (
-                PanelError::Forbidden { permission: "r_users (write)".into(), message: "".into() },
-                Reason::InsufficientPermissions,
-            ),
-            (PanelError::NotAPanel { status: 404, message: "HTML".into() }, Reason::NotAPanel),
-            (
-                PanelError::Validation { field: "email".into(), rule: "unique".into(), message: "taken".into() },
-                Reason::OwnerRefused,
-            ),
-            (PanelError::Unavailable { message: "503".into() }, Reason::Unreachable),
-            (PanelError::RateLimited { retry_after: Duration::from_secs(1) }, Reason::RateLimited),
-        ];
-        for (error, reason) in cases {
-            assert_eq!(owner_refused(&error), reason, "{error:?}");
-        }
-    }
+    let why = format!("waiting for {} GameServer(s) of box {} to be deleted", remaining.len(), gbox.name_any());
+    Err(Error::waiting(why, Duration::from_secs(2)))
 }

@@ -14,11 +14,47 @@ use kube::{Client, ResourceExt};
 use tracing::Instrument;
 
 use super::conditions::{Want, merge};
-use super::{Context, Error, Result, apply_status, parse_duration};
+use super::{Context, Outcome, Result, apply_status, parse_duration};
 use crate::crd::{CatalogEgg, CatalogLocation, GamePanel, GamePanelStatus, PanelCatalog, PanelId};
 use crate::names::{Reason, condition};
 use crate::panel::informer::PanelHandle;
 use crate::panel::{self, ApiKey, HttpSettings, PanelError, TlsTrust};
+
+/// The namespaces whose Secrets the operator may read (and watch the metadata of): a GamePanel's
+/// key must be in one of them. The chart grants exactly these (a Role in each), so the operator
+/// cannot read a Secret anywhere else in the cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretScope {
+    /// Every namespace (`*`: cluster-wide rights, as a single-tenant or development cluster may give).
+    All,
+    /// These namespaces only.
+    Namespaces(Vec<String>),
+}
+
+impl SecretScope {
+    /// From the `--secret-namespaces` list: `*` for every namespace, else the names given
+    /// (empty entries dropped).
+    pub fn parse(list: &[String]) -> Self {
+        let names: Vec<String> = list.iter().map(|n| n.trim().to_string()).filter(|n| !n.is_empty()).collect();
+        if names.iter().any(|n| n == "*") { SecretScope::All } else { SecretScope::Namespaces(names) }
+    }
+
+    pub fn allows(&self, namespace: &str) -> bool {
+        match self {
+            SecretScope::All => true,
+            SecretScope::Namespaces(names) => names.iter().any(|n| n == namespace),
+        }
+    }
+
+    /// For messages: `ops, games` or `every namespace`.
+    pub fn describe(&self) -> String {
+        match self {
+            SecretScope::All => "every namespace".to_string(),
+            SecretScope::Namespaces(names) if names.is_empty() => "no namespace".to_string(),
+            SecretScope::Namespaces(names) => names.join(", "),
+        }
+    }
+}
 
 /// Each reconcile re-reads the catalog; without a change it comes back this often (eggs and
 /// locations rarely change, and the servers' own resync does not need them).
@@ -29,7 +65,7 @@ const CATALOG_REFRESH: Duration = Duration::from_secs(600);
 /// every panel it applies (for the GameBox controller, whose readiness reads this cache).
 pub fn controller(
     client: Client,
-    secrets: &super::SecretScope,
+    secrets: &SecretScope,
     health: tokio::sync::mpsc::Receiver<String>,
     changed: tokio::sync::mpsc::UnboundedSender<String>,
 ) -> Controller<GamePanel> {
@@ -38,7 +74,7 @@ pub fn controller(
         tracing::info!(panel = %name, "the panel's listings changed health");
         Some(((), rx))
     });
-    let controller = super::slim_controller(
+    let controller = super::triggers::slim_controller(
         Api::<GamePanel>::all(client.clone()),
         changed,
         |p| Some(p.name_any()),
@@ -50,8 +86,8 @@ pub fn controller(
     // Metadata only: a Secret's change of resourceVersion is the trigger; its data is never cached.
     // Watched only where the operator may read Secrets (one watch per namespace).
     let watched: Vec<Api<PartialObjectMeta<Secret>>> = match secrets {
-        super::SecretScope::All => vec![Api::all(client)],
-        super::SecretScope::Namespaces(names) => names.iter().map(|ns| Api::namespaced(client.clone(), ns)).collect(),
+        SecretScope::All => vec![Api::all(client)],
+        SecretScope::Namespaces(names) => names.iter().map(|ns| Api::namespaced(client.clone(), ns)).collect(),
     };
     watched.into_iter().fold(controller, |controller, secrets| {
         let store = controller.store();
@@ -82,7 +118,7 @@ pub fn resync_interval(panel: &GamePanel) -> Duration {
 /// key; a CA bundle without a certificate).
 async fn read_secrets(
     client: &Client,
-    scope: &super::SecretScope,
+    scope: &SecretScope,
     panel: &GamePanel,
 ) -> Result<std::result::Result<(ApiKey, TlsTrust), (Reason, String)>> {
     let r = &panel.spec.credentials_secret_ref;
@@ -115,7 +151,7 @@ async fn read_secrets(
 /// A Secret the GamePanel names in `field`, or why it cannot be read.
 async fn read_secret(
     client: &Client,
-    scope: &super::SecretScope,
+    scope: &SecretScope,
     field: &str,
     namespace: &str,
     name: &str,
@@ -174,37 +210,36 @@ async fn catalog(panel: &dyn panel::Panel) -> panel::Result<PanelCatalog> {
     Ok(PanelCatalog { locations, tags, eggs })
 }
 
-pub async fn reconcile(panel: Arc<GamePanel>, ctx: Arc<Context>) -> Result<Action> {
+pub async fn reconcile(panel: Arc<GamePanel>, ctx: Arc<Context>) -> Result<Outcome> {
     let span = tracing::info_span!("reconcile", kind = "GamePanel", name = %panel.name_any());
     apply(panel, ctx).instrument(span).await
 }
 
 /// key (from the Secret) → handle (client and lister, shared limiter) → check (permissions and
 /// catalog, at most once per refresh) → status.
-async fn apply(panel: Arc<GamePanel>, ctx: Arc<Context>) -> Result<Action> {
-    ctx.caches_ready().await?;
+async fn apply(panel: Arc<GamePanel>, ctx: Arc<Context>) -> Result<Outcome> {
+    ctx.caches.ready().await?;
     let old = panel.status.clone().unwrap_or_default();
     let key = Context::key(panel.as_ref());
     let checked = match read_secrets(&ctx.client, &ctx.settings.secrets, &panel).await? {
         Err(missing) => {
             ctx.registry.remove(&panel.name_any()).await;
-            Err(missing)
+            Err((missing, None))
         }
         Ok((api_key, trust)) => {
             let handle = connect(&ctx, &panel, &api_key, trust).await?;
-            checked(&handle, old.catalog.as_ref()).await.map_err(|refused| refused.explain())
+            checked(&handle, old.catalog.as_ref()).await.map_err(|refused| (refused.explain(), Some(refused.label())))
         }
     };
-    let (ready, catalog, requeue) = match checked {
+    let (ready, catalog, requeue, failed) = match checked {
         Ok(catalog) => {
-            ctx.succeeded(&key);
             let message = "the API key works, has every permission needed, and the catalog is read";
             let requeue = resync_interval(&panel).max(CATALOG_REFRESH);
-            (Want::new(condition::READY, true, Reason::Connected, message), Some(catalog), requeue)
+            (Want::new(condition::READY, true, Reason::Connected, message), Some(catalog), requeue, None)
         }
-        Err((why, message)) => {
+        Err(((why, message), label)) => {
             let requeue = if why == Reason::Unreachable { ctx.backoff(&key) } else { Duration::from_secs(60) };
-            (Want::new(condition::READY, false, why, message), old.catalog.clone(), requeue)
+            (Want::new(condition::READY, false, why, message), old.catalog.clone(), requeue, label)
         }
     };
     let generation = panel.metadata.generation;
@@ -220,7 +255,7 @@ async fn apply(panel: Arc<GamePanel>, ctx: Arc<Context>) -> Result<Action> {
         status_written = written,
         "reconciled"
     );
-    Ok(Action::requeue(requeue))
+    Ok(Outcome { action: Action::requeue(requeue), failed })
 }
 
 /// The panel's handle (client, lister), made anew when the flavor, URL, key or budget change; its
@@ -285,6 +320,14 @@ enum Refused {
 }
 
 impl Refused {
+    /// For the `reason` label of error metrics.
+    fn label(&self) -> &'static str {
+        match self {
+            Refused::Permissions(_) => "forbidden",
+            Refused::Panel(e) => e.label(),
+        }
+    }
+
     /// The `Ready` reason and message.
     fn explain(&self) -> (Reason, String) {
         match self {
@@ -308,12 +351,13 @@ impl Refused {
                     missing.join(", ")
                 ),
             ),
-            Refused::Panel(PanelError::Unauthorized { status, message }) => {
-                (Reason::CredentialsRejected, format!("the panel refused the API key ({status}): {message}"))
+            Refused::Panel(e) => {
+                let message = match matches!(e, PanelError::NotAPanel { .. }) {
+                    true => format!("spec.url {e}"),
+                    false => e.to_string(),
+                };
+                (super::panel_errors::meaning(e).panel, message)
             }
-            Refused::Panel(e @ PanelError::Forbidden { .. }) => (Reason::InsufficientPermissions, e.to_string()),
-            Refused::Panel(e @ PanelError::NotAPanel { .. }) => (Reason::NotAPanel, format!("spec.url {e}")),
-            Refused::Panel(e) => (Reason::Unreachable, e.to_string()),
         }
     }
 }
@@ -330,7 +374,19 @@ async fn check(panel: &dyn panel::Panel) -> std::result::Result<PanelCatalog, Re
     catalog(panel).await.map_err(Refused::Panel)
 }
 
-pub fn error_policy(panel: Arc<GamePanel>, error: &Error, ctx: Arc<Context>) -> Action {
-    tracing::warn!(panel = %panel.name_any(), error = %error, "GamePanel reconcile failed");
-    Action::requeue(ctx.backoff(&Context::key(panel.as_ref())))
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_secret_scope_is_a_list_of_namespaces_or_every_one() {
+        let list = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let scope = SecretScope::parse(&list(&["ops", " games ", ""]));
+        assert_eq!(scope, SecretScope::Namespaces(list(&["ops", "games"])));
+        assert!(scope.allows("ops") && scope.allows("games") && !scope.allows("default"));
+        assert_eq!(scope.describe(), "ops, games");
+        assert_eq!(SecretScope::parse(&list(&["ops", "*"])), SecretScope::All);
+        assert!(SecretScope::All.allows("anything"));
+        assert!(!SecretScope::parse(&[]).allows("ops"));
+    }
 }

@@ -1,57 +1,49 @@
 //! The controllers: GamePanel (credentials and catalog), GameBox (the admission authority) and
-//! GameServer (the panel server). `run` starts all three on one client.
+//! GameServer (the panel server). `run` starts all three on one client; `triggers` says who wakes
+//! whom, `panel_errors` what each panel error means to each of them.
 
 pub mod cached;
 pub mod conditions;
+mod context;
+pub mod events;
 pub mod gamebox;
 pub mod gamepanel;
 pub mod gameserver;
+pub mod panel_errors;
+pub mod triggers;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::ObjectReference;
 use kube::Client;
-use kube::runtime::reflector::Store;
-use kube::runtime::{Controller, watcher};
-use tokio::sync::mpsc;
+use kube::runtime::Controller;
+use kube::runtime::controller::Action;
+use kube::runtime::finalizer;
 
-use crate::crd::{GameBox, GamePanel};
-use crate::names::Reason;
-use crate::panel::Digest;
-use crate::panel::informer::Registry;
-use cached::CachedServer;
+pub use context::{Caches, Context, MAX_BACKOFF, Settings, backoff_after};
+pub use gamepanel::SecretScope;
 
-/// Everything that can fail in a reconcile.
+/// Everything that can fail in a reconcile, flattened: a finalizer's failure is the failure of
+/// what it ran.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("Kubernetes API: {0}")]
     Kube(#[from] kube::Error),
     #[error("panel: {0}")]
     Panel(#[from] crate::panel::PanelError),
+    /// The finalizer could not be used (an object without a name, a bad finalizer name).
     #[error("finalizer: {0}")]
-    Finalizer(#[source] Box<kube::runtime::finalizer::Error<Error>>),
-    /// Not a failure: something else must happen first (e.g. a box waits for its servers).
-    #[error("{0}")]
-    Waiting(String),
+    Finalizer(String),
+    /// Not a failure: something else must happen first (a box waits for its servers, a deletion
+    /// for its panel), looked at again `after`.
+    #[error("{why}")]
+    Waiting { why: String, after: Duration },
 }
 
 impl Error {
-    /// Whether the reconcile only waits for something else (in itself, as a finalizer's cleanup, or
-    /// for the watch cache to have our own finalizer write): not a failure, and not counted as one.
-    pub fn is_waiting(&self) -> bool {
-        match self {
-            Error::Waiting(_) => true,
-            Error::Finalizer(inner) => {
-                matches!(
-                    inner.as_ref(),
-                    kube::runtime::finalizer::Error::ApplyFailed(Error::Waiting(_))
-                        | kube::runtime::finalizer::Error::CleanupFailed(Error::Waiting(_))
-                ) || stale_finalizer_read(self)
-            }
-            _ => false,
-        }
+    pub fn waiting(why: impl Into<String>, after: Duration) -> Self {
+        Error::Waiting { why: why.into(), after }
     }
 
     /// A short stable name, for the `reason` label of error metrics.
@@ -59,349 +51,96 @@ impl Error {
         match self {
             Error::Kube(_) => "kube",
             Error::Panel(e) => e.label(),
-            Error::Finalizer(inner) => match inner.as_ref() {
-                kube::runtime::finalizer::Error::ApplyFailed(e) | kube::runtime::finalizer::Error::CleanupFailed(e) => {
-                    e.label()
-                }
-                _ => "finalizer",
-            },
-            Error::Waiting(_) => "waiting",
+            Error::Finalizer(_) => "finalizer",
+            Error::Waiting { .. } => "waiting",
+        }
+    }
+}
+
+impl From<finalizer::Error<Error>> for Error {
+    fn from(e: finalizer::Error<Error>) -> Self {
+        match e {
+            finalizer::Error::ApplyFailed(e) | finalizer::Error::CleanupFailed(e) => e,
+            // The finalizer patch's precondition (the finalizer list it tests) failed because the
+            // object read was older than our own finalizer write — the watch cache answers a read at
+            // the cached version before it has the write. Nothing was changed: read it again shortly.
+            finalizer::Error::AddFinalizer(kube::Error::Api(s)) if s.code == 422 => {
+                Error::waiting("read before our own finalizer write", Duration::from_millis(200))
+            }
+            finalizer::Error::AddFinalizer(e) | finalizer::Error::RemoveFinalizer(e) => Error::Kube(e),
+            finalizer::Error::UnnamedObject => Error::Finalizer("the object has no name".into()),
+            finalizer::Error::InvalidFinalizer => Error::Finalizer("the finalizer name is invalid".into()),
         }
     }
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// Whether `error` is kube's finalizer patch refused for its precondition (the finalizer list it
-/// tests is not what the object has: 422 `Invalid`), because the object it read was older than our
-/// own finalizer write — the watch cache answers a read at the cached version before it has the
-/// write. Nothing was changed.
-pub fn stale_finalizer_read(error: &Error) -> bool {
-    matches!(error, Error::Finalizer(inner)
-        if matches!(inner.as_ref(), kube::runtime::finalizer::Error::AddFinalizer(kube::Error::Api(s)) if s.code == 422))
+/// What one reconcile did: when to look again, and the panel failure it reported in a condition
+/// rather than returned (counted as a failure; the object's backoff goes on).
+#[derive(Debug)]
+pub struct Outcome {
+    pub action: Action,
+    pub failed: Option<&'static str>,
 }
 
-/// A controller whose cache holds its objects without `managedFields` and kubectl's
-/// last-applied annotation, which no reconcile reads and which are most of a small object's size
-/// (the memory of 10,000 cached GameServers). For each object it applies or removes, `trigger(object)`
-/// is sent on `changed` once the cache holds the change (after a relisting, for every object listed),
-/// so that another controller reconciling on it, from this cache, never finds the cache behind the
-/// event. (A second watch of the same kind could deliver an event first; it would also be a second
-/// copy of every object.)
-///
-/// `tells(object)` is what that other controller reads of it, as a digest (None: everything): an
-/// update that leaves it as it was is not sent. `wakes(object)` is what the object's own reconcile
-/// must see, likewise: an update that leaves it as it was, such as the status that reconcile has
-/// just written, does not reconcile the object again. `follow(event, cache)` sees each event once the
-/// cache holds it, before anything is sent (an index of the cache kept beside it).
-fn slim_controller<K, T>(
-    api: kube::Api<K>,
-    changed: mpsc::UnboundedSender<T>,
-    trigger: impl Fn(&K) -> Option<T> + Send + 'static,
-    tells: fn(&K) -> Option<Digest>,
-    wakes: fn(&K) -> Option<Digest>,
-    follow: impl Fn(&watcher::Event<K>, &Store<K>) + Send + 'static,
-) -> Controller<K>
+impl Outcome {
+    pub fn done(action: Action) -> Self {
+        Self { action, failed: None }
+    }
+
+    pub fn failed(action: Action, label: &'static str) -> Self {
+        Self { action, failed: Some(label) }
+    }
+}
+
+/// Runs `reconcile` under our finalizer on `object` (added before an apply, removed after a
+/// cleanup that succeeded); the finalizer's errors come back flattened.
+pub async fn finalized<K, F, Fut>(api: &kube::Api<K>, object: Arc<K>, reconcile: F) -> Result<Outcome>
 where
-    K: kube::Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
-    T: Send + 'static,
+    K: kube::Resource<DynamicType = ()>
+        + Clone
+        + serde::de::DeserializeOwned
+        + serde::Serialize
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static,
+    F: FnOnce(finalizer::Event<K>) -> Fut,
+    Fut: std::future::Future<Output = Result<Outcome>>,
 {
-    use futures::TryStreamExt;
-    use kube::runtime::{WatchStreamExt, reflector};
-    let mut relisted = Vec::new();
-    let uid = |o: &K| Digest::of(o.meta().uid.as_deref().unwrap_or_default());
-    // What the other controller last read of each object, by the digest of its UID.
-    let mut told = std::collections::HashMap::<Digest, Digest>::new();
-    let mut applied = move |event: &watcher::Event<K>| match event {
-        watcher::Event::Apply(o) => {
-            let news = tells(o).is_none_or(|now| told.insert(uid(o), now) != Some(now));
-            if let Some(t) = trigger(o).filter(|_| news) {
-                let _ = changed.send(t);
-            }
-        }
-        watcher::Event::Delete(o) => {
-            told.remove(&uid(o));
-            if let Some(t) = trigger(o) {
-                let _ = changed.send(t);
-            }
-        }
-        watcher::Event::Init => relisted.clear(),
-        watcher::Event::InitApply(o) => {
-            if let Some(now) = tells(o) {
-                told.insert(uid(o), now);
-            }
-            relisted.extend(trigger(o));
-        }
-        watcher::Event::InitDone => {
-            for o in relisted.drain(..) {
-                let _ = changed.send(o);
-            }
-        }
-    };
-    // What each object's reconcile last saw, by the digest of its UID.
-    let mut seen = std::collections::HashMap::<Digest, Digest>::new();
-    let mut woken = move |event: watcher::Event<K>| match event {
-        watcher::Event::Apply(o) | watcher::Event::InitApply(o) => match wakes(&o) {
-            Some(now) => (seen.insert(uid(&o), now) != Some(now)).then_some(o),
-            None => Some(o),
-        },
-        watcher::Event::Delete(o) => {
-            seen.remove(&uid(&o));
-            None
-        }
-        watcher::Event::Init | watcher::Event::InitDone => None,
-    };
-    let (reader, writer) = reflector::store();
-    let stream = watcher(api, watcher::Config::default())
-        .default_backoff()
-        .modify(|o: &mut K| {
-            o.meta_mut().managed_fields = None;
-            if let Some(a) = o.meta_mut().annotations.as_mut() {
-                a.remove("kubectl.kubernetes.io/last-applied-configuration");
-            }
-        })
-        .reflect(writer)
-        .inspect_ok({
-            let reader = reader.clone();
-            move |event| {
-                follow(event, &reader);
-                applied(event);
-            }
-        })
-        .try_filter_map(move |event| futures::future::ready(Ok(woken(event))));
-    Controller::for_stream(stream, reader)
+    // kube's finalizer passes on an `Action`: what else the reconcile reported rides beside it.
+    let failed = std::sync::Mutex::new(None);
+    let action = finalizer::finalizer(api, crate::names::FINALIZER, object, |event| async {
+        let outcome = reconcile(event).await?;
+        *failed.lock().unwrap_or_else(|p| p.into_inner()) = outcome.failed;
+        Ok::<_, Error>(outcome.action)
+    })
+    .await?;
+    Ok(Outcome { action, failed: failed.into_inner().unwrap_or_else(|p| p.into_inner()) })
 }
 
-/// The items of `rx` as a stream.
-fn receiver_stream<T: Send + 'static>(rx: mpsc::UnboundedReceiver<T>) -> impl futures::Stream<Item = T> + Send {
-    futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|t| (t, rx)) })
-}
-
-/// Settings of `pterobox run` (its flags hold the defaults).
-#[derive(Debug, Clone)]
-pub struct Settings {
-    /// Identity in events (`reportingInstance`), e.g. the pod name.
-    pub instance: String,
-    /// How long a GameServer waits between checks while its panel server installs.
-    pub install_poll: Duration,
-    /// How long a panel server may install before its GameServer reports it.
-    pub install_timeout: Duration,
-    /// Reconciles run at once, per kind.
-    pub concurrency: u16,
-    /// The namespaces whose Secrets GamePanels may name.
-    pub secrets: SecretScope,
-}
-
-/// The namespaces whose Secrets the operator may read (and watch the metadata of): a GamePanel's
-/// key must be in one of them. The chart grants exactly these (a Role in each), so the operator
-/// cannot read a Secret anywhere else in the cluster.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SecretScope {
-    /// Every namespace (`*`: cluster-wide rights, as a single-tenant or development cluster may give).
-    All,
-    /// These namespaces only.
-    Namespaces(Vec<String>),
-}
-
-impl SecretScope {
-    /// From the `--secret-namespaces` list: `*` for every namespace, else the names given
-    /// (empty entries dropped).
-    pub fn parse(list: &[String]) -> Self {
-        let names: Vec<String> = list.iter().map(|n| n.trim().to_string()).filter(|n| !n.is_empty()).collect();
-        if names.iter().any(|n| n == "*") { SecretScope::All } else { SecretScope::Namespaces(names) }
-    }
-
-    pub fn allows(&self, namespace: &str) -> bool {
-        match self {
-            SecretScope::All => true,
-            SecretScope::Namespaces(names) => names.iter().any(|n| n == namespace),
-        }
-    }
-
-    /// For messages: `ops, games` or `every namespace`.
-    pub fn describe(&self) -> String {
-        match self {
-            SecretScope::All => "every namespace".to_string(),
-            SecretScope::Namespaces(names) if names.is_empty() => "no namespace".to_string(),
-            SecretScope::Namespaces(names) => names.join(", "),
-        }
-    }
-}
-
-/// Shared by every reconcile.
-pub struct Context {
-    pub client: Client,
-    pub registry: Registry,
-    pub panels: Store<GamePanel>,
-    pub boxes: Store<GameBox>,
-    pub servers: Store<CachedServer>,
-    /// The cached GameServers of each box.
-    pub by_box: Arc<cached::ByBox>,
-    pub settings: Settings,
-    /// Only the leader reconciles; standbys keep their caches warm.
-    pub leadership: crate::leader::Leadership,
-    /// Consecutive transient failures per object, for exponential backoff.
-    pub failures: std::sync::Mutex<std::collections::HashMap<String, u32>>,
-    /// GameServers (by UID) whose panel server this process made while they had no status yet:
-    /// until when their first status may wait for the install to end (see `gameserver::status`).
-    pub first_status: std::sync::Mutex<std::collections::HashMap<String, tokio::time::Instant>>,
-    /// Owner users this process made, by box UID, until the box's cached status shows them.
-    pub owners: std::sync::Mutex<std::collections::HashMap<String, String>>,
-    /// Set once the operator stops: the reconciles still running record what they did at once.
-    pub stopping: std::sync::atomic::AtomicBool,
-    /// Set once the three caches have their first full listing.
-    synced: std::sync::atomic::AtomicBool,
-}
-
-impl Context {
-    /// Publishes an event (events.k8s.io/v1) about `regarding`; failures to publish are logged,
-    /// never fatal. Events are only emitted on transitions, so they are not aggregated into series:
-    /// kube's recorder keeps each event it publishes in a cache for a while to do that, which at
-    /// 10,000 servers would hold more memory than the events are worth.
-    pub async fn event(&self, regarding: &ObjectReference, warning: bool, reason: Reason, note: String) {
-        use k8s_openapi::api::events::v1::Event;
-        use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
-        let namespace = regarding.namespace.clone().unwrap_or_else(|| "default".into());
-        let now = k8s_openapi::jiff::Timestamp::now();
-        // As client-go names events: `<object>.<unix nanoseconds in hex>`.
-        let object: String = regarding.name.as_deref().unwrap_or("pterobox").chars().take(230).collect();
-        let event = Event {
-            metadata: ObjectMeta {
-                name: Some(format!("{object}.{:x}", now.as_nanosecond())),
-                namespace: Some(namespace.clone()),
-                ..Default::default()
-            },
-            event_time: Some(MicroTime(now)),
-            type_: Some(if warning { "Warning" } else { "Normal" }.into()),
-            reason: Some(reason.as_str().to_string()),
-            note: Some(note.chars().take(1000).collect()),
-            action: Some("Reconcile".into()),
-            regarding: Some(regarding.clone()),
-            reporting_controller: Some("pterobox".into()),
-            reporting_instance: Some(self.settings.instance.clone()),
-            ..Default::default()
-        };
-        let api: kube::Api<Event> = kube::Api::namespaced(self.client.clone(), &namespace);
-        if let Err(e) = api.create(&Default::default(), &event).await {
-            tracing::warn!(error = %e, %reason, "could not publish an event");
-        }
-    }
-
-    /// The key of an object's backoff: kind, namespace and name.
-    pub fn key<K: kube::Resource<DynamicType = ()>>(object: &K) -> String {
-        let meta = object.meta();
-        format!(
-            "{}/{}/{}",
-            K::kind(&()),
-            meta.namespace.as_deref().unwrap_or_default(),
-            meta.name.as_deref().unwrap_or_default()
-        )
-    }
-
-    /// The next backoff for a transient failure of `key` (1s, 2s, 4s … 5 min).
-    pub fn backoff(&self, key: &str) -> Duration {
-        let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        let n = failures.entry(key.to_string()).or_insert(0);
-        *n = (*n + 1).min(16);
-        backoff_after(*n)
-    }
-
-    /// Waits until the three caches have their first full listing: a reconcile that ran before
-    /// would take a GamePanel or a GameBox that exists for one that does not.
-    pub async fn caches_ready(&self) -> Result<()> {
-        ready(&self.panels).await?;
-        ready(&self.boxes).await?;
-        ready(&self.servers).await
-    }
-
-    /// Records, once it is so, that the three caches have had their first full listing.
-    async fn mark_synced(self: Arc<Self>) {
-        if self.caches_ready().await.is_ok() {
-            self.synced.store(true, std::sync::atomic::Ordering::SeqCst);
-            tracing::info!("caches synced");
-        }
-    }
-
-    /// Whether the three caches have had their first full listing (without waiting).
-    pub fn caches_synced(&self) -> bool {
-        self.synced.load(std::sync::atomic::Ordering::SeqCst)
-    }
-
-    /// When to retry after a panel error: a 429's `Retry-After`, else the object's backoff.
-    pub fn retry_delay(&self, key: &str, error: &crate::panel::PanelError) -> Duration {
-        match error {
-            crate::panel::PanelError::RateLimited { retry_after } => *retry_after,
-            _ => self.backoff(key),
-        }
-    }
-
-    /// Lets the first status of GameServer `uid`, whose panel server was just made, wait `for_` for
-    /// the install to end.
-    pub fn first_status_waits(&self, uid: &str, for_: Duration) {
-        let until = tokio::time::Instant::now() + for_;
-        self.first_status.lock().unwrap_or_else(|p| p.into_inner()).insert(uid.to_string(), until);
-    }
-
-    /// How much longer the first status of GameServer `uid` may wait, if it may.
-    pub fn first_status_wait(&self, uid: &str) -> Option<Duration> {
-        let waiting = self.first_status.lock().unwrap_or_else(|p| p.into_inner());
-        let until = waiting.get(uid)?;
-        Some(until.saturating_duration_since(tokio::time::Instant::now())).filter(|left| !left.is_zero())
-    }
-
-    /// Forgets a GameServer's first-status wait (its status is written, or it is gone).
-    pub fn first_status_written(&self, uid: &str) {
-        self.first_status.lock().unwrap_or_else(|p| p.into_inner()).remove(uid);
-    }
-
-    /// Records that this process made (or found) `user` as the owner of the box `uid`.
-    pub fn owner_makes(&self, uid: &str, user: &str) {
-        self.owners.lock().unwrap_or_else(|p| p.into_inner()).insert(uid.to_string(), user.to_string());
-    }
-
-    /// The owner this process made for box `uid`, while its cached status may not show it yet.
-    pub fn owner_made(&self, uid: &str) -> Option<String> {
-        self.owners.lock().unwrap_or_else(|p| p.into_inner()).get(uid).cloned()
-    }
-
-    /// Forgets the owner made for box `uid`: its status shows it.
-    pub fn owner_recorded(&self, uid: &str) {
-        self.owners.lock().unwrap_or_else(|p| p.into_inner()).remove(uid);
-    }
-
-    /// Clears the backoff of `key` after a success, or once its object is gone.
-    pub fn succeeded(&self, key: &str) {
-        self.failures.lock().unwrap_or_else(|p| p.into_inner()).remove(key);
-    }
-}
-
-/// The wait after the `failures`-th failure in a row (from 1): 1 s doubling, at most 5 minutes.
-pub fn backoff_after(failures: u32) -> Duration {
-    Duration::from_secs(1u64 << failures.saturating_sub(1).min(9)).min(MAX_BACKOFF)
-}
-
-/// The longest wait between two retries of a transient failure.
-pub const MAX_BACKOFF: Duration = Duration::from_secs(300);
-
-/// Waits until `store` has its first full listing.
-///
-/// kube's readiness signal keeps the waker of one waiter only, and each controller already waits on
-/// its own store: another waiter could sleep forever. Polling it again every 100 ms cannot miss it.
-async fn ready<K: kube::Resource + Clone + 'static>(store: &Store<K>) -> Result<()>
+/// The one error policy: a wait is looked at again when it says, a failure after the object's
+/// backoff.
+pub fn error_policy<K>(object: Arc<K>, error: &Error, ctx: Arc<Context>) -> Action
 where
-    K::DynamicType: Eq + std::hash::Hash + Clone,
+    K: kube::Resource<DynamicType = ()>,
 {
-    loop {
-        match tokio::time::timeout(Duration::from_millis(100), store.wait_until_ready()).await {
-            Ok(Ok(())) => return Ok(()),
-            Ok(Err(_)) => return Err(Error::Waiting("a cache's watcher stopped".into())),
-            Err(_) => continue,
+    let key = Context::key(object.as_ref());
+    match error {
+        Error::Waiting { why, after } => {
+            tracing::debug!(object = %key, %why, "waits");
+            Action::requeue(*after)
+        }
+        Error::Kube(_) | Error::Panel(_) | Error::Finalizer(_) => {
+            tracing::warn!(object = %key, %error, "reconcile failed");
+            Action::requeue(ctx.backoff(&key))
         }
     }
 }
 
 /// Runs the three controllers until `shutdown` resolves. `started` receives the shared context
-/// (its stores) once, e.g. to serve the webhook and readiness from the same caches.
+/// (its caches) once, e.g. to serve the webhook and readiness from the same caches.
 pub async fn run(
     client: Client,
     settings: Settings,
@@ -409,43 +148,13 @@ pub async fn run(
     started: impl FnOnce(&Arc<Context>),
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) -> anyhow::Result<()> {
-    let (listed_tx, listed_rx) = mpsc::unbounded_channel();
-    let (health_tx, health_rx) = mpsc::channel(16);
     let shutdown = futures::future::FutureExt::shared(Box::pin(shutdown));
-
-    // Each cache tells the controllers that read it what it has just applied.
-    let (servers_changed_tx, servers_changed_rx) = mpsc::unbounded_channel();
-    let (boxes_changed_tx, boxes_changed_rx) = mpsc::unbounded_channel();
-    let (panels_changed_tx, panels_changed_rx) = mpsc::unbounded_channel();
-    let panel_controller = gamepanel::controller(client.clone(), &settings.secrets, health_rx, panels_changed_tx);
-    let box_controller = gamebox::controller(client.clone(), boxes_changed_tx, servers_changed_rx, panels_changed_rx);
-    let by_box = Arc::new(cached::ByBox::default());
-    let server_controller = gameserver::controller(
-        client.clone(),
-        servers_changed_tx,
-        boxes_changed_rx,
-        box_controller.store(),
-        listed_rx,
-        by_box.clone(),
-    );
-
-    crate::metrics::get().watch_panels(panel_controller.store());
-    let ctx = Arc::new(Context {
-        registry: Registry::new(listed_tx, health_tx, settings.install_poll),
-        panels: panel_controller.store(),
-        boxes: box_controller.store(),
-        servers: server_controller.store(),
-        by_box,
-        client,
-        settings,
-        leadership: leadership.clone(),
-        failures: Default::default(),
-        first_status: Default::default(),
-        owners: Default::default(),
-        stopping: Default::default(),
-        synced: Default::default(),
-    });
-    tokio::spawn(ctx.clone().mark_synced());
+    let wired = triggers::wire(&client, &settings.secrets);
+    crate::metrics::get().watch_panels(wired.panels.store());
+    let caches = Arc::new(Caches::new(wired.panels.store(), wired.boxes.store(), wired.servers.store(), wired.by_box));
+    let registry = crate::panel::informer::Registry::new(wired.listed, wired.health, settings.install_poll);
+    let ctx = Arc::new(Context::new(client, registry, caches.clone(), settings, leadership.clone()));
+    tokio::spawn(caches.mark_synced());
     tokio::spawn({
         let (ctx, shutdown) = (ctx.clone(), shutdown.clone());
         async move {
@@ -457,18 +166,14 @@ pub async fn run(
 
     let limits = kube::runtime::controller::Config::default().concurrency(ctx.settings.concurrency);
     // A new leader looks at everything once; until then reconciles return at once.
-    let panels = configured(panel_controller, &limits, &leadership, shutdown.clone())
-        .run(|o, c| measured("GamePanel", gamepanel::reconcile(o, c.clone()), c), gamepanel::error_policy, ctx.clone())
+    let panels = configured(wired.panels, &limits, &leadership, shutdown.clone())
+        .run(|o, c| measured("GamePanel", o, c, gamepanel::reconcile), error_policy, ctx.clone())
         .for_each(|r| async move { log_result("GamePanel", r) });
-    let boxes = configured(box_controller, &limits, &leadership, shutdown.clone())
-        .run(|o, c| measured("GameBox", gamebox::reconcile(o, c.clone()), c), gamebox::error_policy, ctx.clone())
+    let boxes = configured(wired.boxes, &limits, &leadership, shutdown.clone())
+        .run(|o, c| measured("GameBox", o, c, gamebox::reconcile), error_policy, ctx.clone())
         .for_each(|r| async move { log_result("GameBox", r) });
-    let servers = configured(server_controller, &limits, &leadership, shutdown)
-        .run(
-            |o, c| measured("GameServer", gameserver::reconcile(o, c.clone()), c),
-            gameserver::error_policy,
-            ctx.clone(),
-        )
+    let servers = configured(wired.servers, &limits, &leadership, shutdown)
+        .run(|o, c| measured("GameServer", o, c, gameserver::reconcile), error_policy, ctx.clone())
         .for_each(|r| async move { log_result("GameServer", r) });
     tokio::join!(panels, boxes, servers);
     Ok(())
@@ -488,20 +193,34 @@ where
     controller.with_config(limits.clone()).reconcile_all_on(leadership.acquired()).graceful_shutdown_on(shutdown)
 }
 
-/// Runs one reconcile if this replica leads, and counts it in the metrics.
-async fn measured(
-    controller: &'static str,
-    reconcile: impl std::future::Future<Output = Result<kube::runtime::controller::Action>>,
+/// Runs one reconcile if this replica leads; counts it in the metrics, with its failure (returned,
+/// or reported in a condition); a success clears the object's backoff.
+async fn measured<K, F>(
+    kind: &'static str,
+    object: Arc<K>,
     ctx: Arc<Context>,
-) -> Result<kube::runtime::controller::Action> {
+    reconcile: impl FnOnce(Arc<K>, Arc<Context>) -> F,
+) -> Result<Action>
+where
+    K: kube::Resource<DynamicType = ()>,
+    F: std::future::Future<Output = Result<Outcome>>,
+{
     if !ctx.leadership.is_leader() {
-        return Ok(kube::runtime::controller::Action::await_change());
+        return Ok(Action::await_change());
     }
+    let key = Context::key(object.as_ref());
     let started = std::time::Instant::now();
-    let result = reconcile.await;
-    let failed = result.as_ref().err().filter(|e| !e.is_waiting()).map(Error::label);
-    crate::metrics::get().reconciled(controller, started.elapsed(), failed);
-    result
+    let result = reconcile(object, ctx.clone()).await;
+    let failed = match &result {
+        Ok(outcome) => outcome.failed,
+        Err(Error::Waiting { .. }) => None,
+        Err(e) => Some(e.label()),
+    };
+    if matches!(&result, Ok(Outcome { failed: None, .. })) {
+        ctx.succeeded(&key);
+    }
+    crate::metrics::get().reconciled(kind, started.elapsed(), failed);
+    result.map(|o| o.action)
 }
 
 fn log_result<T: std::fmt::Debug>(
@@ -510,7 +229,7 @@ fn log_result<T: std::fmt::Debug>(
 ) {
     match result {
         Ok(o) => tracing::trace!(kind, object = ?o, "reconciled"),
-        Err(kube::runtime::controller::Error::ReconcilerFailed(e, _)) if e.is_waiting() => {
+        Err(kube::runtime::controller::Error::ReconcilerFailed(e @ Error::Waiting { .. }, _)) => {
             tracing::debug!(kind, error = %e, "reconcile waits")
         }
         Err(e) => tracing::warn!(kind, error = %e, "reconcile failed"),
@@ -575,26 +294,6 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_secret_scope_is_a_list_of_namespaces_or_every_one() {
-        let list = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        let scope = SecretScope::parse(&list(&["ops", " games ", ""]));
-        assert_eq!(scope, SecretScope::Namespaces(list(&["ops", "games"])));
-        assert!(scope.allows("ops") && scope.allows("games") && !scope.allows("default"));
-        assert_eq!(scope.describe(), "ops, games");
-        assert_eq!(SecretScope::parse(&list(&["ops", "*"])), SecretScope::All);
-        assert!(SecretScope::All.allows("anything"));
-        assert!(!SecretScope::parse(&[]).allows("ops"));
-    }
-
-    #[test]
-    fn transient_failures_back_off_from_one_second_doubling_to_five_minutes() {
-        let waits: Vec<u64> = (1..=12).map(|n| backoff_after(n).as_secs()).collect();
-        assert_eq!(waits, [1, 2, 4, 8, 16, 32, 64, 128, 256, 300, 300, 300]);
-        assert_eq!(backoff_after(0), Duration::from_secs(1), "a first failure however counted");
-        assert_eq!(backoff_after(u32::MAX), MAX_BACKOFF);
-    }
 
     #[test]
     fn go_durations_parse() {

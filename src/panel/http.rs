@@ -212,7 +212,7 @@ impl HttpCore {
     ) -> Result<Option<Value>> {
         let permit = self.limiter.acquire().await;
         let started = std::time::Instant::now();
-        let operation = format!("{method} {}", crate::metrics::route(path));
+        let operation = format!("{method} {}", route(path));
         if method != Method::GET && self.settings.leadership.as_ref().is_some_and(|l| !l.is_leader()) {
             self.limiter.unanswered(permit).await;
             let message = format!("{method} {path} not sent: this replica no longer leads");
@@ -479,9 +479,35 @@ pub(crate) fn list_page(body: &Value) -> Result<(&[Value], u32)> {
     Ok((data, u32::try_from(total_pages).unwrap_or(u32::MAX).max(1)))
 }
 
+/// A panel API path with its identifiers replaced, so that it is a bounded label:
+/// `/servers/external/ab-12` → `/servers/external/{id}`, `/servers/12/build` → `/servers/{id}/build`.
+pub fn route(path: &str) -> String {
+    let mut out = Vec::new();
+    let mut after_external = false;
+    for segment in path.split('?').next().unwrap_or_default().split('/') {
+        // Ids are integers, or (Wisp v2) a type prefix and a ULID: `server_01kt…`.
+        let ulid = segment
+            .rsplit_once('_')
+            .is_some_and(|(_, u)| u.len() == 26 && u.chars().all(|c| c.is_ascii_alphanumeric()));
+        let is_id = after_external || ulid || (!segment.is_empty() && segment.chars().all(|c| c.is_ascii_digit()));
+        out.push(if is_id { "{id}" } else { segment });
+        after_external = segment == "external";
+    }
+    out.join("/")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn routes_hide_identifiers() {
+        assert_eq!(route("/servers/external/0b1c-uid"), "/servers/external/{id}");
+        assert_eq!(route("/servers/12/build"), "/servers/{id}/build");
+        assert_eq!(route("/servers"), "/servers");
+        assert_eq!(route("/nests/1/eggs/3"), "/nests/{id}/eggs/{id}");
+        assert_eq!(route("/servers/server_01kt0000000000000000000042/suspend"), "/servers/{id}/suspend");
+    }
 
     #[test]
     fn retry_after_is_seconds_or_a_date_and_capped() {

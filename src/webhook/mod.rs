@@ -18,7 +18,7 @@ use kube::core::admission::{AdmissionRequest, AdmissionResponse, AdmissionReview
 use kube::runtime::reflector::ObjectRef;
 use serde_json::Value;
 
-use crate::controller::Context;
+use crate::controller::Caches;
 use crate::crd::{GameBox, GameServer};
 use review::Decision;
 
@@ -36,7 +36,7 @@ pub async fn serve(
     listen: SocketAddr,
     cert: certs::ServingCert,
     reload_from: Option<std::path::PathBuf>,
-    ctx: Arc<Context>,
+    ctx: Arc<Caches>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let served = (cert.cert_pem.into_bytes(), cert.key_pem.into_bytes());
@@ -90,7 +90,7 @@ async fn reload_when_changed(
 }
 
 async fn validate(
-    State(ctx): State<Arc<Context>>,
+    State(ctx): State<Arc<Caches>>,
     Json(review): Json<AdmissionReview<DynamicObject>>,
 ) -> Json<AdmissionReview<DynamicObject>> {
     let request: AdmissionRequest<DynamicObject> = match review.try_into() {
@@ -125,7 +125,7 @@ fn as_value(object: Option<&DynamicObject>) -> Option<Value> {
 }
 
 /// The verdict on one request. Reads only the caches: no side effects, so dry runs are honoured.
-fn decide(ctx: &Context, request: &AdmissionRequest<DynamicObject>) -> Decision {
+fn decide(ctx: &Caches, request: &AdmissionRequest<DynamicObject>) -> Decision {
     if !matches!(request.operation, Operation::Create | Operation::Update) {
         return Decision::Allow { warnings: Vec::new() };
     }
@@ -136,7 +136,7 @@ fn decide(ctx: &Context, request: &AdmissionRequest<DynamicObject>) -> Decision 
     if let Some(denied) = review::schema(&object, old.as_ref()) {
         return denied;
     }
-    if !ctx.caches_synced() {
+    if !ctx.synced() {
         return Decision::Allow {
             warnings: vec!["the operator's caches are still syncing: the budget is checked by the controller".into()],
         };

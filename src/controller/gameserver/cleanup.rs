@@ -3,9 +3,11 @@
 use kube::runtime::controller::Action;
 use kube::runtime::reflector::ObjectRef;
 
-use super::{Reconciler, panel_reason, paused};
+use super::{Reconciler, paused};
 use crate::controller::conditions::{Want, find, merge};
-use crate::controller::{Error, Result, apply_status};
+use crate::controller::events::Event;
+use crate::controller::panel_errors::meaning;
+use crate::controller::{Error, Outcome, Result, apply_status};
 use crate::crd::{DeletionPolicy, GameBox, GameServer, GameServerStatus, ServerState};
 use crate::names::{PAUSED_ANNOTATION, Reason, condition};
 use crate::panel::PanelError;
@@ -14,36 +16,33 @@ use crate::panel::informer::{PanelHandle, Seen};
 impl Reconciler {
     /// Removes (Delete) or leaves (Orphan) the panel server; always succeeds when there is nothing
     /// to remove or the box or panel is gone. Done, the server's backoff is forgotten.
-    pub(super) async fn cleanup(self) -> Result<Action> {
-        let key = self.key.clone();
-        let ctx = self.ctx.clone();
+    pub(super) async fn cleanup(self) -> Result<Outcome> {
         let uid = self.uid();
         let done = self.cleanup_panel().await;
         if done.is_ok() {
-            ctx.succeeded(&key);
             crate::metrics::get().server_state(&uid, None);
         }
-        done
+        done.map(Outcome::done)
     }
 
     async fn cleanup_panel(self) -> Result<Action> {
-        self.ctx.caches_ready().await?;
+        self.ctx.caches.ready().await?;
         if self.old.state != ServerState::Deleting {
             self.deleting(None, "being deleted".into()).await?;
         }
-        let gbox = self.gbox();
-        let panel_exists = |name: &str| self.ctx.panels.get(&ObjectRef::new(name)).is_some();
-        match what_to_do(&self.server, gbox.as_deref(), panel_exists) {
+        let panel_exists = |name: &str| self.ctx.caches.panels.get(&ObjectRef::new(name)).is_some();
+        match what_to_do(&self.server, self.gbox.as_deref(), panel_exists) {
             Cleanup::Leave { warning, note } => {
-                self.event(warning, Reason::Orphaned, note).await;
+                self.publish(Event { warning, reason: Reason::Orphaned, note }).await;
                 Ok(Action::await_change())
             }
-            Cleanup::Wait(why) => Err(Error::Waiting(why)),
+            Cleanup::Wait(why) => Err(Error::waiting(why, WAIT)),
             Cleanup::Delete(panel) => match self.ctx.registry.get(&panel) {
                 Some(handle) => self.delete_panel_server(&handle).await,
-                None => Err(Error::Waiting(format!(
-                    "GamePanel {panel} is not connected: cannot delete the panel server yet"
-                ))),
+                None => {
+                    let why = format!("GamePanel {panel} is not connected: cannot delete the panel server yet");
+                    Err(Error::waiting(why, WAIT))
+                }
             },
         }
     }
@@ -66,16 +65,16 @@ impl Reconciler {
             Ok(id) => {
                 handle.forget(&uid);
                 if let Some(id) = id {
-                    self.event(false, Reason::Deleted, format!("deleted panel server {id}")).await;
+                    self.publish(Event::normal(Reason::Deleted, format!("deleted panel server {id}"))).await;
                 }
                 Ok(Action::await_change())
             }
             Err(e) => {
                 // Say why the GameServer stays; the error's backoff retries the deletion.
-                let why = panel_reason(&e);
+                let why = meaning(&e).server;
                 let message = format!("the panel server is not deleted yet ({e}); the GameServer stays until it is");
                 if find(&self.old.conditions, condition::SYNCED).is_none_or(|c| c.reason != why) {
-                    self.event(true, Reason::PanelError, message.clone()).await;
+                    self.publish(Event::warning(Reason::PanelError, message.clone())).await;
                 }
                 self.deleting(Some(Want::new(condition::SYNCED, false, why, message.clone())), message).await?;
                 Err(e.into())
@@ -106,6 +105,9 @@ impl Reconciler {
         Ok(())
     }
 }
+
+/// How long a deletion that waits (for a pause to end, or its panel) waits before it looks again.
+const WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// What deleting a GameServer does on the panel.
 #[derive(Debug, PartialEq)]

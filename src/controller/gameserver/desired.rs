@@ -25,6 +25,29 @@ impl std::ops::Deref for Desired {
     }
 }
 
+/// The desired server, from the egg the panel describes (read through the handle's egg cache); an
+/// egg the panel does not have is the box's spec error.
+pub(super) async fn from_panel(
+    handle: &crate::panel::informer::PanelHandle,
+    server: &GameServer,
+    gbox: &GameBox,
+    target: &super::admission::Target,
+    reserved: &Amounts,
+    suspended: bool,
+) -> Result<Desired, super::converge::Refusal> {
+    use super::converge::Refusal;
+    let egg = handle.egg(&target.nest, &target.egg).await.map_err(|e| match e {
+        crate::panel::PanelError::NotFound { .. } => Refusal::Spec(format!(
+            "spec.eggs of box {}: nest {} egg {} does not exist on the panel",
+            gbox.name_any(),
+            target.nest,
+            target.egg
+        )),
+        e => Refusal::Panel(e),
+    })?;
+    desired(server, gbox, &egg, reserved, &target.owner, suspended).map_err(Refusal::Spec)
+}
+
 fn truncate(mut s: String, max: usize) -> String {
     if let Some((i, _)) = s.char_indices().nth(max) {
         s.truncate(i);

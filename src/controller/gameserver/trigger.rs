@@ -1,4 +1,5 @@
-//! Which GameServers a change of their box concerns.
+//! What wakes a GameServer (see the table in `controller::triggers`): its own changes, a change of
+//! its box that concerns it, and a panel listing that found its panel server changed.
 //!
 //! A box's status changes each time it admits a server (its ledger, `used`, `summary`), so while ten
 //! servers of a box converge, the box changes about as often as they do. A GameServer reconcile
@@ -10,13 +11,73 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use kube::ResourceExt;
-use kube::runtime::reflector::ObjectRef;
+use kube::api::Api;
+use kube::runtime::Controller;
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::{Client, ResourceExt};
+use tokio::sync::mpsc;
 
-use super::super::cached::CachedServer;
+use super::super::cached::{ByBox, CachedServer};
 use crate::crd::{GameBox, GameBoxStatus, LedgerState};
 use crate::names::{PAUSED_ANNOTATION, condition};
 use crate::panel::Digest;
+use crate::panel::informer::Listed;
+
+/// The GameServer controller. Its cache names, on `changed`, the box of every GameServer it applies
+/// or removes (for the GameBox controller). A server is reconciled when the GameBox cache has applied
+/// a change to its box (`boxes_changed`, read in `boxes`) that concerns it (see `trigger`), and when a
+/// panel listing found its panel server changed (all of them after a panel's first listing), so that
+/// a resync at rest reconciles nothing.
+pub fn controller(
+    client: Client,
+    changed: mpsc::UnboundedSender<ObjectRef<GameBox>>,
+    boxes_changed: mpsc::UnboundedReceiver<ObjectRef<GameBox>>,
+    boxes: Store<GameBox>,
+    listed: mpsc::UnboundedReceiver<Listed>,
+    by_box: Arc<ByBox>,
+) -> Controller<CachedServer> {
+    let box_of = |s: &CachedServer| Some(ObjectRef::new(&s.spec.box_name).within(s.metadata.namespace.as_deref()?));
+    let (admits, wakes) = (|s: &CachedServer| Some(s.admits), |s: &CachedServer| Some(s.wakes));
+    let follow = {
+        let by_box = by_box.clone();
+        move |event: &_, cache: &_| by_box.follow(event, cache)
+    };
+    let controller = crate::controller::triggers::slim_controller(
+        Api::<CachedServer>::all(client),
+        changed,
+        box_of,
+        admits,
+        wakes,
+        follow,
+    );
+    let store = controller.store();
+    let mut views = BoxViews::default();
+    let of_boxes =
+        futures::StreamExt::flat_map(crate::controller::triggers::receiver_stream(boxes_changed), move |gbox| {
+            let of_box = by_box.of(gbox.namespace.as_deref(), &gbox.name);
+            let now = boxes.get(&gbox);
+            futures::stream::iter(views.changed(gbox, now.as_deref(), &of_box))
+        });
+    let of_listings =
+        futures::StreamExt::flat_map(crate::controller::triggers::receiver_stream(listed), move |listed| {
+            futures::stream::iter(listed_servers(&store, listed))
+        });
+    controller.reconcile_on(of_boxes).reconcile_on(of_listings)
+}
+
+/// The GameServers a listing names (by UID, their panel servers' external id).
+fn listed_servers(store: &Store<CachedServer>, listed: Listed) -> Vec<ObjectRef<CachedServer>> {
+    let servers = store.state();
+    let changed: std::collections::HashSet<String> = match listed {
+        Listed::All => return servers.iter().map(|s| ObjectRef::from_obj(&**s)).collect(),
+        Listed::Changed(ids) => ids.into_iter().collect(),
+    };
+    servers
+        .iter()
+        .filter(|s| s.metadata.uid.as_ref().is_some_and(|uid| changed.contains(uid)))
+        .map(|s| ObjectRef::from_obj(&**s))
+        .collect()
+}
 
 /// What the GameServers of one box last saw of it.
 #[derive(Debug)]
