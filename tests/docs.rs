@@ -93,3 +93,51 @@ fn optional_enum_fields_keep_their_own_description() {
     assert!(description("GameServer", &["spec", "deletionPolicy"]).starts_with("Overrides the box's"));
     assert!(description("GamePanel", &["spec", "wispApiVersion"]).starts_with("Wisp only"));
 }
+
+/// The layout table of docs/development.md (the README's "the layout") matches the tree: every
+/// path it names exists, every entry of `src/` and every file of the controllers is in it.
+#[test]
+fn the_layout_table_matches_the_tree() {
+    let text = std::fs::read_to_string("docs/development.md").expect("docs/development.md");
+    let table = text.split("## Layout").nth(1).expect("a Layout section");
+    let ticked = |cell: &str| -> Vec<String> { cell.split('`').skip(1).step_by(2).map(str::to_string).collect() };
+    let mut named = Vec::new();
+    let mut described = std::collections::BTreeMap::new();
+    for row in table.lines().filter(|l| l.starts_with("| `")) {
+        let cells: Vec<&str> = row.split(" | ").collect();
+        let mut dir = String::new();
+        for token in ticked(cells[0]) {
+            // `src/a/b.rs`, `c.rs`: a bare name is in the directory of the path before it.
+            let path = if token.contains('/') { token.clone() } else { format!("{dir}{token}") };
+            dir = path.rsplit_once('/').map(|(d, _)| format!("{d}/")).unwrap_or_default();
+            named.push(path.trim_end_matches('/').to_string());
+            described.insert(path, cells.get(1).copied().unwrap_or_default().to_string());
+        }
+    }
+    let missing: Vec<&String> = named.iter().filter(|p| !std::path::Path::new(p.as_str()).exists()).collect();
+    assert!(missing.is_empty(), "the layout names what does not exist: {missing:?}");
+    let entries = |dir: &str| -> Vec<String> {
+        let mut out: Vec<String> = std::fs::read_dir(dir)
+            .expect("dir")
+            .filter_map(|e| Some(format!("{dir}/{}", e.ok()?.file_name().into_string().ok()?)))
+            .collect();
+        out.sort();
+        out
+    };
+    let unnamed: Vec<String> = entries("src")
+        .into_iter()
+        .chain(entries("src/controller"))
+        .filter(|e| !named.iter().any(|n| n == e || n.starts_with(&format!("{e}/"))))
+        .collect();
+    assert!(unnamed.is_empty(), "the layout does not name: {unnamed:?}");
+    // The GameServer reconciler's stages: each file is described in its row, and each one described exists.
+    let stages = &described["src/controller/gameserver/"];
+    let files = entries("src/controller/gameserver");
+    for file in &files {
+        let name = file.rsplit('/').next().unwrap_or_default();
+        assert!(stages.contains(&format!("`{name}`")), "the gameserver/ row does not describe {name}");
+    }
+    for name in ticked(stages).iter().filter(|t| t.ends_with(".rs")) {
+        assert!(files.contains(&format!("src/controller/gameserver/{name}")), "gameserver/{name} does not exist");
+    }
+}
