@@ -50,8 +50,8 @@ fn files_that_fit_pass_with_exit_zero() {
     assert!(warning.contains("deletes 3 server(s) on the panel") && warning.contains("Prune=false"), "{text}");
     assert!(!text.contains("warning: GameBox customer-bob"), "Bob's box orphans its servers: {text}");
     // Annotated against a GitOps prune, it is not warned about.
-    let dir = std::env::temp_dir().join(format!("pterobox-check-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
+    let temp = tempfile::tempdir().expect("temp dir");
+    let dir = temp.path();
     let boxed = std::fs::read_to_string("examples/20-gamebox-alice.yaml").expect("box").replace(
         "  namespace: customer-alice\n",
         "  namespace: customer-alice\n  annotations: {kustomize.toolkit.fluxcd.io/prune: disabled}\n",
@@ -59,7 +59,6 @@ fn files_that_fit_pass_with_exit_zero() {
     std::fs::write(dir.join("box.yaml"), boxed).expect("write");
     let dir_arg = dir.to_string_lossy().to_string();
     let (code, text) = check(&["-f", &dir_arg, "examples/30-gameservers-alice.yaml"]);
-    std::fs::remove_dir_all(&dir).expect("clean up");
     assert_eq!(code, 0, "{text}");
     assert!(!text.contains("warning:"), "{text}");
     assert!(
@@ -85,8 +84,8 @@ fn an_unreadable_path_is_exit_3_naming_it_and_the_rest_is_checked() {
 /// be read (3); a broken file does not hide what the others hold.
 #[test]
 fn a_bad_manifest_is_exit_2_and_does_not_stop_the_other_files() {
-    let dir = std::env::temp_dir().join(format!("pterobox-check-bad-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
+    let temp = tempfile::tempdir().expect("temp dir");
+    let dir = temp.path();
     // A file whose second document is not YAML, and a server whose memory does not parse.
     std::fs::write(dir.join("a-broken.yaml"), "apiVersion: v1\nkind: Namespace\nmetadata: {name: x}\n---\n: [\n")
         .expect("write");
@@ -99,7 +98,6 @@ fn a_bad_manifest_is_exit_2_and_does_not_stop_the_other_files() {
     let dir_arg = dir.to_string_lossy().to_string();
     let (code, text) = check(&["-f", &dir_arg, "examples/20-gamebox-alice.yaml"]);
     let (json_code, json) = check(&["-f", &dir_arg, "examples/20-gamebox-alice.yaml", "-o", "json"]);
-    std::fs::remove_dir_all(&dir).expect("clean up");
     assert_eq!(code, 2, "{text}");
     assert!(text.contains("a-broken.yaml#2: "), "the YAML error names its document: {text}");
     assert!(text.contains("GameServer/survival: spec.resources.memory"), "{text}");
@@ -166,8 +164,8 @@ async fn a_directory_of_game_servers_is_checked_against_its_box_in_the_cluster()
         .patch_status("starter", &kube::api::PatchParams::default(), &kube::api::Patch::Merge(&ledger))
         .await
         .expect("the box's ledger");
-    let dir = std::env::temp_dir().join(format!("pterobox-check-cluster-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
+    let temp = tempfile::tempdir().expect("temp dir");
+    let dir = temp.path();
     let dir_arg = dir.to_string_lossy().to_string();
     let admin = support::control_plane().kubeconfig.to_string_lossy().to_string();
 
@@ -186,7 +184,6 @@ async fn a_directory_of_game_servers_is_checked_against_its_box_in_the_cluster()
     // An identity that may not read the cluster: exit 3, saying what could not be read.
     let nobody = kubeconfig_with_token(NOBODY_TOKEN).to_string_lossy().to_string();
     let (refused, refused_text) = check(&["-f", &dir_arg, "--kubeconfig", &nobody]);
-    std::fs::remove_dir_all(&dir).expect("clean up");
 
     assert_eq!(offline, 2, "offline, the box is not among the manifests: {offline_text}");
     assert!(offline_text.contains("is not among the manifests checked"), "{offline_text}");
