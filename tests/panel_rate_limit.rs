@@ -16,8 +16,10 @@ use pterobox::crd::{Flavor, GamePanel, ServerState};
 use serde_json::json;
 use support::operator::{World, basic_box, exclusive, server};
 
-/// The admin's limit per minute (the panel's window).
+/// The admin's limit per window.
 const LIMIT: u32 = 60;
+/// The panel's window.
+const WINDOW: Duration = Duration::from_secs(60);
 /// The billing system: a burst of half the window, then one request every 5 s (at most 13 in a
 /// window).
 const BURST: u64 = 30;
@@ -34,6 +36,10 @@ async fn two_gamepanels_on_one_admins_bucket_converge_without_a_429_for_anyone()
     // operator needs more than the rest, so the bucket runs dry while it converges.
     let world = World::with("shared-bucket", Flavor::Pterodactyl, "10s", |c| c.rate_limit = LIMIT).await;
     world.patch_panel(json!({"spec": {"requestsPerMinute": REQUESTS_PER_MINUTE}})).await;
+    let panels: Api<GamePanel> = Api::all(world.client.clone());
+    // The operator's share is what it spends by until it has read the patch: 6000 would leave the
+    // other client nothing.
+    taken(&panels, &world.panel_name).await;
     // A second GamePanel on the same panel, with another key of the same admin.
     world.panel.add_key("ptla_second_key_same_admin", "admin", &[]).await;
     let secret: Secret = serde_json::from_value(json!({
@@ -52,10 +58,17 @@ async fn two_gamepanels_on_one_admins_bucket_converge_without_a_429_for_anyone()
                  "credentialsSecretRef": {"namespace": world.ns, "name": "second-key", "key": "apiKey"}}
     }))
     .expect("panel");
-    let panels: Api<GamePanel> = Api::all(world.client.clone());
     panels.create(&PostParams::default(), &panel).await.expect("create the second GamePanel");
+    taken(&panels, &second).await;
 
-    // Another integration of the same admin: a burst, then a steady trickle.
+    // Another integration of the same admin: a burst, then a steady trickle. The burst opens a
+    // window of the admin's bucket (the GamePanels' validations spent part of the one before), so
+    // that the operator meets it as a window already half spent: up to 41 of the other client's
+    // requests fall in that window, more than the 15 the operator's ask leaves it, and they fit only
+    // if the operator spends what the panel says remains, not its own 45.
+    let stats = world.panel.stats().await;
+    let current = stats.windows.iter().rev().find(|w| w.owner == "admin").map_or(stats.uptime, |w| w.started);
+    tokio::time::sleep(Duration::from_secs_f64((current + WINDOW.as_secs_f64() - stats.uptime).max(0.0) + 0.1)).await;
     let billing = "ptla_billing_system_of_the_admin";
     world.panel.add_key(billing, "admin", &[]).await;
     let stop = Arc::new(AtomicBool::new(false));
@@ -84,7 +97,15 @@ async fn two_gamepanels_on_one_admins_bucket_converge_without_a_429_for_anyone()
             }
         })
     };
-
+    // The boxes come after the burst: the operator cannot leave room for requests the panel has
+    // not counted yet.
+    for waited in 0.. {
+        if spent.load(Ordering::Relaxed) + refused.load(Ordering::Relaxed) >= BURST {
+            break;
+        }
+        assert!(waited < 300, "the other client's burst did not end within 30 s");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let started = Instant::now();
     for (gbox, panel) in [("a", world.panel_name.clone()), ("b", second.clone())] {
         let mut b = basic_box(&panel);
@@ -130,9 +151,44 @@ async fn two_gamepanels_on_one_admins_bucket_converge_without_a_429_for_anyone()
         "the bucket never ran dry ({took:?}): this test would show nothing about sharing it"
     );
     assert_eq!(ours, 0.0, "the operator got {ours} 429s");
-    assert_eq!(by_key, Default::default(), "the panel answered 429s (by key)");
-    assert_eq!(refused.load(Ordering::Relaxed), 0, "the billing system did not get its part of the windows");
+    let timeline = timeline(&world.panel.sim.url).await;
+    assert_eq!(by_key, Default::default(), "the panel answered 429s (by key); what it counted:\n{timeline}");
+    assert_eq!(
+        refused.load(Ordering::Relaxed),
+        0,
+        "the billing system did not get its part of the windows:\n{timeline}"
+    );
     assert_eq!(world.panel.servers().await.len(), 10);
     let _ = panels.delete(&second, &DeleteParams::default()).await;
     world.teardown().await;
+}
+
+/// Waits until the operator has acted on the GamePanel's latest spec (its budget among it).
+async fn taken(panels: &Api<GamePanel>, name: &str) {
+    for _ in 0..300 {
+        let panel = panels.get(name).await.expect("GamePanel");
+        let seen = panel.status.as_ref().and_then(|s| s.observed_generation);
+        if seen.is_some() && seen == panel.metadata.generation {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the operator did not act on GamePanel {name} within 30 s");
+}
+
+/// The panel's windows and every answer, second by second, key by key: what a failure of this test
+/// needs to be read.
+async fn timeline(url: &str) -> String {
+    let stats = reqwest::get(format!("{url}/_sim/stats")).await.expect("stats");
+    let stats: pterobox::sim::Stats = stats.json().await.expect("stats json");
+    let mut out = String::new();
+    for w in &stats.windows {
+        out += &format!("window of {} from {:.2} s: {} counted\n", w.owner, w.started, w.counted);
+    }
+    let answered = support::panel::requests(url).await.unwrap_or_default();
+    let first = answered.first().map_or(0, |a| a.at_ms);
+    for a in &answered {
+        out += &format!("{:8.3} s {:16} {} {}\n", (a.at_ms - first) as f64 / 1000.0, a.key, a.status, a.route);
+    }
+    out
 }
