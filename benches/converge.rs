@@ -26,7 +26,7 @@ use futures::StreamExt;
 use kube::api::{Api, PostParams};
 use kube::runtime::WatchStreamExt;
 use pterobox::crd::{Flavor, GameBox, GamePanel, GameServer, ServerState};
-use pterobox::sim::Stats;
+use pterobox::sim::{Faults, Stats};
 use serde_json::{Value, json};
 use support::operator::{Operator, World};
 
@@ -47,10 +47,24 @@ struct Config {
     other_client: u32,
     /// Servers applied one at a time after the rest, for the single-server wait.
     waits: usize,
+    /// Panels (panel-sim instances, each its own admin bucket of `rate_limit`); box `b` is on
+    /// panel `b % panels`.
+    panels: usize,
+    /// The last panel answers slowly or fails (`--slow-panel-latency-ms`, `--slow-panel-errors`)
+    /// from the clock's start: the time to converge is then the other panels' servers'.
+    slow: Option<Slow>,
     /// Under `cargo test`: check counts, not time.
     smoke: bool,
     /// A panel the bench did not start (`--panel-url`), instead of panel-sim.
     real: Option<RealTarget>,
+}
+
+/// How the slow panel answers.
+#[derive(Debug, Clone, Copy)]
+struct Slow {
+    latency_ms: u64,
+    /// Fraction of requests answered 500.
+    error_rate: f64,
 }
 
 /// A panel the bench did not start: where it is, its key, and where the boxes' servers go.
@@ -65,11 +79,13 @@ struct RealTarget {
 
 impl Config {
     fn preset(name: &str) -> Option<Config> {
-        let (boxes, servers, rate_limit) = match name {
-            "small" => (10, 10, 240),
-            "medium" => (100, 10, 240),
+        let (boxes, servers, rate_limit, panels) = match name {
+            "small" => (10, 10, 240, 1),
+            "medium" => (100, 10, 240, 1),
             // Memory and steady-state cost at 10,000 servers; the limit is raised so that it ends.
-            "large" => (1000, 10, 12_000),
+            "large" => (1000, 10, 12_000, 1),
+            // A hosting company of many panels: 50,000 servers over 10, 5,000 each.
+            "xlarge" => (500, 100, 3_000, 10),
             _ => return None,
         };
         Some(Config {
@@ -81,6 +97,8 @@ impl Config {
             resync: "30s".into(),
             other_client: 0,
             waits: 20,
+            panels,
+            slow: None,
             smoke: false,
             real: None,
         })
@@ -92,7 +110,7 @@ impl Config {
         let value = |flag: &str| args.iter().position(|a| a == flag).and_then(|i| args.get(i + 1)).cloned();
         let preset = value("--preset").unwrap_or_else(|| "small".into());
         let mut config =
-            Config::preset(&preset).ok_or_else(|| format!("--preset {preset:?}: small, medium or large"))?;
+            Config::preset(&preset).ok_or_else(|| format!("--preset {preset:?}: small, medium, large or xlarge"))?;
         config.smoke = smoke;
         let number = |flag: &str| -> Result<Option<u64>, String> {
             value(flag).map(|v| v.parse::<u64>().map_err(|e| format!("{flag} {v:?}: {e}"))).transpose()
@@ -118,6 +136,23 @@ impl Config {
         if let Some(v) = number("--waits")? {
             config.waits = v as usize;
         }
+        if let Some(v) = number("--panels")? {
+            config.panels = (v as usize).max(1);
+        }
+        let slow_latency = number("--slow-panel-latency-ms")?;
+        let slow_errors = value("--slow-panel-errors")
+            .map(|v| match v.parse::<f64>() {
+                Ok(rate) if (0.0..=1.0).contains(&rate) => Ok(rate),
+                _ => Err(format!("--slow-panel-errors {v:?}: a fraction from 0 to 1")),
+            })
+            .transpose()?;
+        if slow_latency.is_some() || slow_errors.is_some() {
+            if config.panels < 2 {
+                return Err("a slow panel needs --panels 2 or more: the others are what is measured".into());
+            }
+            let latency_ms = slow_latency.unwrap_or(config.latency_ms);
+            config.slow = Some(Slow { latency_ms, error_rate: slow_errors.unwrap_or(0.0) });
+        }
         if config.smoke {
             config.waits = config.waits.min(3);
         }
@@ -130,8 +165,8 @@ impl Config {
                 .split_once('/')
                 .and_then(|(n, e)| Some((n.parse().ok()?, e.parse().ok()?)))
                 .ok_or(format!("--egg {egg:?}: NEST/EGG"))?;
-            if config.other_client > 0 {
-                return Err("--other-client runs beside panel-sim only".into());
+            if config.other_client > 0 || config.panels > 1 {
+                return Err("--other-client and --panels run beside panel-sim only".into());
             }
             if !args.iter().any(|a| a == "--rate-limit") {
                 config.rate_limit = 240;
@@ -152,6 +187,25 @@ impl Config {
     /// The operator never sends more than the panel says remains, so it needs no margin of its own.
     fn operator_budget(&self) -> u32 {
         self.rate_limit - self.other_client
+    }
+
+    /// The panel of box `b`.
+    fn panel_of(&self, b: usize) -> usize {
+        b % self.panels
+    }
+
+    /// Whether box `b` is on the slow panel.
+    fn on_slow_panel(&self, b: usize) -> bool {
+        self.slow.is_some() && self.panel_of(b) == self.panels - 1
+    }
+
+    /// The calls panel `p` needs: a create per server, a lookup and a create per owner (looked up
+    /// first: an owner an earlier leader made is found, not made twice), a listing page per 100
+    /// servers.
+    fn calls_needed(&self, p: usize) -> u64 {
+        let boxes = (0..self.boxes).filter(|b| self.panel_of(*b) == p).count() as u64;
+        let servers = boxes * self.servers as u64;
+        servers + 2 * boxes + servers.div_ceil(100)
     }
 }
 
@@ -274,13 +328,33 @@ impl OtherClient {
 struct Benched {
     sim: Option<support::panel::TestPanel>,
     real: Option<RealTarget>,
+    /// The other panels (`--panels`): their GamePanels' names and simulators.
+    more: Vec<(String, support::panel::TestPanel)>,
+}
+
+impl Benched {
+    /// Every simulator the bench started.
+    fn sims(&self) -> impl Iterator<Item = &support::panel::TestPanel> {
+        self.sim.iter().chain(self.more.iter().map(|(_, sim)| sim))
+    }
 }
 
 /// The panel's counters: panel-sim's own, or — on a panel the bench did not start — what the
 /// operator counted (its calls by route and outcome; no windows: only the panel knows them).
 async fn stats(world: &World<Benched>, since: Instant) -> Stats {
     if let Some(sim) = &world.panel.sim {
-        return sim.stats().await;
+        // The panels' counts summed; the windows are the first panel's.
+        let mut all = sim.stats().await;
+        for (_, more) in &world.panel.more {
+            let one = more.stats().await;
+            for (route, n) in one.requests {
+                *all.requests.entry(route).or_default() += n;
+            }
+            all.total += one.total;
+            all.writes += one.writes;
+            all.rate_limited += one.rate_limited;
+        }
+        return all;
     }
     let (_, metrics) = world.operator_probe("/metrics").await;
     let mut stats = Stats { uptime: since.elapsed().as_secs_f64(), ..Stats::default() };
@@ -358,6 +432,11 @@ fn server_manifest(gbox: &str, name: &str) -> Value {
     })
 }
 
+/// The box number of a server the bench made (`box-B-srv-S`).
+fn box_of(server: &str) -> Option<usize> {
+    server.strip_prefix("box-")?.split('-').next()?.parse().ok()
+}
+
 /// Milliseconds since the Unix epoch, as the simulator stamps its answers.
 fn wall_ms() -> i64 {
     k8s_openapi::jiff::Timestamp::now().as_millisecond()
@@ -425,8 +504,19 @@ struct Report {
 async fn run(config: &Config) -> Report {
     let _guard = support::operator::exclusive().await;
     let started_world = Instant::now();
-    let rate_limit = config.rate_limit;
-    let latency = config.latency_ms;
+    let (rate_limit, latency) = (config.rate_limit, config.latency_ms);
+    // Each panel-sim: its own admin bucket, the latency, installs of `INSTALL_DELAY`, and nodes
+    // with room for every server.
+    let sim_config = move |c: &mut pterobox::sim::SimConfig| {
+        c.rate_limit = rate_limit;
+        c.rate_window = Duration::from_secs(60);
+        c.faults.latency_ms = latency;
+        c.install_delay = INSTALL_DELAY;
+        for node in &mut c.catalog.nodes {
+            node.memory *= 100;
+            node.disk *= 100;
+        }
+    };
     let test = format!("bench-{}", config.preset);
     let operator = |_: &str| {
         Operator::start_with(
@@ -439,23 +529,13 @@ async fn run(config: &Config) -> Report {
     let budget = config.operator_budget();
     let world = match &config.real {
         Some(t) => {
-            let panel = Benched { sim: None, real: Some(t.clone()) };
+            let panel = Benched { sim: None, real: Some(t.clone()), more: Vec::new() };
             World::on(&test, panel, Flavor::Pterodactyl, &t.url, &t.key, budget, &config.resync, operator).await
         }
         None => {
-            let sim = support::panel::start(Flavor::Pterodactyl, |c| {
-                c.rate_limit = rate_limit;
-                c.rate_window = Duration::from_secs(60);
-                c.faults.latency_ms = latency;
-                c.install_delay = INSTALL_DELAY;
-                for node in &mut c.catalog.nodes {
-                    node.memory *= 100;
-                    node.disk *= 100;
-                }
-            })
-            .await;
+            let sim = support::panel::start(Flavor::Pterodactyl, sim_config).await;
             let url = sim.sim.url.clone();
-            let panel = Benched { sim: Some(sim), real: None };
+            let panel = Benched { sim: Some(sim), real: None, more: Vec::new() };
             World::on(
                 &test,
                 panel,
@@ -469,6 +549,22 @@ async fn run(config: &Config) -> Report {
             .await
         }
     };
+    let mut world = world;
+    for p in 1..config.panels {
+        let sim = support::panel::start(Flavor::Pterodactyl, sim_config).await;
+        let name = format!("{}-{p}", world.panel_name);
+        let panel: GamePanel = serde_json::from_value(json!({
+            "apiVersion": "pterobox.io/v1alpha1", "kind": "GamePanel", "metadata": {"name": name},
+            "spec": {"flavor": "Pterodactyl", "url": sim.sim.url, "requestsPerMinute": budget,
+                     "resyncInterval": config.resync,
+                     "credentialsSecretRef": {"namespace": world.ns, "name": "panel-key", "key": "apiKey"}}
+        }))
+        .expect("GamePanel");
+        Api::<GamePanel>::all(world.client.clone()).create(&PostParams::default(), &panel).await.expect("GamePanel");
+        world.panel.more.push((name, sim));
+    }
+    let panel_names: Vec<String> =
+        std::iter::once(world.panel_name.clone()).chain(world.panel.more.iter().map(|(n, _)| n.clone())).collect();
     let since = Instant::now();
     // Another integration of the same admin, running all along.
     let other = match (config.other_client, &world.panel.sim) {
@@ -478,19 +574,21 @@ async fn run(config: &Config) -> Report {
     // Let the panel become Ready (its key checked, its catalog read) before the clock starts: a
     // check inside the measured window would count its calls (a write probe among them) as the
     // operator's work on servers.
-    let mut ready = false;
-    for _ in 0..600 {
-        let panel = Api::<GamePanel>::all(world.client.clone()).get(&world.panel_name).await.expect("panel");
-        ready = panel.status.as_ref().is_some_and(|s| {
-            s.conditions.iter().any(|c| c.type_ == "Ready" && c.status == "True")
-                && s.observed_generation == panel.metadata.generation
-        });
-        if ready {
-            break;
+    for name in &panel_names {
+        let mut ready = false;
+        for _ in 0..600 {
+            let panel = Api::<GamePanel>::all(world.client.clone()).get(name).await.expect("panel");
+            ready = panel.status.as_ref().is_some_and(|s| {
+                s.conditions.iter().any(|c| c.type_ == "Ready" && c.status == "True")
+                    && s.observed_generation == panel.metadata.generation
+            });
+            if ready {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(ready, "GamePanel {name} did not become Ready within 60 s\n{}", world.log_tail());
     }
-    assert!(ready, "the GamePanel did not become Ready within 60 s\n{}", world.log_tail());
     let setup = started_world.elapsed();
 
     let total = config.boxes * config.servers;
@@ -498,6 +596,10 @@ async fn run(config: &Config) -> Report {
     let panel_before = stats(&world, since).await;
     let kube_before = kube_requests(&world.client).await;
     let cpu_before = cpu_seconds(operator_pid);
+    if let (Some(slow), Some((_, sim))) = (config.slow, world.panel.more.last()) {
+        let faults = Faults { latency_ms: slow.latency_ms, error_rate: slow.error_rate, ..Faults::default() };
+        sim.set_faults(faults).await;
+    }
     let t0 = Instant::now();
     let t0_ms = wall_ms();
     let boxes: Api<GameBox> = world.boxes();
@@ -505,8 +607,12 @@ async fn run(config: &Config) -> Report {
     futures::stream::iter(0..config.boxes)
         .map(|b| {
             let boxes = boxes.clone();
-            let mut manifest =
-                box_manifest(&world.panel_name, &format!("box-{b}"), config.servers, config.real.as_ref());
+            let mut manifest = box_manifest(
+                &panel_names[config.panel_of(b)],
+                &format!("box-{b}"),
+                config.servers,
+                config.real.as_ref(),
+            );
             manifest["metadata"]["namespace"] = json!(world.ns);
             async move {
                 let object: GameBox = serde_json::from_value(manifest).expect("box");
@@ -537,7 +643,11 @@ async fn run(config: &Config) -> Report {
     let mut events =
         std::pin::pin!(kube::runtime::watcher(servers.clone(), Default::default()).default_backoff().applied_objects());
     let (mut ready, mut shown) = (std::collections::HashSet::new(), Duration::ZERO);
-    while ready.len() < total {
+    // With a slow panel, its servers are counted apart: the time to converge is the others'.
+    let mut slow_ready = std::collections::HashSet::new();
+    let slow_total = (0..config.boxes).filter(|b| config.on_slow_panel(*b)).count() * config.servers;
+    let measured = total - slow_total;
+    while ready.len() < measured {
         let left = deadline.saturating_sub(t0.elapsed());
         let server = match tokio::time::timeout(left, events.next()).await {
             Ok(Some(Ok(server))) => server,
@@ -548,20 +658,23 @@ async fn run(config: &Config) -> Report {
             Ok(None) | Err(_) => break,
         };
         let name = server.metadata.name.clone().unwrap_or_default();
+        let on_slow = box_of(&name).is_some_and(|b| config.on_slow_panel(b));
+        let set = if on_slow { &mut slow_ready } else { &mut ready };
         if server.status.as_ref().is_some_and(|st| st.state == ServerState::Ready) {
-            ready.insert(name);
+            set.insert(name);
         } else {
-            ready.remove(&name);
+            set.remove(&name);
         }
         // Progress on stderr every 30 s: where the time goes (a long tail, a stall).
         if t0.elapsed() >= shown + Duration::from_secs(30) {
             shown = t0.elapsed();
-            eprintln!("  {:6.1} s: {} of {total} servers Ready", shown.as_secs_f64(), ready.len());
+            eprintln!("  {:6.1} s: {} of {measured} servers Ready", shown.as_secs_f64(), ready.len());
         }
     }
     let converged = t0.elapsed();
     let converged_ms = wall_ms();
-    assert_eq!(ready.len(), total, "not converged within {deadline:?}\n{}", world.log_tail());
+    assert_eq!(ready.len(), measured, "not converged within {deadline:?}\n{}", world.log_tail());
+    let slow_ready = slow_ready.len();
     let cpu_converged = cpu_seconds(operator_pid);
     let panel_converged = stats(&world, since).await;
     let kube_converged = kube_requests(&world.client).await;
@@ -586,6 +699,10 @@ async fn run(config: &Config) -> Report {
     let (_, operator_metrics) = world.operator_probe("/metrics").await;
     let rest_reconciles = server_reconciles(&operator_metrics).saturating_sub(reconciles_rest_before);
     let rss_kib = peak_rss_kib(operator_pid);
+    let mut control_plane_rss = [0; 2];
+    for (i, pid) in support::control_plane::control_plane_pids().into_iter().take(2).enumerate() {
+        control_plane_rss[i] = peak_rss_kib(pid);
+    }
     let (wait_created, wait_ready) = single_server_waits(&world, config.waits, since).await;
 
     let mut calls = stats_diff(&panel_converged, &panel_before);
@@ -597,20 +714,27 @@ async fn run(config: &Config) -> Report {
     calls.retain(|_, n| *n > 0);
     let call_total: u64 = calls.values().sum();
     let creates = match &world.panel.sim {
-        Some(sim) => creates_sent(&sim.sim.url, t0_ms..=converged_ms).await,
+        Some(_) => {
+            let mut sent = 0;
+            for sim in world.panel.sims() {
+                sent += creates_sent(&sim.sim.url, t0_ms..=converged_ms).await;
+            }
+            sent
+        }
         None => calls.get("POST /servers").copied().unwrap_or(0),
     };
     let owner_creates = calls.get("POST /users").copied().unwrap_or(0);
-    // A create per server, a lookup and a create per owner (looked up first: an owner an earlier
-    // leader made is found, not made twice), a listing page per 100 servers.
-    let needed = total as u64 + 2 * config.boxes as u64 + (total as u64).div_ceil(100);
-    // What the panel leaves the operator: its limit, less the other client's share.
+    // What a panel leaves the operator: its limit, less the other client's share. The panels work
+    // side by side: the bound is the busiest measured panel's (the slow one is not measured).
     let share = config.operator_budget();
-    let bound = Duration::from_secs_f64(needed as f64 * 60.0 / f64::from(share));
+    let measured_panels = (0..config.panels).filter(|p| config.slow.is_none() || *p != config.panels - 1);
+    let needed_most = measured_panels.map(|p| config.calls_needed(p)).max().unwrap_or(0);
+    let needed: u64 = (0..config.panels).map(|p| config.calls_needed(p)).sum();
+    let bound = Duration::from_secs_f64(needed_most as f64 * 60.0 / f64::from(share));
     let ratio = converged.as_secs_f64() / bound.as_secs_f64();
     // The panel counts requests in fixed 60 s windows (Laravel): a run may spend a whole window's
     // share at once, so the fastest possible run takes one window less per `share` calls.
-    let window_bound = Duration::from_secs(60 * (needed.div_ceil(u64::from(share)).saturating_sub(1)));
+    let window_bound = Duration::from_secs(60 * (needed_most.div_ceil(u64::from(share)).saturating_sub(1)));
     let window_ratio = (!window_bound.is_zero()).then(|| converged.as_secs_f64() / window_bound.as_secs_f64());
     // The panel's windows while converging (the admin's: the operator's and the other client's
     // requests), from the one current when the clock started; their starts on the bench's clock.
@@ -642,10 +766,26 @@ async fn run(config: &Config) -> Report {
     let mut row = |k: &str, v: String| table.push_str(&format!("  {k:<48} {v}\n"));
     row("preset", format!("{} ({} boxes x {} servers = {total})", config.preset, config.boxes, config.servers));
     row("panel limit / operator budget (req/min)", format!("{} / {}", config.rate_limit, config.operator_budget()));
+    if config.panels > 1 {
+        row("panels (each its own admin bucket)", format!("{}: box b on panel b % {}", config.panels, config.panels));
+    }
+    if let Some(slow) = config.slow {
+        row(
+            "slow panel (the last)",
+            format!(
+                "latency {} ms, {:.0} % answered 500: {slow_ready} of its {slow_total} servers Ready when the others were",
+                slow.latency_ms,
+                slow.error_rate * 100.0
+            ),
+        );
+    }
     row("panel latency per request", format!("{} ms", config.latency_ms));
     row("set-up (control plane, panel, operator)", format!("{:.1} s", setup.as_secs_f64()));
     row("objects created by the bench in", format!("{:.1} s", created_in.as_secs_f64()));
-    row("time to converge (every server Ready)", format!("{:.1} s", converged.as_secs_f64()));
+    match config.slow {
+        None => row("time to converge (every server Ready)", format!("{:.1} s", converged.as_secs_f64())),
+        Some(_) => row("time to converge (the other panels' servers)", format!("{:.1} s", converged.as_secs_f64())),
+    }
     if config.other_client > 0 {
         row(
             "another client of the same admin",
@@ -657,7 +797,7 @@ async fn run(config: &Config) -> Report {
     }
     row(
         "bound: calls needed / operator's share",
-        format!("{:.1} s ({needed} calls at {share}/min)", bound.as_secs_f64()),
+        format!("{:.1} s ({needed_most} calls at {share}/min; {needed} on all panels)", bound.as_secs_f64()),
     );
     row("ratio converge / bound", format!("{ratio:.2}"));
     row(
@@ -694,6 +834,10 @@ async fn run(config: &Config) -> Report {
     row("at rest, two resyncs: GameServer reconciles", format!("{rest_reconciles}"));
     row("operator peak RSS", format!("{:.1} MiB", rss_kib as f64 / 1024.0));
     row(
+        "etcd / kube-apiserver peak RSS (beside it)",
+        format!("{:.0} / {:.0} MiB", control_plane_rss[0] as f64 / 1024.0, control_plane_rss[1] as f64 / 1024.0),
+    );
+    row(
         "operator CPU converging (user + system)",
         format!("{cpu_converging:.1} s ({:.1} s per 1,000 servers)", cpu_converging * 1000.0 / total as f64),
     );
@@ -725,6 +869,11 @@ async fn run(config: &Config) -> Report {
         "preset": config.preset, "boxes": config.boxes, "servers_per_box": config.servers, "servers": total,
         "panel_rate_limit_per_min": config.rate_limit, "operator_budget_per_min": config.operator_budget(),
         "latency_ms": config.latency_ms, "converge_seconds": converged.as_secs_f64(),
+        "panels": config.panels,
+        "slow_panel": config.slow.map(|slow| json!({"latency_ms": slow.latency_ms, "error_rate": slow.error_rate,
+            "servers": slow_total, "ready_when_the_others_were": slow_ready})),
+        "control_plane_peak_rss_mib": {"etcd": control_plane_rss[0] as f64 / 1024.0,
+                                       "kube_apiserver": control_plane_rss[1] as f64 / 1024.0},
         "bound_seconds": bound.as_secs_f64(), "calls_needed": needed, "ratio": ratio,
         "window_bound_seconds": window_bound.as_secs_f64(), "window_ratio": window_ratio,
         "panel_windows": windows.iter().map(|(at, n)| json!({"started_seconds": at, "counted": n})).collect::<Vec<_>>(),
@@ -744,10 +893,15 @@ async fn run(config: &Config) -> Report {
             "ready_target_seconds": ready_target.as_secs_f64(),
         },
     });
-    if let Some(target) = &config.real {
-        remove_what_the_bench_made(&world, target, config.boxes).await;
+    match &config.real {
+        Some(target) => {
+            remove_what_the_bench_made(&world, target, config.boxes).await;
+            world.teardown().await;
+        }
+        // The control plane and the simulators are this process's own and end with it: deleting
+        // 50,000 GameServers one by one would take longer than the run.
+        None => world.operator.kill(),
     }
-    world.teardown().await;
     Report { json, table }
 }
 

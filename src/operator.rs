@@ -34,7 +34,8 @@ pub struct Args {
     #[arg(long, default_value_t = 1800, value_parser = clap::value_parser!(u64).range(1..))]
     pub install_timeout_secs: u64,
     /// Reconciles run at once, per kind (others wait their turn; a reconcile that waits for a
-    /// panel's request budget holds its place).
+    /// panel's request budget or answer holds its place; with more than one GamePanel, one panel
+    /// holds at most half of them).
     #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..))]
     pub concurrency: u16,
     /// Address of /healthz, /readyz and /metrics.

@@ -19,7 +19,7 @@ use super::{Caches, Context, Error, Outcome, Result, apply_status};
 use crate::budget::{self, Amounts, Resource};
 use crate::crd::{Flavor, GameBox, GameBoxStatus, GamePanel, GameServer, OwnerStatus, Summary};
 use crate::names::{Reason, condition};
-use crate::panel::{NewUser, PanelError, pterodactyl};
+use crate::panel::{NewUser, PanelError, pterodactyl, seats};
 use crate::review::{self, Ledger, expiry};
 
 /// The GameBox controller: its cache names every box it applies on `changed` (for the GameServer
@@ -208,6 +208,13 @@ pub async fn reconcile(gbox: Arc<GameBox>, ctx: Arc<Context>) -> Result<Outcome>
     let ns = gbox.namespace().unwrap_or_default();
     let api: Api<GameBox> = Api::namespaced(ctx.client.clone(), &ns);
     let span = tracing::info_span!("reconcile", kind = "GameBox", namespace = %ns, name = %gbox.name_any());
+    // Its panel's seats all taken (see `panel::seats`): give the slot back and try again soon.
+    let handle = ctx.registry.get(&gbox.spec.panel_ref);
+    let share = seats::share(usize::from(ctx.settings.concurrency), ctx.registry.count());
+    let seat = handle.as_ref().map(|h| h.box_seats.take(share, None));
+    if let Some(None) = seat {
+        return Ok(Outcome::done(Action::requeue(seats::RETRY)));
+    }
     super::finalized(&api, gbox, |event| async {
         match event {
             Finalizer::Apply(b) => apply(b, ctx.clone()).await,

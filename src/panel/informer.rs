@@ -21,6 +21,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+use super::seats::Seats;
 use super::snapshot::{Entry, Snapshot};
 use super::{Allocated, Egg, InstallState, Limiter, Limits, Node, Panel, PanelError, PanelServer, Result};
 
@@ -54,6 +55,9 @@ pub struct PanelHandle {
     /// the e-mails of the owners made through this handle (lower-cased): one made since a box looked
     /// is looked up again (two boxes of one customer).
     pub owners: tokio::sync::Mutex<std::collections::HashSet<String>>,
+    /// Its share of the GameServer and of the GameBox reconciles in flight (see `seats`).
+    pub server_seats: Arc<Seats>,
+    pub box_seats: Arc<Seats>,
 }
 
 impl PanelHandle {
@@ -345,6 +349,11 @@ impl Registry {
         limiter
     }
 
+    /// How many panels have a handle.
+    pub fn count(&self) -> usize {
+        self.panels.read().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
     pub fn get(&self, name: &str) -> Option<Arc<PanelHandle>> {
         self.panels.read().unwrap_or_else(|p| p.into_inner()).get(name).cloned()
     }
@@ -378,6 +387,8 @@ impl Registry {
             tasks: RwLock::new(Vec::new()),
             checked: RwLock::new(None),
             owners: tokio::sync::Mutex::new(std::collections::HashSet::new()),
+            server_seats: Seats::new(self.listed.clone()),
+            box_seats: Seats::new(self.listed.clone()),
         });
         let mut tasks = vec![tokio::spawn(list_forever(
             Arc::downgrade(&handle),

@@ -13,6 +13,7 @@ mod limiter;
 mod model;
 pub mod pelican;
 pub mod pterodactyl;
+pub mod seats;
 mod snapshot;
 pub mod wisp;
 

@@ -314,6 +314,13 @@ fn start_apiserver(bin_dir: &Path, dir: &Path, pki: &Pki, etcd_url: &str, port: 
     spawn(cmd, &dir.join("kube-apiserver.log"))
 }
 
+/// The pids of this test binary's etcd and kube-apiserver, in that order (for their memory).
+#[allow(dead_code)]
+pub fn control_plane_pids() -> Vec<u32> {
+    control_plane();
+    lock_owned().children.iter().map(Child::id).collect()
+}
+
 /// Sends `signal` to this test binary's kube-apiserver (the last process the control plane
 /// started): SIGSTOP freezes it with every connection open, SIGCONT resumes it.
 pub fn signal_apiserver(signal: i32) {

@@ -31,6 +31,7 @@ use super::{Context, Outcome, Result};
 use crate::budget;
 use crate::crd::{GameBox, GameServer, GameServerStatus};
 use crate::names::PAUSED_ANNOTATION;
+use crate::panel::seats::{self, Seat};
 use crate::review::expiry;
 use admission::{Admission, Target};
 use converge::{Observed, Refusal};
@@ -47,6 +48,11 @@ pub async fn reconcile(cached: Arc<super::cached::CachedServer>, ctx: Arc<Contex
     let ns = cached.namespace().unwrap_or_default();
     let api: Api<GameServer> = Api::namespaced(ctx.client.clone(), &ns);
     let span = tracing::info_span!("reconcile", kind = "GameServer", namespace = %ns, name = %cached.name_any());
+    // Its panel's seats all taken: give the slot back and wait in line (woken when one frees up;
+    // looked at again after `SOON` should that wake be lost with a replaced panel handle).
+    let Ok(_seat) = seat(&cached, &ctx) else {
+        return Ok(Outcome::done(Action::requeue(SOON)));
+    };
     // The cache holds no statuses (see `CachedServer`): read the server, no older than the cached
     // version (the API server answers from its watch cache, not etcd).
     let at = cached.resource_version().map(|v| GetParams::at(&v)).unwrap_or_default();
@@ -69,6 +75,20 @@ pub async fn reconcile(cached: Arc<super::cached::CachedServer>, ctx: Arc<Contex
     })
     .instrument(span)
     .await
+}
+
+/// A seat of its panel (see `panel::seats`); `Err` when all are taken, and it is then in line for
+/// one. `Ok(None)` when its box or its panel is not known yet (admission reports that).
+fn seat(cached: &super::cached::CachedServer, ctx: &Context) -> std::result::Result<Option<Seat>, ()> {
+    let ns = cached.namespace().unwrap_or_default();
+    let Some(gbox) = ctx.caches.boxes.get(&ObjectRef::new(&cached.spec.box_name).within(&ns)) else {
+        return Ok(None);
+    };
+    let Some(handle) = ctx.registry.get(&gbox.spec.panel_ref) else {
+        return Ok(None);
+    };
+    let share = seats::share(usize::from(ctx.settings.concurrency), ctx.registry.count());
+    handle.server_seats.take(share, cached.uid().as_deref()).map(Some).ok_or(())
 }
 
 /// One pass over one GameServer.
