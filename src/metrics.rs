@@ -4,9 +4,11 @@
 //! whether this replica leads, its build, and the process's own figures (`process_*`, from
 //! `/proc`). One process-wide registry, served at `/metrics`.
 
-use std::sync::{LazyLock, OnceLock};
+use std::collections::BTreeMap;
+use std::sync::{Arc, LazyLock, Mutex, OnceLock};
 use std::time::Duration;
 
+use compact_str::CompactString as Text;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
 use prometheus_client::metrics::MetricType;
@@ -79,7 +81,8 @@ pub struct Metrics {
     reconcile_duration: Family<ControllerLabels, Histogram, Seconds>,
     panel_requests: Family<PanelRequestLabels, Counter>,
     panel_request_duration: Family<PanelOperationLabels, Histogram, Seconds>,
-    box_resource: Family<BoxLabels, Gauge<f64, std::sync::atomic::AtomicU64>>,
+    /// Each box's figures, rendered at each scrape (see `BoxFigures`).
+    boxes: Arc<BoxFigures>,
     leader: Gauge,
     servers: Family<StateLabels, Gauge>,
     /// The state each GameServer was last reported in, by a digest of its UID (to move it between
@@ -109,7 +112,7 @@ impl Metrics {
             reconcile_duration: Family::new_with_constructor(Seconds),
             panel_requests: Family::default(),
             panel_request_duration: Family::new_with_constructor(Seconds),
-            box_resource: Family::default(),
+            boxes: Arc::default(),
             leader: Gauge::default(),
             servers: Family::default(),
             server_states: Default::default(),
@@ -136,12 +139,7 @@ impl Metrics {
             "Time of one panel request, by panel and operation",
             m.panel_request_duration.clone(),
         );
-        registry.register(
-            "box_resource",
-            "A box's budget (type=hard) and what its admitted servers reserve (type=used), by resource: \
-             memory and disk in bytes, cpu in cores, the others in counts",
-            m.box_resource.clone(),
-        );
+        registry.register_collector(Box::new(m.boxes.clone()));
         registry.register("leader", "1 when this replica holds the leader Lease", m.leader.clone());
         registry.register(
             "gameservers",
@@ -204,22 +202,14 @@ impl Metrics {
         gamebox: &str,
         figures: Option<(&crate::budget::Amounts, &crate::budget::Amounts)>,
     ) {
-        for resource in crate::budget::Resource::ALL {
-            for (r#type, amounts) in [("used", figures.map(|f| f.0)), ("hard", figures.map(|f| f.1))] {
-                let labels = BoxLabels {
-                    namespace: namespace.into(),
-                    gamebox: gamebox.into(),
-                    resource: resource.name(),
-                    r#type,
-                };
-                match amounts {
-                    Some(a) => {
-                        self.box_resource.get_or_create(&labels).set(in_base_units(resource, a.get(resource)));
-                    }
-                    None => {
-                        self.box_resource.remove(&labels);
-                    }
-                }
+        let mut boxes = self.boxes.0.lock().unwrap_or_else(|p| p.into_inner());
+        let key = (Text::from(namespace), Text::from(gamebox));
+        match figures {
+            Some((used, hard)) => {
+                boxes.insert(key, (*used, *hard));
+            }
+            None => {
+                boxes.remove(&key);
             }
         }
     }
@@ -263,6 +253,36 @@ static PANELS: OnceLock<kube::runtime::reflector::Store<crate::crd::GamePanel>> 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct PanelLabels {
     gamepanel: String,
+}
+
+/// `pterobox_box_resource{namespace, gamebox, resource, type}`: each box's budget and use, kept as
+/// two amounts a box (about 200 bytes) and rendered at each scrape — a family of gauges held 14
+/// labelled series a box (about 2.8 KB; 2.7 MiB at 1,000 boxes).
+#[derive(Debug, Default)]
+struct BoxFigures(Mutex<BTreeMap<(Text, Text), (crate::budget::Amounts, crate::budget::Amounts)>>);
+
+impl Collector for BoxFigures {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let help = "A box's budget (type=hard) and what its admitted servers reserve (type=used), by resource: \
+                    memory and disk in bytes, cpu in cores, the others in counts";
+        let mut family = encoder.encode_descriptor("box_resource", help, None, MetricType::Gauge)?;
+        let boxes = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        for ((namespace, gamebox), (used, hard)) in boxes.iter() {
+            for resource in crate::budget::Resource::ALL {
+                for (r#type, amounts) in [("used", used), ("hard", hard)] {
+                    let labels = BoxLabels {
+                        namespace: namespace.to_string(),
+                        gamebox: gamebox.to_string(),
+                        resource: resource.name(),
+                        r#type,
+                    };
+                    let value = in_base_units(resource, amounts.get(resource));
+                    ConstGauge::new(value).encode(family.encode_family(&labels)?)?;
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 /// `pterobox_gamepanel_ready{gamepanel}`: 1 while a GamePanel's `Ready` condition is True, else

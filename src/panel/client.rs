@@ -142,8 +142,8 @@ impl<D: Dialect> Panel for Client<D> {
     }
 
     async fn described_servers(&self, page: u32, per_page: u32) -> Result<Page<(PanelServer, ServerText)>> {
-        let body = self.http.get("/servers", &D::servers_query(page, per_page)).await?;
-        decode::described_page(&body, page, per_page, D::STATE)
+        let body = self.http.get_text("/servers", &D::servers_query(page, per_page)).await?;
+        decode::described_page(body.get(), page, per_page, D::STATE)
     }
 
     async fn locations(&self) -> Result<Vec<Location>> {
@@ -181,8 +181,8 @@ impl<D: Dialect> Panel for Client<D> {
     }
 
     async fn servers_page(&self, page: u32, per_page: u32) -> Result<Page<PanelServer>> {
-        let body = self.http.get("/servers", &D::servers_query(page, per_page)).await?;
-        decode::server_page(&body, page, per_page, D::STATE)
+        let body = self.http.get_text("/servers", &D::servers_query(page, per_page)).await?;
+        decode::server_page(body.get(), page, per_page, D::STATE)
     }
 
     fn lists_newest_first(&self) -> bool {
@@ -191,8 +191,8 @@ impl<D: Dialect> Panel for Client<D> {
 
     async fn newest_servers(&self, page: u32, per_page: u32) -> Result<Option<Vec<PanelServer>>> {
         let Some(query) = D::newest_servers_query(page, per_page) else { return Ok(None) };
-        let body = self.http.get("/servers", &query).await?;
-        Ok(Some(decode::server_page(&body, page, per_page, D::STATE)?.items))
+        let body = self.http.get_text("/servers", &query).await?;
+        Ok(Some(decode::server_page(body.get(), page, per_page, D::STATE)?.items))
     }
 
     async fn server(&self, id: &str) -> Result<PanelServer> {

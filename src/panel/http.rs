@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use rand::Rng;
 use reqwest::{Method, StatusCode};
+use serde::de::DeserializeOwned;
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 use super::{Limiter, PanelError, Result};
 
@@ -171,6 +173,18 @@ impl HttpCore {
 
     /// An idempotent read, retried on 5xx/timeouts/connection errors and after 429s.
     pub(crate) async fn get(&self, path: &str, query: &[(&str, String)]) -> Result<Value> {
+        self.get_as(path, query).await.map(|v| v.unwrap_or(Value::Null))
+    }
+
+    /// As `get`, the answer's JSON as text (checked to be JSON, not decoded): a list page is then
+    /// decoded item by item.
+    pub(crate) async fn get_text(&self, path: &str, query: &[(&str, String)]) -> Result<Box<RawValue>> {
+        let text: Option<Box<RawValue>> = self.get_as(path, query).await?;
+        Ok(text.unwrap_or_else(|| RawValue::NULL.to_owned()))
+    }
+
+    /// As `get`, the answer decoded as `T` (`None`: an empty answer).
+    pub(crate) async fn get_as<T: DeserializeOwned>(&self, path: &str, query: &[(&str, String)]) -> Result<Option<T>> {
         let mut attempt = 0;
         let mut rate_limited = 0;
         loop {
@@ -184,7 +198,7 @@ impl HttpCore {
                     tokio::time::sleep(backoff + Duration::from_millis(jitter)).await;
                     attempt += 1;
                 }
-                other => return other.map(|v| v.unwrap_or(Value::Null)),
+                other => return other,
             }
         }
     }
@@ -203,13 +217,13 @@ impl HttpCore {
     }
 
     /// One request, after the limiter lets it go; counted in the metrics by route and outcome.
-    async fn once(
+    async fn once<T: DeserializeOwned>(
         &self,
         method: Method,
         path: &str,
         query: &[(&str, String)],
         body: Option<&Value>,
-    ) -> Result<Option<Value>> {
+    ) -> Result<Option<T>> {
         let permit = self.limiter.acquire().await;
         let started = std::time::Instant::now();
         let operation = format!("{method} {}", route(path));
@@ -267,7 +281,7 @@ impl HttpCore {
     }
 
     /// What an answer means: its JSON, or the error it is.
-    async fn interpret(&self, method: &Method, path: &str, answer: Answer) -> Result<Option<Value>> {
+    async fn interpret<T: DeserializeOwned>(&self, method: &Method, path: &str, answer: Answer) -> Result<Option<T>> {
         let what = format!("{method} {path}");
         let status = answer.status;
         if status == StatusCode::TOO_MANY_REQUESTS {
