@@ -189,6 +189,31 @@ impl Config {
         self.rate_limit - self.other_client
     }
 
+    /// The name of this run's JSON: the preset, and what differs from it.
+    fn run_name(&self) -> String {
+        let mut name = self.preset.clone();
+        let preset = Config::preset(self.preset.trim_end_matches("-real"));
+        if preset
+            .as_ref()
+            .is_some_and(|p| (p.boxes, p.servers, p.rate_limit) != (self.boxes, self.servers, self.rate_limit))
+        {
+            name.push_str(&format!("-{}x{}-{}", self.boxes, self.servers, self.rate_limit));
+        }
+        if preset.is_some_and(|p| p.panels != self.panels) {
+            name.push_str(&format!("-{}panels", self.panels));
+        }
+        if self.slow.is_some() {
+            name.push_str("-slow");
+        }
+        if self.other_client > 0 {
+            name.push_str("-shared");
+        }
+        if self.smoke {
+            name.push_str("-smoke");
+        }
+        name
+    }
+
     /// The panel of box `b`.
     fn panel_of(&self, b: usize) -> usize {
         b % self.panels
@@ -940,6 +965,38 @@ async fn remove_what_the_bench_made(world: &World<Benched>, target: &RealTarget,
     );
 }
 
+/// The cost of each further 1,000 servers: this run against the largest earlier run in `dir` (its
+/// JSON) with fewer servers, both on panel-sim without a slow panel or another client — e.g. the
+/// medium preset for the large one, the large one for the xlarge. Printed, and kept in the JSON.
+fn slope(dir: &std::path::Path, this: &Value) -> Option<(String, Value)> {
+    let servers = |j: &Value| j["servers"].as_f64().unwrap_or(0.0);
+    let plain = |j: &Value| {
+        j["run"].as_str().is_some_and(|r| ["-slow", "-shared", "-real", "-smoke"].iter().all(|x| !r.contains(x)))
+    };
+    if !plain(this) {
+        return None;
+    }
+    let earlier = std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(|e| std::fs::read_to_string(e.ok()?.path()).ok())
+        .filter_map(|text| serde_json::from_str::<Value>(&text).ok())
+        .filter(|j| plain(j) && servers(j) > 0.0 && servers(j) < servers(this))
+        .max_by(|a, b| servers(a).total_cmp(&servers(b)))?;
+    let per_1000 = |field: &str| {
+        (this[field].as_f64().unwrap_or(0.0) - earlier[field].as_f64().unwrap_or(0.0)) * 1000.0
+            / (servers(this) - servers(&earlier))
+    };
+    let (rss, rest) = (per_1000("peak_rss_mib"), per_1000("cpu_seconds_at_rest_per_resync"));
+    let text = format!(
+        "  per further 1,000 servers (against the {} run of {:.0}): peak RSS {rss:+.2} MiB, CPU at rest {rest:+.3} s per resync",
+        earlier["preset"].as_str().unwrap_or("?"),
+        servers(&earlier)
+    );
+    let json = json!({"against": earlier["preset"], "against_servers": servers(&earlier),
+                      "peak_rss_mib_per_1000": rss, "cpu_seconds_at_rest_per_resync_per_1000": rest});
+    Some((text, json))
+}
+
 fn main() {
     let config = match Config::from_args() {
         Ok(c) => c,
@@ -957,12 +1014,18 @@ fn main() {
     );
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench");
     let _ = std::fs::create_dir_all(&dir);
-    let shared = if config.other_client > 0 { "-shared" } else { "" };
-    let path = dir.join(format!("converge-{}{shared}{}.json", config.preset, if config.smoke { "-smoke" } else { "" }));
-    match serde_json::to_string_pretty(&report.json).map(|text| std::fs::write(&path, text)) {
+    let path = dir.join(format!("converge-{}.json", config.run_name()));
+    let mut json = report.json;
+    json["run"] = json!(config.run_name());
+    if let Some(slope) = slope(&dir, &json) {
+        println!("{}", slope.0);
+        json["slope"] = slope.1;
+    }
+    match serde_json::to_string_pretty(&json).map(|text| std::fs::write(&path, text)) {
         Ok(Ok(())) => println!("  written to {}", path.display()),
         _ => eprintln!("could not write {}", path.display()),
     }
+    let report = Report { json, table: report.table };
     if config.smoke && config.real.is_some() {
         println!("  (a panel the bench did not start: the smoke assertions are panel-sim's, not checked)");
     } else if config.smoke {
