@@ -128,6 +128,11 @@ impl Context {
         }
     }
 
+    /// The reconciles of a kind that one panel may hold at once (see `panel::seats`).
+    pub fn seat_share(&self) -> usize {
+        crate::panel::seats::share(usize::from(self.settings.concurrency), self.registry.count())
+    }
+
     /// Whether the operator is stopping.
     pub fn stopping(&self) -> bool {
         self.stopping.load(Ordering::Relaxed)

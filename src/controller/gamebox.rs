@@ -210,8 +210,7 @@ pub async fn reconcile(gbox: Arc<GameBox>, ctx: Arc<Context>) -> Result<Outcome>
     let span = tracing::info_span!("reconcile", kind = "GameBox", namespace = %ns, name = %gbox.name_any());
     // Its panel's seats all taken (see `panel::seats`): give the slot back and try again soon.
     let handle = ctx.registry.get(&gbox.spec.panel_ref);
-    let share = seats::share(usize::from(ctx.settings.concurrency), ctx.registry.count());
-    let seat = handle.as_ref().map(|h| h.box_seats.take(share, None));
+    let seat = handle.as_ref().map(|h| h.box_seats.take(ctx.seat_share(), None));
     if let Some(None) = seat {
         return Ok(Outcome::done(Action::requeue(seats::RETRY)));
     }

@@ -31,7 +31,7 @@ use super::{Context, Outcome, Result};
 use crate::budget;
 use crate::crd::{GameBox, GameServer, GameServerStatus};
 use crate::names::PAUSED_ANNOTATION;
-use crate::panel::seats::{self, Seat};
+use crate::panel::seats::Seat;
 use crate::review::expiry;
 use admission::{Admission, Target};
 use converge::{Observed, Refusal};
@@ -87,8 +87,7 @@ fn seat(cached: &super::cached::CachedServer, ctx: &Context) -> std::result::Res
     let Some(handle) = ctx.registry.get(&gbox.spec.panel_ref) else {
         return Ok(None);
     };
-    let share = seats::share(usize::from(ctx.settings.concurrency), ctx.registry.count());
-    handle.server_seats.take(share, cached.uid().as_deref()).map(Some).ok_or(())
+    handle.server_seats.take(ctx.seat_share(), cached.uid().as_deref()).map(Some).ok_or(())
 }
 
 /// One pass over one GameServer.
