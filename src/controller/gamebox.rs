@@ -49,12 +49,16 @@ pub fn controller(
 }
 
 /// The GameServers that name this box, as admission reads them.
-pub fn servers_of(caches: &Caches, gbox: &GameBox) -> Vec<GameServer> {
-    servers_named(caches, gbox.metadata.namespace.as_deref(), &gbox.name_any())
+pub fn servers_of(caches: &Caches, gbox: &GameBox) -> Result<Vec<GameServer>> {
+    servers_named(caches, gbox.metadata.namespace.as_deref(), &gbox.name_any()).map_err(Error::Cache)
 }
 
 /// The GameServers that name box `name` in `namespace` (which may not exist), as admission reads them.
-pub fn servers_named(caches: &Caches, namespace: Option<&str>, name: &str) -> Vec<GameServer> {
+pub fn servers_named(
+    caches: &Caches,
+    namespace: Option<&str>,
+    name: &str,
+) -> std::result::Result<Vec<GameServer>, String> {
     caches.by_box.of(namespace, name).iter().map(|s| s.for_admission()).collect()
 }
 
@@ -230,7 +234,7 @@ async fn apply(gbox: Arc<GameBox>, ctx: Arc<Context>) -> Result<Outcome> {
     ctx.caches.ready().await?;
     let ns = gbox.namespace().unwrap_or_default();
     let panel = ctx.caches.panels.get(&ObjectRef::new(&gbox.spec.panel_ref));
-    let servers = servers_of(&ctx.caches, &gbox);
+    let servers = servers_of(&ctx.caches, &gbox)?;
     let ledger = review::ledger(&gbox, panel.as_deref(), &servers.iter().collect::<Vec<_>>());
     let Owned { ready, owner, requeue, failed } = ready_and_owner(&ctx, &gbox, panel.as_deref()).await;
     let (expired, until_expiry) = expiry(&gbox);
@@ -395,7 +399,7 @@ async fn cleanup(gbox: Arc<GameBox>, ctx: Arc<Context>) -> Result<Outcome> {
     ctx.caches.ready().await?;
     let ns = gbox.namespace().unwrap_or_default();
     let api: Api<GameServer> = Api::namespaced(ctx.client.clone(), &ns);
-    let remaining = servers_of(&ctx.caches, &gbox);
+    let remaining = servers_of(&ctx.caches, &gbox)?;
     if remaining.is_empty() {
         crate::metrics::get().box_usage(&ns, &gbox.name_any(), None);
         return Ok(Outcome::done(Action::await_change()));

@@ -35,6 +35,9 @@ pub enum Error {
     /// The finalizer could not be used (an object without a name, a bad finalizer name).
     #[error("finalizer: {0}")]
     Finalizer(String),
+    /// The operator's cache could not be read (see `cached::CachedServer::for_admission`).
+    #[error("the operator's cache: {0}")]
+    Cache(String),
     /// Not a failure: something else must happen first (a box waits for its servers, a deletion
     /// for its panel), looked at again `after`.
     #[error("{why}")]
@@ -52,6 +55,7 @@ impl Error {
             Error::Kube(_) => "kube",
             Error::Panel(e) => e.label(),
             Error::Finalizer(_) => "finalizer",
+            Error::Cache(_) => "cache",
             Error::Waiting { .. } => "waiting",
         }
     }
@@ -132,7 +136,7 @@ where
             tracing::debug!(object = %key, %why, "waits");
             Action::requeue(*after)
         }
-        Error::Kube(_) | Error::Panel(_) | Error::Finalizer(_) => {
+        Error::Kube(_) | Error::Panel(_) | Error::Finalizer(_) | Error::Cache(_) => {
             tracing::warn!(object = %key, %error, "reconcile failed");
             Action::requeue(ctx.backoff(&key))
         }

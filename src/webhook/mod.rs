@@ -144,6 +144,9 @@ fn decide(ctx: &Caches, request: &AdmissionRequest<DynamicObject>) -> Decision {
     let namespace = request.namespace.clone().unwrap_or_default();
     let servers_of =
         |box_name: &str| crate::controller::gamebox::servers_named(ctx, Some(namespace.as_str()), box_name);
+    // The controller reports the same error on the box.
+    let unread =
+        |e: String| Decision::Allow { warnings: vec![format!("{e}: the budget is checked by the controller")] };
     let parse_error = |e: serde_json::Error| Decision::Deny { message: format!("cannot read the object: {e}") };
     match request.kind.kind.as_str() {
         "GameServer" => {
@@ -153,7 +156,10 @@ fn decide(ctx: &Caches, request: &AdmissionRequest<DynamicObject>) -> Decision {
             };
             let old: Option<GameServer> = old.and_then(|o| serde_json::from_value(o).ok());
             let gbox = ctx.boxes.get(&ObjectRef::new(&server.spec.box_name).within(&namespace));
-            let others = servers_of(&server.spec.box_name);
+            let others = match servers_of(&server.spec.box_name) {
+                Ok(others) => others,
+                Err(e) => return unread(e),
+            };
             let others: Vec<&GameServer> = others.iter().collect();
             review::review_server(&server, old.as_ref(), gbox.as_deref(), &others)
         }
@@ -168,7 +174,10 @@ fn decide(ctx: &Caches, request: &AdmissionRequest<DynamicObject>) -> Decision {
                 gbox.status = ctx.boxes.get(&ObjectRef::from_obj(&gbox)).and_then(|b| b.status.clone());
             }
             let panel = ctx.panels.get(&ObjectRef::new(&gbox.spec.panel_ref));
-            let servers = servers_of(&gbox.name_any());
+            let servers = match servers_of(&gbox.name_any()) {
+                Ok(servers) => servers,
+                Err(e) => return unread(e),
+            };
             let servers: Vec<&GameServer> = servers.iter().collect();
             review::review_box(&gbox, panel.as_deref(), &servers)
         }

@@ -52,7 +52,10 @@ impl Reconciler {
             let admitted = Want::new(condition::ADMITTED, false, why, message);
             Err(Box::new(Report::waiting(ServerState::Rejected, admitted, synced, message.to_string(), None)))
         };
-        let ledger = match review::ledger(gbox, panel.as_deref(), &servers.iter().collect::<Vec<_>>()) {
+        let ledger = servers.map_err(|e| e.to_string()).and_then(|servers| {
+            review::ledger(gbox, panel.as_deref(), &servers.iter().collect::<Vec<_>>()).map_err(|e| e.to_string())
+        });
+        let ledger = match ledger {
             Ok(ledger) => ledger,
             Err(e) => {
                 let message = format!("box {} cannot admit anything: {e}", gbox.name_any());

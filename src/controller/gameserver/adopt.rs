@@ -149,8 +149,8 @@ impl Claims for Claimants<'_> {
             .servers
             .state()
             .iter()
-            .filter(|s| s.spec.adopt.as_ref() == Some(adopt) && s.metadata.uid != self.server.metadata.uid)
-            .map(|s| s.for_admission())
+            .filter(|s| s.adopt.as_ref() == Some(adopt) && s.metadata.uid != self.server.metadata.uid)
+            .filter_map(|s| s.for_admission().map_err(|e| tracing::error!("{e}")).ok())
             .filter(|s| key(s) < mine)
             .find(|s| self.admitted_here(s))
             .map(|s| self.named(&s.metadata))

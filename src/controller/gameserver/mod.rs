@@ -81,7 +81,7 @@ pub async fn reconcile(cached: Arc<super::cached::CachedServer>, ctx: Arc<Contex
 /// one. `Ok(None)` when its box or its panel is not known yet (admission reports that).
 fn seat(cached: &super::cached::CachedServer, ctx: &Context) -> std::result::Result<Option<Seat>, ()> {
     let ns = cached.namespace().unwrap_or_default();
-    let Some(gbox) = ctx.caches.boxes.get(&ObjectRef::new(&cached.spec.box_name).within(&ns)) else {
+    let Some(gbox) = ctx.caches.boxes.get(&ObjectRef::new(&cached.box_name).within(&ns)) else {
         return Ok(None);
     };
     let Some(handle) = ctx.registry.get(&gbox.spec.panel_ref) else {

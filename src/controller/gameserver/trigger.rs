@@ -36,7 +36,7 @@ pub fn controller(
     listed: mpsc::UnboundedReceiver<Listed>,
     by_box: Arc<ByBox>,
 ) -> Controller<CachedServer> {
-    let box_of = |s: &CachedServer| Some(ObjectRef::new(&s.spec.box_name).within(s.metadata.namespace.as_deref()?));
+    let box_of = |s: &CachedServer| Some(ObjectRef::new(&s.box_name).within(s.metadata.namespace.as_deref()?));
     let (admits, wakes) = (|s: &CachedServer| Some(s.admits), |s: &CachedServer| Some(s.wakes));
     let follow = {
         let by_box = by_box.clone();
