@@ -91,8 +91,8 @@ pub struct Metrics {
     server_states: std::sync::Mutex<std::collections::HashMap<crate::digest::Digest, &'static str>>,
     webhook_reviews: Family<ReviewLabels, Counter>,
     /// The length of the last exposition: the next is written into a buffer that size, not one
-    /// doubled as it fills (at 1,000 boxes an exposition is about 1.5 MB, and a doubling held the
-    /// old and the new buffer at once).
+    /// doubled as it fills (at 1,000 boxes an exposition is over a megabyte, and a doubling held
+    /// the old and the new buffer at once).
     last_len: std::sync::atomic::AtomicUsize,
 }
 

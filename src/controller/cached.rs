@@ -49,7 +49,7 @@ pub struct CachedServer {
 
 impl CachedServer {
     /// The GameServer as admission reads it: of its status only `reserved`. An error only if the
-    /// spec's own JSON does not read back as a spec, which `From` checked when it cached it.
+    /// JSON that `From` wrote of a spec does not read back as one (a test reads every field back).
     pub fn for_admission(&self) -> Result<GameServer, String> {
         let spec = serde_json::from_str(&self.spec).map_err(|e| {
             let name = self.metadata.name.as_deref().unwrap_or_default();
