@@ -85,10 +85,16 @@ async fn readyz(State(health): State<Health>) -> impl IntoResponse {
     }
 }
 
+/// The exposition is written on a blocking thread and sent piece by piece as it is written: the
+/// encoder holds the metrics' locks while it writes, so it never waits for the client.
 async fn metrics() -> impl IntoResponse {
+    let (pieces, mut receive) = tokio::sync::mpsc::unbounded_channel::<String>();
+    tokio::task::spawn_blocking(move || crate::metrics::get().encode_in_pieces(|piece| pieces.send(piece).is_ok()));
+    let body =
+        futures::stream::poll_fn(move |cx| receive.poll_recv(cx).map(|p| p.map(Ok::<_, std::convert::Infallible>)));
     (
         [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
-        crate::metrics::get().encode(),
+        axum::body::Body::from_stream(body),
     )
 }
 

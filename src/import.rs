@@ -665,7 +665,7 @@ mod tests {
         let server = PanelServer {
             id: id.into(),
             external_id: None,
-            uuid: format!("uuid-{id}"),
+            uuid: format!("uuid-{id}").as_str().into(),
             identifier: id.into(),
             name: text.name.as_str().into(),
             description: "".into(),

@@ -90,10 +90,6 @@ pub struct Metrics {
     /// 0.9 MiB of the leader's memory at 10,000 servers).
     server_states: std::sync::Mutex<std::collections::HashMap<crate::digest::Digest, &'static str>>,
     webhook_reviews: Family<ReviewLabels, Counter>,
-    /// The length of the last exposition: the next is written into a buffer that size, not one
-    /// doubled as it fills (at 1,000 boxes an exposition is over a megabyte, and a doubling held
-    /// the old and the new buffer at once).
-    last_len: std::sync::atomic::AtomicUsize,
 }
 
 static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::new);
@@ -121,7 +117,6 @@ impl Metrics {
             servers: Family::default(),
             server_states: Default::default(),
             webhook_reviews: Family::default(),
-            last_len: Default::default(),
         };
         registry.register("reconciles", "Reconciles run, by controller", m.reconciles.clone());
         registry.register(
@@ -168,16 +163,25 @@ impl Metrics {
         Self { registry: root, ..m }
     }
 
-    /// The Prometheus text exposition of every metric.
+    /// The Prometheus text exposition of every metric, whole.
     pub fn encode(&self) -> String {
-        use std::sync::atomic::Ordering;
-        let last = self.last_len.load(Ordering::Relaxed);
-        let mut out = String::with_capacity(last + last / 32 + 4096);
-        if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
-            out.clear();
-        }
-        self.last_len.store(out.len(), Ordering::Relaxed);
+        let mut out = String::new();
+        self.encode_in_pieces(|piece| {
+            out.push_str(&piece);
+            true
+        });
         out
+    }
+
+    /// The exposition in pieces of about `PIECE` (64 KiB), each given to `send` as soon as it is
+    /// written (false: stop, nobody reads any more). At 1,000 boxes an exposition is over a
+    /// megabyte; a scrape sent in pieces holds what the client has not read yet, not all of it.
+    pub fn encode_in_pieces(&self, send: impl FnMut(String) -> bool) {
+        let mut pieces = Pieces { piece: String::with_capacity(PIECE + PIECE / 8), send };
+        if prometheus_client::encoding::text::encode(&mut pieces, &self.registry).is_ok() {
+            let last = std::mem::take(&mut pieces.piece);
+            (pieces.send)(last);
+        }
     }
 
     pub fn reconciled(&self, controller: &'static str, took: Duration, error: Option<&'static str>) {
@@ -252,6 +256,26 @@ impl Metrics {
     /// The GamePanels whose `Ready` condition `pterobox_gamepanel_ready` reports (set once).
     pub fn watch_panels(&self, panels: kube::runtime::reflector::Store<crate::crd::GamePanel>) {
         let _ = PANELS.set(panels);
+    }
+}
+
+/// The size of a piece of the exposition (see `Metrics::encode_in_pieces`).
+const PIECE: usize = 64 * 1024;
+
+/// Text written in pieces: each full piece goes to `send`.
+struct Pieces<F> {
+    piece: String,
+    send: F,
+}
+
+impl<F: FnMut(String) -> bool> std::fmt::Write for Pieces<F> {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        self.piece.push_str(s);
+        if self.piece.len() < PIECE {
+            return Ok(());
+        }
+        let full = std::mem::replace(&mut self.piece, String::with_capacity(PIECE + PIECE / 8));
+        if (self.send)(full) { Ok(()) } else { Err(std::fmt::Error) }
     }
 }
 
@@ -460,6 +484,35 @@ mod process_tests {
         assert_eq!(p.resident_bytes, 2048.0 * 4096.0);
         assert_eq!((p.open_fds, p.max_fds), (12.0, 1024.0));
         assert_eq!(ProcessFigures::parse("garbage", 100.0, 4096.0, 0.0, 0.0, 0.0), None);
+    }
+
+    #[test]
+    fn a_large_exposition_is_sent_in_pieces_that_make_the_whole() {
+        let m = Metrics::new();
+        let amounts = crate::budget::Amounts { memory_mib: 1024, servers: 1, ..Default::default() };
+        for i in 0..1000 {
+            m.box_usage("shop", &format!("box-{i}"), Some((&amounts, &amounts)));
+        }
+        let mut pieces = Vec::new();
+        m.encode_in_pieces(|piece| {
+            pieces.push(piece);
+            true
+        });
+        let whole = m.encode();
+        assert!(whole.len() > 10 * PIECE, "{} bytes", whole.len());
+        // The same text but for the process figures, which change between the two.
+        let steady = |text: &str| text.lines().filter(|l| !l.starts_with("process_")).collect::<Vec<_>>().join("\n");
+        assert!(steady(&pieces.concat()) == steady(&whole), "the pieces do not make the whole");
+        assert!(whole.ends_with("# EOF\n") && whole.contains("gamebox=\"box-999\""));
+        // Every piece but the last is full, and none much over (a write is one line at most).
+        assert!(pieces.iter().rev().skip(1).all(|p| (PIECE..PIECE + 1024).contains(&p.len())));
+        // A client gone: the encoder stops after the piece it could not send.
+        let mut sent = 0;
+        m.encode_in_pieces(|_| {
+            sent += 1;
+            false
+        });
+        assert_eq!(sent, 1);
     }
 
     #[test]

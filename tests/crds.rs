@@ -207,9 +207,8 @@ async fn the_kinds_answer_to_their_short_names_and_category() {
 /// is printed (docs/reference.md).
 #[tokio::test]
 async fn a_box_at_its_maximum_ledger_stays_under_the_object_size_limit() {
-    use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
     use pterobox::crd::gamebox::{MAX_LEDGER_ENTRIES, MAX_REJECTED_IN_LEDGER, MAX_SERVERS_PER_BOX};
-    use pterobox::crd::{GameBox, LedgerEntry, LedgerState, Reservation};
+    use pterobox::crd::{GameBox, LedgerEntry, LedgerState, Reservation, ShortQuantity};
 
     let client = admin_client().await;
     support::crds::install(&client).await;
@@ -226,9 +225,9 @@ async fn a_box_at_its_maximum_ledger_stays_under_the_object_size_limit() {
     // The longest name a GameServer may have: a DNS subdomain of 253 characters, unique per entry.
     let long_name = |i: usize| format!("{i:04}-{}", "a".repeat(248));
     let reserved = Reservation {
-        memory: Quantity("1048576Mi".into()),
-        disk: Quantity("10485760Mi".into()),
-        cpu: Quantity("12345m".into()),
+        memory: ShortQuantity("1048576Mi".into()),
+        disk: ShortQuantity("10485760Mi".into()),
+        cpu: ShortQuantity("12345m".into()),
         databases: 1_000_000,
         allocations: 1_000_000,
         backups: 1_000_000,

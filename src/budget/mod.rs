@@ -18,7 +18,7 @@ pub use units::{Amounts, QuantityError, Resource};
 
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
-use crate::crd::{Budget, PerServer, Reservation, ResourceTotals, ServerBound, ServerResources};
+use crate::crd::{Budget, PerServer, Reservation, ResourceTotals, ServerBound, ServerResources, ShortQuantity};
 
 /// A field whose value cannot be used, e.g. `spec.resources.memory: "abc" is not a quantity`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -37,13 +37,13 @@ impl FieldError {
 type ToUnits = fn(&str) -> Result<u64, QuantityError>;
 
 /// A quantity in panel units (`units::to_mib` or `units::to_percent`).
-fn in_units(field: &str, q: &Quantity, to_units: ToUnits) -> Result<u64, FieldError> {
-    to_units(&q.0).map_err(|e| FieldError::new(field, e.to_string()))
+fn in_units(field: &str, q: &str, to_units: ToUnits) -> Result<u64, FieldError> {
+    to_units(q).map_err(|e| FieldError::new(field, e.to_string()))
 }
 
 /// A quantity in panel units that must be above zero.
 fn positive(field: &str, q: &Quantity, to_units: ToUnits) -> Result<u64, FieldError> {
-    match in_units(field, q, to_units)? {
+    match in_units(field, &q.0, to_units)? {
         0 => Err(FieldError::new(field, format!("must be a positive quantity, got {:?}", q.0))),
         value => Ok(value),
     }
@@ -115,9 +115,9 @@ pub fn bounds(p: &PerServer) -> Result<Bounds, FieldError> {
 pub fn reserved(r: &Reservation) -> Result<Amounts, FieldError> {
     let f = |name: &str| format!("status.servers[].reserved.{name}");
     Ok(Amounts {
-        memory_mib: in_units(&f("memory"), &r.memory, units::to_mib)?,
-        disk_mib: in_units(&f("disk"), &r.disk, units::to_mib)?,
-        cpu_percent: in_units(&f("cpu"), &r.cpu, units::to_percent)?,
+        memory_mib: in_units(&f("memory"), &r.memory.0, units::to_mib)?,
+        disk_mib: in_units(&f("disk"), &r.disk.0, units::to_mib)?,
+        cpu_percent: in_units(&f("cpu"), &r.cpu.0, units::to_percent)?,
         servers: 1,
         databases: count(&f("databases"), r.databases, 0)?,
         allocations: count(&f("allocations"), r.allocations, 0)?,
@@ -132,9 +132,9 @@ fn signed(n: u64) -> i64 {
 /// A reservation as users read it.
 pub fn to_reservation(a: &Amounts) -> Reservation {
     Reservation {
-        memory: Quantity(units::mib_to_quantity(a.memory_mib)),
-        disk: Quantity(units::mib_to_quantity(a.disk_mib)),
-        cpu: Quantity(units::percent_to_quantity(a.cpu_percent)),
+        memory: ShortQuantity(units::mib_to_quantity(a.memory_mib).into()),
+        disk: ShortQuantity(units::mib_to_quantity(a.disk_mib).into()),
+        cpu: ShortQuantity(units::percent_to_quantity(a.cpu_percent).into()),
         databases: signed(a.databases),
         allocations: signed(a.allocations),
         backups: signed(a.backups),

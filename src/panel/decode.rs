@@ -251,7 +251,7 @@ pub(crate) fn server(item: &Value, state: StateFields) -> Result<PanelServer> {
         id: id(a, "server", "id")?.into(),
         external_id: opt_string(a, "external_id"),
         identifier: opt_string(a, "identifier").unwrap_or_else(|| uuid.chars().take(8).collect()).into(),
-        uuid,
+        uuid: uuid.as_str().into(),
         name: digest(a, "name"),
         description: digest(a, "description"),
         suspended,

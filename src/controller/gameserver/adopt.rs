@@ -149,7 +149,7 @@ impl Claims for Claimants<'_> {
             .servers
             .state()
             .iter()
-            .filter(|s| s.adopt.as_ref() == Some(adopt) && s.metadata.uid != self.server.metadata.uid)
+            .filter(|s| s.adopt.as_deref() == Some(adopt) && s.metadata.uid != self.server.metadata.uid)
             .filter_map(|s| s.for_admission().map_err(|e| tracing::error!("{e}")).ok())
             .filter(|s| key(s) < mine)
             .find(|s| self.admitted_here(s))

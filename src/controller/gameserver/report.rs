@@ -315,7 +315,7 @@ impl Reconciler {
         ports.extend(p.allocations.iter().filter(|a| a.id != p.allocation).map(|a| i64::from(a.port)));
         let panel = PanelRef {
             id: p.id.to_string(),
-            uuid: Some(p.uuid.clone()),
+            uuid: Some(p.uuid.to_string()),
             identifier: Some(p.identifier.to_string()),
             external_id: p.external_id.clone().unwrap_or_default(),
             node: Some(p.node.to_string()),
