@@ -234,7 +234,7 @@ async fn a_box_at_its_maximum_ledger_stays_under_the_object_size_limit() {
     };
     let mut ledger: Vec<LedgerEntry> = (0..MAX_SERVERS_PER_BOX as usize)
         .map(|i| LedgerEntry {
-            name: long_name(i),
+            name: long_name(i).into(),
             uid: Some(format!("{:08x}-0000-4000-8000-{:012x}", i, i)),
             state: LedgerState::Admitted,
             reserved: Some(reserved.clone()),
@@ -243,7 +243,7 @@ async fn a_box_at_its_maximum_ledger_stays_under_the_object_size_limit() {
         })
         .collect();
     ledger.extend((0..MAX_REJECTED_IN_LEDGER).map(|i| LedgerEntry {
-        name: long_name(MAX_SERVERS_PER_BOX as usize + i),
+        name: long_name(MAX_SERVERS_PER_BOX as usize + i).into(),
         uid: Some(format!("{:08x}-1111-4000-8000-{:012x}", i, i)),
         state: LedgerState::Rejected,
         reserved: None,

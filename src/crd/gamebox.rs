@@ -384,7 +384,8 @@ pub enum LedgerState {
 #[serde(rename_all = "camelCase")]
 pub struct LedgerEntry {
     /// GameServer name.
-    pub name: String,
+    #[schemars(with = "String")]
+    pub name: compact_str::CompactString,
     /// GameServer UID (a new object under an old name is a new server).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub uid: Option<String>,

@@ -98,8 +98,8 @@ fn entries(
 ) -> Vec<LedgerEntry> {
     let mut ordered: Vec<_> = candidates.iter().collect();
     ordered.sort_by(|a, b| (&a.created, &a.name).cmp(&(&b.created, &b.name)));
-    let entry = |name: String, uid: &str, state, reserved, why: Option<Reason>, message: Option<&String>| LedgerEntry {
-        name,
+    let entry = |name: &str, uid: &str, state, reserved, why: Option<Reason>, message: Option<&String>| LedgerEntry {
+        name: name.into(),
         uid: Some(uid.to_string()),
         state,
         reserved,
@@ -117,12 +117,12 @@ fn entries(
                     None => (resize_rejected.as_ref().map(|_| Reason::ResizeRejected), resize_rejected.as_ref()),
                 };
                 let reservation = Some(budget::to_reservation(reserved));
-                entries.push(entry(c.name.clone(), &c.uid, LedgerState::Admitted, reservation, why, message));
+                entries.push(entry(&c.name, &c.uid, LedgerState::Admitted, reservation, why, message));
             }
             Some(Verdict::Rejected { message }) if rejected < MAX_REJECTED_IN_LEDGER => {
                 rejected += 1;
                 let reason = Some(Reason::BudgetExceeded);
-                entries.push(entry(c.name.clone(), &c.uid, LedgerState::Rejected, None, reason, Some(message)));
+                entries.push(entry(&c.name, &c.uid, LedgerState::Rejected, None, reason, Some(message)));
             }
             _ => {}
         }
@@ -132,7 +132,7 @@ fn entries(
         invalid.iter().filter(|(uid, _)| !held(uid)).take(MAX_REJECTED_IN_LEDGER.saturating_sub(rejected))
     {
         let name = servers.iter().find(|s| s.uid().as_deref() == Some(uid)).map(|s| s.name_any()).unwrap_or_default();
-        entries.push(entry(name, uid, LedgerState::Rejected, None, Some(Reason::InvalidSpec), Some(message)));
+        entries.push(entry(&name, uid, LedgerState::Rejected, None, Some(Reason::InvalidSpec), Some(message)));
     }
     entries
 }
@@ -278,7 +278,7 @@ mod tests {
         let invalid = ledger.verdicts.values().filter(|v| matches!(v, ServerVerdict::Invalid { .. })).count();
         assert_eq!((admitted, over + invalid), (2, total - 2));
         // The record: both admitted, then the oldest over-budget ones, then invalid ones, to the cap.
-        let states: Vec<(String, LedgerState)> = ledger.entries.iter().map(|e| (e.name.clone(), e.state)).collect();
+        let states: Vec<(String, LedgerState)> = ledger.entries.iter().map(|e| (e.name.to_string(), e.state)).collect();
         assert_eq!(ledger.entries.len(), 2 + MAX_REJECTED_IN_LEDGER, "{states:?}");
         assert_eq!(&states[..2], &[("s00".into(), LedgerState::Admitted), ("s01".into(), LedgerState::Admitted)]);
         let rejected: Vec<&LedgerEntry> = ledger.entries[2..].iter().collect();
