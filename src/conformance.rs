@@ -424,7 +424,7 @@ async fn write_steps(panel: &dyn Panel, args: &Args, throwaway: &Throwaway, repo
             return;
         }
     };
-    let ok = read.primary().is_some() && read.external_id.as_deref() == Some(throwaway.server_external_id.as_str());
+    let ok = read.primary().is_some() && read.external_id.as_ref().is_some_and(|e| *e == *throwaway.server_external_id);
     let got = format!("allocation {}, external id {:?}", read.allocation, read.external_id);
     if !report.check("read it back", "the server with its allocation and external id", got, ok) {
         return;
@@ -440,7 +440,7 @@ async fn write_steps(panel: &dyn Panel, args: &Args, throwaway: &Throwaway, repo
     };
     let step = panel.update_details(&created.id, &details).await;
     let got = step.as_ref().map_or_else(why, |s| format!("external id {:?}", s.external_id));
-    let ok = step.is_ok_and(|s| s.external_id.as_deref() == Some(throwaway.server_external_id.as_str()));
+    let ok = step.is_ok_and(|s| s.external_id.as_ref().is_some_and(|e| *e == *throwaway.server_external_id));
     if !report.check("update its details", "renamed, its external id kept", got, ok) {
         return;
     }

@@ -425,7 +425,7 @@ fn changes(
         .map_err(|e| format!("panel server {}: {e}", s.id))?;
     let mut out = vec![format!(
         "external id: {} → the GameServer's UID",
-        s.external_id.as_deref().map_or("none".to_string(), |e| format!("{e:?}"))
+        s.external_id.as_ref().map_or("none".to_string(), |e| format!("{e:?}"))
     )];
     if s.user != desired.user {
         out.push(format!("owner: panel user {} → {}", s.user, desired.user));

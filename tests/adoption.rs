@@ -185,7 +185,7 @@ async fn imported_servers_are_adopted_as_they_run(flavor: Flavor, test: &str) {
     for (id, was) in &before {
         let now = server_by_id(&world, id).await;
         let (want_external, want_user) = match uid_of.get(id.as_str()) {
-            Some(uid) => (Some(uid.to_string()), dave.as_str()),
+            Some(uid) => (Some((*uid).into()), dave.as_str()),
             None => (was.external_id.clone(), was.user.as_str()),
         };
         assert_eq!(now.external_id, want_external, "panel server {id}");
@@ -317,7 +317,7 @@ async fn adoption_is_refused_where_it_must_be() {
             "spec.adopt: panel server {shared} belongs to GameServer first: its external id is that GameServer's UID"
         )
     );
-    assert_eq!(server_by_id(&world, &shared).await.external_id.as_deref(), Some(first_uid.as_str()));
+    assert_eq!(server_by_id(&world, &shared).await.external_id, Some(first_uid.as_str().into()));
     assert_eq!(s.status.as_ref().map(|st| st.state), Some(ServerState::Failed));
 
     // A panel server that does not exist, one of another customer (the same answer: a tenant

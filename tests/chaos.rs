@@ -122,7 +122,7 @@ async fn check_round(gameservers: &Api<GameServer>, url: &str, checks: &Mutex<Ch
     let earlier: BTreeSet<u64> = before.iter().map(|s| s.id).collect();
     let mut violations = Vec::new();
     for s in after.iter().filter(|s| earlier.contains(&s.id)) {
-        let ext = s.external_id.clone().unwrap_or_default();
+        let ext = s.external_id.as_ref().map(ToString::to_string).unwrap_or_default();
         match checks.known.get(&ext) {
             _ if live.contains(&ext) => {}
             Some((_, true)) => {}
@@ -130,8 +130,9 @@ async fn check_round(gameservers: &Api<GameServer>, url: &str, checks: &Mutex<Ch
         }
     }
     let mut totals: BTreeMap<String, Use> = BTreeMap::new();
-    for s in after.iter().filter(|s| live.contains(s.external_id.as_deref().unwrap_or_default())) {
-        let Some((gbox, _)) = s.external_id.as_ref().and_then(|ext| checks.known.get(ext)) else { continue };
+    for s in after.iter() {
+        let ext = s.external_id.as_ref().map(ToString::to_string).unwrap_or_default();
+        let Some((gbox, _)) = checks.known.get(&ext).filter(|_| live.contains(&ext)) else { continue };
         let t = totals.entry(gbox.clone()).or_default();
         for (r, v) in panel_size(s).iter().enumerate() {
             t[r] += v;
@@ -158,7 +159,8 @@ async fn sizes_by_name(servers: &Api<GameServer>, url: &str) -> Option<(Vec<Game
     let list = servers.list(&Default::default()).await.ok()?.items;
     let panel = sim_servers(url).await.ok()?;
     let name_of = |uid: &str| list.iter().find(|s| s.metadata.uid.as_deref() == Some(uid))?.metadata.name.clone();
-    let sizes = panel.iter().filter_map(|p| Some((name_of(p.external_id.as_deref()?)?, panel_size(p)))).collect();
+    let sizes =
+        panel.iter().filter_map(|p| Some((name_of(&p.external_id.as_ref()?.to_string())?, panel_size(p)))).collect();
     Some((list, sizes))
 }
 

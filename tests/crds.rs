@@ -235,16 +235,17 @@ async fn a_box_at_its_maximum_ledger_stays_under_the_object_size_limit() {
     let mut ledger: Vec<LedgerEntry> = (0..MAX_SERVERS_PER_BOX as usize)
         .map(|i| LedgerEntry {
             name: long_name(i).into(),
-            uid: Some(format!("{:08x}-0000-4000-8000-{:012x}", i, i)),
+            uid: Some(format!("{:08x}-0000-4000-8000-{:012x}", i, i).as_str().into()),
             state: LedgerState::Admitted,
             reserved: Some(reserved.clone()),
             reason: None,
             message: None,
         })
         .collect();
-    ledger.extend((0..MAX_REJECTED_IN_LEDGER).map(|i| LedgerEntry {
+    ledger.extend((0..MAX_REJECTED_IN_LEDGER).map(|i| {
+        LedgerEntry {
         name: long_name(MAX_SERVERS_PER_BOX as usize + i).into(),
-        uid: Some(format!("{:08x}-1111-4000-8000-{:012x}", i, i)),
+        uid: Some(format!("{:08x}-1111-4000-8000-{:012x}", i, i).as_str().into()),
         state: LedgerState::Rejected,
         reserved: None,
         reason: Some("BudgetExceeded".into()),
@@ -252,7 +253,9 @@ async fn a_box_at_its_maximum_ledger_stays_under_the_object_size_limit() {
             "exceeded budget of box {name}: requested memory=1048576Mi,disk=10485760Mi,cpu=12345m,databases=1000000,\
              allocations=1000000,backups=1000000, used memory=1048576Mi,disk=10485760Mi,cpu=12345m, limited \
              memory=1048576Mi,disk=10485760Mi,cpu=12345m"
-        )),
+        )
+        .into()),
+    }
     }));
     assert_eq!(ledger.len(), MAX_LEDGER_ENTRIES);
     let patch = serde_json::json!({"status": {"observedGeneration": 1, "servers": ledger}});

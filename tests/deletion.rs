@@ -30,7 +30,7 @@ async fn delete_removes_the_panel_server_and_orphan_leaves_it() {
     world.servers().delete("doomed", &DeleteParams::default()).await.expect("delete");
     world.servers().delete("kept", &DeleteParams::default()).await.expect("delete");
     let on_panel = world.wait_panel("only the orphan is left", |s| s.len() == 1).await;
-    assert_eq!(on_panel[0].external_id.as_deref(), Some(kept_uid.as_str()), "the orphan is untouched");
+    assert_eq!(on_panel[0].external_id, Some(kept_uid.as_str().into()), "the orphan is untouched");
     for _ in 0..100 {
         if world.servers().list(&Default::default()).await.expect("list").items.is_empty() {
             break;

@@ -52,7 +52,7 @@ async fn hand_changes_are_reverted_and_a_deleted_server_is_recreated(flavor: Fla
     panel.delete_server(&original.id).await.expect("hand delete");
     let recreated = world
         .wait_panel("recreated", |servers| {
-            servers.iter().any(|p| p.external_id.as_deref() == Some(uid.as_str()) && p.id != original.id)
+            servers.iter().any(|p| p.external_id.as_ref().is_some_and(|e| *e == *uid) && p.id != original.id)
         })
         .await;
     assert_eq!(recreated.len(), 1);

@@ -134,7 +134,7 @@ async fn a_new_server_is_made_once_and_then_nothing_is_sent() {
     let before = bench.stats().await;
     let (made, notes) = converged(bench.converge(true).await);
     assert_eq!(notes, vec![Note::Made], "a first create is told by the status, not an event");
-    assert_eq!(made.external_id.as_deref(), Some(UID));
+    assert_eq!(made.external_id, Some(UID.into()));
     let after = bench.stats().await;
     assert_eq!(creates(&after) - creates(&before), 1);
     // Pterodactyl refuses a second external id: after a complete listing, nothing is asked first.
@@ -208,7 +208,7 @@ async fn a_create_whose_answer_was_lost_is_found_and_not_made_twice() {
 
     let before = lookups(&bench.stats().await);
     let (found, notes) = converged(bench.converge(true).await);
-    assert_eq!(found.external_id.as_deref(), Some(UID));
+    assert_eq!(found.external_id, Some(UID.into()));
     assert!(!notes.contains(&Note::Made), "{notes:?}");
     let stats = bench.stats().await;
     assert_eq!(creates(&stats), 1, "one panel server, made once");

@@ -193,6 +193,105 @@ pub struct Reservation {
 #[serde(transparent)]
 pub struct ShortQuantity(pub compact_str::CompactString);
 
+/// An identifier that is a UUID almost always (a Kubernetes UID, a panel server's UUID, the external
+/// id PteroBox gives a panel server): its 16 bytes when the text is a UUID in the usual lower-case
+/// hyphenated form, else the text as it came. Reads, writes, compares and orders as its text. The
+/// operator holds one or more a server (a box's ledger, the panel snapshot's key and server), where
+/// a `String` was an allocation of 48 bytes each.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct Uid(UidRepr);
+
+/// Either form; one text has one form only (`From`), so that the derived equality is the text's.
+#[derive(Clone, PartialEq, Eq, Hash)]
+enum UidRepr {
+    Uuid(uuid::Uuid),
+    Text(Box<str>),
+}
+
+impl Uid {
+    /// Calls `f` with the text, without an allocation.
+    fn with_text<T>(&self, f: impl FnOnce(&str) -> T) -> T {
+        match &self.0 {
+            UidRepr::Uuid(u) => f(u.hyphenated().encode_lower(&mut uuid::Uuid::encode_buffer())),
+            UidRepr::Text(t) => f(t),
+        }
+    }
+}
+
+impl From<&str> for Uid {
+    fn from(text: &str) -> Self {
+        let mut buffer = uuid::Uuid::encode_buffer();
+        Self(match uuid::Uuid::try_parse(text) {
+            Ok(u) if u.hyphenated().encode_lower(&mut buffer) == text => UidRepr::Uuid(u),
+            _ => UidRepr::Text(text.into()),
+        })
+    }
+}
+
+impl Default for Uid {
+    fn default() -> Self {
+        Self(UidRepr::Text(Box::default()))
+    }
+}
+
+impl PartialEq<str> for Uid {
+    fn eq(&self, text: &str) -> bool {
+        self.with_text(|t| t == text)
+    }
+}
+
+impl PartialEq<String> for Uid {
+    fn eq(&self, text: &String) -> bool {
+        *self == **text
+    }
+}
+
+impl Ord for Uid {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.with_text(|a| other.with_text(|b| a.cmp(b)))
+    }
+}
+
+impl PartialOrd for Uid {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl std::fmt::Display for Uid {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.with_text(|t| f.write_str(t))
+    }
+}
+
+impl std::fmt::Debug for Uid {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.with_text(|t| write!(f, "{t:?}"))
+    }
+}
+
+impl Serialize for Uid {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.with_text(|t| serializer.serialize_str(t))
+    }
+}
+
+impl<'de> Deserialize<'de> for Uid {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Text;
+        impl serde::de::Visitor<'_> for Text {
+            type Value = Uid;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Uid, E> {
+                Ok(Uid::from(text))
+            }
+        }
+        deserializer.deserialize_str(Text)
+    }
+}
+
 /// Totals of a box: its budget or what its admitted servers use.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -214,4 +313,39 @@ pub struct ResourceTotals {
     pub allocations: i64,
     /// Backups.
     pub backups: i64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_uid_reads_back_compares_and_orders_as_its_text() {
+        let texts = [
+            "9c0e2a4b-6d1f-4e3a-8b2c-5f7a1d9e0c33",
+            "9C0E2A4B-6D1F-4E3A-8B2C-5F7A1D9E0C33",
+            "9c0e2a4b6d1f4e3a8b2c5f7a1d9e0c33",
+            "{9c0e2a4b-6d1f-4e3a-8b2c-5f7a1d9e0c33}",
+            "9c0e2a4b-6d1f-4e3a-8b2c-5f7a1d9e0c34",
+            "uid-1",
+            "",
+        ];
+        for text in texts {
+            let uid = Uid::from(text);
+            assert_eq!(uid.to_string(), text);
+            let owned = text.to_string();
+            assert!(uid == *text && uid == owned, "{text:?} compares equal to its text");
+            let json = serde_json::to_string(&uid).expect("json");
+            assert_eq!(json, serde_json::to_string(text).expect("json"));
+            assert_eq!(serde_json::from_str::<Uid>(&json).expect("reads back"), uid);
+            for other in texts {
+                let other_uid = Uid::from(other);
+                assert_eq!(uid.cmp(&other_uid), text.cmp(other), "{text:?} against {other:?}");
+                assert_eq!(uid == other_uid, text == other, "{text:?} against {other:?}");
+            }
+        }
+        assert!(matches!(Uid::from(texts[0]).0, UidRepr::Uuid(_)), "the usual form is held as 16 bytes");
+        assert!(matches!(Uid::from(texts[1]).0, UidRepr::Text(_)), "another form as its text");
+        assert_eq!(std::mem::size_of::<Option<Uid>>(), 24);
+    }
 }

@@ -388,7 +388,8 @@ pub struct LedgerEntry {
     pub name: compact_str::CompactString,
     /// GameServer UID (a new object under an old name is a new server).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub uid: Option<String>,
+    #[schemars(with = "Option<String>")]
+    pub uid: Option<super::Uid>,
     /// `Admitted` or `Rejected`.
     pub state: LedgerState,
     /// What the server holds (admitted servers only).
@@ -396,8 +397,10 @@ pub struct LedgerEntry {
     pub reserved: Option<Reservation>,
     /// Why (e.g. `BudgetExceeded`, `ResizeRejected`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
+    #[schemars(with = "Option<String>")]
+    pub reason: Option<Box<str>>,
     /// The quota message.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub message: Option<String>,
+    #[schemars(with = "Option<String>")]
+    pub message: Option<Box<str>>,
 }

@@ -12,7 +12,7 @@ pub mod reference;
 pub mod rules;
 pub mod validate;
 
-pub use common::{DeletionPolicy, Flavor, PanelId, Reservation, ResourceTotals, ShortQuantity, WispApiVersion};
+pub use common::{DeletionPolicy, Flavor, PanelId, Reservation, ResourceTotals, ShortQuantity, Uid, WispApiVersion};
 pub use gamebox::{
     Budget, EggOffer, GameBox, GameBoxSpec, GameBoxStatus, LedgerEntry, LedgerState, Owner, OwnerStatus, PerServer,
     ServerBound, Summary, TenantMay,

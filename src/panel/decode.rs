@@ -40,7 +40,12 @@ pub(crate) fn string(v: &Value, what: &str, field: &str) -> Result<String> {
 }
 
 pub(crate) fn opt_string(v: &Value, field: &str) -> Option<String> {
-    v.get(field).and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_string)
+    v_str(v, field).map(str::to_string)
+}
+
+/// A text field, when present and not empty.
+fn v_str<'a>(v: &'a Value, field: &str) -> Option<&'a str> {
+    v.get(field).and_then(Value::as_str).filter(|s| !s.is_empty())
 }
 
 /// A text field the operator only compares (missing reads as empty).
@@ -249,7 +254,7 @@ pub(crate) fn server(item: &Value, state: StateFields) -> Result<PanelServer> {
     let uuid = opt_string(a, "uuid").unwrap_or_default();
     Ok(PanelServer {
         id: id(a, "server", "id")?.into(),
-        external_id: opt_string(a, "external_id"),
+        external_id: v_str(a, "external_id").map(Uid::from),
         identifier: opt_string(a, "identifier").unwrap_or_else(|| uuid.chars().take(8).collect()).into(),
         uuid: uuid.as_str().into(),
         name: digest(a, "name"),
@@ -415,7 +420,10 @@ mod tests {
     #[test]
     fn a_pterodactyl_server_decodes_whole() {
         let s = server(&pterodactyl_server(Value::Null), StateFields::PterodactylStatus).expect("decodes");
-        assert_eq!((s.id.as_str(), s.external_id.as_deref(), s.identifier.as_str()), ("7", Some("uid-7"), "9c0e2a4b"));
+        assert_eq!(
+            (s.id.as_str(), s.external_id.clone(), s.identifier.as_str()),
+            ("7", Some("uid-7".into()), "9c0e2a4b")
+        );
         assert_eq!(
             (s.user.as_str(), s.node.as_str(), s.allocation.as_str(), s.nest.as_str(), s.egg.as_str()),
             ("3", "1", "11", "1", "3")

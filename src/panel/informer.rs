@@ -100,7 +100,7 @@ impl PanelHandle {
             .iter()
             .filter_map(|(ext, e)| e.server.as_ref().map(|s| (ext, s)))
             .filter(|(_, s)| s.install == InstallState::Installing || s.allocations.is_empty())
-            .map(|(ext, s)| (ext.clone(), s.id.to_string()))
+            .map(|(ext, s)| (ext.to_string(), s.id.to_string()))
             .collect()
     }
 
@@ -112,7 +112,7 @@ impl PanelHandle {
         for server in servers {
             let Some(external_id) = server.external_id.clone() else { continue };
             if snapshot.read(external_id.clone(), server, read_at) {
-                changed.push(external_id);
+                changed.push(external_id.to_string());
             }
         }
         changed
@@ -121,12 +121,12 @@ impl PanelHandle {
     /// Records that a create got no answer: whether the server exists is unknown until the panel
     /// is asked.
     pub fn uncertain(&self, external_id: &str) {
-        self.write().uncertain.insert(external_id.to_string());
+        self.write().uncertain.insert(external_id.into());
     }
 
     /// Records that a server is gone.
     pub fn forget(&self, external_id: &str) {
-        self.write().put(external_id.to_string(), None, Instant::now());
+        self.write().put(external_id.into(), None, Instant::now());
     }
 
     /// Lists every server now, updating the snapshot page by page: a page replaces what the

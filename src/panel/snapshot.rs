@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use tokio::time::Instant;
 
-use super::{PanelError, PanelServer};
+use super::{PanelError, PanelServer, Uid};
 
 /// One panel server as the snapshot knows it.
 pub(super) struct Entry {
@@ -24,7 +24,7 @@ pub(super) struct Entry {
 #[derive(Default)]
 pub(super) struct Snapshot {
     /// By external id.
-    pub(super) servers: HashMap<String, Entry>,
+    pub(super) servers: HashMap<Uid, Entry>,
     /// When the last complete listing started.
     pub(super) listed_at: Option<Instant>,
     /// The number of the last listing started.
@@ -33,12 +33,12 @@ pub(super) struct Snapshot {
     pub(super) listing_error: Option<PanelError>,
     /// External ids whose create failed without an answer (a timeout, a 5xx): the panel may have
     /// made the server anyway, so the next attempt asks the panel first.
-    pub(super) uncertain: HashSet<String>,
+    pub(super) uncertain: HashSet<Uid>,
 }
 
 impl Snapshot {
     /// Records `server` as we wrote or read it at `at`, unless we recorded something newer.
-    pub(super) fn put(&mut self, external_id: String, server: Option<PanelServer>, at: Instant) {
+    pub(super) fn put(&mut self, external_id: Uid, server: Option<PanelServer>, at: Instant) {
         let listing = match self.servers.get(&external_id) {
             Some(e) if e.written.is_some_and(|w| w > at) => return,
             Some(e) => e.listing,
@@ -49,7 +49,7 @@ impl Snapshot {
     }
 
     /// Records `server` as read at `at` (see `put`); whether it differs from what the snapshot knew.
-    pub(super) fn read(&mut self, external_id: String, server: PanelServer, at: Instant) -> bool {
+    pub(super) fn read(&mut self, external_id: Uid, server: PanelServer, at: Instant) -> bool {
         // Unchanged: keep the entry the reconciles share.
         if self.servers.get(&external_id).and_then(|e| e.server.as_deref()) == Some(&server) {
             return false;
@@ -71,11 +71,11 @@ impl Snapshot {
                     e.listing = number;
                 }
                 Some(e) => {
-                    changed.push(external_id);
+                    changed.push(external_id.to_string());
                     *e = Entry { server: Some(Arc::new(server)), written: None, listing: number };
                 }
                 None => {
-                    changed.push(external_id.clone());
+                    changed.push(external_id.to_string());
                     self.servers
                         .insert(external_id, Entry { server: Some(Arc::new(server)), written: None, listing: number });
                 }
@@ -89,7 +89,7 @@ impl Snapshot {
         self.servers.retain(|id, e| {
             let keep = e.listing == number || e.written.is_some_and(|w| w >= started);
             if !keep && e.server.is_some() {
-                changed.push(id.clone());
+                changed.push(id.to_string());
             }
             keep
         });
@@ -121,10 +121,11 @@ pub enum Seen {
 impl Snapshot {
     /// The server with this external id, as far as the snapshot knows.
     pub(super) fn seen(&self, external_id: &str) -> Seen {
-        if self.uncertain.contains(external_id) {
+        let external_id = Uid::from(external_id);
+        if self.uncertain.contains(&external_id) {
             return Seen::Unknown;
         }
-        match self.servers.get(external_id) {
+        match self.servers.get(&external_id) {
             Some(Entry { server: Some(server), .. }) => Seen::Present(server.clone()),
             Some(Entry { server: None, .. }) => Seen::Absent,
             None if self.listed_at.is_some() => Seen::Absent,
@@ -178,7 +179,7 @@ mod tests {
     }
 
     fn memory(snapshot: &Snapshot, external_id: &str) -> Option<u64> {
-        snapshot.servers.get(external_id)?.server.as_ref().map(|s| s.limits.memory_mib)
+        snapshot.servers.get(&external_id.into())?.server.as_ref().map(|s| s.limits.memory_mib)
     }
 
     #[test]
@@ -190,7 +191,7 @@ mod tests {
         let drifted = [server("uid-1", 64), server("uid-2", 128), server("uid-4", 64)];
         assert_eq!(listing(&mut snapshot, Instant::now(), &drifted), ["uid-2", "uid-3", "uid-4"]);
         assert_eq!(memory(&snapshot, "uid-2"), Some(128));
-        assert!(!snapshot.servers.contains_key("uid-3"), "gone from the panel, gone from the snapshot");
+        assert!(!snapshot.servers.contains_key(&"uid-3".into()), "gone from the panel, gone from the snapshot");
     }
 
     #[test]
@@ -208,7 +209,7 @@ mod tests {
         assert!(changed.is_empty(), "{changed:?}");
         assert_eq!(memory(&snapshot, "uid-1"), Some(256));
         assert_eq!(memory(&snapshot, "uid-3"), Some(64));
-        assert!(snapshot.servers.get("uid-2").is_some_and(|e| e.server.is_none()), "still deleted");
+        assert!(snapshot.servers.get(&"uid-2".into()).is_some_and(|e| e.server.is_none()), "still deleted");
     }
 
     #[test]
@@ -221,7 +222,7 @@ mod tests {
         // The panel says otherwise (uid-1 resized back by hand, uid-2 deleted by hand).
         assert_eq!(listing(&mut snapshot, started, &[server("uid-1", 64)]), ["uid-1", "uid-2"]);
         assert_eq!(memory(&snapshot, "uid-1"), Some(64));
-        assert!(!snapshot.servers.contains_key("uid-2"));
+        assert!(!snapshot.servers.contains_key(&"uid-2".into()));
     }
 
     #[test]

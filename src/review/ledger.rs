@@ -100,11 +100,11 @@ fn entries(
     ordered.sort_by(|a, b| (&a.created, &a.name).cmp(&(&b.created, &b.name)));
     let entry = |name: &str, uid: &str, state, reserved, why: Option<Reason>, message: Option<&String>| LedgerEntry {
         name: name.into(),
-        uid: Some(uid.to_string()),
+        uid: Some(uid.into()),
         state,
         reserved,
-        reason: why.map(|r| r.as_str().to_string()),
-        message: message.cloned(),
+        reason: why.map(|r| r.as_str().into()),
+        message: message.map(|m| m.as_str().into()),
     };
     let mut entries = Vec::new();
     let mut rejected = 0;

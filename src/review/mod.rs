@@ -195,7 +195,7 @@ fn admitted(status: Option<&GameBoxStatus>) -> BTreeMap<String, Amounts> {
         .into_iter()
         .flat_map(|s| s.servers.iter())
         .filter(|e| e.state == LedgerState::Admitted)
-        .filter_map(|e| Some((e.uid.clone()?, budget::reserved(e.reserved.as_ref()?).ok()?)))
+        .filter_map(|e| Some((e.uid.as_ref()?.to_string(), budget::reserved(e.reserved.as_ref()?).ok()?)))
         .collect()
 }
 

@@ -198,7 +198,7 @@ pub async fn the_catalog_has_the_locations_nests_and_eggs_with_variables(t: &Tar
 pub async fn a_server_lives_through_create_update_suspend_and_delete(t: &Target) {
     let user = t.owner().await;
     let created = t.client.create_server(&t.new_server(&user.id, "uid-1")).await.expect("create");
-    assert_eq!(created.external_id.as_deref(), Some("uid-1"));
+    assert_eq!(created.external_id, Some("uid-1".into()));
     assert_eq!(created.install, InstallState::Installing);
     assert_eq!(created.limits.memory_mib, 1024);
     assert_eq!(created.features, FeatureLimits { databases: Some(1), allocations: Some(2), backups: Some(1) });
@@ -227,7 +227,7 @@ pub async fn a_server_lives_through_create_update_suspend_and_delete(t: &Target)
     let details =
         Details { name: "renamed".into(), description: "".into(), user: user.id.clone(), external_id: "uid-1".into() };
     let renamed = t.client.update_details(&created.id, &details).await.expect("details");
-    assert_eq!((renamed.name, renamed.external_id.as_deref()), (Digest::of("renamed"), Some("uid-1")));
+    assert_eq!((renamed.name, renamed.external_id), (Digest::of("renamed"), Some("uid-1".into())));
 
     let paper = t.client.egg(&read.nest, &t.fx.egg).await.expect("egg");
     let env = paper.environment(&BTreeMap::from([("MINECRAFT_VERSION".into(), "1.20.4".into())]));
@@ -267,7 +267,7 @@ pub async fn servers_are_listed_page_by_page(t: &Target) {
         let pg = t.client.servers_page(page, 3).await.expect("page");
         assert_eq!((pg.page, pg.total_pages, pg.total), (page, 3, 7), "{}", t.what);
         assert!(pg.items.iter().all(|s| s.primary().is_some()), "lists include allocations");
-        seen.extend(pg.items.into_iter().map(|s| s.external_id.unwrap_or_default()));
+        seen.extend(pg.items.into_iter().map(|s| s.external_id.map(|e| e.to_string()).unwrap_or_default()));
     }
     assert_eq!(seen, (0..7).map(|i| format!("page-{i}")).collect::<Vec<_>>());
     assert!(t.client.servers_page(4, 3).await.expect("past the end").items.is_empty());

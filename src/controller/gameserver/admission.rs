@@ -36,13 +36,14 @@ impl Reconciler {
     /// The box's verdict on this server: its reservation (and a resize refusal), or why not.
     fn verdict(&self, gbox: &GameBox) -> std::result::Result<(Amounts, Option<String>), Box<Report>> {
         let uid = self.uid();
-        let status = gbox.status.clone().unwrap_or_default();
-        if let Some(entry) =
-            status.servers.iter().find(|e| e.uid.as_deref() == Some(uid.as_str()) && e.state == LedgerState::Admitted)
+        let ledger = gbox.status.as_ref().map(|s| s.servers.as_slice()).unwrap_or_default();
+        if let Some(entry) = ledger
+            .iter()
+            .find(|e| e.uid.as_ref().is_some_and(|u| *u == *uid.as_str()) && e.state == LedgerState::Admitted)
             && let Some(reserved) = entry.reserved.as_ref().and_then(|r| budget::reserved(r).ok())
         {
             let resize = (entry.reason.as_deref() == Some(Reason::ResizeRejected.as_str()))
-                .then(|| entry.message.clone().unwrap_or_default());
+                .then(|| entry.message.as_deref().unwrap_or_default().to_string());
             return Ok((reserved, resize));
         }
         // Not (yet) in the ledger: the same function over the same inputs tells which it will be.

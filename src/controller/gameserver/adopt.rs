@@ -43,7 +43,7 @@ impl Pass<'_> {
         let mut note = format!(
             "adopted panel server {} (external id {} → this GameServer's UID",
             target.id,
-            target.external_id.as_deref().map_or("none".to_string(), |e| format!("{e:?}"))
+            target.external_id.as_ref().map_or("none".to_string(), |e| format!("{e:?}"))
         );
         if target.user != desired.user {
             note.push_str(&format!(", owner user {} → {}", target.user, desired.user));
@@ -78,7 +78,8 @@ impl Pass<'_> {
         }
         let claims = self.observed.claims;
         let uid = self.observed.uid;
-        if let Some(other) = target.external_id.as_deref().filter(|e| *e != uid).and_then(|e| claims.holder(e)) {
+        let external_id = target.external_id.as_ref().map(ToString::to_string);
+        if let Some(other) = external_id.as_deref().filter(|e| *e != uid).and_then(|e| claims.holder(e)) {
             return refuse(format!("belongs to {other}: its external id is that GameServer's UID"));
         }
         if let Some(other) = claims.earlier_claimant(adopt) {
@@ -128,7 +129,10 @@ impl Claimants<'_> {
         gbox.is_some_and(|b| {
             b.spec.panel_ref == self.panel_ref
                 && b.status.as_ref().is_some_and(|st| {
-                    st.servers.iter().any(|e| e.uid == s.metadata.uid && e.state == LedgerState::Admitted)
+                    st.servers.iter().any(|e| {
+                        e.state == LedgerState::Admitted
+                            && e.uid.as_ref().zip(s.metadata.uid.as_deref()).is_some_and(|(a, b)| *a == *b)
+                    })
                 })
         })
     }

@@ -191,7 +191,7 @@ impl Desired {
         let differs = current.name != Digest::of(&self.name)
             || current.description != Digest::of(&self.description)
             || current.user != self.user
-            || current.external_id.as_deref() != Some(self.external_id.as_str());
+            || current.external_id.as_ref().is_none_or(|e| *e != *self.external_id);
         differs.then(|| Details {
             name: self.name.clone(),
             description: self.description.clone(),
@@ -270,7 +270,7 @@ mod tests {
         environment.set("P_SERVER_UUID", "added by the panel");
         PanelServer {
             id: "42".into(),
-            external_id: Some(d.external_id.clone()),
+            external_id: Some(d.external_id.as_str().into()),
             uuid: "u".into(),
             identifier: "u".into(),
             name: Digest::of(&d.name),

@@ -317,7 +317,7 @@ impl Reconciler {
             id: p.id.to_string(),
             uuid: Some(p.uuid.to_string()),
             identifier: Some(p.identifier.to_string()),
-            external_id: p.external_id.clone().unwrap_or_default(),
+            external_id: p.external_id.as_ref().map(ToString::to_string).unwrap_or_default(),
             node: Some(p.node.to_string()),
             url,
         };

@@ -106,7 +106,7 @@ impl BoxView {
             .servers
             .iter()
             .filter(|e| e.state == LedgerState::Admitted)
-            .map(|e| (Digest::of(e.uid.as_deref().unwrap_or_default()), Digest::of_json(e)))
+            .map(|e| (Digest::of(&e.uid.as_ref().map(ToString::to_string).unwrap_or_default()), Digest::of_json(e)))
             .collect();
         admitted.sort_unstable();
         Self { common: Digest::of_json(&common), ledger: Digest::of_json(&status.servers), admitted }
@@ -199,7 +199,7 @@ mod tests {
         ledger.retain(|e| e.name != name);
         ledger.push(LedgerEntry {
             name: name.into(),
-            uid: Some(format!("uid-{name}")),
+            uid: Some(format!("uid-{name}").as_str().into()),
             state: LedgerState::Admitted,
             reserved: Some(to_reservation(&Amounts { memory_mib, servers: 1, ..Default::default() })),
             reason: None,
