@@ -342,7 +342,8 @@ fn box_status(
     owner: Option<OwnerStatus>,
     expired: bool,
 ) -> GameBoxStatus {
-    let old = gbox.status.clone().unwrap_or_default();
+    // Read in place: a clone would copy the old ledger (a hundred entries) only to drop it.
+    let old_conditions = gbox.status.as_ref().map(|s| s.conditions.as_slice()).unwrap_or_default();
     let generation = gbox.metadata.generation;
     let over = ledger.map(|l| l.over_budget.clone()).unwrap_or_default();
     let over_budget = match ledger {
@@ -378,8 +379,9 @@ fn box_status(
     } else {
         Want::new(condition::EXPIRED, false, Reason::NotExpired, "")
     };
-    let conditions = merge(&old.conditions, vec![ready, over_budget, suspended, expired], generation);
+    let conditions = merge(old_conditions, vec![ready, over_budget, suspended, expired], generation);
     let Ok(ledger) = ledger else {
+        let old = gbox.status.clone().unwrap_or_default();
         return GameBoxStatus { observed_generation: generation, conditions, owner, ..old };
     };
     GameBoxStatus {
