@@ -210,7 +210,7 @@ enum UidRepr {
 
 impl Uid {
     /// Calls `f` with the text, without an allocation.
-    fn with_text<T>(&self, f: impl FnOnce(&str) -> T) -> T {
+    pub fn with_text<T>(&self, f: impl FnOnce(&str) -> T) -> T {
         match &self.0 {
             UidRepr::Uuid(u) => f(u.hyphenated().encode_lower(&mut uuid::Uuid::encode_buffer())),
             UidRepr::Text(t) => f(t),

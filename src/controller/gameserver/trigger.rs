@@ -106,7 +106,7 @@ impl BoxView {
             .servers
             .iter()
             .filter(|e| e.state == LedgerState::Admitted)
-            .map(|e| (Digest::of(&e.uid.as_ref().map(ToString::to_string).unwrap_or_default()), Digest::of_json(e)))
+            .map(|e| (e.uid.as_ref().map_or(Digest::of(""), |u| u.with_text(Digest::of)), Digest::of_json(e)))
             .collect();
         admitted.sort_unstable();
         Self { common: Digest::of_json(&common), ledger: Digest::of_json(&status.servers), admitted }
