@@ -89,14 +89,7 @@ pub fn slim_controller<K, T>(
     follow: impl Fn(&watcher::Event<K>, &Store<K>) + Send + 'static,
 ) -> Controller<K>
 where
-    K: kube::Resource<DynamicType = ()>
-        + Slim
-        + Clone
-        + serde::de::DeserializeOwned
-        + std::fmt::Debug
-        + Send
-        + Sync
-        + 'static,
+    K: kube::Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
     T: Send + 'static,
 {
     use futures::TryStreamExt;
@@ -111,7 +104,6 @@ where
             if let Some(a) = o.meta_mut().annotations.as_mut() {
                 a.remove("kubectl.kubernetes.io/last-applied-configuration");
             }
-            o.slim();
         })
         .reflect(writer)
         .inspect_ok({
@@ -123,35 +115,6 @@ where
         })
         .try_filter_map(move |event| futures::future::ready(Ok(woken(event))));
     Controller::for_stream(stream, reader)
-}
-
-/// What a cache tightens in each object it holds, beyond the `managedFields` and last-applied
-/// annotation it drops from all.
-pub trait Slim {
-    fn slim(&mut self) {}
-}
-
-impl Slim for GamePanel {}
-
-/// Built slim (`From<GameServer>`).
-impl Slim for CachedServer {}
-
-impl Slim for GameBox {
-    /// A list read from JSON has room for up to twice its items (serde grows it as it reads them,
-    /// not knowing how many come): a ledger of ten servers had room for sixteen, 1.1 KB a box that
-    /// the cache held for nothing.
-    fn slim(&mut self) {
-        let spec = &mut self.spec;
-        spec.eggs.shrink_to_fit();
-        spec.locations.shrink_to_fit();
-        spec.tags.shrink_to_fit();
-        spec.adopt_from.shrink_to_fit();
-        if let Some(status) = self.status.as_mut() {
-            status.conditions.shrink_to_fit();
-            status.exhausted.shrink_to_fit();
-            status.servers.shrink_to_fit();
-        }
-    }
 }
 
 fn uid_of<K: kube::Resource>(o: &K) -> Digest {
@@ -222,38 +185,4 @@ fn waking<K: kube::Resource + Send + 'static>(
 /// The items of `rx` as a stream.
 pub fn receiver_stream<T: Send + 'static>(rx: mpsc::UnboundedReceiver<T>) -> impl futures::Stream<Item = T> + Send {
     futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|t| (t, rx)) })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::Slim;
-    use crate::crd::GameBox;
-
-    #[test]
-    fn a_cached_box_holds_its_lists_without_room_to_spare_and_reads_the_same() {
-        let entries: Vec<String> = (0..10)
-            .map(|i| format!(r#"{{"name":"s{i}","uid":"uid-{i}","state":"Admitted","reserved":{{"memory":"1Gi","disk":"5Gi","cpu":"1","databases":0,"allocations":1,"backups":0}}}}"#))
-            .collect();
-        let json = format!(
-            r#"{{"apiVersion":"pterobox.io/v1alpha1","kind":"GameBox","metadata":{{"name":"basic","namespace":"alice"}},
-            "spec":{{"panelRef":"main","owner":{{"email":"alice@example.com","firstName":"Alice","lastName":"Martin"}},"budget":{{"memory":"10Gi","disk":"50Gi","cpu":"10","servers":10}},
-              "eggs":[{{"name":"paper","egg":1}},{{"name":"vanilla","egg":2}},{{"name":"forge","egg":3}}],"locations":[1]}},
-            "status":{{"servers":[{}],"exhausted":["servers"],
-              "conditions":[{{"type":"Ready","status":"True","reason":"Admitted","message":"","lastTransitionTime":"2026-12-05T00:00:00Z"}}]}}}}"#,
-            entries.join(",")
-        );
-        let mut gbox: GameBox = serde_json::from_str(&json).expect("a box");
-        let before = serde_json::to_value(&gbox).expect("JSON");
-        let status = gbox.status.as_ref().expect("status");
-        // What the cache saved: serde grows a list as it reads it (ten entries, room for sixteen).
-        assert!(status.servers.capacity() > status.servers.len(), "{}", status.servers.capacity());
-        gbox.slim();
-        let status = gbox.status.as_ref().expect("status");
-        assert_eq!(status.servers.capacity(), 10);
-        assert_eq!(status.conditions.capacity(), status.conditions.len());
-        assert_eq!(status.exhausted.capacity(), status.exhausted.len());
-        assert_eq!(gbox.spec.eggs.capacity(), 3);
-        assert_eq!(gbox.spec.locations.capacity(), gbox.spec.locations.len());
-        assert_eq!(serde_json::to_value(&gbox).expect("JSON"), before);
-    }
 }
