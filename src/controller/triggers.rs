@@ -89,7 +89,14 @@ pub fn slim_controller<K, T>(
     follow: impl Fn(&watcher::Event<K>, &Store<K>) + Send + 'static,
 ) -> Controller<K>
 where
-    K: kube::Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
+    K: kube::Resource<DynamicType = ()>
+        + UidDigest
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static,
     T: Send + 'static,
 {
     use futures::TryStreamExt;
@@ -117,8 +124,32 @@ where
     Controller::for_stream(stream, reader)
 }
 
-fn uid_of<K: kube::Resource>(o: &K) -> Digest {
-    Digest::of(o.meta().uid.as_deref().unwrap_or_default())
+/// An object's UID as the triggers remember it: the digest of its text.
+pub trait UidDigest {
+    fn uid_digest(&self) -> Digest;
+}
+
+fn of_meta(meta: &kube::api::ObjectMeta) -> Digest {
+    Digest::of(meta.uid.as_deref().unwrap_or_default())
+}
+
+impl UidDigest for GamePanel {
+    fn uid_digest(&self) -> Digest {
+        of_meta(&self.metadata)
+    }
+}
+
+impl UidDigest for GameBox {
+    fn uid_digest(&self) -> Digest {
+        of_meta(&self.metadata)
+    }
+}
+
+/// Its UID is not in its `metadata` (see `CachedServer`).
+impl UidDigest for CachedServer {
+    fn uid_digest(&self) -> Digest {
+        CachedServer::uid_digest(self)
+    }
 }
 
 /// Sends `trigger(object)` on `changed` for each object applied (when what `tells` digests of it
@@ -129,7 +160,7 @@ fn telling<K, T>(
     tells: fn(&K) -> Option<Digest>,
 ) -> impl FnMut(&watcher::Event<K>) + Send + 'static
 where
-    K: kube::Resource + Send + 'static,
+    K: kube::Resource + UidDigest + Send + 'static,
     T: Send + 'static,
 {
     let mut relisted = Vec::new();
@@ -137,13 +168,13 @@ where
     let mut told = std::collections::HashMap::<Digest, Digest>::new();
     move |event: &watcher::Event<K>| match event {
         watcher::Event::Apply(o) => {
-            let news = tells(o).is_none_or(|now| told.insert(uid_of(o), now) != Some(now));
+            let news = tells(o).is_none_or(|now| told.insert(o.uid_digest(), now) != Some(now));
             if let Some(t) = trigger(o).filter(|_| news) {
                 let _ = changed.send(t);
             }
         }
         watcher::Event::Delete(o) => {
-            told.remove(&uid_of(o));
+            told.remove(&o.uid_digest());
             if let Some(t) = trigger(o) {
                 let _ = changed.send(t);
             }
@@ -151,7 +182,7 @@ where
         watcher::Event::Init => relisted.clear(),
         watcher::Event::InitApply(o) => {
             if let Some(now) = tells(o) {
-                told.insert(uid_of(o), now);
+                told.insert(o.uid_digest(), now);
             }
             relisted.extend(trigger(o));
         }
@@ -164,18 +195,18 @@ where
 }
 
 /// The objects whose own reconcile must run: those applied whose `wakes` digest changed.
-fn waking<K: kube::Resource + Send + 'static>(
+fn waking<K: kube::Resource + UidDigest + Send + 'static>(
     wakes: fn(&K) -> Option<Digest>,
 ) -> impl FnMut(watcher::Event<K>) -> Option<K> + Send + 'static {
     // What each object's reconcile last saw, by the digest of its UID.
     let mut seen = std::collections::HashMap::<Digest, Digest>::new();
     move |event: watcher::Event<K>| match event {
         watcher::Event::Apply(o) | watcher::Event::InitApply(o) => match wakes(&o) {
-            Some(now) => (seen.insert(uid_of(&o), now) != Some(now)).then_some(o),
+            Some(now) => (seen.insert(o.uid_digest(), now) != Some(now)).then_some(o),
             None => Some(o),
         },
         watcher::Event::Delete(o) => {
-            seen.remove(&uid_of(&o));
+            seen.remove(&o.uid_digest());
             None
         }
         watcher::Event::Init | watcher::Event::InitDone => None,

@@ -141,7 +141,7 @@ impl Claimants<'_> {
 impl Claims for Claimants<'_> {
     fn holder(&self, uid: &str) -> Option<String> {
         let servers = self.caches.servers.state();
-        servers.iter().find(|s| s.metadata.uid.as_deref() == Some(uid)).map(|s| self.named(&s.metadata))
+        servers.iter().find(|s| s.uid_matches(|u| u == uid)).map(|s| self.named(&s.metadata))
     }
 
     /// (A box admits only one of its own servers naming a panel server; this orders servers of
@@ -153,7 +153,7 @@ impl Claims for Claimants<'_> {
             .servers
             .state()
             .iter()
-            .filter(|s| s.adopt.as_deref() == Some(adopt) && s.metadata.uid != self.server.metadata.uid)
+            .filter(|s| s.adopt.as_deref() == Some(adopt) && s.uid() != self.server.metadata.uid)
             .filter_map(|s| s.for_admission().map_err(|e| tracing::error!("{e}")).ok())
             .filter(|s| key(s) < mine)
             .find(|s| self.admitted_here(s))

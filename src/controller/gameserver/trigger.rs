@@ -72,11 +72,7 @@ fn listed_servers(store: &Store<CachedServer>, listed: Listed) -> Vec<ObjectRef<
         Listed::All => return servers.iter().map(|s| ObjectRef::from_obj(&**s)).collect(),
         Listed::Changed(ids) => ids.into_iter().collect(),
     };
-    servers
-        .iter()
-        .filter(|s| s.metadata.uid.as_ref().is_some_and(|uid| changed.contains(uid)))
-        .map(|s| ObjectRef::from_obj(&**s))
-        .collect()
+    servers.iter().filter(|s| s.uid_matches(|uid| changed.contains(uid))).map(|s| ObjectRef::from_obj(&**s)).collect()
 }
 
 /// What the GameServers of one box last saw of it.
@@ -141,7 +137,7 @@ impl BoxViews {
             Some(before) if before.common == view.common => servers
                 .iter()
                 .filter(|s| {
-                    let uid = Digest::of(s.metadata.uid.as_deref().unwrap_or_default());
+                    let uid = s.uid_digest();
                     let entry = view.entry(uid);
                     entry != before.entry(uid) || (entry.is_none() && view.ledger != before.ledger)
                 })
