@@ -101,9 +101,10 @@ where
 {
     use futures::TryStreamExt;
     use kube::runtime::{WatchStreamExt, reflector};
-    let mut applied = telling(changed, trigger, tells);
-    let mut woken = waking(wakes);
+    let mut applied = telling(changed, trigger);
     let (reader, writer) = reflector::store();
+    // What the event changes, read from the cache before it applies the event, acted on after.
+    let news = Arc::new(std::sync::Mutex::new(News::default()));
     let stream = watcher(api, watcher::Config::default())
         .default_backoff()
         .modify(|o: &mut K| {
@@ -112,15 +113,22 @@ where
                 a.remove("kubectl.kubernetes.io/last-applied-configuration");
             }
         })
+        .inspect_ok({
+            let (reader, news) = (reader.clone(), news.clone());
+            move |event| *news.lock().unwrap_or_else(|p| p.into_inner()) = News::of(event, &reader, tells, wakes)
+        })
         .reflect(writer)
         .inspect_ok({
-            let reader = reader.clone();
+            let (reader, news) = (reader.clone(), news.clone());
             move |event| {
                 follow(event, &reader);
-                applied(event);
+                applied(event, *news.lock().unwrap_or_else(|p| p.into_inner()));
             }
         })
-        .try_filter_map(move |event| futures::future::ready(Ok(woken(event))));
+        .try_filter_map(move |event| {
+            let news = *news.lock().unwrap_or_else(|p| p.into_inner());
+            futures::future::ready(Ok(waking(event, news)))
+        });
     Controller::for_stream(stream, reader)
 }
 
@@ -152,40 +160,61 @@ impl UidDigest for CachedServer {
     }
 }
 
-/// Sends `trigger(object)` on `changed` for each object applied (when what `tells` digests of it
-/// changed) or removed, and for every object of a relisting once it is complete.
+/// What an applied object changes in what the other controller reads of it (`tells`) and in what
+/// its own reconcile acts on (`wakes`), against the object the cache held before the event: an
+/// object it did not hold, or held with another UID, changes both. (The cache is the memory of what
+/// was last seen: a map of digests by UID beside it was 0.5 MB at 10,000 GameServers.)
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct News {
+    tells: bool,
+    wakes: bool,
+}
+
+impl News {
+    /// Read before `cache` applies `event`.
+    fn of<K>(
+        event: &watcher::Event<K>,
+        cache: &Store<K>,
+        tells: fn(&K) -> Option<Digest>,
+        wakes: fn(&K) -> Option<Digest>,
+    ) -> Self
+    where
+        K: kube::Resource<DynamicType = ()> + UidDigest + Clone,
+    {
+        let (watcher::Event::Apply(o) | watcher::Event::InitApply(o)) = event else { return Self::default() };
+        let before = cache.get(&kube::runtime::reflector::ObjectRef::from_obj(o));
+        let before = before.as_deref().filter(|b| b.uid_digest() == o.uid_digest());
+        let changed =
+            |digest: fn(&K) -> Option<Digest>| before.and_then(digest).is_none_or(|was| digest(o) != Some(was));
+        Self { tells: changed(tells), wakes: changed(wakes) }
+    }
+}
+
+/// Sends `trigger(object)` on `changed` for each object applied (when what the other controller
+/// reads of it changed, `news.tells`) or removed, and for every object of a relisting once it is
+/// complete.
 fn telling<K, T>(
     changed: mpsc::UnboundedSender<T>,
     trigger: impl Fn(&K) -> Option<T> + Send + 'static,
-    tells: fn(&K) -> Option<Digest>,
-) -> impl FnMut(&watcher::Event<K>) + Send + 'static
+) -> impl FnMut(&watcher::Event<K>, News) + Send + 'static
 where
-    K: kube::Resource + UidDigest + Send + 'static,
+    K: Send + 'static,
     T: Send + 'static,
 {
     let mut relisted = Vec::new();
-    // What the other controller last read of each object, by the digest of its UID.
-    let mut told = std::collections::HashMap::<Digest, Digest>::new();
-    move |event: &watcher::Event<K>| match event {
+    move |event: &watcher::Event<K>, news: News| match event {
         watcher::Event::Apply(o) => {
-            let news = tells(o).is_none_or(|now| told.insert(o.uid_digest(), now) != Some(now));
-            if let Some(t) = trigger(o).filter(|_| news) {
+            if let Some(t) = trigger(o).filter(|_| news.tells) {
                 let _ = changed.send(t);
             }
         }
         watcher::Event::Delete(o) => {
-            told.remove(&o.uid_digest());
             if let Some(t) = trigger(o) {
                 let _ = changed.send(t);
             }
         }
         watcher::Event::Init => relisted.clear(),
-        watcher::Event::InitApply(o) => {
-            if let Some(now) = tells(o) {
-                told.insert(o.uid_digest(), now);
-            }
-            relisted.extend(trigger(o));
-        }
+        watcher::Event::InitApply(o) => relisted.extend(trigger(o)),
         watcher::Event::InitDone => {
             for o in relisted.drain(..) {
                 let _ = changed.send(o);
@@ -194,26 +223,68 @@ where
     }
 }
 
-/// The objects whose own reconcile must run: those applied whose `wakes` digest changed.
-fn waking<K: kube::Resource + UidDigest + Send + 'static>(
-    wakes: fn(&K) -> Option<Digest>,
-) -> impl FnMut(watcher::Event<K>) -> Option<K> + Send + 'static {
-    // What each object's reconcile last saw, by the digest of its UID.
-    let mut seen = std::collections::HashMap::<Digest, Digest>::new();
-    move |event: watcher::Event<K>| match event {
-        watcher::Event::Apply(o) | watcher::Event::InitApply(o) => match wakes(&o) {
-            Some(now) => (seen.insert(o.uid_digest(), now) != Some(now)).then_some(o),
-            None => Some(o),
-        },
-        watcher::Event::Delete(o) => {
-            seen.remove(&o.uid_digest());
-            None
-        }
-        watcher::Event::Init | watcher::Event::InitDone => None,
+/// The object whose own reconcile must run: one applied whose `wakes` digest changed.
+fn waking<K>(event: watcher::Event<K>, news: News) -> Option<K> {
+    match event {
+        watcher::Event::Apply(o) | watcher::Event::InitApply(o) => news.wakes.then_some(o),
+        watcher::Event::Delete(_) | watcher::Event::Init | watcher::Event::InitDone => None,
     }
 }
 
 /// The items of `rx` as a stream.
 pub fn receiver_stream<T: Send + 'static>(rx: mpsc::UnboundedReceiver<T>) -> impl futures::Stream<Item = T> + Send {
     futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|t| (t, rx)) })
+}
+
+#[cfg(test)]
+mod tests {
+    use kube::runtime::reflector;
+
+    use super::*;
+    use crate::crd::GameServer;
+
+    fn server(uid: &str, generation: i64, label: &str) -> CachedServer {
+        serde_yaml::from_str::<GameServer>(&format!(
+            "apiVersion: pterobox.io/v1alpha1\nkind: GameServer\nmetadata: {{name: lobby, namespace: shop, uid: {uid}, generation: {generation}, labels: {{l: {label}}}}}\nspec: {{box: basic, egg: paper, resources: {{memory: 1Gi, disk: 5Gi, cpu: '1'}}}}\n"
+        ))
+        .expect("server")
+        .into()
+    }
+
+    #[test]
+    fn an_event_is_news_against_what_the_cache_held_before_it() {
+        let (cache, mut writer) = reflector::store::<CachedServer>();
+        let (tells, wakes) = (|s: &CachedServer| Some(s.admits), |s: &CachedServer| Some(s.wakes));
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let mut applied = telling(tx, |s: &CachedServer| s.metadata.name.clone());
+        // Reads the news before the cache applies the event, acts on it after, as `slim_controller`.
+        let mut see = |event: watcher::Event<CachedServer>| {
+            let news = News::of(&event, &cache, tells, wakes);
+            writer.apply_watcher_event(&event);
+            applied(&event, news);
+            (news, waking(event, news).is_some())
+        };
+        let mut sent = || std::iter::from_fn(|| rx.try_recv().ok()).collect::<Vec<_>>();
+        let both = News { tells: true, wakes: true };
+
+        assert_eq!(see(watcher::Event::Init), (News::default(), false));
+        assert_eq!(see(watcher::Event::InitApply(server("u-1", 1, "a"))), (both, true), "new to the cache");
+        assert_eq!(sent(), Vec::<String>::new(), "a relisting tells once it is complete");
+        see(watcher::Event::InitDone);
+        assert_eq!(sent(), ["lobby"]);
+        assert_eq!(see(watcher::Event::Apply(server("u-1", 1, "a"))), (News::default(), false), "as it was");
+        assert_eq!(see(watcher::Event::Apply(server("u-1", 1, "b"))), (News::default(), false), "a label");
+        assert_eq!(sent(), Vec::<String>::new());
+        assert_eq!(see(watcher::Event::Apply(server("u-1", 2, "b"))), (both, true), "a spec change");
+        assert_eq!(see(watcher::Event::Apply(server("u-2", 2, "b"))), (both, true), "another object of that name");
+        assert_eq!(sent(), ["lobby", "lobby"]);
+        // A relisting against the cache as it was before it: unchanged objects do not wake.
+        see(watcher::Event::Init);
+        assert_eq!(see(watcher::Event::InitApply(server("u-2", 2, "c"))), (News::default(), false));
+        see(watcher::Event::InitDone);
+        assert_eq!(sent(), ["lobby"], "every object of a relisting is told");
+        assert_eq!(see(watcher::Event::Delete(server("u-2", 2, "c"))), (News::default(), false));
+        assert_eq!(sent(), ["lobby"], "a removal is told");
+        assert_eq!(see(watcher::Event::Apply(server("u-2", 2, "c"))), (both, true), "back after its removal");
+    }
 }
