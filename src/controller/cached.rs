@@ -12,6 +12,7 @@ use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
 use serde::{Deserialize, Deserializer};
 
+use super::triggers::UidDigest;
 use crate::budget::{self, Amounts};
 use crate::crd::{Adopt, GameServer, GameServerSpec, GameServerStatus, Uid};
 use crate::names::PAUSED_ANNOTATION;
@@ -65,11 +66,6 @@ impl CachedServer {
     /// Whether it has a UID and `f` holds for its text.
     pub fn uid_matches(&self, f: impl FnOnce(&str) -> bool) -> bool {
         self.uid.as_ref().is_some_and(|u| u.with_text(f))
-    }
-
-    /// The digest of its UID, as `Digest::of` the text.
-    pub fn uid_digest(&self) -> Digest {
-        self.uid.as_ref().map_or_else(|| Digest::of(""), |u| u.with_text(Digest::of))
     }
 
     /// The GameServer as admission reads it: of its status only `reserved`. An error only if the
@@ -167,6 +163,13 @@ impl kube::Resource for CachedServer {
             uid: self.uid()?,
             ..OwnerReference::default()
         })
+    }
+}
+
+/// From the UID it holds beside its `metadata`.
+impl UidDigest for CachedServer {
+    fn uid_digest(&self) -> Digest {
+        self.uid.as_ref().map_or_else(|| Digest::of(""), |u| u.with_text(Digest::of))
     }
 }
 

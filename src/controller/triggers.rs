@@ -153,13 +153,6 @@ impl UidDigest for GameBox {
     }
 }
 
-/// Its UID is not in its `metadata` (see `CachedServer`).
-impl UidDigest for CachedServer {
-    fn uid_digest(&self) -> Digest {
-        CachedServer::uid_digest(self)
-    }
-}
-
 /// What an applied object changes in what the other controller reads of it (`tells`) and in what
 /// its own reconcile acts on (`wakes`), against the object the cache held before the event: an
 /// object it did not hold, or held with another UID, changes both. (The cache is the memory of what

@@ -18,6 +18,7 @@ use kube::{Client, ResourceExt};
 use tokio::sync::mpsc;
 
 use super::super::cached::{ByBox, CachedServer};
+use crate::controller::triggers::UidDigest;
 use crate::crd::{GameBox, GameBoxStatus, LedgerState};
 use crate::names::{PAUSED_ANNOTATION, condition};
 use crate::panel::Digest;
