@@ -22,7 +22,7 @@
 use std::sync::Arc;
 
 use kube::Client;
-use kube::runtime::reflector::Store;
+use kube::runtime::reflector::{self, Store};
 use kube::runtime::{Controller, watcher};
 use tokio::sync::mpsc;
 
@@ -100,11 +100,9 @@ where
     T: Send + 'static,
 {
     use futures::TryStreamExt;
-    use kube::runtime::{WatchStreamExt, reflector};
-    let mut applied = telling(changed, trigger);
+    use kube::runtime::WatchStreamExt;
     let (reader, writer) = reflector::store();
-    // What the event changes, read from the cache before it applies the event, acted on after.
-    let news = Arc::new(std::sync::Mutex::new(News::default()));
+    let mut step = through_cache(writer, reader.clone(), tells, wakes, follow, telling(changed, trigger));
     let stream = watcher(api, watcher::Config::default())
         .default_backoff()
         .modify(|o: &mut K| {
@@ -113,23 +111,31 @@ where
                 a.remove("kubectl.kubernetes.io/last-applied-configuration");
             }
         })
-        .inspect_ok({
-            let (reader, news) = (reader.clone(), news.clone());
-            move |event| *news.lock().unwrap_or_else(|p| p.into_inner()) = News::of(event, &reader, tells, wakes)
-        })
-        .reflect(writer)
-        .inspect_ok({
-            let (reader, news) = (reader.clone(), news.clone());
-            move |event| {
-                follow(event, &reader);
-                applied(event, *news.lock().unwrap_or_else(|p| p.into_inner()));
-            }
-        })
-        .try_filter_map(move |event| {
-            let news = *news.lock().unwrap_or_else(|p| p.into_inner());
-            futures::future::ready(Ok(waking(event, news)))
-        });
+        .try_filter_map(move |event| futures::future::ready(Ok(step(event))));
     Controller::for_stream(stream, reader)
+}
+
+/// One event through the cache (what `reflect` does, with a step on each side): what it changes is
+/// read before the cache applies it, then `follow` and `applied` see it once the cache holds it; the
+/// object comes out when its own reconcile must run.
+fn through_cache<K>(
+    mut writer: reflector::store::Writer<K>,
+    cache: Store<K>,
+    tells: fn(&K) -> Option<Digest>,
+    wakes: fn(&K) -> Option<Digest>,
+    follow: impl Fn(&watcher::Event<K>, &Store<K>) + Send + 'static,
+    mut applied: impl FnMut(&watcher::Event<K>, News) + Send + 'static,
+) -> impl FnMut(watcher::Event<K>) -> Option<K> + Send + 'static
+where
+    K: kube::Resource<DynamicType = ()> + UidDigest + Clone + Send + Sync + 'static,
+{
+    move |event| {
+        let news = News::of(&event, &cache, tells, wakes);
+        writer.apply_watcher_event(&event);
+        follow(&event, &cache);
+        applied(&event, news);
+        waking(event, news)
+    }
 }
 
 /// An object's UID as the triggers remember it: the digest of its text.
@@ -231,8 +237,6 @@ pub fn receiver_stream<T: Send + 'static>(rx: mpsc::UnboundedReceiver<T>) -> imp
 
 #[cfg(test)]
 mod tests {
-    use kube::runtime::reflector;
-
     use super::*;
     use crate::crd::GameServer;
 
@@ -246,16 +250,23 @@ mod tests {
 
     #[test]
     fn an_event_is_news_against_what_the_cache_held_before_it() {
-        let (cache, mut writer) = reflector::store::<CachedServer>();
+        let (cache, writer) = reflector::store::<CachedServer>();
         let (tells, wakes) = (|s: &CachedServer| Some(s.admits), |s: &CachedServer| Some(s.wakes));
         let (tx, mut rx) = mpsc::unbounded_channel();
-        let mut applied = telling(tx, |s: &CachedServer| s.metadata.name.clone());
-        // Reads the news before the cache applies the event, acts on it after, as `slim_controller`.
+        let mut told = telling(tx, |s: &CachedServer| s.metadata.name.clone());
+        // The step `slim_controller` runs, with the news it read recorded.
+        let last = Arc::new(std::sync::Mutex::new(News::default()));
+        let applied = {
+            let last = last.clone();
+            move |event: &watcher::Event<CachedServer>, news: News| {
+                *last.lock().expect("news") = news;
+                told(event, news);
+            }
+        };
+        let mut step = through_cache(writer, cache, tells, wakes, |_: &_, _: &_| {}, applied);
         let mut see = |event: watcher::Event<CachedServer>| {
-            let news = News::of(&event, &cache, tells, wakes);
-            writer.apply_watcher_event(&event);
-            applied(&event, news);
-            (news, waking(event, news).is_some())
+            let woken = step(event).is_some();
+            (std::mem::take(&mut *last.lock().expect("news")), woken)
         };
         let mut sent = || std::iter::from_fn(|| rx.try_recv().ok()).collect::<Vec<_>>();
         let both = News { tells: true, wakes: true };
